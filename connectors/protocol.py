@@ -1,0 +1,53 @@
+"""The one protocol every help desk connector implements (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from connectors.records import Batch, Customer, Ticket
+
+STREAMS = ("articles", "customers", "tickets", "touchpoints")
+"""Sync order: articles and customers first so tickets and views find them."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A help desk seen as streams of records.
+
+    Each stream method yields `Batch`es in order; the cursor of a batch is what to
+    pass as `since` to resume after it. `since=None` means a full sync.
+    """
+
+    name: str
+
+    def customers(self, since: str | None) -> Iterator[Batch]: ...
+
+    def tickets(self, since: str | None) -> Iterator[Batch]: ...
+
+    def articles(self, since: str | None) -> Iterator[Batch]: ...
+
+    def touchpoints(self, since: str | None) -> Iterator[Batch]: ...
+
+    def customer_touchpoints(self, customer_source_id: str, since: str | None) -> Iterator[Batch]:
+        """Reading history of one customer (per-user cursor in `Batch.scope`).
+
+        Desks without per-customer history yield nothing.
+        """
+        ...
+
+    def fetch_ticket(self, ticket_id: str) -> tuple[Ticket, Customer | None] | None:
+        """One ticket and its requester, now (webhooks, on-demand freshness)."""
+        ...
+
+    def update_ticket(
+        self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
+    ) -> None: ...
+
+    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+        """Send a proactive message through the desk; returns the desk's reference."""
+        ...
+
+    def article_ref(self, url: str) -> str | None:
+        """The article id a URL of this desk points at, or None."""
+        ...

@@ -1,0 +1,154 @@
+"""The plain records every connector yields and the store writes.
+
+They live here, in the leaf package, so connectors never import the plugin (which
+imports Flask) while the store and views use the very same classes.
+
+Times are timezone-aware UTC datetimes; the store converts them to epoch seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+TOUCHPOINT_TYPES = (
+    "article_view",
+    "search",
+    "identify",
+    "ticket_opened",
+    "ticket_solved",
+    "csat",
+    "outreach_sent",
+    "signup",
+    "purchase",
+    "renewal",
+)
+"""Known touchpoint types; any other name is kept as a custom touchpoint."""
+
+
+def utc(value: datetime) -> datetime:
+    """Return `value` as an aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """Who a record is about, as the sender knows them.
+
+    At least one field is set. `source_id` is the desk's own user id (requester id);
+    `anonymous_id` is the portal snippet's first-party visitor id.
+    """
+
+    source_id: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+    anonymous_id: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.source_id or self.email or self.external_id or self.anonymous_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """An end user of a help desk (requester, contact), with their commercial facts."""
+
+    source_id: str
+    email: str | None = None
+    name: str | None = None
+    external_id: str | None = None
+    signup_at: datetime | None = None
+    purchased_at: datetime | None = None
+    renewal_at: datetime | None = None
+    plan: str | None = None
+    lifetime_value: float | None = None
+    time_zone: str | None = None
+    locale: str | None = None
+    updated_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    merged_into: str | None = None
+    """The desk-side user this one was merged into (desk-side merges are followed)."""
+
+    def ref(self) -> CustomerRef:
+        return CustomerRef(source_id=self.source_id, email=self.email, external_id=self.external_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A help desk ticket (or conversation)."""
+
+    id: str
+    requester: CustomerRef
+    subject: str
+    created_at: datetime
+    updated_at: datetime | None = None
+    status: str = "open"  # new | open | pending | hold | solved | closed
+    priority: str | None = None  # low | normal | high | urgent
+    channel: str | None = None  # web | email | chat | phone | api | ...
+    tags: tuple[str, ...] = ()
+    solved_at: datetime | None = None
+    first_response_at: datetime | None = None
+    csat_score: str | None = None  # good | bad
+    csat_comment: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One locale of a knowledge-base article.
+
+    Translations share `id` when the desk gives one id to all locales (Zendesk,
+    Freshdesk); desks that give each translation its own id set `translation_of` to the
+    id of the article it translates, so views in any locale count as one article.
+    """
+
+    id: str
+    locale: str
+    title: str
+    url: str
+    section: str | None = None
+    category: str | None = None
+    updated_at: datetime | None = None
+    translation_of: str | None = None
+    draft: bool = False
+
+    @property
+    def group_id(self) -> str:
+        return self.translation_of or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Touchpoint:
+    """One interaction on a customer's timeline, idempotent by (source, id)."""
+
+    id: str
+    type: str
+    occurred_at: datetime
+    customer: CustomerRef
+    channel: str | None = None
+    article_id: str | None = None
+    article_title: str | None = None
+    article_url: str | None = None
+    article_locale: str | None = None
+    ticket_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+Record = Customer | Ticket | Article | Touchpoint
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records of one stream and the cursor to persist once they are stored.
+
+    `rejected` counts records the connector could not parse (with reasons), so a
+    malformed record is reported and the good ones in the same page are kept.
+    """
+
+    stream: str  # customers | tickets | articles | touchpoints
+    records: list[Record]
+    cursor: str | None
+    scope: str = ""  # e.g. a user id for per-user cursors
+    rejected: list[str] = field(default_factory=list)

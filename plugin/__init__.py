@@ -1,0 +1,1 @@
+"""journeydesk: the customer's journey beside every help desk ticket."""
