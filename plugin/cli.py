@@ -1,0 +1,153 @@
+"""The `journeydesk` command line. Each command loads config, calls one domain function,
+and turns domain errors into one clear sentence and a non-zero exit (no traceback)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from connectors.errors import ConnectorError
+from plugin.config import ConfigError, demo_config, load_config
+from plugin.journey.conditions import ConditionError
+from plugin.store import StoreError
+
+DEFAULT_CONFIG = "config.toml"
+DEMO_DATABASE = "journeydesk-demo.db"
+
+
+def friendly_errors(command: Callable) -> Callable:
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, ConditionError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except ConnectorError as exc:
+            hint = f" Check the setting {exc.setting}." if exc.setting else ""
+            raise click.ClickException(f"{exc}{hint}") from None
+
+    return wrapper
+
+
+def config_option(command: Callable) -> Callable:
+    return click.option(
+        "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+        type=click.Path(dir_okay=False), help="The configuration file.",
+    )(command)  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="journeydesk")
+def main() -> None:
+    """journeydesk: the customer's journey beside every help desk ticket."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@config_option
+@click.option("--port", type=int, default=None, help="Port to serve on (default 8000).")
+@click.option("--reset", is_flag=True, help="Delete the demo database and generate it again.")
+@friendly_errors
+def demo(config_path: str, port: int | None, reset: bool) -> None:
+    """Seed the demo help desk and serve web + scheduler on 127.0.0.1."""
+    from plugin import runner
+
+    if Path(config_path).exists():
+        config = load_config(config_path)
+    else:
+        config = demo_config(DEMO_DATABASE, port or 8000)
+    if port:
+        config = runner.with_port(config, port)
+    if reset:
+        runner.delete_database(config.database_path)
+    runner.seed_demo(config)
+    runner.serve_demo(config)
+
+
+@main.command()
+@config_option
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn workers.")
+@friendly_errors
+def serve(config_path: str, workers: int) -> None:
+    """Serve the web app under gunicorn (the scheduler runs in `journeydesk worker`)."""
+    from plugin import runner
+
+    runner.serve_production(load_config(config_path), workers=workers)
+
+
+@main.command()
+@config_option
+@friendly_errors
+def worker(config_path: str) -> None:
+    """Run the scheduler: syncs and stage recomputes."""
+    from plugin.scheduler import build_scheduler
+
+    config = load_config(config_path)
+    click.echo(f"journeydesk worker: {len(config.connectors)} connector(s); Ctrl-C stops.")
+    try:
+        build_scheduler(config, background=False).start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("stopped.")
+
+
+@main.command()
+@config_option
+@click.option("--source", default=None, help="Only this connector (default: all).")
+@click.option("--full", is_flag=True, help="Forget the cursors and pull everything again.")
+@friendly_errors
+def sync(config_path: str, source: str | None, full: bool) -> None:
+    """Pull from the help desks now, with a progress display."""
+    from plugin import runner
+
+    config = load_config(config_path)
+    names = [source] if source else [c.name for c in config.connectors]
+    if source and config.connector(source) is None:
+        known = ", ".join(c.name for c in config.connectors) or "none"
+        raise click.ClickException(f"No connector named {source!r} (configured: {known}).")
+    for name in names:
+        report = runner.sync_with_progress(config, name, full=full)
+        click.echo(runner.describe_sync(report))
+
+
+@main.command()
+@config_option
+@click.option("--source", required=True, help="The connector the ticket belongs to.")
+@click.option("--ticket", "ticket_id", default=None, help="Limit the token to one ticket.")
+@click.option("--agent", default=None, help="Who the token is for (shown in logs).")
+@click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds it stays valid.")
+@friendly_errors
+def token(
+    config_path: str, source: str, ticket_id: str | None, agent: str | None, ttl: int
+) -> None:
+    """Print a signed agent token for the sidebar and the agent API."""
+    from plugin.security import mint_agent_token
+
+    config = load_config(config_path)
+    if config.connector(source) is None:
+        raise click.ClickException(f"No connector named {source!r} in {config_path}.")
+    click.echo(mint_agent_token(config.secret, source=source, ticket_id=ticket_id, agent=agent,
+                                ttl=ttl))  # fmt: skip
+
+
+@main.command("check-config")
+@config_option
+@friendly_errors
+def check_config(config_path: str) -> None:
+    """Validate the configuration and the journey definitions, then say what is set up."""
+    from plugin.journey.model import load_model
+
+    config = load_config(config_path)
+    model = load_model(config.journey, file=config.path)
+    click.echo(f"{config_path}: OK")
+    click.echo(f"  database: {config.database_path}")
+    for conf in config.connectors:
+        click.echo(f"  connector {conf.name} ({conf.type}), every "
+                   f"{conf.get('sync_interval_minutes')} min")  # fmt: skip
+    click.echo(f"  stages: {', '.join(s.key for s in model.stages)}")
+    click.echo(f"  signals: {', '.join(s.key for s in model.signals)}")

@@ -1,0 +1,153 @@
+"""Stage and signal definitions (data, not code) and their evaluation.
+
+`load_model` validates definitions once; `evaluate_customer` is pure: facts in, the
+stage and signals out, each with the structured reasons that made it match.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from plugin.journey.conditions import (
+    Condition,
+    ConditionError,
+    Reason,
+    evaluate,
+    parse_condition,
+)
+from plugin.journey.facts import fact_specs
+
+DEFINITION_KEYS = {"key", "label", "labels", "description", "when"}
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    condition: Condition
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+    def label_in(self, lang: str) -> str:
+        return self.labels.get(lang, self.label)
+
+
+@dataclass(frozen=True)
+class JourneyModel:
+    stages: tuple[Definition, ...]
+    signals: tuple[Definition, ...]
+
+    def stage(self, key: str) -> Definition | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+    def signal(self, key: str) -> Definition | None:
+        return next((s for s in self.signals if s.key == key), None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One matched stage or signal and why."""
+
+    key: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class CustomerJourney:
+    stage: Outcome
+    signals: tuple[Outcome, ...]
+
+
+def default_definitions() -> dict[str, Any]:
+    """The shipped model, as the `[journey]` table of a config file."""
+    text = resources.files("plugin.journey").joinpath("default_model.toml").read_text("utf-8")
+    return tomllib.loads(text)["journey"]
+
+
+def load_model(journey: Mapping[str, Any] | None, *, file: str) -> JourneyModel:
+    """Validate `[journey]` definitions (or the default model when none are given).
+
+    Raises ConditionError naming the file, the definition and the position in its tree.
+    """
+    journey = dict(journey or {})
+    defaults = default_definitions()
+    unknown = set(journey) - {"stages", "signals"}
+    if unknown:
+        raise ConditionError(f"{file}: journey", ", ".join(sorted(unknown)),
+                             "unknown key; only [[journey.stages]] and [[journey.signals]]")  # fmt: skip
+    stage_items = journey.get("stages") or defaults["stages"]
+    signal_items = journey.get("signals") or defaults["signals"]
+    stages = _definitions(stage_items, file=file, kind="stages", with_stage=False)
+    signals = _definitions(signal_items, file=file, kind="signals", with_stage=True)
+    return JourneyModel(stages, signals)
+
+
+def _definitions(items: Any, *, file: str, kind: str, with_stage: bool) -> tuple[Definition, ...]:
+    if not isinstance(items, list) or not items:
+        raise ConditionError(
+            f"{file}: journey.{kind}", "", f"write at least one [[journey.{kind}]]"
+        )
+    specs = fact_specs(with_stage=with_stage)
+    seen: set[str] = set()
+    result = []
+    for index, item in enumerate(items):
+        where = f"{file}: journey.{kind}[{index}]"
+        if not isinstance(item, Mapping) or not item.get("key"):
+            raise ConditionError(where, "key", 'each definition needs a key, e.g. key = "service"')
+        where = f'{where} "{item["key"]}"'
+        extra = set(item) - DEFINITION_KEYS
+        if extra:
+            raise ConditionError(where, ", ".join(sorted(extra)),
+                                 f"unknown key; known: {', '.join(sorted(DEFINITION_KEYS))}")  # fmt: skip
+        if item["key"] in seen:
+            raise ConditionError(where, "key", "used twice; keys must be unique")
+        seen.add(item["key"])
+        condition = parse_condition(item.get("when", {"all": []}), known_facts=specs, where=where)
+        result.append(
+            Definition(
+                key=item["key"],
+                label=item.get("label") or item["key"],
+                condition=condition,
+                description=item.get("description", ""),
+                labels=dict(item.get("labels") or {}),
+                source=dict(item),
+            )  # fmt: skip
+        )
+    return tuple(result)
+
+
+def evaluate_customer(model: JourneyModel, facts: Mapping[str, Any]) -> CustomerJourney:
+    """The first matching stage (the last stage if none matches) and every matching signal."""
+    stage = None
+    for definition in model.stages:
+        match = evaluate(definition.condition, facts)
+        if match.matched:
+            stage = Outcome(definition.key, match.reasons)
+            break
+    if stage is None:
+        stage = Outcome(model.stages[-1].key, ())
+    with_stage = {**facts, "stage": stage.key}
+    signals = []
+    for definition in model.signals:
+        match = evaluate(definition.condition, with_stage)
+        if match.matched:
+            signals.append(Outcome(definition.key, match.reasons))
+            with_stage[f"signal:{definition.key}"] = True
+    return CustomerJourney(stage, tuple(signals))
+
+
+def reason_to_dict(reason: Reason) -> dict[str, Any]:
+    return {"fact": reason.fact, "op": reason.op, "expected": reason.expected,
+            "actual": reason.actual}  # fmt: skip
+
+
+def reason_from_dict(data: Mapping[str, Any]) -> Reason:
+    expected = data.get("expected")
+    if isinstance(expected, list):
+        expected = tuple(expected)
+    return Reason(data["fact"], data["op"], expected, data.get("actual"))

@@ -1,0 +1,135 @@
+"""Long-running pieces of the CLI: seeding and serving the demo, production serving,
+and syncs with a progress display."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+
+import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from werkzeug.serving import make_server
+
+from plugin.app import create_app
+from plugin.config import Config
+from plugin.jobs import run_recompute, run_source_sync
+from plugin.scheduler import build_scheduler
+from plugin.store import open_db
+from plugin.store.sync_state import get_cursor
+from plugin.store.tickets import sample_tickets_by_stage
+from plugin.sync import SyncReport
+
+
+def with_port(config: Config, port: int) -> Config:
+    server = {**config.server, "port": port}
+    if config.demo_mode:
+        server["public_url"] = f"http://127.0.0.1:{port}"
+    return dataclasses.replace(config, server=server)
+
+
+def delete_database(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    click.echo(f"Deleted {path}.")
+
+
+def sync_with_progress(config: Config, source: str, *, full: bool = False) -> SyncReport:
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"),
+               TextColumn("{task.completed:,} records"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(stream: str, count: int) -> None:
+            if stream not in tasks:
+                tasks[stream] = progress.add_task(f"{source} {stream}", total=None)
+            progress.advance(tasks[stream], count)
+
+        return run_source_sync(config, source, full=full, progress=advance)
+
+
+def describe_sync(report: SyncReport) -> str:
+    parts = [f"{stream}: {count:,}" for stream, count in report.written.items()]
+    text = f"{report.source}: synced ({', '.join(parts) or 'nothing new'})"
+    if report.rejected:
+        text += f"; {len(report.rejected)} record(s) rejected, first: {report.rejected[0]}"
+    for notice in report.notices:
+        text += f"\n  note: {notice}"
+    return text
+
+
+def seed_demo(config: Config) -> None:
+    """Generate the demo desk through the normal sync path, once per database."""
+    db = open_db(config.database_path)
+    try:
+        demo = [c for c in config.connectors if c.type == "demo"]
+        fresh = [c for c in demo if get_cursor(db, c.name, "touchpoints") is None]
+    finally:
+        db.conn.close()
+    for conf in fresh:
+        click.echo(f"Generating the demo help desk into {config.database_path} ...")
+        click.echo(describe_sync(sync_with_progress(config, conf.name)))
+    if not fresh and demo:
+        click.echo(f"Reusing {config.database_path} (run with --reset to start over).")
+    run_recompute(config, full=bool(fresh))
+
+
+def serve_demo(config: Config) -> None:
+    """Serve web + scheduler in this process until Ctrl-C."""
+    app = create_app(config)
+    host, port = config.server["host"], config.server["port"]
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port} ({exc.strerror}). Try --port 8001."
+        ) from None
+    scheduler = build_scheduler(config, background=True, first_run_now=False)
+    scheduler.start()
+    _print_urls(config)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=False)
+        server.server_close()
+        click.echo("\njourneydesk demo stopped.")
+
+
+def _print_urls(config: Config) -> None:
+    base = config.server["public_url"].rstrip("/")
+    db = open_db(config.database_path, migrate=False)
+    try:
+        demo = next((c for c in config.connectors if c.type == "demo"), None)
+        samples = sample_tickets_by_stage(db, demo.name) if demo else []
+    finally:
+        db.conn.close()
+    click.echo("")
+    click.echo(f"journeydesk is running on {base}  (Ctrl-C stops)")
+    click.echo(f"  demo index (a ticket in every stage): {base}/")
+    if samples:
+        sample = samples[0]
+        click.echo(f"  sample ticket sidebar:  {base}/sidebar/{sample['source']}/{sample['id']}")
+        click.echo(
+            f"  its journey as JSON:    {base}/api/v1/tickets/{sample['source']}/{sample['id']}/journey"
+        )
+    click.echo(f"  health:                 {base}/healthz")
+
+
+def serve_production(config: Config, *, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            bind = f"{config.server['host']}:{config.server['port']}"
+            for key, value in {"bind": bind, "workers": workers, "accesslog": "-"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(config)
+
+    Server().run()

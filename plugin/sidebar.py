@@ -1,0 +1,164 @@
+"""The journey payload of a ticket: one dict for both the JSON API and the sidebar page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.journey.model import JourneyModel, reason_from_dict
+from plugin.journey.reasons import render_reasons
+from plugin.recompute import evaluate_chunk
+from plugin.store import now_epoch
+from plugin.store.customers import get_customer
+from plugin.store.journeys import get_journey
+from plugin.store.tickets import get_ticket, open_tickets_of
+from plugin.store.touchpoints import last_articles_before, timeline
+
+DAY = 86_400
+TIMELINE_LENGTH = 15
+
+
+@dataclass(frozen=True)
+class SidebarSettings:
+    articles_shown: int = 5
+    lookback_days: int = 30
+    redundant_window_days: int = 90
+
+    @classmethod
+    def from_config(cls, sidebar: Mapping[str, Any]) -> SidebarSettings:
+        return cls(sidebar["articles_shown"], sidebar["lookback_days"],
+                   sidebar["redundant_window_days"])  # fmt: skip
+
+
+def iso(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_ticket_journey(
+    db: Database,
+    model: JourneyModel,
+    settings: SidebarSettings,
+    source: str,
+    ticket_id: str,
+    *,
+    lang: str = "en",
+    now: int | None = None,
+) -> dict[str, Any] | None:
+    """The DESIGN §4 journey of a ticket, or None when the ticket is unknown."""
+    ticket = get_ticket(db, source, ticket_id)
+    if ticket is None:
+        return None
+    created = ticket["created_at"]
+    payload = build_customer_journey(db, model, ticket["customer_id"], lang=lang, now=now)
+    payload["ticket"] = {
+        "source": source,
+        "id": ticket["id"],
+        "subject": ticket["subject"],
+        "status": ticket["status"],
+        "channel": ticket["channel"],
+        "created_at": iso(created),
+    }
+    since = created - settings.lookback_days * DAY
+    articles = last_articles_before(db, ticket["customer_id"], created, since=since,
+                                    limit=settings.articles_shown)  # fmt: skip
+    payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
+    payload["open_tickets"] = [
+        t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
+    ]
+    return payload
+
+
+def build_customer_journey(
+    db: Database, model: JourneyModel, customer_id: int, *, lang: str = "en", now: int | None = None
+) -> dict[str, Any]:
+    """Customer, stage, signals, timeline and open tickets (no ticket context)."""
+    now = now or now_epoch()
+    customer = get_customer(db, customer_id) or {}
+    state = get_journey(db, customer_id) or _evaluate_now(db, model, customer_id, now)
+    return {
+        "customer": {
+            "id": str(customer_id),
+            "name": customer.get("name"),
+            "email": customer.get("email"),
+            "signup_at": iso(customer.get("signup_at")),
+            "plan": customer.get("plan"),
+            "locale": customer.get("locale"),
+        },
+        "stage": _stage_item(model, state, lang),
+        "signals": [_signal_item(model, s, lang) for s in state["signals"]],
+        "articles_before_ticket": [],
+        "timeline": [
+            _timeline_item(t) for t in timeline(db, customer_id, until=now, limit=TIMELINE_LENGTH)
+        ],  # fmt: skip
+        "open_tickets": [
+            {
+                "source": t["source"],
+                "id": t["id"],
+                "subject": t["subject"],
+                "status": t["status"],
+                "created_at": iso(t["created_at"]),
+            }
+            for t in open_tickets_of(db, customer_id)
+        ],  # fmt: skip
+    }
+
+
+def _evaluate_now(db: Database, model: JourneyModel, customer_id: int, now: int) -> dict:
+    """A customer not recomputed yet (just arrived): evaluate without storing."""
+    rows = evaluate_chunk(db, model, [customer_id], now)
+    if not rows:
+        return {"stage": model.stages[-1].key, "stage_since": None, "reasons": [], "signals": []}
+    row = rows[0]
+    return {"stage": row.stage, "stage_since": None, "reasons": row.reasons, "signals": row.signals}
+
+
+def _stage_item(model: JourneyModel, state: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    definition = model.stage(state["stage"])
+    return {
+        "key": state["stage"],
+        "label": definition.label_in(lang) if definition else state["stage"],
+        "since": iso(state.get("stage_since")),
+        "reasons": render_reasons([reason_from_dict(r) for r in state["reasons"]], lang),
+    }
+
+
+def _signal_item(model: JourneyModel, signal: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    definition = model.signal(signal["key"])
+    return {
+        "key": signal["key"],
+        "label": definition.label_in(lang) if definition else signal["key"],
+        "reasons": render_reasons([reason_from_dict(r) for r in signal["reasons"]], lang),
+    }
+
+
+def _article_item(article: Mapping[str, Any], ticket_created: int) -> dict[str, Any]:
+    return {
+        "article_id": article["article_id"],
+        "source": article["article_source"],
+        "title": article["title"],
+        "url": article["url"],
+        "locale": article["locale"],
+        "category": article["category"],
+        "viewed_at": iso(article["last_viewed_at"]),
+        "minutes_before_ticket": (ticket_created - article["last_viewed_at"]) // 60,
+        "views": article["views"],
+    }
+
+
+def _timeline_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    props = row["properties"]
+    return {
+        "type": row["type"],
+        "at": iso(row["occurred_at"]),
+        "channel": row["channel"],
+        "title": row["article_title"] or props.get("subject") or props.get("query"),
+        "url": row["article_url"],
+        "ticket_id": row["ticket_id"],
+        "properties": props,
+    }

@@ -1,0 +1,88 @@
+"""Knowledge-base articles, one row per locale, grouped so translations count as one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.records import Article
+from plugin.store import to_epoch
+
+COLUMNS = (
+    "source",
+    "article_id",
+    "locale",
+    "group_id",
+    "title",
+    "url",
+    "section",
+    "category",
+    "updated_at",
+    "draft",
+)
+
+
+def upsert_articles(db: Database, source: str, articles: Iterable[Article]) -> int:
+    rows = [
+        (
+            source,
+            a.id,
+            a.locale,
+            a.group_id,
+            a.title,
+            a.url,
+            a.section,
+            a.category,
+            to_epoch(a.updated_at),
+            int(a.draft),
+        )
+        for a in articles
+    ]
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[3:])
+    db.conn.executemany(
+        f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT(source, article_id, locale) DO UPDATE SET {updates}",
+        rows,
+    )
+    return len(rows)
+
+
+def article_group(db: Database, source: str, article_id: str) -> str | None:
+    """The group (the article all its translations count as) of an article id."""
+    row = db.execute(
+        "SELECT group_id FROM articles WHERE source = ? AND article_id = ? LIMIT 1",
+        [source, article_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Every locale of the given article groups."""
+    ids = list(dict.fromkeys(group_ids))
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    return list(
+        db.query(
+            f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",  # noqa: S608
+            [source, *ids],
+        )
+    )
+
+
+def count_articles(db: Database) -> int:
+    return db.execute("SELECT count(DISTINCT source || ':' || group_id) FROM articles").fetchone()[
+        0
+    ]
+
+
+def list_categories(db: Database) -> list[str]:
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT category FROM articles WHERE category IS NOT NULL ORDER BY 1"
+        )
+    ]

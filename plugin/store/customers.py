@@ -1,0 +1,223 @@
+"""Customers and their identities (desk user ids, email, external id, visitor id).
+
+The same person seen by a desk (requester id + email) and by the portal (email,
+external id, anonymous visitor id) is one customer: identities point at a customer row,
+and when one record links two customers they are merged (recorded in customer_merges).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.records import Customer, CustomerRef
+from plugin.store import dumps, now_epoch, to_epoch
+
+PROFILE_FIELDS = (
+    "name",
+    "email",
+    "signup_at",
+    "purchased_at",
+    "renewal_at",
+    "plan",
+    "lifetime_value",
+    "time_zone",
+    "locale",
+    "attributes",
+)
+
+
+def identities_of(ref: CustomerRef, source: str) -> list[tuple[str, str]]:
+    """The (kind, value) identity keys a reference carries, strongest first."""
+    keys = []
+    if ref.source_id:
+        keys.append((f"user:{source}", str(ref.source_id)))
+    if ref.external_id:
+        keys.append(("external_id", str(ref.external_id)))
+    if ref.email:
+        keys.append(("email", ref.email.strip().lower()))
+    if ref.anonymous_id:
+        keys.append(("anonymous", str(ref.anonymous_id)))
+    return keys
+
+
+def find_customer(db: Database, ref: CustomerRef, source: str) -> int | None:
+    """The customer a reference points at, or None when nobody is known by it."""
+    found = _customers_for(db, identities_of(ref, source))
+    return min(found) if found else None
+
+
+def resolve_customer(db: Database, ref: CustomerRef, source: str) -> int:
+    """Return the customer id for `ref`, creating or merging customers as needed."""
+    keys = identities_of(ref, source)
+    if not keys:
+        raise ValueError("a customer reference needs an id, email, external id or visitor id")
+    found = _customers_for(db, keys)
+    if not found:
+        customer_id = _create_customer(db, email=ref.email)
+    else:
+        customer_id = min(found)
+        for other in sorted(found - {customer_id}):
+            merge_customers(db, other, customer_id, reason=f"shared identity in {source}")
+    _attach_identities(db, customer_id, keys)
+    return customer_id
+
+
+def upsert_customers(db: Database, source: str, customers: Iterable[Customer]) -> int:
+    """Write desk customers; returns how many rows actually changed."""
+    changed = 0
+    for customer in customers:
+        customer_id = resolve_customer(db, customer.ref(), source)
+        if _update_profile(db, customer_id, _profile_row(customer)):
+            changed += 1
+        if customer.merged_into:
+            target = resolve_customer(db, CustomerRef(source_id=customer.merged_into), source)
+            if target != customer_id:
+                merge_customers(db, customer_id, target, reason=f"merged in {source}")
+    return changed
+
+
+def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) -> None:
+    """Move everything of `from_id` onto `into_id` and remember the merge."""
+    for table in ("customer_identities", "touchpoints", "tickets", "stage_history"):
+        db.execute(
+            f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?",  # noqa: S608
+            [into_id, from_id],
+        )
+    db.execute("DELETE FROM customer_journeys WHERE customer_id = ?", [from_id])
+    db.execute("DELETE FROM dirty_customers WHERE customer_id = ?", [from_id])
+    _fill_missing_profile(db, from_id, into_id)
+    db.execute(
+        "UPDATE customers SET merged_into = ?, updated_at = ? WHERE id = ?",
+        [into_id, now_epoch(), from_id],
+    )
+    db.execute(
+        "INSERT INTO customer_merges (from_customer_id, into_customer_id, reason, merged_at) "
+        "VALUES (?, ?, ?, ?)",
+        [from_id, into_id, reason, now_epoch()],
+    )
+    mark_dirty(db, [into_id])
+
+
+def get_customer(db: Database, customer_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM customers WHERE id = ?", [customer_id]))
+    if not rows:
+        return None
+    row = rows[0]
+    row["attributes"] = json.loads(row["attributes"] or "{}")
+    return row
+
+
+def get_customer_by_email(db: Database, email: str) -> int | None:
+    return find_customer(db, CustomerRef(email=email), source="")
+
+
+def customer_identities(db: Database, customer_id: int) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT kind, value FROM customer_identities WHERE customer_id = ? ORDER BY kind",
+            [customer_id],
+        )
+    )
+
+
+def mark_dirty(db: Database, customer_ids: Iterable[int]) -> None:
+    """Remember customers whose facts changed, for the incremental recompute."""
+    now = now_epoch()
+    db.conn.executemany(
+        "INSERT INTO dirty_customers (customer_id, marked_at) VALUES (?, ?) "
+        "ON CONFLICT(customer_id) DO NOTHING",
+        [(cid, now) for cid in set(customer_ids)],
+    )
+
+
+def count_customers(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM customers WHERE merged_into IS NULL").fetchone()[0]
+
+
+def _customers_for(db: Database, keys: list[tuple[str, str]]) -> set[int]:
+    found: set[int] = set()
+    for kind, value in keys:
+        row = db.execute(
+            "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ?",
+            [kind, value],
+        ).fetchone()
+        if row:
+            found.add(_follow_merges(db, row[0]))
+    return found
+
+
+def _follow_merges(db: Database, customer_id: int) -> int:
+    seen = set()
+    while customer_id not in seen:
+        seen.add(customer_id)
+        row = db.execute("SELECT merged_into FROM customers WHERE id = ?", [customer_id]).fetchone()
+        if not row or row[0] is None:
+            return customer_id
+        customer_id = row[0]
+    return customer_id
+
+
+def _create_customer(db: Database, *, email: str | None) -> int:
+    now = now_epoch()
+    cursor = db.execute(
+        "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)",
+        [email.strip().lower() if email else None, now, now],
+    )
+    mark_dirty(db, [cursor.lastrowid])
+    return cursor.lastrowid
+
+
+def _attach_identities(db: Database, customer_id: int, keys: list[tuple[str, str]]) -> None:
+    db.conn.executemany(
+        "INSERT INTO customer_identities (kind, value, customer_id) VALUES (?, ?, ?) "
+        "ON CONFLICT(kind, value) DO UPDATE SET customer_id = excluded.customer_id",
+        [(kind, value, customer_id) for kind, value in keys],
+    )
+
+
+def _profile_row(customer: Customer) -> dict[str, Any]:
+    return {
+        "name": customer.name,
+        "email": customer.email.strip().lower() if customer.email else None,
+        "signup_at": to_epoch(customer.signup_at),
+        "purchased_at": to_epoch(customer.purchased_at),
+        "renewal_at": to_epoch(customer.renewal_at),
+        "plan": customer.plan,
+        "lifetime_value": customer.lifetime_value,
+        "time_zone": customer.time_zone,
+        "locale": customer.locale,
+        "attributes": dumps(customer.attributes or {}),
+    }
+
+
+def _update_profile(db: Database, customer_id: int, row: dict[str, Any]) -> bool:
+    """Write the profile when it differs; an identical re-import changes nothing."""
+    current = db.execute(
+        f"SELECT {', '.join(PROFILE_FIELDS)} FROM customers WHERE id = ?",  # noqa: S608
+        [customer_id],
+    ).fetchone()
+    if current is not None and tuple(current) == tuple(row[f] for f in PROFILE_FIELDS):
+        return False
+    assignments = ", ".join(f"{field} = ?" for field in PROFILE_FIELDS)
+    db.execute(
+        f"UPDATE customers SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608
+        [*(row[f] for f in PROFILE_FIELDS), now_epoch(), customer_id],
+    )
+    mark_dirty(db, [customer_id])
+    return True
+
+
+def _fill_missing_profile(db: Database, from_id: int, into_id: int) -> None:
+    """Keep what the merged-away customer knew that the survivor does not."""
+    for field in PROFILE_FIELDS:
+        if field == "attributes":
+            continue
+        db.execute(
+            f"UPDATE customers SET {field} = (SELECT {field} FROM customers WHERE id = ?) "  # noqa: S608
+            f"WHERE id = ? AND {field} IS NULL",
+            [from_id, into_id],
+        )

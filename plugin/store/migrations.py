@@ -1,0 +1,190 @@
+"""Schema of the journeydesk store, as forward migrations applied at start-up.
+
+Times are INTEGER epoch seconds (UTC): compact, fast to compare and index.
+JSON columns hold small documents (attributes, reasons, properties).
+Never edit an applied migration; add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("journeydesk")
+
+
+def _run(db: Database, script: str) -> None:
+    """Run each statement inside the migration's transaction (executescript would commit)."""
+    statement = ""
+    for line in (script + ";").splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            email TEXT,
+            signup_at INTEGER,
+            purchased_at INTEGER,
+            renewal_at INTEGER,
+            plan TEXT,
+            lifetime_value REAL,
+            time_zone TEXT,
+            locale TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            merged_into INTEGER REFERENCES customers(id),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        -- kind: email | external_id | anonymous | user:<source> (emails lower-cased)
+        CREATE TABLE customer_identities (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX customer_identities_customer ON customer_identities(customer_id);
+        CREATE TABLE customer_merges (
+            id INTEGER PRIMARY KEY,
+            from_customer_id INTEGER NOT NULL,
+            into_customer_id INTEGER NOT NULL REFERENCES customers(id),
+            reason TEXT NOT NULL,
+            merged_at INTEGER NOT NULL
+        );
+        -- one row per locale; group_id is the article all translations count as
+        CREATE TABLE articles (
+            source TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            section TEXT,
+            category TEXT,
+            updated_at INTEGER,
+            draft INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, article_id, locale)
+        ) WITHOUT ROWID;
+        CREATE INDEX articles_group ON articles(source, group_id);
+        CREATE TABLE tickets (
+            source TEXT NOT NULL,
+            id TEXT NOT NULL,
+            customer_id INTEGER REFERENCES customers(id),
+            subject TEXT NOT NULL,
+            status TEXT NOT NULL,
+            priority TEXT,
+            channel TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER,
+            solved_at INTEGER,
+            first_response_at INTEGER,
+            csat_score TEXT,
+            csat_comment TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX tickets_customer ON tickets(customer_id, created_at);
+        -- source + event_id make every touchpoint idempotent,
+        -- article_id is the article's group id within article_source
+        CREATE TABLE touchpoints (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            type TEXT NOT NULL,
+            occurred_at INTEGER NOT NULL,
+            channel TEXT,
+            article_source TEXT,
+            article_id TEXT,
+            article_locale TEXT,
+            article_title TEXT,
+            article_url TEXT,
+            ticket_id TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (source, event_id)
+        );
+        CREATE INDEX touchpoints_customer ON touchpoints(customer_id, occurred_at);
+        -- covering index of the sidebar's "articles read before the ticket" query
+        CREATE INDEX touchpoints_article_views
+            ON touchpoints(customer_id, occurred_at, article_source, article_id, article_locale)
+            WHERE type = 'article_view';
+        CREATE TABLE sync_cursors (
+            source TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            cursor TEXT,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (source, stream, scope)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+@migrations(name="0002_journey_state")
+def journey_state(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE customer_journeys (
+            customer_id INTEGER PRIMARY KEY REFERENCES customers(id),
+            stage TEXT NOT NULL,
+            stage_since INTEGER NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            signals TEXT NOT NULL DEFAULT '[]',
+            computed_at INTEGER NOT NULL
+        );
+        CREATE INDEX customer_journeys_stage ON customer_journeys(stage);
+        CREATE TABLE stage_history (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            from_stage TEXT,
+            to_stage TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX stage_history_customer ON stage_history(customer_id, at);
+        -- customers whose facts may have changed since the last recompute
+        CREATE TABLE dirty_customers (
+            customer_id INTEGER PRIMARY KEY,
+            marked_at INTEGER NOT NULL
+        )
+        """,
+    )
+
+
+@migrations(name="0003_sync_runs")
+def sync_runs(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            status TEXT NOT NULL,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            message TEXT
+        );
+        CREATE INDEX sync_runs_source ON sync_runs(source, started_at);
+        CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """,
+    )

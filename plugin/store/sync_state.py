@@ -1,0 +1,118 @@
+"""Sync bookkeeping: cursors, batches written with their cursor, runs and rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
+from plugin.store import now_epoch
+from plugin.store.articles import upsert_articles
+from plugin.store.customers import upsert_customers
+from plugin.store.tickets import upsert_tickets
+from plugin.store.touchpoints import insert_touchpoints
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    written: int
+    duplicates: int
+    rejected: int
+
+
+def save_batch(db: Database, source: str, batch: Batch) -> BatchResult:
+    """Write a batch's records AND its cursor in one transaction.
+
+    A crash before the commit loses both, so the next run re-fetches the same page;
+    a crash after it keeps both. Upserts are keyed, so re-fetching is harmless.
+    """
+    with db.atomic():
+        written, duplicates = _write_records(db, source, batch.records)
+        for reason in batch.rejected:
+            record_rejection(db, source, batch.stream, reason)
+        if batch.cursor is not None:
+            set_cursor(db, source, batch.stream, batch.cursor, scope=batch.scope)
+    return BatchResult(written, duplicates, len(batch.rejected))
+
+
+def _write_records(db: Database, source: str, records: list) -> tuple[int, int]:
+    customers = [r for r in records if isinstance(r, Customer)]
+    articles = [r for r in records if isinstance(r, Article)]
+    tickets = [r for r in records if isinstance(r, Ticket)]
+    touchpoints = [r for r in records if isinstance(r, Touchpoint)]
+    written = upsert_customers(db, source, customers) if customers else 0
+    written += upsert_articles(db, source, articles) if articles else 0
+    written += upsert_tickets(db, source, tickets) if tickets else 0
+    duplicates = 0
+    if touchpoints:
+        result = insert_touchpoints(db, source, touchpoints, article_source=source)
+        written += result.accepted
+        duplicates = result.duplicates
+    return written, duplicates
+
+
+def get_cursor(db: Database, source: str, stream: str, scope: str = "") -> str | None:
+    row = db.execute(
+        "SELECT cursor FROM sync_cursors WHERE source = ? AND stream = ? AND scope = ?",
+        [source, stream, scope],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def set_cursor(db: Database, source: str, stream: str, cursor: str, *, scope: str = "") -> None:
+    db.execute(
+        "INSERT INTO sync_cursors (source, stream, scope, cursor, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(source, stream, scope) "
+        "DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        [source, stream, scope, cursor, now_epoch()],
+    )
+
+
+def clear_cursors(db: Database, source: str) -> None:
+    """Forget every cursor of a source, for a full resync."""
+    db.execute("DELETE FROM sync_cursors WHERE source = ?", [source])
+
+
+def cursor_updated_at(db: Database, source: str, stream: str, scope: str = "") -> int | None:
+    row = db.execute(
+        "SELECT updated_at FROM sync_cursors WHERE source = ? AND stream = ? AND scope = ?",
+        [source, stream, scope],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def record_rejection(db: Database, source: str, stream: str, reason: str) -> None:
+    db.execute(
+        "INSERT INTO rejections (source, stream, at, reason) VALUES (?, ?, ?, ?)",
+        [source, stream, now_epoch(), reason[:1000]],
+    )
+
+
+def start_run(db: Database, source: str) -> int:
+    return db.execute(
+        "INSERT INTO sync_runs (source, started_at, status) VALUES (?, ?, 'running')",
+        [source, now_epoch()],
+    ).lastrowid
+
+
+def finish_run(
+    db: Database, run_id: int, *, status: str, accepted: int, rejected: int, message: str = ""
+) -> None:
+    db.execute(
+        "UPDATE sync_runs SET finished_at = ?, status = ?, accepted = ?, rejected = ?, "
+        "message = ? WHERE id = ?",
+        [now_epoch(), status, accepted, rejected, message, run_id],
+    )
+
+
+def last_runs(db: Database) -> list[dict[str, Any]]:
+    """The latest finished-or-running sync of each source."""
+    return list(
+        db.query(
+            "SELECT source, started_at, finished_at, status, accepted, rejected, message "
+            "FROM sync_runs WHERE id IN (SELECT max(id) FROM sync_runs GROUP BY source) "
+            "ORDER BY source"
+        )
+    )

@@ -1,0 +1,122 @@
+"""Tickets (and conversations) of every connected desk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.records import Ticket
+from plugin.store import dumps, to_epoch
+from plugin.store.customers import mark_dirty, resolve_customer
+
+COLUMNS = (
+    "source",
+    "id",
+    "customer_id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "tags",
+    "created_at",
+    "updated_at",
+    "solved_at",
+    "first_response_at",
+    "csat_score",
+    "csat_comment",
+    "deleted",
+)
+OPEN_STATUSES = ("new", "open", "pending", "hold")
+
+
+def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
+    """Write tickets; returns how many rows changed (identical re-imports change none)."""
+    customers: dict[Any, int] = {}
+    rows = []
+    for t in tickets:
+        ref = t.requester
+        if ref not in customers:
+            customers[ref] = resolve_customer(db, ref, source)
+        rows.append(_row(source, t, customers[ref]))
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+    changed_where = " OR ".join(f"{c} IS NOT excluded.{c}" for c in COLUMNS[2:])
+    before = db.conn.total_changes
+    db.conn.executemany(
+        f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT(source, id) DO UPDATE SET {updates} WHERE {changed_where}",
+        rows,
+    )
+    changed = db.conn.total_changes - before
+    if changed:
+        mark_dirty(db, {row[2] for row in rows})
+    return changed
+
+
+def _row(source: str, t: Ticket, customer_id: int) -> tuple:
+    return (
+        source,
+        t.id,
+        customer_id,
+        t.subject,
+        t.status,
+        t.priority,
+        t.channel,
+        dumps(list(t.tags)),
+        to_epoch(t.created_at),
+        to_epoch(t.updated_at),
+        to_epoch(t.solved_at),
+        to_epoch(t.first_response_at),
+        t.csat_score,
+        t.csat_comment,
+        int(t.deleted),
+    )
+
+
+def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM tickets WHERE source = ? AND id = ? AND deleted = 0",
+            [source, ticket_id],
+        )
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    row["tags"] = json.loads(row["tags"])
+    return row
+
+
+def open_tickets_of(db: Database, customer_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in OPEN_STATUSES)
+    return list(
+        db.query(
+            "SELECT source, id, subject, status, created_at FROM tickets "
+            f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "  # noqa: S608
+            "ORDER BY created_at DESC LIMIT ?",
+            [customer_id, *OPEN_STATUSES, limit],
+        )
+    )
+
+
+def count_tickets(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM tickets WHERE deleted = 0").fetchone()[0]
+
+
+def sample_tickets_by_stage(db: Database, source: str, per_stage: int = 1) -> list[dict[str, Any]]:
+    """For each journey stage, the newest tickets of customers in it (demo index)."""
+    return list(
+        db.query(
+            "SELECT * FROM (SELECT j.stage, t.source, t.id, t.subject, t.created_at, c.name, "
+            "row_number() OVER (PARTITION BY j.stage ORDER BY t.created_at DESC) AS n "
+            "FROM tickets t JOIN customer_journeys j ON j.customer_id = t.customer_id "
+            "JOIN customers c ON c.id = t.customer_id "
+            "WHERE t.source = ? AND t.deleted = 0 AND EXISTS (SELECT 1 FROM touchpoints v "
+            "  WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
+            "  AND v.occurred_at <= t.created_at)) WHERE n <= ? ORDER BY stage, created_at DESC",
+            [source, per_stage],
+        )
+    )

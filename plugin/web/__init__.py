@@ -1,0 +1,1 @@
+"""Flask blueprints: thin views that parse, call the domain, and render."""

@@ -1,0 +1,34 @@
+"""The agent JSON API under /api/v1 (journeys)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from plugin.sidebar import build_customer_journey, build_ticket_journey
+from plugin.store.customers import get_customer
+from plugin.web.access import require_agent
+from plugin.web.context import db, state
+from plugin.web.errors import ApiError
+from plugin.web.i18n import pick_language
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/tickets/<source>/<ticket_id>/journey")
+def ticket_journey(source: str, ticket_id: str):
+    require_agent(source, ticket_id)
+    app_state = state()
+    payload = build_ticket_journey(db(), app_state.model, app_state.sidebar, source, ticket_id,
+                                   lang=pick_language())  # fmt: skip
+    if payload is None:
+        raise ApiError(404, "ticket_not_found", f"No ticket {ticket_id} from {source}.")
+    return jsonify(payload)
+
+
+@bp.get("/customers/<int:customer_id>/journey")
+def customer_journey(customer_id: int):
+    # A customer journey is not tied to a ticket: only source-wide tokens open it.
+    require_agent(None, None)
+    if get_customer(db(), customer_id) is None:
+        raise ApiError(404, "customer_not_found", f"No customer {customer_id}.")
+    return jsonify(build_customer_journey(db(), state().model, customer_id, lang=pick_language()))
