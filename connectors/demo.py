@@ -156,10 +156,17 @@ class DemoDesk:
         rng = random.Random(f"{self.seed}:article:{art.id}")
         updated = self.anchor - timedelta(days=rng.randint(1, 400))
         return [
-            Article(id=art.id, locale=locale, title=art.titles[i], url=self.article_url(art, lang),
-                    section=art.topic[i], category=(cat_en, cat_es)[i], updated_at=updated)
+            Article(
+                id=art.id,
+                locale=locale,
+                title=art.titles[i],
+                url=self.article_url(art, lang),
+                section=art.topic[i],
+                category=(cat_en, cat_es)[i],
+                updated_at=updated,
+            )
             for i, (lang, locale) in enumerate((("en", "en-us"), ("es", "es")))
-        ]  # fmt: skip
+        ]
 
     def _rng(self, index: int, purpose: str) -> random.Random:
         return random.Random(f"{self.seed}:{purpose}:{index}")
@@ -179,14 +186,19 @@ class DemoDesk:
                 profile.update(signup=now - timedelta(days=rng.uniform(10, 14)), plan="trial")
             else:  # just bought
                 bought = now - timedelta(days=rng.uniform(0.2, 7))
-                profile.update(signup=bought - timedelta(days=rng.uniform(5, 14)),
-                               plan=rng.choice(["team", "business"]), purchased_at=bought)  # fmt: skip
+                profile.update(
+                    signup=bought - timedelta(days=rng.uniform(5, 14)),
+                    plan=rng.choice(["team", "business"]),
+                    purchased_at=bought,
+                )
         else:
             days = {"service": (8, 45), "retention": (46, 700), "advocacy": (120, 900)}[stage]
             bought = now - timedelta(days=rng.uniform(*days))
-            profile.update(signup=bought - timedelta(days=rng.uniform(5, 20)),
-                           plan=rng.choice(["team", "team", "business", "enterprise"]),
-                           purchased_at=bought)  # fmt: skip
+            profile.update(
+                signup=bought - timedelta(days=rng.uniform(5, 20)),
+                plan=rng.choice(["team", "team", "business", "enterprise"]),
+                purchased_at=bought,
+            )
         profile["interests"] = rng.sample(range(len(CATEGORIES)), 3)
         profile["churning"] = stage == "retention" and rng.random() < 0.18
         profile["unhappy"] = stage in ("retention", "service") and rng.random() < 0.12
@@ -264,10 +276,15 @@ class DemoDesk:
             [a for a in self.catalogue if a.category_index in profile["interests"]]
         )
         return [
-            Session(self.anchor - timedelta(days=rng.uniform(0.1, 6.5)), [article.id],
-                    article.topic, False, None)
+            Session(
+                self.anchor - timedelta(days=rng.uniform(0.1, 6.5)),
+                [article.id],
+                article.topic,
+                False,
+                None,
+            )
             for _ in range(rng.randint(3, 5))
-        ]  # fmt: skip
+        ]
 
     def _touchpoints_of(self, index: int) -> Iterator[Touchpoint]:
         profile = self._profile(index)
@@ -276,27 +293,47 @@ class DemoDesk:
         locale = "en-us" if lang == "en" else "es"
         rng = self._rng(index, "views")
         by_id = {a.id: a for a in self.catalogue}
-        yield Touchpoint(id=f"signup-{index + 1}", type="signup", occurred_at=profile["signup"],
-                         customer=ref, channel="web")  # fmt: skip
+        yield Touchpoint(
+            id=f"signup-{index + 1}",
+            type="signup",
+            occurred_at=profile["signup"],
+            customer=ref,
+            channel="web",
+        )
         if profile["purchased_at"]:
-            yield Touchpoint(id=f"purchase-{index + 1}", type="purchase", customer=ref,
-                             occurred_at=profile["purchased_at"], channel="web")  # fmt: skip
+            yield Touchpoint(
+                id=f"purchase-{index + 1}",
+                type="purchase",
+                customer=ref,
+                occurred_at=profile["purchased_at"],
+                channel="web",
+            )
         for n, session in enumerate(self._sessions(index)):
             at = session.start
             if session.search:
                 query = SEARCH_WORDS[lang].format(t=session.topic[0 if lang == "en" else 1])
-                yield Touchpoint(id=f"s-{index + 1}-{n}", type="search", occurred_at=at,
-                                 customer=ref, channel="help_center",
-                                 properties={"query": query, "result_count": rng.randint(0, 12)})  # fmt: skip
+                yield Touchpoint(
+                    id=f"s-{index + 1}-{n}",
+                    type="search",
+                    occurred_at=at,
+                    customer=ref,
+                    channel="help_center",
+                    properties={"query": query, "result_count": rng.randint(0, 12)},
+                )
             for k, article_id in enumerate(session.article_ids):
                 at += timedelta(minutes=rng.uniform(0.5, 6))
                 art = by_id[article_id]
                 yield Touchpoint(
-                    id=f"v-{index + 1}-{n}-{k}", type="article_view", occurred_at=at,
-                    customer=ref, channel="help_center", article_id=article_id,
+                    id=f"v-{index + 1}-{n}-{k}",
+                    type="article_view",
+                    occurred_at=at,
+                    customer=ref,
+                    channel="help_center",
+                    article_id=article_id,
                     article_title=art.titles[0 if lang == "en" else 1],
-                    article_url=self.article_url(art, lang), article_locale=locale,
-                )  # fmt: skip
+                    article_url=self.article_url(art, lang),
+                    article_locale=locale,
+                )
 
     def _tickets_of(self, index: int) -> Iterator[Ticket]:
         profile = self._profile(index)
@@ -332,14 +369,19 @@ class DemoDesk:
         else:
             status = rng.choice(["new", "open", "open", "pending"])
         return Ticket(
-            id=str(number), requester=ref, subject=subject, created_at=created,
-            updated_at=solved_at or first_response, status=status,
+            id=str(number),
+            requester=ref,
+            subject=subject,
+            created_at=created,
+            updated_at=solved_at or first_response,
+            status=status,
             priority=rng.choice(["low", "normal", "normal", "normal", "high"]),
             channel=rng.choice(["web", "web", "email", "email", "chat"]),
-            tags=(), solved_at=solved_at,
+            tags=(),
+            solved_at=solved_at,
             first_response_at=first_response if first_response < self.anchor else None,
             csat_score=csat,
-        )  # fmt: skip
+        )
 
 
 def _pick_stage(roll: float) -> str:

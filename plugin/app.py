@@ -18,9 +18,13 @@ from plugin.web.errors import register_error_handlers
 def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
     """Build the web app for `config`; migrates the database once, here."""
     app = Flask("plugin")
-    app.config.update(SECRET_KEY=config.secret.reveal(), JSON_SORT_KEYS=False,
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      MAX_CONTENT_LENGTH=2 * 1024 * 1024)  # fmt: skip
+    app.config.update(
+        SECRET_KEY=config.secret.reveal(),
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     open_db(config.database_path).conn.close()

@@ -35,9 +35,13 @@ def friendly_errors(command: Callable) -> Callable:
 
 def config_option(command: Callable) -> Callable:
     return click.option(
-        "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-        type=click.Path(dir_okay=False), help="The configuration file.",
-    )(command)  # fmt: skip
+        "--config",
+        "config_path",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The configuration file.",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,8 +135,9 @@ def token(
     config = load_config(config_path)
     if config.connector(source) is None:
         raise click.ClickException(f"No connector named {source!r} in {config_path}.")
-    click.echo(mint_agent_token(config.secret, source=source, ticket_id=ticket_id, agent=agent,
-                                ttl=ttl))  # fmt: skip
+    click.echo(
+        mint_agent_token(config.secret, source=source, ticket_id=ticket_id, agent=agent, ttl=ttl)
+    )
 
 
 @main.command("check-config")
@@ -147,7 +152,8 @@ def check_config(config_path: str) -> None:
     click.echo(f"{config_path}: OK")
     click.echo(f"  database: {config.database_path}")
     for conf in config.connectors:
-        click.echo(f"  connector {conf.name} ({conf.type}), every "
-                   f"{conf.get('sync_interval_minutes')} min")  # fmt: skip
+        click.echo(
+            f"  connector {conf.name} ({conf.type}), every {conf.get('sync_interval_minutes')} min"
+        )
     click.echo(f"  stages: {', '.join(s.key for s in model.stages)}")
     click.echo(f"  signals: {', '.join(s.key for s in model.signals)}")

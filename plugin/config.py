@@ -223,14 +223,26 @@ def _typed(path: str, full: str, value: Any, spec: Key) -> Any:
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if not ok:
         name = expected.__name__ if isinstance(expected, type) else "value"
-        example = {"int": "8000", "str": '"text"', "bool": "true", "list": '["a", "b"]'}
+        key = full.rsplit(".", 1)[-1]
         raise ConfigError(
-            path, full, f"expected {_article(name)} {name}, got {value!r}",
-            f"write it like {full.rsplit('.', 1)[-1]} = {example.get(name, '...')}",
-        )  # fmt: skip
+            path,
+            full,
+            f"expected {_article(name)} {name}, got {value!r}",
+            f"write it like {key} = {_toml_example(spec)}",
+        )
     if expected is int and value < 0:
         raise ConfigError(path, full, f"must not be negative, got {value}", "use a positive number")
     return value
+
+
+def _toml_example(spec: Key) -> str:
+    if isinstance(spec.default, bool):
+        return str(spec.default).lower()
+    if isinstance(spec.default, int):
+        return str(spec.default)
+    if isinstance(spec.default, list):
+        return '["..."]'
+    return f'"{spec.default or "..."}"'
 
 
 def _article(name: str) -> str:
@@ -264,9 +276,11 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
         kind = item.get("type")
         if kind not in CONNECTOR_KEYS:
             raise ConfigError(
-                path, f"{where}.type", f"unknown connector type {kind!r}",
+                path,
+                f"{where}.type",
+                f"unknown connector type {kind!r}",
                 f"use one of: {', '.join(CONNECTOR_KEYS)}",
-            )  # fmt: skip
+            )
         keys = CONNECTOR_KEYS[kind]
         settings = _section(path, where, item, keys)
         for key, spec in keys.items():
@@ -294,9 +308,11 @@ def _ingest_keys(path: str, section: Any, env: Any, sources: set[str]) -> list[I
                 raise ConfigError(path, f"{where}.{key}", "is required", f"set {key}")
         if values["source"] not in sources:
             raise ConfigError(
-                path, f"{where}.source", f"no connector named {values['source']!r}",
+                path,
+                f"{where}.source",
+                f"no connector named {values['source']!r}",
                 f"use one of: {', '.join(sorted(sources)) or '(add a [[connectors]] first)'}",
-            )  # fmt: skip
+            )
         identity = values["identity_secret_env"]
         result.append(
             IngestKeyConfig(
@@ -309,7 +325,7 @@ def _ingest_keys(path: str, section: Any, env: Any, sources: set[str]) -> list[I
                 )
                 if identity
                 else None,
-            )  # fmt: skip
+            )
         )
     return result
 
@@ -321,9 +337,11 @@ def _env_secret(path: str, key: str, var: str, env: Any, *, required: bool) -> S
     if not value:
         if required:
             raise ConfigError(
-                path, key, f"the environment variable {var} is not set",
+                path,
+                key,
+                f"the environment variable {var} is not set",
                 f"export {var}=... before starting (secrets never go in the file)",
-            )  # fmt: skip
+            )
         return None
     return Secret(value)
 

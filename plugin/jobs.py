@@ -32,8 +32,9 @@ def run_source_sync(
         raise ValueError(f"no connector named {source!r} in {config.path}")
     db = open_db(config.database_path)
     try:
-        report = run_sync(db, make_connector(config, conf), full=full, progress=progress,
-                          streams=streams)  # fmt: skip
+        report = run_sync(
+            db, make_connector(config, conf), full=full, progress=progress, streams=streams
+        )
         run_recompute(config, db=db)
         return report
     finally:

@@ -37,8 +37,12 @@ def delete_database(path: str) -> None:
 
 
 def sync_with_progress(config: Config, source: str, *, full: bool = False) -> SyncReport:
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"),
-               TextColumn("{task.completed:,} records"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as progress:
         tasks: dict[str, int] = {}
 
@@ -112,11 +116,9 @@ def _print_urls(config: Config) -> None:
     click.echo(f"journeydesk is running on {base}  (Ctrl-C stops)")
     click.echo(f"  demo index (a ticket in every stage): {base}/")
     if samples:
-        sample = samples[0]
-        click.echo(f"  sample ticket sidebar:  {base}/sidebar/{sample['source']}/{sample['id']}")
-        click.echo(
-            f"  its journey as JSON:    {base}/api/v1/tickets/{sample['source']}/{sample['id']}/journey"
-        )
+        ticket = f"{samples[0]['source']}/{samples[0]['id']}"
+        click.echo(f"  sample ticket sidebar:  {base}/sidebar/{ticket}")
+        click.echo(f"  its journey as JSON:    {base}/api/v1/tickets/{ticket}/journey")
     click.echo(f"  health:                 {base}/healthz")
 
 

@@ -20,10 +20,24 @@ def build_scheduler(
     scheduler = BackgroundScheduler() if background else BlockingScheduler()
     start = datetime.now() + timedelta(seconds=1) if first_run_now else None
     for conf in config.connectors:
-        scheduler.add_job(jobs.scheduled_sync, "interval", args=[config, conf.name],
-                          minutes=conf.get("sync_interval_minutes"), id=f"sync:{conf.name}",
-                          next_run_time=start, coalesce=True, max_instances=1,
-                          replace_existing=True)  # fmt: skip
-    scheduler.add_job(jobs.run_recompute, "interval", args=[config], minutes=RECOMPUTE_MINUTES,
-                      id="recompute", coalesce=True, max_instances=1)  # fmt: skip
+        scheduler.add_job(
+            jobs.scheduled_sync,
+            "interval",
+            args=[config, conf.name],
+            minutes=conf.get("sync_interval_minutes"),
+            id=f"sync:{conf.name}",
+            next_run_time=start,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
+    scheduler.add_job(
+        jobs.run_recompute,
+        "interval",
+        args=[config],
+        minutes=RECOMPUTE_MINUTES,
+        id="recompute",
+        coalesce=True,
+        max_instances=1,
+    )
     return scheduler

@@ -30,8 +30,9 @@ class SidebarSettings:
 
     @classmethod
     def from_config(cls, sidebar: Mapping[str, Any]) -> SidebarSettings:
-        return cls(sidebar["articles_shown"], sidebar["lookback_days"],
-                   sidebar["redundant_window_days"])  # fmt: skip
+        return cls(
+            sidebar["articles_shown"], sidebar["lookback_days"], sidebar["redundant_window_days"]
+        )
 
 
 def iso(epoch: int | None) -> str | None:
@@ -65,8 +66,9 @@ def build_ticket_journey(
         "created_at": iso(created),
     }
     since = created - settings.lookback_days * DAY
-    articles = last_articles_before(db, ticket["customer_id"], created, since=since,
-                                    limit=settings.articles_shown)  # fmt: skip
+    articles = last_articles_before(
+        db, ticket["customer_id"], created, since=since, limit=settings.articles_shown
+    )
     payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
@@ -95,7 +97,7 @@ def build_customer_journey(
         "articles_before_ticket": [],
         "timeline": [
             _timeline_item(t) for t in timeline(db, customer_id, until=now, limit=TIMELINE_LENGTH)
-        ],  # fmt: skip
+        ],
         "open_tickets": [
             {
                 "source": t["source"],
@@ -105,7 +107,7 @@ def build_customer_journey(
                 "created_at": iso(t["created_at"]),
             }
             for t in open_tickets_of(db, customer_id)
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -59,15 +59,33 @@ def run_sync(
         for stream in streams:
             _sync_stream(db, connector, stream, report, progress)
     except ConnectorError as exc:
-        sync_state.finish_run(db, run_id, status="failed", accepted=report.total_written,
-                              rejected=len(report.rejected), message=str(exc))  # fmt: skip
+        sync_state.finish_run(
+            db,
+            run_id,
+            status="failed",
+            accepted=report.total_written,
+            rejected=len(report.rejected),
+            message=str(exc),
+        )
         raise
     except BaseException:
-        sync_state.finish_run(db, run_id, status="interrupted", accepted=report.total_written,
-                              rejected=len(report.rejected), message="interrupted")  # fmt: skip
+        sync_state.finish_run(
+            db,
+            run_id,
+            status="interrupted",
+            accepted=report.total_written,
+            rejected=len(report.rejected),
+            message="interrupted",
+        )
         raise
-    sync_state.finish_run(db, run_id, status="ok", accepted=report.total_written,
-                          rejected=len(report.rejected), message="; ".join(report.notices))  # fmt: skip
+    sync_state.finish_run(
+        db,
+        run_id,
+        status="ok",
+        accepted=report.total_written,
+        rejected=len(report.rejected),
+        message="; ".join(report.notices),
+    )
     return report
 
 
@@ -97,8 +115,9 @@ def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> 
     for record in batch.records:
         if isinstance(record, Ticket):
             records.extend(ticket_touchpoints(record))
-    result = sync_state.save_batch(db, source, Batch(batch.stream, records, batch.cursor,
-                                                     batch.scope, batch.rejected))  # fmt: skip
+    result = sync_state.save_batch(
+        db, source, Batch(batch.stream, records, batch.cursor, batch.scope, batch.rejected)
+    )
     # Report what the desk sent, not the derived rows (ticket touchpoints) written with it.
     report.written[batch.stream] = report.written.get(batch.stream, 0) + len(batch.records)
     report.duplicates += result.duplicates
@@ -111,9 +130,14 @@ def ticket_touchpoints(ticket: Ticket) -> list[Touchpoint]:
         return []
     base = {"customer": ticket.requester, "channel": ticket.channel, "ticket_id": ticket.id}
     points = [
-        Touchpoint(id=f"ticket:{ticket.id}:opened", type="ticket_opened",
-                   occurred_at=ticket.created_at, properties={"subject": ticket.subject}, **base)
-    ]  # fmt: skip
+        Touchpoint(
+            id=f"ticket:{ticket.id}:opened",
+            type="ticket_opened",
+            occurred_at=ticket.created_at,
+            properties={"subject": ticket.subject},
+            **base,
+        )
+    ]
     if ticket.solved_at:
         points.append(
             Touchpoint(
@@ -121,7 +145,7 @@ def ticket_touchpoints(ticket: Ticket) -> list[Touchpoint]:
                 type="ticket_solved",
                 occurred_at=ticket.solved_at,
                 **base,
-            )  # fmt: skip
+            )
         )
     if ticket.csat_score:
         points.append(
@@ -131,6 +155,6 @@ def ticket_touchpoints(ticket: Ticket) -> list[Touchpoint]:
                 occurred_at=ticket.solved_at or ticket.updated_at or ticket.created_at,
                 properties={"score": ticket.csat_score},
                 **base,
-            )  # fmt: skip
+            )
         )
     return points

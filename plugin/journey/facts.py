@@ -57,40 +57,75 @@ def value_segment(agg: Mapping[str, Any], now: int) -> str | None:
 FACTS: dict[str, Fact] = {
     f.spec.name: f
     for f in [
-        Fact(FactSpec("days_since_signup", "number", "Days since the customer signed up"),
-             _days_since("signup_at")),
-        Fact(FactSpec("days_since_purchase", "number", "Days since the first purchase"),
-             _days_since("purchased_at")),
-        Fact(FactSpec("days_until_renewal", "number", "Days until the next renewal"),
-             _days_until("renewal_at")),
-        Fact(FactSpec("plan", "string", "The customer's plan (free, trial, team, ...)"),
-             _field("plan")),
-        Fact(FactSpec("value_segment", "string", "low / mid / high by lifetime value"),
-             value_segment),
-        Fact(FactSpec("lifetime_value", "number", "Revenue from the customer so far"),
-             _field("lifetime_value")),
-        Fact(FactSpec("open_tickets", "number", "Unsolved tickets right now"),
-             _field("open_tickets")),
-        Fact(FactSpec("tickets_last_7d", "number", "Tickets opened in the last 7 days"),
-             _field("tickets_last_7d")),
-        Fact(FactSpec("tickets_last_30d", "number", "Tickets opened in the last 30 days"),
-             _field("tickets_last_30d")),
-        Fact(FactSpec("articles_read_last_7d", "number", "Distinct articles read in 7 days"),
-             _field("articles_read_last_7d")),
-        Fact(FactSpec("max_views_same_article_7d", "number",
-                      "Most views of one article in 7 days (re-reading = a pain point)"),
-             _field("max_views_same_article_7d")),
-        Fact(FactSpec("last_csat", "string", "The latest CSAT rating: good or bad"),
-             _field("last_csat")),
-        Fact(FactSpec("days_since_last_activity", "number", "Days since any touchpoint"),
-             _days_since("last_activity_at")),
-        Fact(FactSpec("read_category", "number",
-                      "Distinct articles read in a category in 30 days", prefix=True),
-             lambda agg, now: None),
-        Fact(FactSpec("attribute", "any", "A custom attribute from the desk", prefix=True),
-             lambda agg, now: None),
+        Fact(
+            FactSpec("days_since_signup", "number", "Days since the customer signed up"),
+            _days_since("signup_at"),
+        ),
+        Fact(
+            FactSpec("days_since_purchase", "number", "Days since the first purchase"),
+            _days_since("purchased_at"),
+        ),
+        Fact(
+            FactSpec("days_until_renewal", "number", "Days until the next renewal"),
+            _days_until("renewal_at"),
+        ),
+        Fact(
+            FactSpec("plan", "string", "The customer's plan (free, trial, team, ...)"),
+            _field("plan"),
+        ),
+        Fact(
+            FactSpec("value_segment", "string", "low / mid / high by lifetime value"), value_segment
+        ),
+        Fact(
+            FactSpec("lifetime_value", "number", "Revenue from the customer so far"),
+            _field("lifetime_value"),
+        ),
+        Fact(
+            FactSpec("open_tickets", "number", "Unsolved tickets right now"), _field("open_tickets")
+        ),
+        Fact(
+            FactSpec("tickets_last_7d", "number", "Tickets opened in the last 7 days"),
+            _field("tickets_last_7d"),
+        ),
+        Fact(
+            FactSpec("tickets_last_30d", "number", "Tickets opened in the last 30 days"),
+            _field("tickets_last_30d"),
+        ),
+        Fact(
+            FactSpec("articles_read_last_7d", "number", "Distinct articles read in 7 days"),
+            _field("articles_read_last_7d"),
+        ),
+        Fact(
+            FactSpec(
+                "max_views_same_article_7d",
+                "number",
+                "Most views of one article in 7 days (re-reading = a pain point)",
+            ),
+            _field("max_views_same_article_7d"),
+        ),
+        Fact(
+            FactSpec("last_csat", "string", "The latest CSAT rating: good or bad"),
+            _field("last_csat"),
+        ),
+        Fact(
+            FactSpec("days_since_last_activity", "number", "Days since any touchpoint"),
+            _days_since("last_activity_at"),
+        ),
+        Fact(
+            FactSpec(
+                "read_category",
+                "number",
+                "Distinct articles read in a category in 30 days",
+                prefix=True,
+            ),
+            lambda agg, now: None,
+        ),
+        Fact(
+            FactSpec("attribute", "any", "A custom attribute from the desk", prefix=True),
+            lambda agg, now: None,
+        ),
     ]
-}  # fmt: skip
+}
 
 STAGE_FACT = FactSpec("stage", "string", "The customer's journey stage")
 SIGNAL_FACT = FactSpec("signal", "boolean", "Whether a signal is on", prefix=True)

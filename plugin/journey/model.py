@@ -22,6 +22,12 @@ from plugin.journey.conditions import (
 from plugin.journey.facts import fact_specs
 
 DEFINITION_KEYS = {"key", "label", "labels", "description", "when"}
+JOURNEY_ORDER = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
+"""How the default stages follow each other, for display (evaluation order differs)."""
+
+
+def journey_position(stage_key: str) -> int:
+    return JOURNEY_ORDER.index(stage_key) if stage_key in JOURNEY_ORDER else len(JOURNEY_ORDER)
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,11 @@ def load_model(journey: Mapping[str, Any] | None, *, file: str) -> JourneyModel:
     defaults = default_definitions()
     unknown = set(journey) - {"stages", "signals"}
     if unknown:
-        raise ConditionError(f"{file}: journey", ", ".join(sorted(unknown)),
-                             "unknown key; only [[journey.stages]] and [[journey.signals]]")  # fmt: skip
+        raise ConditionError(
+            f"{file}: journey",
+            ", ".join(sorted(unknown)),
+            "unknown key; only [[journey.stages]] and [[journey.signals]]",
+        )
     stage_items = journey.get("stages") or defaults["stages"]
     signal_items = journey.get("signals") or defaults["signals"]
     stages = _definitions(stage_items, file=file, kind="stages", with_stage=False)
@@ -102,8 +111,11 @@ def _definitions(items: Any, *, file: str, kind: str, with_stage: bool) -> tuple
         where = f'{where} "{item["key"]}"'
         extra = set(item) - DEFINITION_KEYS
         if extra:
-            raise ConditionError(where, ", ".join(sorted(extra)),
-                                 f"unknown key; known: {', '.join(sorted(DEFINITION_KEYS))}")  # fmt: skip
+            raise ConditionError(
+                where,
+                ", ".join(sorted(extra)),
+                f"unknown key; known: {', '.join(sorted(DEFINITION_KEYS))}",
+            )
         if item["key"] in seen:
             raise ConditionError(where, "key", "used twice; keys must be unique")
         seen.add(item["key"])
@@ -116,7 +128,7 @@ def _definitions(items: Any, *, file: str, kind: str, with_stage: bool) -> tuple
                 description=item.get("description", ""),
                 labels=dict(item.get("labels") or {}),
                 source=dict(item),
-            )  # fmt: skip
+            )
         )
     return tuple(result)
 
@@ -142,8 +154,12 @@ def evaluate_customer(model: JourneyModel, facts: Mapping[str, Any]) -> Customer
 
 
 def reason_to_dict(reason: Reason) -> dict[str, Any]:
-    return {"fact": reason.fact, "op": reason.op, "expected": reason.expected,
-            "actual": reason.actual}  # fmt: skip
+    return {
+        "fact": reason.fact,
+        "op": reason.op,
+        "expected": reason.expected,
+        "actual": reason.actual,
+    }
 
 
 def reason_from_dict(data: Mapping[str, Any]) -> Reason:

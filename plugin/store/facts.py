@@ -56,8 +56,9 @@ def _add_ticket_aggregates(db, result, scope, params, now) -> None:
         [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
     ):
         if cid in result:
-            result[cid].update(open_tickets=open_count, tickets_last_30d=last30,
-                               tickets_last_7d=last7)  # fmt: skip
+            result[cid].update(
+                open_tickets=open_count, tickets_last_30d=last30, tickets_last_7d=last7
+            )
     for cid, score in db.execute(
         "SELECT customer_id, csat_score FROM (SELECT customer_id, csat_score, row_number() "
         "OVER (PARTITION BY customer_id ORDER BY coalesce(solved_at, updated_at, created_at) "
@@ -85,8 +86,11 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         [now - 7 * DAY, *params],
     ):
         if cid in result:
-            result[cid].update(articles_read_last_7d=distinct_articles,
-                               max_views_same_article_7d=max_same, views_last_7d=views)  # fmt: skip
+            result[cid].update(
+                articles_read_last_7d=distinct_articles,
+                max_views_same_article_7d=max_same,
+                views_last_7d=views,
+            )
     categories: dict[int, dict[str, int]] = defaultdict(dict)
     for cid, category, count in db.execute(
         "SELECT t.customer_id, a.category, count(DISTINCT t.article_id) FROM touchpoints t "

@@ -39,9 +39,14 @@ def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
                 db.execute(
                     "INSERT INTO stage_history (customer_id, from_stage, to_stage, at, reasons) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [row.customer_id, previous[0] if previous else None, row.stage, now,
-                     dumps(row.reasons)],
-                )  # fmt: skip
+                    [
+                        row.customer_id,
+                        previous[0] if previous else None,
+                        row.stage,
+                        now,
+                        dumps(row.reasons),
+                    ],
+                )
             db.execute(
                 "INSERT INTO customer_journeys "
                 "(customer_id, stage, stage_since, reasons, signals, computed_at) "

@@ -117,7 +117,8 @@ def initial(db: Database) -> None:
         CREATE INDEX touchpoints_customer ON touchpoints(customer_id, occurred_at);
         -- covering index of the sidebar's "articles read before the ticket" query
         CREATE INDEX touchpoints_article_views
-            ON touchpoints(customer_id, occurred_at, article_source, article_id, article_locale)
+            ON touchpoints(customer_id, occurred_at, article_source, article_id,
+                           article_locale, type)
             WHERE type = 'article_view';
         CREATE TABLE sync_cursors (
             source TEXT NOT NULL,

@@ -33,8 +33,12 @@ def insert_touchpoints(
     groups: dict[str, str] = {}
     rows = []
     for tp in touchpoints:
-        key = (tp.customer.source_id, tp.customer.email, tp.customer.external_id,
-               tp.customer.anonymous_id)  # fmt: skip
+        key = (
+            tp.customer.source_id,
+            tp.customer.email,
+            tp.customer.external_id,
+            tp.customer.anonymous_id,
+        )
         if key not in customers:
             customers[key] = resolve_customer(db, tp.customer, article_source)
         rows.append(_row(db, source, article_source, tp, customers[key], groups))
@@ -91,14 +95,14 @@ def last_articles_before(
     (title/url in the locale the customer read last, else any locale we know).
     """
     rows = db.execute(
-        "SELECT occurred_at, article_source, article_id, article_locale, article_title, "
-        "article_url FROM touchpoints INDEXED BY touchpoints_article_views "
+        "SELECT occurred_at, article_source, article_id, article_locale "
+        "FROM touchpoints INDEXED BY touchpoints_article_views "
         "WHERE customer_id = ? AND type = 'article_view' AND occurred_at BETWEEN ? AND ? "
         "ORDER BY occurred_at DESC",
         [customer_id, since, before],
     ).fetchall()
     picked: dict[tuple[str, str], dict[str, Any]] = {}
-    for at, src, aid, locale, title, url in rows:
+    for at, src, aid, locale in rows:
         key = (src, aid)
         if key in picked:
             picked[key]["views"] += 1
@@ -109,14 +113,14 @@ def last_articles_before(
                 "last_viewed_at": at,
                 "views": 1,
                 "locale": locale,
-                "title": title,
-                "url": url,
+                "title": None,
+                "url": None,
             }
-    _fill_titles(db, list(picked.values()))
+    _fill_titles(db, customer_id, list(picked.values()))
     return list(picked.values())
 
 
-def _fill_titles(db: Database, items: list[dict[str, Any]]) -> None:
+def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) -> None:
     """Prefer the knowledge base's current title and URL in the locale that was read."""
     by_source: dict[str, list[dict[str, Any]]] = {}
     for item in items:
@@ -133,9 +137,18 @@ def _fill_titles(db: Database, items: list[dict[str, Any]]) -> None:
                 item["url"] = best["url"]
                 item["category"] = best["category"]
                 item["updated_at"] = best["updated_at"]
-            item.setdefault("category", None)
-            item.setdefault("updated_at", None)
+            else:  # not in the knowledge base yet: what the view itself said
+                item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
             item["title"] = item["title"] or f"Article {item['article_id']}"
+
+
+def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:
+    row = db.execute(
+        "SELECT article_title, article_url FROM touchpoints WHERE customer_id = ? "
+        "AND type = 'article_view' AND occurred_at = ? AND article_id = ? LIMIT 1",
+        [customer_id, item["last_viewed_at"], item["article_id"]],
+    ).fetchone()
+    return {"title": row[0], "url": row[1]} if row else {}
 
 
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:

@@ -18,8 +18,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def ticket_journey(source: str, ticket_id: str):
     require_agent(source, ticket_id)
     app_state = state()
-    payload = build_ticket_journey(db(), app_state.model, app_state.sidebar, source, ticket_id,
-                                   lang=pick_language())  # fmt: skip
+    payload = build_ticket_journey(
+        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=pick_language()
+    )
     if payload is None:
         raise ApiError(404, "ticket_not_found", f"No ticket {ticket_id} from {source}.")
     return jsonify(payload)

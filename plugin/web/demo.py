@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
+from plugin.journey.model import journey_position
 from plugin.store.articles import article_versions
 from plugin.store.customers import count_customers
 from plugin.store.journeys import stage_counts
@@ -19,16 +20,21 @@ def index():
     app_state = state()
     demo = next((c for c in app_state.config.connectors if c.type == "demo"), None)
     samples = sample_tickets_by_stage(db(), demo.name) if demo else []
-    order = [s.key for s in app_state.model.stages]
-    samples.sort(key=lambda s: order.index(s["stage"]) if s["stage"] in order else 99)
+    samples.sort(key=lambda s: journey_position(s["stage"]))
     stats = {
         "customers": count_customers(db()),
         "tickets": count_tickets(db()),
         "article views": count_touchpoints(db(), "article_view"),
     }
-    return render_template("demo/index.html", samples=samples, stats=stats,
-                           counts=stage_counts(db()), model=app_state.model,
-                           demo_mode=app_state.config.demo_mode, lang="en")  # fmt: skip
+    return render_template(
+        "demo/index.html",
+        samples=samples,
+        stats=stats,
+        counts=stage_counts(db()),
+        model=app_state.model,
+        demo_mode=app_state.config.demo_mode,
+        lang="en",
+    )
 
 
 @bp.get("/demo/hc/<locale>/articles/<article_slug>")
@@ -39,5 +45,6 @@ def help_center_article(locale: str, article_slug: str):
     if not versions:
         abort(404, description="No such article in the demo help center.")
     article = next((v for v in versions if v["locale"] == locale), versions[0])
-    return render_template("demo/article.html", article=article, versions=versions,
-                           lang=article["locale"][:2])  # fmt: skip
+    return render_template(
+        "demo/article.html", article=article, versions=versions, lang=article["locale"][:2]
+    )

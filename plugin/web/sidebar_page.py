@@ -18,8 +18,9 @@ def sidebar(source: str, ticket_id: str):
     require_agent(source, ticket_id)
     app_state = state()
     lang = pick_language()
-    journey = build_ticket_journey(db(), app_state.model, app_state.sidebar, source, ticket_id,
-                                   lang=lang)  # fmt: skip
+    journey = build_ticket_journey(
+        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=lang
+    )
     if journey is None:
         raise ApiError(404, "ticket_not_found", f"No ticket {ticket_id} from {source} yet.")
     return render_template(

@@ -1,0 +1,751 @@
+"""Zendesk: incremental exports, Guide articles, user events and ticket writes (DESIGN §3).
+
+Facts used here are in /work/shared/reference/helpdesk-apis.md §1 and the Zendesk pages
+cited next to each constant. Everything network-related goes through `HttpClient`
+(retries, 429 Retry-After, pacing by rate-limit headers); this module adds what is
+Zendesk's own: the export budget, cursors, payload shapes and URL forms.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.auth import HTTPBasicAuth
+
+from connectors.errors import AuthError, BadPayloadError, FeatureUnavailableError
+from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
+from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
+
+EXPORT_REQUESTS_PER_MINUTE = 10
+"""Incremental exports share 10 requests/min (30 with High Volume). Reference:
+https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+(section "Rate limits"). We pace below it instead of waiting for the 429."""
+EXPORT_MIN_INTERVAL = 60.0 / EXPORT_REQUESTS_PER_MINUTE
+"""Seconds between two export calls of one connector (users and tickets share it)."""
+EXPORT_PAGE_SIZE = 1000
+"""`per_page` maximum (and default) of the incremental exports."""
+EXPORT_MIN_AGE = 61
+"""`start_time` must be at least one minute in the past; one second of margin."""
+EVENTS_PAGE_SIZE = 100
+"""`page[size]` cap of cursor-paginated endpoints such as the user events."""
+EVENTS_SOURCE = "zendesk"
+"""The reserved source of Zendesk's own events (Guide, Support)."""
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+ARTICLE_EVENTS = {
+    "article_viewed": "direct",
+    "article_search_result_clicked": "search_result",
+    "article_instant_search_result_clicked": "instant_search_result",
+    "suggested_article_clicked": "suggested_article",
+}
+"""Guide event type → how the customer reached the article (kept as properties["via"])."""
+SEARCH_EVENTS = {"help_center_searched": "help_center", "answers_suggested": "request_form"}
+"""Guide search event type → where the search happened (the default channel)."""
+MERGE_EVENT = "user_merged"
+
+_ARTICLE_PATH = re.compile(
+    r"/(?:hc|api/v2/help_center)/(?:[^/]+/)?articles/(\d+)(?=[-/.]|$)", re.IGNORECASE
+)
+_HTTP_STATUS = re.compile(r"HTTP (\d{3})")
+
+
+class _Reject(Exception):
+    """One record cannot be parsed; the message is the reason kept in `Batch.rejected`."""
+
+
+class _Pacer:
+    """Keeps calls at least `interval` seconds apart, waiting before a call only."""
+
+    def __init__(
+        self, interval: float, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None:
+            remaining = self._last + self.interval - self._clock()
+            if remaining > 0:
+                self._sleep(remaining)
+        self._last = self._clock()
+
+
+class ZendeskConnector:
+    """Zendesk Support + Guide behind the `Connector` protocol.
+
+    `user_cursor(user_id)` returns the per-user events cursor the store persisted
+    (Batch.scope = user id); `touchpoints()` uses it so a requester's history is never
+    fetched twice. Without it every sync re-reads whole histories (still idempotent).
+    `clock`, `sleep` and `now` are injectable so tests neither wait nor depend on time.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        subdomain: str,
+        email: str,
+        token: str,
+        base_url: str = "",
+        http: HttpClient | None = None,
+        events_page_size: int = EVENTS_PAGE_SIZE,
+        *,
+        export_page_size: int = EXPORT_PAGE_SIZE,
+        export_interval: float = EXPORT_MIN_INTERVAL,
+        start_time: int = 0,
+        plan_field: str = "plan",
+        purchased_at_field: str = "purchased_at",
+        renewal_at_field: str = "renewal_at",
+        lifetime_value_field: str = "lifetime_value",
+        user_cursor: Callable[[str], str | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not (base_url or subdomain):
+            raise ValueError("Zendesk needs a subdomain or a base_url")
+        self.name = name
+        self.base_url = (base_url or f"https://{subdomain}.zendesk.com").rstrip("/")
+        self._http = http or HttpClient(
+            self.base_url,
+            HTTPBasicAuth(f"{email}/token", token),
+            desk="Zendesk",
+            credentials_setting=f"connectors[{name}].email / token_env",
+            domain_setting=f"connectors[{name}].subdomain / base_url",
+            sleep=sleep,
+            clock=clock,
+        )
+        self.events_page_size = events_page_size
+        self.export_page_size = export_page_size
+        self.start_time = start_time
+        self.fields = {
+            "plan": plan_field,
+            "purchased_at": purchased_at_field,
+            "renewal_at": renewal_at_field,
+            "lifetime_value": lifetime_value_field,
+        }
+        self._user_cursor = user_cursor
+        self._now = now
+        self._export_pacer = _Pacer(export_interval, clock, sleep)
+        self._events_seen = False  # the events API answered once: a later 404 is one user
+
+    # -- streams --------------------------------------------------------------------------
+
+    def customers(self, since: str | None) -> Iterator[Batch]:
+        """End users from the cursor-based user export; agents and admins are skipped."""
+        for _page, users, cursor in self._export("users", since):
+            records, rejected = _parse_all(users, self._parse_user, "user")
+            yield Batch("customers", records, cursor, rejected=rejected)
+
+    def tickets(self, since: str | None) -> Iterator[Batch]:
+        """Tickets (deletions included) from the cursor-based ticket export."""
+        for page, tickets, cursor in self._export("tickets", since, include="metric_sets"):
+            parse = partial(_parse_ticket_in_page, metrics=_metric_sets(page))
+            records, rejected = _parse_all(tickets, parse, "ticket")
+            yield Batch("tickets", records, cursor, rejected=rejected)
+
+    def articles(self, since: str | None) -> Iterator[Batch]:
+        """Help Center articles, one record per locale, from the incremental export.
+
+        The cursor is an epoch: the page's `end_time`, which the docs define as the time
+        of the last change on the page and the `start_time` of the next request.
+        """
+        start = _epoch_cursor(since, self.start_time)
+        while True:
+            page = self._http.get_json(
+                "/api/v2/help_center/incremental/articles",
+                {"start_time": start, "include": "translations,sections,categories"},
+            )
+            raws = _items(page, "articles")
+            parse = partial(
+                _parse_article,
+                sections=_by_id(page.get("sections")),
+                categories=_by_id(page.get("categories")),
+            )
+            records, rejected = _parse_all(raws, parse, "article")
+            end = _end_time(page, records, start)
+            yield Batch("articles", records, str(end), rejected=rejected)
+            if not raws or not page.get("next_page") or page.get("end_of_stream"):
+                return
+            # A full page sharing one second would repeat forever; step past it.
+            start = end if end > start else start + 1
+
+    def touchpoints(self, since: str | None) -> Iterator[Batch]:
+        """Reading history of recently active customers.
+
+        "Recently active" = requesters of the tickets the ticket export returns after
+        `since` (its own cursor, the ticket export's `after_cursor`). Each requester's
+        events come from `customer_touchpoints` with their per-user cursor; the stream
+        cursor is yielded last, once every requester of that page has been read.
+        """
+        read: dict[str, str | None] = {}  # cursors reached in this run, per user
+        for _page, tickets, cursor in self._export("tickets", since):
+            for user_id in _requester_ids(tickets):
+                stored = self._user_cursor(user_id) if self._user_cursor else None
+                for batch in self.customer_touchpoints(user_id, read.get(user_id) or stored):
+                    read[user_id] = batch.cursor
+                    yield batch
+            yield Batch("touchpoints", [], cursor)
+
+    def customer_touchpoints(self, customer_source_id: str, since: str | None) -> Iterator[Batch]:
+        """Guide events of one user (article views, searches) after the `since` cursor.
+
+        `since` is the latest `created_at` already stored; `filter[start_time]` is
+        inclusive, so the event at exactly that instant comes back and is dropped here.
+        The sort order of events is not documented: the cursor only moves forward
+        mid-stream while the pages arrive oldest first, else only after the last page.
+        """
+        user_id = str(customer_source_id).strip()
+        if not user_id.isdigit():
+            return  # not a Zendesk user (e.g. a portal-only visitor): no history here
+        floor = _parse_time(since) if since else None
+        base: dict[str, Any] = {
+            "filter[source]": EVENTS_SOURCE,
+            "page[size]": self.events_page_size,
+        }
+        if since:
+            base["filter[start_time]"] = since
+        path = f"/api/v2/users/{user_id}/events"
+        where: str | None = path
+        params: dict[str, Any] | None = base
+        latest, ordered = floor, True
+        while where is not None:
+            page = self._get_events(where, params)
+            if page is None:
+                return
+            parse = partial(_parse_event, user_id=user_id)
+            records, rejected = _parse_all(_items(page, "events"), parse, "event")
+            records = [r for r in records if floor is None or r.occurred_at > floor]
+            times = [r.occurred_at for r in records]
+            ordered = ordered and _ascending(times, latest)
+            latest = max([*times, *([latest] if latest else [])], default=None)
+            where, params = _next_events_page(page, path, base)
+            cursor = latest if (ordered or where is None) else floor
+            yield Batch(
+                "touchpoints", records, _iso(cursor) if cursor else since, user_id, rejected
+            )
+
+    # -- single tickets -------------------------------------------------------------------
+
+    def fetch_ticket(self, ticket_id: str) -> tuple[Ticket, Customer | None] | None:
+        """One ticket and its requester (sideloaded), or None when it does not exist."""
+        if not str(ticket_id).isdigit():
+            return None
+        try:
+            page = self._http.get_json(f"/api/v2/tickets/{ticket_id}.json", {"include": "users"})
+        except ResourceNotFoundError:
+            return None
+        raw = page.get("ticket") if isinstance(page, dict) else None
+        if not isinstance(raw, dict):
+            raise BadPayloadError(f"Zendesk answered ticket {ticket_id} without a ticket")
+        try:
+            ticket = _parse_ticket(raw, None)
+        except _Reject as why:
+            raise BadPayloadError(f"Zendesk ticket {ticket_id} is malformed: {why}") from None
+        return ticket, self._requester(page.get("users"), ticket.requester.source_id)
+
+    def update_ticket(
+        self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
+    ) -> None:
+        """Set the priority and add tags, keeping every tag already on the ticket.
+
+        `tags` in an update replaces the whole list, so we read the current tags first
+        and send them back with ours appended. `safe_update` makes Zendesk refuse (409)
+        if someone changed the ticket in between; we then read and merge once more.
+        """
+        ticket_id = _digits(ticket_id, "ticket id")
+        if priority is not None and priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
+        if priority is None and not add_tags:
+            return
+        for attempt in range(2):
+            current = self._ticket_json(ticket_id)
+            body = _ticket_changes(current, priority, add_tags)
+            if not body:
+                return
+            try:
+                self._http.put_json(f"/api/v2/tickets/{ticket_id}.json", {"ticket": body})
+                return
+            except HttpStatusError as exc:
+                if exc.status != 409 or attempt:
+                    raise
+
+    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+        """Open a ticket for the customer with a public comment; returns its id.
+
+        Whether Zendesk emails it depends on the account's triggers (a default account
+        notifies the requester of a new ticket with a public comment).
+        """
+        ticket: dict[str, Any] = {"subject": subject, "comment": {"body": body, "public": True}}
+        if customer.source_id.isdigit():
+            ticket["requester_id"] = int(customer.source_id)
+        elif customer.email:
+            ticket["requester"] = {"email": customer.email, "name": customer.name or customer.email}
+        else:
+            raise ValueError(f"customer {customer.source_id!r} has no Zendesk id and no email")
+        answer = self._http.post_json("/api/v2/tickets.json", {"ticket": ticket})
+        new = answer.get("ticket") if isinstance(answer, dict) else None
+        if not isinstance(new, dict) or new.get("id") is None:
+            raise BadPayloadError("Zendesk created the ticket but did not return its id")
+        return str(new["id"])
+
+    def article_ref(self, url: str) -> str | None:
+        """The article id in any Help Center or API article URL, on any host."""
+        return article_id_from_url(url)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _export(
+        self, resource: str, since: str | None, include: str | None = None
+    ) -> Iterator[tuple[dict, list, str | None]]:
+        """Pages of a cursor-based incremental export: (page, items, after_cursor).
+
+        The first call of a full sync sends `start_time`; every later one `cursor`, so
+        resuming from a persisted `after_cursor` continues exactly where it stopped.
+        """
+        base: dict[str, Any] = {"per_page": self.export_page_size}
+        if include:
+            base["include"] = include
+        cursor = since
+        while True:
+            where = {"cursor": cursor} if cursor else {"start_time": self._first_start_time()}
+            self._export_pacer.wait()
+            page = self._http.get_json(f"/api/v2/incremental/{resource}/cursor", base | where)
+            items = _items(page, resource)
+            after = page.get("after_cursor") or cursor
+            yield page, items, after
+            if page.get("end_of_stream") or not page.get("after_cursor"):
+                return
+            if after == cursor:
+                raise BadPayloadError(f"Zendesk {resource} export cursor did not advance")
+            cursor = after
+
+    def _first_start_time(self) -> int:
+        return max(0, min(self.start_time, int(self._now()) - EXPORT_MIN_AGE))
+
+    def _get_events(self, where: str, params: dict | None) -> dict | None:
+        """One page of user events; None when that user no longer exists."""
+        try:
+            page = self._http.get_json(where, params)
+        except AuthError as exc:
+            # AuthError carries no status: the client writes it in the message.
+            if _status(exc) == 401:
+                raise
+            raise _events_unavailable(exc) from exc
+        except ResourceNotFoundError as exc:
+            if self._events_seen:
+                return None  # the API works for others: this user was deleted
+            raise _events_unavailable(exc) from exc
+        self._events_seen = True
+        return page
+
+    def _ticket_json(self, ticket_id: str) -> dict:
+        page = self._http.get_json(f"/api/v2/tickets/{ticket_id}.json")
+        raw = page.get("ticket") if isinstance(page, dict) else None
+        if not isinstance(raw, dict):
+            raise BadPayloadError(f"Zendesk answered ticket {ticket_id} without a ticket")
+        return raw
+
+    # -- parsing that needs settings ------------------------------------------------------
+
+    def _parse_user(self, raw: dict) -> list[Customer]:
+        """A Customer for an end user; [] for agents and admins (not customers)."""
+        if raw.get("role", "end-user") != "end-user":
+            return []
+        user_id = _require_id(raw)
+        fields = raw.get("user_fields") if isinstance(raw.get("user_fields"), dict) else {}
+        attributes = {k: v for k, v in fields.items() if v is not None}
+        for key in ("tags", "organization_id"):
+            if raw.get(key):
+                attributes.setdefault(key, raw[key])
+        if raw.get("active") is False:
+            # Deleted or merged away. The export names no survivor, and the
+            # `user_merged` event names the winner by display name only, so
+            # `merged_into` stays unset; the store sees `active: false`.
+            attributes["active"] = False
+        return [
+            Customer(
+                source_id=user_id,
+                email=raw.get("email") or None,
+                name=raw.get("name") or None,
+                external_id=_str_or_none(raw.get("external_id")),
+                signup_at=_time_field(raw, "created_at"),
+                updated_at=_time_field(raw, "updated_at"),
+                time_zone=raw.get("time_zone") or None,
+                locale=raw.get("locale") or None,
+                attributes=attributes,
+                **self._commercial_facts(fields),
+            )
+        ]
+
+    def _commercial_facts(self, fields: dict) -> dict[str, Any]:
+        """Plan, purchase, renewal and value from the configured user-field keys.
+
+        Admin-typed custom fields are messy: a value we cannot read leaves that fact
+        empty (the raw value stays in attributes) rather than dropping the customer.
+        """
+        plan = fields.get(self.fields["plan"])
+        return {
+            "plan": str(plan) if plan not in (None, "") else None,
+            "purchased_at": _lenient_time(fields.get(self.fields["purchased_at"])),
+            "renewal_at": _lenient_time(fields.get(self.fields["renewal_at"])),
+            "lifetime_value": _lenient_float(fields.get(self.fields["lifetime_value"])),
+        }
+
+    def _requester(self, users: Any, requester_id: str | None) -> Customer | None:
+        for raw in users if isinstance(users, list) else []:
+            if isinstance(raw, dict) and str(raw.get("id")) == requester_id:
+                try:
+                    found = self._parse_user(raw)
+                except _Reject:
+                    return None
+                return found[0] if found else None
+        return None
+
+
+# -- payload parsing (pure) -----------------------------------------------------------------
+
+
+def article_id_from_url(url: Any) -> str | None:
+    """The id in `/hc/{locale}/articles/{id}-{slug}`, `/hc/articles/{id}` or the API's
+    `/api/v2/help_center/{locale}/articles/{id}.json`; any host (custom help-center
+    domains), scheme, query or fragment. None for anything else."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    match = _ARTICLE_PATH.search(urlsplit(url.strip()).path)
+    return match.group(1) if match else None
+
+
+def _parse_all(
+    raws: list, parse: Callable[[dict], list], label: str
+) -> tuple[list[Record], list[str]]:
+    """Parse every item; a bad one becomes a reason in `rejected`, the rest are kept."""
+    records: list[Record] = []
+    rejected: list[str] = []
+    for index, raw in enumerate(raws):
+        if not isinstance(raw, dict):
+            rejected.append(f"{label} #{index}: not an object")
+            continue
+        try:
+            records.extend(parse(raw))
+        except _Reject as why:
+            rejected.append(f"{label} {raw.get('id', f'#{index}')}: {why}")
+    return records, rejected
+
+
+def _parse_ticket_in_page(raw: dict, metrics: dict) -> list[Ticket]:
+    return [_parse_ticket(raw, metrics.get(raw.get("id")))]
+
+
+def _parse_ticket(raw: dict, metrics: dict | None) -> Ticket:
+    ticket_id = _require_id(raw)
+    created = _time_field(raw, "created_at")
+    if created is None:
+        raise _Reject("no created_at")
+    status = str(raw.get("status") or "open")
+    requester = raw.get("requester_id")
+    if requester is None and status != "deleted":
+        raise _Reject("no requester_id")
+    via = raw.get("via") if isinstance(raw.get("via"), dict) else {}
+    rating = raw.get("satisfaction_rating")
+    rating = rating if isinstance(rating, dict) else {}
+    score = rating.get("score") if rating.get("score") in ("good", "bad") else None
+    return Ticket(
+        id=ticket_id,
+        requester=CustomerRef(source_id=str(requester)) if requester is not None else CustomerRef(),
+        subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
+        created_at=created,
+        updated_at=_time_field(raw, "updated_at"),
+        status=status,
+        priority=raw.get("priority") or None,
+        channel=via.get("channel") or None,
+        tags=tuple(str(t) for t in raw.get("tags") or ()),
+        csat_score=score,
+        csat_comment=(rating.get("comment") or None) if score else None,
+        deleted=status == "deleted",
+        **_metric_times(metrics, created),
+    )
+
+
+def _metric_times(metrics: dict | None, created: datetime) -> dict[str, datetime | None]:
+    """solved_at and first response from the `metric_sets` sideload, when present."""
+    if not metrics:
+        return {"solved_at": None, "first_response_at": None}
+    reply = metrics.get("reply_time_in_minutes")
+    minutes = reply.get("calendar") if isinstance(reply, dict) else None
+    first = created + timedelta(minutes=minutes) if isinstance(minutes, int | float) else None
+    return {"solved_at": _lenient_time(metrics.get("solved_at")), "first_response_at": first}
+
+
+def _parse_article(raw: dict, sections: dict, categories: dict) -> list[Article]:
+    """One Article per locale; translations share the article id (Zendesk's own).
+
+    The docs say `include=translations` embeds them in each article; they do not say
+    the incremental endpoint honours it. Without them the article itself is its one
+    known locale, so both shapes are read.
+    """
+    article_id = _require_id(raw)
+    translations = raw.get("translations")
+    if not isinstance(translations, list) or not translations:
+        translations = [raw]
+    section = sections.get(raw.get("section_id"))
+    category = categories.get(section.get("category_id")) if section else None
+    articles = []
+    for item in translations:
+        if not isinstance(item, dict) or not item.get("locale"):
+            raise _Reject("a translation without a locale")
+        locale = str(item["locale"])
+        articles.append(
+            Article(
+                id=article_id,
+                locale=locale,
+                title=str(item.get("title") or raw.get("title") or ""),
+                url=str(item.get("html_url") or raw.get("html_url") or ""),
+                section=_localized_name(section, locale),
+                category=_localized_name(category, locale),
+                updated_at=_time_field(item, "updated_at") or _time_field(raw, "updated_at"),
+                draft=bool(item.get("draft")),
+            )
+        )
+    return articles
+
+
+def _parse_event(raw: dict, user_id: str) -> list[Touchpoint]:
+    """A Touchpoint for a Guide event (and user merges); [] for other event types."""
+    kind = raw.get("type")
+    props = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
+    if kind in ARTICLE_EVENTS:
+        extra = {
+            "type": "article_view",
+            **_article_fields(props),
+            "properties": {"via": ARTICLE_EVENTS[kind]},
+        }
+    elif kind in SEARCH_EVENTS:
+        extra = _search_fields(kind, props)
+    elif kind == MERGE_EVENT:
+        extra = {"type": MERGE_EVENT, "properties": {"winner": props.get("winner")}}
+    else:
+        return []
+    extra["properties"]["zendesk_event"] = kind
+    if not raw.get("id"):
+        raise _Reject("no id")
+    occurred = _time_field(raw, "created_at")
+    if occurred is None:
+        raise _Reject("no created_at")
+    return [
+        Touchpoint(
+            id=str(raw["id"]),
+            occurred_at=occurred,
+            customer=CustomerRef(source_id=user_id),
+            **extra,
+        )
+    ]
+
+
+def _article_fields(props: dict) -> dict[str, Any]:
+    article = props.get("article") if isinstance(props.get("article"), dict) else {}
+    url = article.get("url") or None
+    article_id = props.get("article_id")
+    if article_id is None and url:
+        article_id = article_id_from_url(url)
+    if article_id is None:
+        raise _Reject("an article event without article_id")
+    return {
+        "channel": props.get("channel") or "help_center",
+        "article_id": str(article_id),
+        "article_title": article.get("display_name") or None,
+        "article_url": url,
+        "article_locale": props.get("locale") or None,
+    }
+
+
+def _search_fields(kind: str, props: dict) -> dict[str, Any]:
+    """`search_query` is an object for help_center_searched, a string for
+    answers_suggested (per the docs); either shape is read for either type."""
+    query = props.get("search_query")
+    details = query if isinstance(query, dict) else {}
+    text = details.get("query") if details else query
+    properties = {
+        "query": "" if text is None else str(text),
+        "result_count": props.get("result_count"),
+    }
+    properties |= {k: details[k] for k in ("locale", "page", "search_id") if k in details}
+    return {
+        "type": "search",
+        "channel": details.get("channel") or SEARCH_EVENTS[kind],
+        "properties": properties,
+    }
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _items(page: Any, key: str) -> list:
+    """The record list of a page; a page without one is malformed as a whole."""
+    items = page.get(key) if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        raise BadPayloadError(f"Zendesk answered without a `{key}` list")
+    return items
+
+
+def _by_id(items: Any) -> dict:
+    return {i["id"]: i for i in items or () if isinstance(i, dict) and "id" in i}
+
+
+def _metric_sets(page: dict) -> dict:
+    sets = page.get("metric_sets") or ()
+    return {m.get("ticket_id"): m for m in sets if isinstance(m, dict)}
+
+
+def _localized_name(item: dict | None, locale: str) -> str | None:
+    if not item:
+        return None
+    for translation in item.get("translations") or ():
+        if isinstance(translation, dict) and translation.get("locale") == locale:
+            return translation.get("title") or item.get("name")
+    return item.get("name") or None
+
+
+def _ascending(times: list[datetime], previous: datetime | None) -> bool:
+    """True while events arrive oldest first (within and across pages)."""
+    return times == sorted(times) and not (times and previous and times[0] < previous)
+
+
+def _requester_ids(tickets: Iterable) -> list[str]:
+    seen: dict[str, None] = {}
+    for raw in tickets:
+        if isinstance(raw, dict) and raw.get("requester_id") is not None:
+            seen.setdefault(str(raw["requester_id"]), None)
+    return list(seen)
+
+
+def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:
+    """(where, params) of the next events page, or (None, None) after the last one.
+
+    `links` is an array of `{"next": url}` in the docs' example and an object
+    elsewhere in Zendesk's cursor pagination: both are read. Without a link, the
+    `meta.after_cursor` is sent as `page[after]` with the first request's filters.
+    """
+    meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
+    if not meta.get("has_more"):
+        return None, None
+    links = page.get("links")
+    for link in links if isinstance(links, list) else [links]:
+        if isinstance(link, dict) and isinstance(link.get("next"), str) and link["next"]:
+            return link["next"], None
+    if meta.get("after_cursor"):
+        return path, base | {"page[after]": meta["after_cursor"]}
+    raise BadPayloadError("Zendesk said more events follow but gave no way to fetch them")
+
+
+def _ticket_changes(current: dict, priority: str | None, add_tags: Iterable[str]) -> dict:
+    """The update body: only what changes, tags merged in order without duplicates."""
+    tags = [str(t) for t in current.get("tags") or ()]
+    merged = list(dict.fromkeys([*tags, *add_tags]))
+    body: dict[str, Any] = {}
+    if priority is not None and priority != current.get("priority"):
+        body["priority"] = priority
+    if merged != tags:
+        body["tags"] = merged
+    if body and current.get("updated_at"):
+        body |= {"safe_update": True, "updated_stamp": current["updated_at"]}
+    return body
+
+
+def _events_unavailable(exc: Exception) -> FeatureUnavailableError:
+    return FeatureUnavailableError(
+        "Zendesk's Events API is not available on this account (plan below Suite Team, "
+        "or not activated in Admin Center); reading history must then come from the "
+        f"portal snippet. ({exc})"
+    )
+
+
+def _status(exc: Exception) -> int | None:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    match = _HTTP_STATUS.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _require_id(raw: dict) -> str:
+    value = raw.get("id")
+    if value is None or value == "":
+        raise _Reject("no id")
+    return str(value)
+
+
+def _digits(value: Any, what: str) -> str:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"a Zendesk {what} is a number, not {value!r}")
+    return text
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _parse_time(value: Any) -> datetime:
+    """ISO-8601 (Zendesk writes `Z` and up to nanoseconds) or a bare date → aware UTC."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"not a time: {value!r}")
+    text = value.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _time_field(raw: dict, key: str) -> datetime | None:
+    """A present date must parse (else the record is rejected); an absent one is None."""
+    value = raw.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return _parse_time(value)
+    except ValueError:
+        raise _Reject(f"unparsable {key} {value!r}") from None
+
+
+def _lenient_time(value: Any) -> datetime | None:
+    try:
+        return _parse_time(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _lenient_float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch_cursor(since: str | None, default: int) -> int:
+    if not since:
+        return max(default, 0)
+    if not since.isdigit():
+        raise ValueError(f"a Zendesk articles cursor is an epoch, not {since!r}")
+    return int(since)
+
+
+def _end_time(page: dict, records: list[Record], start: int) -> int:
+    """The page's `end_time`, else the newest `updated_at` on it, else `start`."""
+    end = page.get("end_time")
+    if isinstance(end, int) and not isinstance(end, bool):
+        return end
+    times = [int(r.updated_at.timestamp()) for r in records if getattr(r, "updated_at", None)]
+    return max(times, default=start)

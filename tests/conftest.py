@@ -1,0 +1,125 @@
+"""Shared fixtures: config files on disk, a seeded demo database, apps and live servers.
+
+Everything runs on real parts: SQLite files under tmp_path, a real HTTP server on
+127.0.0.1 for browser tests, Debian's Chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from plugin.app import create_app
+from plugin.config import load_config
+
+SECRET = "test-secret-0123456789abcdef"
+ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+DEMO_CUSTOMERS = 300
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def write_config(folder: Path, body: str = "", *, customers: int = DEMO_CUSTOMERS) -> Path:
+    """A config.toml with a demo connector (plus `body`), its database beside it."""
+    path = folder / "config.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [server]
+            public_url = "http://127.0.0.1:8000"
+            [database]
+            path = "journeydesk.db"
+            [[connectors]]
+            name = "demo"
+            type = "demo"
+            customers = {customers}
+            """
+        )
+        + textwrap.dedent(body),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _secret_env(monkeypatch):
+    monkeypatch.setenv("JOURNEYDESK_SECRET", SECRET)
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory):
+    """A config + database holding the demo desk of DEMO_CUSTOMERS customers (seeded once)."""
+    from plugin.connections import make_connector
+    from plugin.jobs import run_recompute
+    from plugin.store import open_db
+    from plugin.sync import run_sync
+
+    folder = tmp_path_factory.mktemp("demo")
+    os.environ["JOURNEYDESK_SECRET"] = SECRET
+    config = load_config(write_config(folder))
+    connector = make_connector(config, config.connector("demo"))
+    connector.anchor = ANCHOR
+    db = open_db(config.database_path)
+    run_sync(db, connector)
+    db.conn.close()
+    run_recompute(config, full=True)
+    return config
+
+
+@pytest.fixture
+def app(seeded_demo):
+    return create_app(seeded_demo)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_demo(seeded_demo):
+    """The demo app served on 127.0.0.1 (open demo mode) for the browser tests."""
+    import dataclasses
+
+    app = create_app(dataclasses.replace(seeded_demo, demo_mode=True))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's hook: launch Debian's Chromium, never a downloaded browser."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        print(
+            "\n*** NO CHROMIUM INSTALLED: browser tests are SKIPPED (apt-get install chromium) ***"
+        )
+        pytest.skip("no Chromium installed: browser tests skipped")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

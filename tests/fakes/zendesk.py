@@ -1,0 +1,478 @@
+"""A stateful fake Zendesk on pytest-httpserver that speaks the documented API.
+
+What it models (shapes from /work/shared/reference/helpdesk-apis.md §1):
+- cursor-based incremental exports of users and tickets: `start_time` first (rejected
+  when less than a minute old, as Zendesk does), then `cursor`; `per_page`;
+  `after_cursor`/`after_url`/`end_of_stream`; `include=metric_sets`; deleted tickets;
+- the Help Center incremental article export with `include=translations,sections,
+  categories` (translations embedded in each article), `next_page` and `end_time`;
+- user events with `filter[...]`, `page[size]`, `page[after]`, `meta.has_more` and
+  `links` as an array (the docs' example) or an object (`links_shape`);
+- ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create;
+- rate-limit headers on every answer, and switches to inject faults (`fail`).
+
+Records are plain dicts as Zendesk writes them; tests add them with `add_user`,
+`add_ticket`, `add_article`, `add_event` at any time (also after a first sync).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+SUBDOMAIN = "acme"
+EMAIL = "admin@acme.example"
+TOKEN = "fake-zendesk-token-123"
+HELP_CENTER = f"https://{SUBDOMAIN}.zendesk.com"
+
+
+def ts(value: str) -> int:
+    """Epoch seconds of an ISO time written the Zendesk way (`...Z`)."""
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Fault:
+    """An answer to give instead of the real one, `times` times, on matching paths."""
+
+    path: str  # a substring of the request path
+    status: int
+    times: int = 1
+    body: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class _ExportTable:
+    """Records of one export in change order: each add/update gets the next sequence."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Any, tuple[int, dict]] = {}
+        self.seq = itertools.count(1)
+
+    def put(self, key: Any, record: dict) -> None:
+        self.rows[key] = (next(self.seq), record)
+
+    def since(self, start_time: int, after_seq: int) -> list[tuple[int, dict]]:
+        rows = sorted(self.rows.values(), key=lambda row: row[0])
+        return [
+            (seq, rec) for seq, rec in rows if seq > after_seq and _updated_epoch(rec) >= start_time
+        ]
+
+
+def _updated_epoch(record: dict) -> int:
+    try:
+        return ts(record.get("updated_at") or record.get("created_at") or "")
+    except ValueError:
+        return 0  # malformed records still appear in the export, as they would
+
+
+class FakeZendesk:
+    """Install on an `HTTPServer`; `base_url` is what the connector should talk to."""
+
+    def __init__(self, server: HTTPServer, *, now: Callable[[], float] | None = None) -> None:
+        self.server = server
+        self.base_url = server.url_for("").rstrip("/")
+        self.users = _ExportTable()
+        self.tickets = _ExportTable()
+        self.metric_sets: dict[int, dict] = {}
+        self.articles: dict[int, dict] = {}
+        self.sections: dict[int, dict] = {}
+        self.categories: dict[int, dict] = {}
+        self.events: dict[int, list[dict]] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.writes: list[tuple[str, str, Any]] = []
+        self.links_shape = "array"  # "array" (docs' example) or "object"
+        self.events_status: int | None = None  # e.g. 403: plan without the Events API
+        self.events_newest_first = False  # the docs do not say how events are sorted
+        self.deleted_users: set[int] = set()  # their events answer 404
+        self.embed_translations = True  # False: an answer without `translations`
+        self.article_page_size = 1000
+        self.rate_limit_remaining = 699
+        self.concurrent_tags: list[str] = []  # another agent adds these before our next PUT
+        self._now = now or (lambda: datetime.now(UTC).timestamp())
+        self._ticket_ids = itertools.count(10_000)
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+            (
+                "GET",
+                re.compile(r"/api/v2/incremental/(users|tickets)/cursor(?:\.json)?"),
+                self._export,
+            ),
+            (
+                "GET",
+                re.compile(r"/api/v2/help_center/incremental/articles(?:\.json)?"),
+                self._articles,
+            ),
+            ("GET", re.compile(r"/api/v2/users/(\d+)/events(?:\.json)?"), self._events),
+            ("GET", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._show_ticket),
+            ("PUT", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._update_ticket),
+            ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), self._create_ticket),
+        ]
+        server.expect_request(re.compile(r"/.*")).respond_with_handler(self._dispatch)
+
+    # -- test API: data --------------------------------------------------------------------
+
+    def add_user(self, user: dict) -> dict:
+        """Add or update a user (any dict: malformed ones too). Defaults fill the rest."""
+        record = {"role": "end-user", "active": True, "user_fields": {}, **user}
+        self.users.put(record.get("id", object()), record)
+        return record
+
+    def add_ticket(self, ticket: dict, metric_set: dict | None = None) -> dict:
+        record = {"status": "open", "tags": [], "via": {"channel": "web"}, **ticket}
+        self.tickets.put(record.get("id", object()), record)
+        if metric_set is not None:
+            self.metric_sets[record["id"]] = {"ticket_id": record["id"], **metric_set}
+        return record
+
+    def add_category(self, category_id: int, name: str, translations: dict | None = None) -> None:
+        self.categories[category_id] = {"id": category_id, "name": name, **_trans(translations)}
+
+    def add_section(
+        self, section_id: int, name: str, category_id: int, translations: dict | None = None
+    ) -> None:
+        self.sections[section_id] = {
+            "id": section_id,
+            "name": name,
+            "category_id": category_id,
+            **_trans(translations),
+        }
+
+    def add_article(
+        self,
+        article_id: int,
+        titles: dict[str, str],
+        updated_at: str,
+        section_id: int | None = None,
+        source_locale: str | None = None,
+    ) -> None:
+        """An article in every locale of `titles` ({locale: title}); one id for all."""
+        source = source_locale or next(iter(titles))
+        self.articles[article_id] = {
+            "id": article_id,
+            "section_id": section_id,
+            "source_locale": source,
+            "updated_at": updated_at,
+            "translations": [
+                {
+                    "id": article_id * 10 + i,
+                    "locale": locale,
+                    "title": title,
+                    "html_url": f"{HELP_CENTER}/hc/{locale}/articles/{article_id}-{_slug(title)}",
+                    "draft": False,
+                    "updated_at": updated_at,
+                    "source_id": article_id,
+                    "source_type": "Article",
+                }
+                for i, (locale, title) in enumerate(titles.items())
+            ],
+        }
+
+    def add_event(
+        self,
+        user_id: int,
+        kind: str,
+        created_at: str,
+        properties: dict | None = None,
+        event_id: str | None = None,
+    ) -> dict:
+        events = self.events.setdefault(user_id, [])
+        event = {
+            "id": event_id or f"01EV{user_id:06d}{len(events):06d}",
+            "type": kind,
+            "source": "zendesk",
+            "description": "",
+            "created_at": created_at,
+            "received_at": created_at,
+            "properties": properties or {},
+        }
+        events.append(event)
+        return event
+
+    # -- test API: faults and inspection -------------------------------------------------
+
+    def fail(
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        body: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer `status` (with `body`, `Retry-After`) the next `times` calls on `path`."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        self.faults.append(Fault(path, status, times, body, headers))
+
+    def calls(self, path: str, method: str = "GET") -> list[dict[str, str]]:
+        """Query parameters of every call whose path contains `path`."""
+        return [args for m, p, args in self.requests if m == method and path in p]
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> Response:
+        self.requests.append((request.method, request.path, dict(request.args)))
+        if not _authorized(request):
+            return _json({"error": "Couldn't authenticate you"}, 401)
+        if (fault := self._take_fault(request.path)) is not None:
+            return fault
+        for method, pattern, handler in self._routes:
+            if request.method == method and (match := pattern.fullmatch(request.path)):
+                return self._with_rate_headers(handler(request, *match.groups()))
+        return _json({"error": "InvalidEndpoint", "description": "Not found"}, 404)
+
+    def _take_fault(self, path: str) -> Response | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.path in path:
+                fault.times -= 1
+                body = fault.body if fault.body is not None else json.dumps({"error": "fault"})
+                kind = "application/json" if body.startswith("{") else "text/html"
+                return Response(body, fault.status, headers=fault.headers, content_type=kind)
+        return None
+
+    def _with_rate_headers(self, response: Response) -> Response:
+        response.headers["X-Rate-Limit"] = "700"
+        response.headers["X-Rate-Limit-Remaining"] = str(self.rate_limit_remaining)
+        return response
+
+    # -- incremental exports -----------------------------------------------------------
+
+    def _export(self, request: Request, resource: str) -> Response:
+        table = self.users if resource == "users" else self.tickets
+        per_page = min(int(request.args.get("per_page", 1000)), 1000)
+        if "cursor" in request.args:
+            start_time, after_seq = _decode_cursor(request.args["cursor"])
+        elif "start_time" in request.args:
+            start_time, after_seq = int(request.args["start_time"]), 0
+            if start_time > self._now() - 60:
+                return _json({"error": "InvalidValue", "description": "start_time too recent"}, 400)
+        else:
+            return _json({"error": "InvalidValue", "description": "start_time is required"}, 400)
+        rows = table.since(start_time, after_seq)
+        page, more = rows[:per_page], len(rows) > per_page
+        last_seq = page[-1][0] if page else max(after_seq, _max_seq(table))
+        cursor = _encode_cursor(start_time, last_seq)
+        body: dict[str, Any] = {
+            resource: [record for _, record in page],
+            "after_cursor": cursor,
+            "after_url": f"{HELP_CENTER}/api/v2/incremental/{resource}/cursor.json?cursor={cursor}",
+            "before_cursor": None,
+            "before_url": None,
+            "end_of_stream": not more,
+        }
+        if resource == "tickets" and "metric_sets" in request.args.get("include", ""):
+            ids = [record.get("id") for _, record in page]
+            body["metric_sets"] = [self.metric_sets[i] for i in ids if i in self.metric_sets]
+        response = _json(body)
+        if resource == "users":
+            response.headers["Zendesk-RateLimit-incremental-exports-cursor"] = (
+                f"total=20; remaining={min(self.rate_limit_remaining, 19)}; resets=41"
+            )
+        return response
+
+    # -- Help Center -------------------------------------------------------------------
+
+    def _articles(self, request: Request) -> Response:
+        start = int(request.args.get("start_time", 0))
+        include = set(request.args.get("include", "").split(","))
+        changed = sorted(
+            (a for a in self.articles.values() if ts(a["updated_at"]) >= start),
+            key=lambda a: (ts(a["updated_at"]), a["id"]),
+        )
+        page = changed[: self.article_page_size]
+        more = len(changed) > len(page)
+        end_time = ts(page[-1]["updated_at"]) if page else start
+        next_page = None
+        if more:
+            next_page = f"{HELP_CENTER}/api/v2/help_center/incremental/articles.json?" + urlencode(
+                {"start_time": end_time, "include": request.args.get("include", "")}
+            )
+        body: dict[str, Any] = {
+            "articles": [self._article_json(a, "translations" in include) for a in page],
+            "next_page": next_page,
+            "end_time": end_time,
+            "count": len(page),
+        }
+        section_ids = {a["section_id"] for a in page if a["section_id"] in self.sections}
+        if "sections" in include:
+            body["sections"] = [self._sideload(self.sections[i], include) for i in section_ids]
+        if "categories" in include:
+            category_ids = {self.sections[i]["category_id"] for i in section_ids}
+            body["categories"] = [
+                self._sideload(self.categories[i], include)
+                for i in category_ids
+                if i in self.categories
+            ]
+        return _json(body)
+
+    def _article_json(self, article: dict, with_translations: bool) -> dict:
+        source = next(t for t in article["translations"] if t["locale"] == article["source_locale"])
+        out = {
+            "id": article["id"],
+            "url": f"{HELP_CENTER}/api/v2/help_center/en-us/articles/{article['id']}.json",
+            "html_url": source["html_url"],
+            "title": source["title"],
+            "locale": source["locale"],
+            "source_locale": article["source_locale"],
+            "section_id": article["section_id"],
+            "draft": False,
+            "created_at": article["updated_at"],
+            "updated_at": article["updated_at"],
+        }
+        if with_translations and self.embed_translations:
+            out["translations"] = [dict(t) for t in article["translations"]]
+        return out
+
+    @staticmethod
+    def _sideload(item: dict, include: set[str]) -> dict:
+        if "translations" in include:
+            return dict(item)
+        return {k: v for k, v in item.items() if k != "translations"}
+
+    # -- user events -------------------------------------------------------------------
+
+    def _events(self, request: Request, user_id: str) -> Response:
+        if self.events_status is not None:
+            return _json({"error": "Forbidden", "description": "Events API not enabled"}, 403)
+        if int(user_id) in self.deleted_users:
+            return _json({"error": "RecordNotFound", "description": "Not found"}, 404)
+        args = request.args
+        events = self.events.get(int(user_id), [])
+        if "filter[source]" in args:
+            events = [e for e in events if e["source"] == args["filter[source]"]]
+        if "filter[type]" in args:
+            events = [e for e in events if e["type"] == args["filter[type]"]]
+        if "filter[start_time]" in args:
+            start = _instant(args["filter[start_time]"])
+            events = [e for e in events if _instant(e["created_at"]) >= start]
+        events = sorted(
+            events, key=lambda e: _instant(e["created_at"]), reverse=self.events_newest_first
+        )
+        offset = int(base64.b64decode(args["page[after]"]).decode()) if "page[after]" in args else 0
+        size = min(int(args.get("page[size]", 100)), 100)
+        page, more = events[offset : offset + size], len(events) > offset + size
+        after = base64.b64encode(str(offset + len(page)).encode()).decode()
+        query = {k: v for k, v in args.items() if k != "page[after]"} | {"page[after]": after}
+        next_url = f"{HELP_CENTER}/api/v2/users/{user_id}/events?{urlencode(query)}"
+        links: Any = {"next": next_url if more else None, "prev": None}
+        if self.links_shape == "array":
+            links = [{"next": next_url}] if more else []
+        return _json(
+            {
+                "events": page,
+                "links": links,
+                "meta": {"has_more": more, "after_cursor": after if more else None},
+            }
+        )
+
+    # -- tickets -----------------------------------------------------------------------
+
+    def _ticket(self, ticket_id: str) -> dict | None:
+        row = self.tickets.rows.get(int(ticket_id))
+        return row[1] if row and row[1].get("status") != "deleted" else None
+
+    def _show_ticket(self, request: Request, ticket_id: str) -> Response:
+        ticket = self._ticket(ticket_id)
+        if ticket is None:
+            return _json({"error": "RecordNotFound", "description": "Not found"}, 404)
+        body: dict[str, Any] = {"ticket": ticket}
+        if "users" in request.args.get("include", ""):
+            wanted = {ticket.get("requester_id"), ticket.get("submitter_id")}
+            body["users"] = [rec for _, rec in self.users.rows.values() if rec.get("id") in wanted]
+        return _json(body)
+
+    def _update_ticket(self, request: Request, ticket_id: str) -> Response:
+        ticket = self._ticket(ticket_id)
+        if ticket is None:
+            return _json({"error": "RecordNotFound", "description": "Not found"}, 404)
+        change = (request.get_json(silent=True) or {}).get("ticket") or {}
+        self.writes.append(("PUT", ticket_id, change))
+        if self.concurrent_tags:
+            ticket = {**ticket, "tags": [*ticket["tags"], *self.concurrent_tags]}
+            ticket["updated_at"] = iso(_instant(ticket["updated_at"]).timestamp() + 1)
+            self.tickets.put(int(ticket_id), ticket)
+            self.concurrent_tags = []
+        if change.get("safe_update") and change.get("updated_stamp") != ticket.get("updated_at"):
+            return _json({"error": "UpdateConflict", "description": "ticket changed"}, 409)
+        updated = {**ticket, "updated_at": iso(self._now() - 61)}
+        for key in ("priority", "tags", "status"):
+            if key in change:
+                updated[key] = change[key]
+        self.tickets.put(int(ticket_id), updated)
+        return _json({"ticket": updated, "audit": {"events": []}})
+
+    def _create_ticket(self, request: Request) -> Response:
+        data = (request.get_json(silent=True) or {}).get("ticket") or {}
+        self.writes.append(("POST", "", data))
+        if not data.get("comment", {}).get("body"):
+            return _json({"error": "RecordInvalid", "description": "comment required"}, 422)
+        now = iso(self._now() - 61)
+        ticket = {
+            "id": next(self._ticket_ids),
+            "subject": data.get("subject", ""),
+            "requester_id": data.get("requester_id"),
+            "status": "new",
+            "priority": data.get("priority"),
+            "tags": data.get("tags", []),
+            "via": {"channel": "api"},
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.tickets.put(ticket["id"], ticket)
+        return _json({"ticket": ticket}, 201)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, content_type="application/json; charset=utf-8")
+
+
+def _authorized(request: Request) -> bool:
+    expected = base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
+    return request.headers.get("Authorization") == f"Basic {expected}"
+
+
+def _encode_cursor(start_time: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{start_time}:{seq}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    start_time, seq = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+    return int(start_time), int(seq)
+
+
+def _max_seq(table: _ExportTable) -> int:
+    return max((seq for seq, _ in table.rows.values()), default=0)
+
+
+def _instant(value: str) -> datetime:
+    """A Zendesk time; a malformed one (injected by a test) sorts first."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")
+
+
+def _trans(translations: dict | None) -> dict:
+    if not translations:
+        return {}
+    return {"translations": [{"locale": k, "title": v} for k, v in translations.items()]}
