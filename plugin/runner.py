@@ -77,7 +77,7 @@ def seed_demo(config: Config) -> None:
         click.echo(describe_sync(sync_with_progress(config, conf.name)))
     if not fresh and demo:
         click.echo(f"Reusing {config.database_path} (run with --reset to start over).")
-    run_recompute(config, full=bool(fresh))
+        run_recompute(config)  # what changed while the demo was stopped
 
 
 def serve_demo(config: Config) -> None:
@@ -93,11 +93,14 @@ def serve_demo(config: Config) -> None:
     scheduler = build_scheduler(config, background=True, first_run_now=False)
     scheduler.start()
     _print_urls(config)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    # Explicit handlers: a demo started in the background inherits an ignored SIGINT.
+    def stop(*_args) -> None:
+        threading.Thread(target=server.shutdown).start()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         scheduler.shutdown(wait=False)
         server.server_close()
