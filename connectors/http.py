@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import json
 import logging
 import random
 import re
@@ -337,7 +338,9 @@ class HttpClient:
         if empty_ok and not response.content.strip():
             return None
         try:
-            return response.json()
+            # json.loads on the bytes: it detects UTF-8/16/32 itself, and skips requests'
+            # decode-to-str copy (a 1,000-ticket export page is megabytes).
+            return json.loads(response.content)
         except ValueError:
             where = f"{response.request.method} {self._describe(response.url)}"
             kind = response.headers.get("Content-Type", "no content type")

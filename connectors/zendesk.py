@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -139,13 +140,25 @@ class ZendeskConnector:
     # -- streams --------------------------------------------------------------------------
 
     def customers(self, since: str | None) -> Iterator[Batch]:
-        """End users from the cursor-based user export; agents and admins are skipped."""
+        """End users from the cursor-based user export; agents and admins are skipped.
+
+        The next page is fetched and parsed while the caller stores this one.
+        """
+        return read_ahead(self._customer_batches(since))
+
+    def _customer_batches(self, since: str | None) -> Iterator[Batch]:
         for _page, users, cursor in self._export("users", since):
             records, rejected = _parse_all(users, self._parse_user, "user")
             yield Batch("customers", records, cursor, rejected=rejected)
 
     def tickets(self, since: str | None) -> Iterator[Batch]:
-        """Tickets (deletions included) from the cursor-based ticket export."""
+        """Tickets (deletions included) from the cursor-based ticket export.
+
+        The next page is fetched and parsed while the caller stores this one.
+        """
+        return read_ahead(self._ticket_batches(since))
+
+    def _ticket_batches(self, since: str | None) -> Iterator[Batch]:
         for page, tickets, cursor in self._export("tickets", since, include="metric_sets"):
             parse = partial(_parse_ticket_in_page, metrics=_metric_sets(page))
             records, rejected = _parse_all(tickets, parse, "ticket")
@@ -408,6 +421,30 @@ class ZendeskConnector:
                     return None
                 return found[0] if found else None
         return None
+
+
+def read_ahead(items: Iterator[Batch]) -> Iterator[Batch]:
+    """`items`, with the next one made in a helper thread while the caller uses this one.
+
+    An export page is megabytes of JSON: downloading and parsing page n+1 while page n
+    is written to the store overlaps the network, the desk and SQLite (which release the
+    GIL) with our Python work. Only one item is ever ahead, so memory stays flat; the
+    helper runs the whole generator, so it never runs in two threads at once. An error
+    surfaces where it did before: when the caller asks for the item it spoiled. A caller
+    that stops early leaves at most one request in flight, which ends on its own.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="zendesk-read-ahead")
+    done = object()
+    try:
+        pending = pool.submit(next, items, done)
+        while True:
+            item = pending.result()
+            if item is done:
+                return
+            pending = pool.submit(next, items, done)
+            yield item
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- payload parsing (pure) -----------------------------------------------------------------

@@ -27,8 +27,9 @@ def friendly_errors(command: Callable) -> Callable:
         except (ConfigError, ConditionError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
         except ConnectorError as exc:
-            hint = f" Check the setting {exc.setting}." if exc.setting else ""
-            raise click.ClickException(f"{exc}{hint}") from None
+            from plugin.connections import one_sentence
+
+            raise click.ClickException(one_sentence(exc)) from None
 
     return wrapper
 
@@ -158,3 +159,126 @@ def check_config(config_path: str) -> None:
         )
     click.echo(f"  stages: {', '.join(s.key for s in model.stages)}")
     click.echo(f"  signals: {', '.join(s.key for s in model.signals)}")
+
+
+@main.command("import")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--source", required=True, help="The connector whose customers and articles the file names."
+)
+@friendly_errors
+def import_(config_path: str, file: str, source: str) -> None:
+    """Import touchpoints from a JSONL or CSV file (either may be .gz), streaming.
+
+    JSONL: one event per line, as in POST /api/v1/events. CSV columns: id, type,
+    occurred_at, email, external_id, anonymous_id, article_id, article_url, article_title,
+    article_locale, query, properties_json. Event ids are unique per --source: importing
+    the same file again counts its lines as duplicates.
+    """
+    from connectors.files import FileFormatError, TouchpointFile
+    from plugin.connections import make_connector
+    from plugin.ingest import ImportReport, IngestTarget
+    from plugin.store import open_db
+
+    config = load_config(config_path)
+    conf = config.connector(source)
+    if conf is None:
+        known = ", ".join(c.name for c in config.connectors) or "none"
+        raise click.ClickException(f"No connector named {source!r} (configured: {known}).")
+    target = IngestTarget(
+        source=f"import:{source}",
+        article_source=source,
+        article_ref=make_connector(config, conf).article_ref,
+        channel="import",
+        desk_types_allowed=True,  # an admin's own export: tickets, CSAT, purchases too
+    )
+    report = ImportReport()  # filled in as batches commit, so a failure can say how far
+    db = open_db(config.database_path)
+    try:
+        with TouchpointFile(file) as records:
+            _import_with_progress(db, target, records, report)
+    except FileFormatError as exc:
+        done = f" ({report.lines:,} lines before it were imported)" if report.lines else ""
+        raise click.ClickException(f"{exc}{done}") from None
+    finally:
+        db.conn.close()
+    click.echo(_describe_import(file, source, report))
+
+
+def _import_with_progress(db, target, records, report) -> None:
+    """Run the import under a byte-based progress bar on stderr, updating `report`."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from plugin.ingest import import_events
+
+    columns = (
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[counts]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("import", total=max(records.size, 1), counts="")
+
+        def advance(current) -> None:
+            counts = (
+                f"{current.accepted:,} new, {current.duplicates:,} dup, {current.rejected:,} bad"
+            )
+            progress.update(task, completed=records.bytes_read, counts=counts)
+
+        import_events(db, target, records, report=report, progress=advance)
+        progress.update(task, completed=max(records.size, 1))
+
+
+def _describe_import(file: str, source: str, report) -> str:
+    lines = [
+        f"{file} → {source}: {report.lines:,} lines read; {report.accepted:,} accepted, "
+        f"{report.duplicates:,} duplicates, {report.rejected:,} rejected."
+    ]
+    shown = report.first_rejections
+    if shown:
+        lines.append(
+            "Rejected lines:"
+            if report.rejected == len(shown)
+            else f"Rejected lines (first {len(shown)}):"
+        )
+        lines += [f"  line {r.index}: {r.error}" for r in shown]
+    if report.rejected > len(shown):
+        lines.append(f"  … and {report.rejected - len(shown):,} more")
+    return "\n".join(lines)
+
+
+@main.command()
+@config_option
+@click.option("--full", is_flag=True, help="Every customer, not only those changed since.")
+@friendly_errors
+def recompute(config_path: str, full: bool) -> None:
+    """Recompute stages and signals with the journey model in force.
+
+    Without --full only the customers changed since the last run (new touchpoints,
+    tickets or profile changes), unless a newly saved model has not reached everyone yet.
+    """
+    import time
+
+    from plugin.active_model import load_active_model
+    from plugin.jobs import run_recompute
+    from plugin.store import open_db
+
+    config = load_config(config_path)
+    db = open_db(config.database_path)
+    try:
+        active = load_active_model(db, config)
+        started = time.monotonic()
+        report = run_recompute(config, full=full, db=db)
+    finally:
+        db.conn.close()
+    if not report.customers:
+        click.echo("Nothing to recompute: no customer changed since the last run (--full: all).")
+        return
+    click.echo(
+        f"Recomputed {report.customers:,} customers with {active.describe()} in "
+        f"{time.monotonic() - started:.1f} s: {report.moved:,} changed stage."
+    )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plugin.journey.model import load_model
 from plugin.security import Secret
 
 
@@ -63,7 +64,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
 
 _COMMON_CONNECTOR_KEYS = {
     "name": Key(str, None, "the <source> in ids and URLs"),
-    "type": Key(str, None, "zendesk | freshdesk | demo"),
+    "type": Key(str, None, "zendesk | freshdesk | chatwoot | demo"),
     "base_url": Key(str, "", "override of the desk's API base URL"),
     "sync_interval_minutes": Key(int, 5, "how often the worker syncs"),
     "webhook_secret_env": Key(str, "", "env var: verifies POST /webhooks/<name>"),
@@ -77,6 +78,13 @@ CONNECTOR_KEYS: dict[str, dict[str, Key]] = {
         "token_env": Key(str, "ZENDESK_API_TOKEN", "env var: the API token"),
         "app_public_key_env": Key(str, "", "env var: the sidebar app's public key (PEM)"),
         "app_audience": Key(str, "", "the sidebar app installation's JWT audience"),
+        "export_requests_per_minute": Key(int, 10, "export budget: 10/min, 30 with High Volume"),
+        "export_page_size": Key(int, 1000, "records per export page (1-1000)"),
+        "plan_field": Key(str, "plan", "user field key holding the customer's plan"),
+        "purchased_at_field": Key(str, "purchased_at", "user field key: date of purchase"),
+        "renewal_at_field": Key(str, "renewal_at", "user field key: renewal date"),
+        "lifetime_value_field": Key(str, "lifetime_value", "user field key: lifetime value"),
+        "max_retries": Key(int, 5, "retries of a failing call before the sync gives up"),
     },
     "freshdesk": {
         **_COMMON_CONNECTOR_KEYS,
@@ -85,20 +93,35 @@ CONNECTOR_KEYS: dict[str, dict[str, Key]] = {
         "app_secret_env": Key(str, "", "env var: shared with the Freshdesk app (iparam)"),
         "email_config_id": Key(int, 0, "the support email outbound messages are sent from"),
         "push_article_views": Key(bool, False, "write captured views to the contact timeline"),
+        "portal_url": Key(str, "", "host of article links when the portal has its own domain"),
+        "languages": Key(list, [], "article languages to read (empty: ask the account)"),
+        "max_retries": Key(int, 5, "retries of a failing call before the sync gives up"),
     },
     "demo": {
         **_COMMON_CONNECTOR_KEYS,
         "seed": Key(int, 7, "random seed of the generated help desk"),
         "customers": Key(int, 2000, "how many customers the demo desk has"),
     },
+    # Chatwoot: the dashboard app (sidebar) only; conversations are confirmed through its API.
+    "chatwoot": {
+        **_COMMON_CONNECTOR_KEYS,
+        "base_url": Key(str, None, "https://chatwoot.acme.example (or https://app.chatwoot.com)"),
+        "account_id": Key(int, None, "the Chatwoot account id (in its dashboard URLs)"),
+        "token_env": Key(str, "CHATWOOT_API_TOKEN", "env var: an agent's api_access_token"),
+        "app_key_env": Key(str, None, "env var: the dashboard app key (?key= in its URL)"),
+    },
 }
 SECRET_KEYS = {"token_env", "api_key_env", "webhook_secret_env", "app_secret_env", "key_env"}
+SECRET_KEYS |= {"app_key_env", "app_public_key_env"}  # read like secrets, from the environment
 INGEST_KEYS = {
     "name": Key(str, None, "a label for the portal"),
     "key_env": Key(str, None, "env var: the ingest key (Authorization: Bearer)"),
     "source": Key(str, None, "whose customers and articles the events are about"),
     "allowed_origins": Key(list, [], "origins the browser snippet may post from"),
     "identity_secret_env": Key(str, "", "env var: HMAC key sites sign customer ids with"),
+    "help_center_jwks_url": Key(str, "", "Zendesk Help Center JWT keys (Enterprise plans)"),
+    "help_center_issuer": Key(str, "", "expected iss of Help Center JWTs (empty: not checked)"),
+    "rate_limit_per_minute": Key(int, 600, "requests per minute this key may send"),
 }
 FREE_SECTIONS = ("journey", "outreach", "sla")
 """Validated by their own engines (condition trees), not by this table."""
@@ -122,6 +145,9 @@ class IngestKeyConfig:
     source: str
     allowed_origins: tuple[str, ...]
     identity_secret: Secret | None = None
+    help_center_jwks_url: str = ""
+    help_center_issuer: str = ""
+    rate_limit_per_minute: int = 600
 
 
 @dataclass(frozen=True)
@@ -139,6 +165,8 @@ class Config:
     outreach: dict[str, Any] = field(default_factory=dict)
     sla: dict[str, Any] = field(default_factory=dict)
     demo_mode: bool = False
+    admin_password_env: str = "JOURNEYDESK_ADMIN_PASSWORD"
+    """The variable the admin password is read from (named in the admin's set-up page)."""
 
     def connector(self, name: str) -> ConnectorConfig | None:
         return next((c for c in self.connectors if c.name == name), None)
@@ -189,12 +217,15 @@ def build_config(data: dict[str, Any], *, path: str, env: Any, demo: bool = Fals
     for name in FREE_SECTIONS:
         if name in data and not isinstance(data[name], dict):
             raise ConfigError(path, name, "must be a table", f"write it as [{name}] ...")
+    # Every command stops here on a bad stage or signal (ConditionError names it), not later.
+    load_model(data.get("journey", {}), file=path)
     return Config(
         path=path,
         server=sections["server"],
         database_path=_relative_to(path, sections["database"]["path"]),
         secret=secret or Secret(secrets.token_urlsafe(32)),
         admin_password=password,
+        admin_password_env=password_env,
         sidebar=sections["sidebar"],
         email=sections["email"],
         connectors=connectors,
@@ -325,6 +356,9 @@ def _ingest_keys(path: str, section: Any, env: Any, sources: set[str]) -> list[I
                 )
                 if identity
                 else None,
+                help_center_jwks_url=values["help_center_jwks_url"],
+                help_center_issuer=values["help_center_issuer"],
+                rate_limit_per_minute=values["rate_limit_per_minute"],
             )
         )
     return result

@@ -7,6 +7,7 @@ definitions change). Both give the same result for the customers they touch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -32,17 +33,28 @@ class RecomputeReport:
 
 
 def recompute(
-    db: Database, model: JourneyModel, *, full: bool = False, now: int | None = None
+    db: Database,
+    model: JourneyModel,
+    *,
+    full: bool = False,
+    now: int | None = None,
+    still_current: Callable[[], bool] | None = None,
 ) -> RecomputeReport:
-    """Evaluate the journey of changed customers (or everyone when `full`) and store it."""
+    """Evaluate the journey of changed customers (or everyone when `full`) and store it.
+
+    `still_current` is asked before each chunk is stored: when the model was replaced
+    meanwhile the run stops, so an old model never overwrites the new one's results.
+    """
     now = now or now_epoch()
     ids = take_dirty_customers(db)
     if full:
         ids = all_customer_ids(db)
     moved = 0
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        moved += save_journeys(db, evaluate_chunk(db, model, chunk, now), now=now)
+        rows = evaluate_chunk(db, model, ids[start : start + CHUNK], now)
+        if still_current is not None and not still_current():
+            break
+        moved += save_journeys(db, rows, now=now)
     return RecomputeReport(customers=len(ids), moved=moved)
 
 

@@ -93,6 +93,7 @@ def serve_demo(config: Config) -> None:
     scheduler = build_scheduler(config, background=True, first_run_now=False)
     scheduler.start()
     _print_urls(config)
+
     # Explicit handlers: a demo started in the background inherits an ignored SIGINT.
     def stop(*_args) -> None:
         threading.Thread(target=server.shutdown).start()
@@ -122,6 +123,7 @@ def _print_urls(config: Config) -> None:
         ticket = f"{samples[0]['source']}/{samples[0]['id']}"
         click.echo(f"  sample ticket sidebar:  {base}/sidebar/{ticket}")
         click.echo(f"  its journey as JSON:    {base}/api/v1/tickets/{ticket}/journey")
+    click.echo(f"  admin:                  {base}/admin")
     click.echo(f"  health:                 {base}/healthz")
 
 

@@ -32,7 +32,7 @@ def build_scheduler(
             replace_existing=True,
         )
     scheduler.add_job(
-        jobs.run_recompute,
+        jobs.scheduled_recompute,
         "interval",
         args=[config],
         minutes=RECOMPUTE_MINUTES,

@@ -15,11 +15,14 @@ from plugin.recompute import evaluate_chunk
 from plugin.store import now_epoch
 from plugin.store.customers import get_customer
 from plugin.store.journeys import get_journey
+from plugin.store.reading import earlier_reading, effort_counts, has_activity
 from plugin.store.tickets import get_ticket, open_tickets_of
 from plugin.store.touchpoints import last_articles_before, timeline
 
 DAY = 86_400
 TIMELINE_LENGTH = 15
+EFFORT_DAYS = 7
+"""The customer-effort hint counts reading and contacts in this many days up to the ticket."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def build_ticket_journey(
         db, ticket["customer_id"], created, since=since, limit=settings.articles_shown
     )
     payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
+    payload["effort"] = effort_item(db, ticket["customer_id"], end=created)
+    payload["reading_earlier"] = None if articles else _earlier(db, ticket["customer_id"], since)
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
     ]
@@ -91,7 +96,12 @@ def build_customer_journey(
             "signup_at": iso(customer.get("signup_at")),
             "plan": customer.get("plan"),
             "locale": customer.get("locale"),
+            # no name and no email: only a visitor id ties the history to this requester
+            "anonymous": not (customer.get("name") or customer.get("email")),
+            "has_activity": has_activity(db, customer_id),
         },
+        "effort": effort_item(db, customer_id, end=now),
+        "reading_earlier": None,
         "stage": _stage_item(model, state, lang),
         "signals": [_signal_item(model, s, lang) for s in state["signals"]],
         "articles_before_ticket": [],
@@ -164,3 +174,28 @@ def _timeline_item(row: Mapping[str, Any]) -> dict[str, Any]:
         "ticket_id": row["ticket_id"],
         "properties": props,
     }
+
+
+def effort_item(db: Database, customer_id: int, *, end: int) -> dict[str, Any]:
+    """Articles read, searches and contacts in the EFFORT_DAYS up to `end`, with a level.
+
+    A proxy of customer effort (the journey literature's "high effort" moment): reading a
+    lot and still writing, or writing again and again.
+    """
+    counts = effort_counts(db, customer_id, start=end - EFFORT_DAYS * DAY, end=end)
+    articles, contacts = counts["articles"], counts["contacts"]
+    if articles >= 8 or contacts >= 3 or (articles >= 5 and contacts >= 2):
+        level = "high"
+    elif articles >= 3 or contacts >= 2:
+        level = "medium"
+    else:
+        level = "low"
+    return {"days": EFFORT_DAYS, **counts, "level": level}
+
+
+def _earlier(db: Database, customer_id: int, before: int) -> dict[str, Any] | None:
+    """Reading older than the lookback, for the "N articles read earlier" hint."""
+    found = earlier_reading(db, customer_id, before=before)
+    if found is None:
+        return None
+    return {"articles": found["articles"], "last_viewed_at": iso(found["last_viewed_at"])}

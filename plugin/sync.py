@@ -97,7 +97,7 @@ def _sync_stream(db, connector, stream: str, report: SyncReport, progress) -> No
             if progress:
                 progress(stream, len(batch.records))
     except FeatureUnavailableError as exc:
-        log.warning("%s: %s", connector.name, exc)
+        log.info("%s: %s", connector.name, exc)  # the report carries it to the user
         report.notices.append(str(exc))
 
 

@@ -6,9 +6,11 @@ the store's functions by name and never builds queries.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,35 @@ class StoreError(Exception):
     """The database cannot be used (read-only, full disk, not a journeydesk file)."""
 
 
+class StoreDatabase(Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    A plain (deferred) BEGIN reads first and asks for the write lock at its first write;
+    in WAL mode, if another connection committed in between, that upgrade fails at once
+    with "database is locked" — the busy timeout does not apply. Two gunicorn workers
+    ingesting, or a sync beside a webhook, hit it. BEGIN IMMEDIATE waits its turn (up to
+    the busy timeout) instead. Readers are never blocked either way (WAL).
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()  # a no-op when the error already ended the transaction
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """Open the SQLite file in WAL mode with a busy timeout and foreign keys on.
 
@@ -32,13 +63,17 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        db = Database(conn)
+        db = StoreDatabase(conn)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
         if migrate:
             # WAL is a property of the file; it cannot be switched inside a transaction.
             db.execute("PRAGMA journal_mode = WAL")
-            migrations.apply(db)
+            if migrations.pending(db):
+                # One process migrates while the others wait for the lock, then find
+                # nothing pending (each migration nests as a savepoint in this one).
+                with db.atomic():
+                    migrations.apply(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from None
     return db
@@ -69,5 +104,12 @@ def now_epoch() -> int:
     return int(time.time())
 
 
+# One encoder for every JSON column: json.dumps(..., default=str) builds a new encoder per
+# call, which costs more than encoding the small documents we store (sync hot path).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    if not value and isinstance(value, dict | list | tuple):
+        return "[]" if not isinstance(value, dict) else "{}"
+    return _ENCODER.encode(value)

@@ -55,15 +55,73 @@ def resolve_customer(db: Database, ref: CustomerRef, source: str) -> int:
     keys = identities_of(ref, source)
     if not keys:
         raise ValueError("a customer reference needs an id, email, external id or visitor id")
-    found = _customers_for(db, keys)
+    lookups = _lookups(db, keys)
+    found = {cid for cid, _direct in lookups.values()}
     if not found:
         customer_id = _create_customer(db, email=ref.email)
     else:
         customer_id = min(found)
         for other in sorted(found - {customer_id}):
             merge_customers(db, other, customer_id, reason=f"shared identity in {source}")
-    _attach_identities(db, customer_id, keys)
+    # The usual case on a sync: every key already points straight at this customer.
+    settled = len(lookups) == len(keys) and all(
+        direct and cid == customer_id for cid, direct in lookups.values()
+    )
+    if not settled:
+        _attach_identities(db, customer_id, keys)
     return customer_id
+
+
+def resolve_customers(
+    db: Database, refs: Iterable[CustomerRef], source: str
+) -> dict[CustomerRef, int]:
+    """`resolve_customer` for a whole batch of references, same results.
+
+    One query looks every identity key up; a reference whose keys all point straight at
+    one customer is settled by it (the usual case on a sync). The others (new people,
+    partial or conflicting identities) go through `resolve_customer` one by one, and if
+    that merged anyone, the settled ones are resolved again so none points at a customer
+    merged away meanwhile.
+    """
+    refs = list(dict.fromkeys(refs))
+    keys = {ref: identities_of(ref, source) for ref in refs}
+    known = _bulk_lookups(db, [key for ks in keys.values() for key in ks])
+    result: dict[CustomerRef, int] = {}
+    pending: list[CustomerRef] = []
+    for ref in refs:
+        found = {known.get(key) for key in keys[ref]}
+        if keys[ref] and len(found) == 1 and (settled := found.pop()) is not None:
+            result[ref] = settled
+        else:
+            pending.append(ref)
+    if pending:
+        merges = _merge_count(db)
+        for ref in pending:
+            result[ref] = resolve_customer(db, ref, source)
+        if _merge_count(db) != merges:
+            result = {ref: resolve_customer(db, ref, source) for ref in refs}
+    return result
+
+
+def _bulk_lookups(db: Database, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Keys that point straight at an unmerged customer → that customer."""
+    found: dict[tuple[str, str], int] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 5_000):
+        chunk = json.dumps(unique[start : start + 5_000])
+        for kind, value, customer_id in db.conn.execute(
+            "SELECT i.kind, i.value, i.customer_id FROM json_each(?) j "
+            "JOIN customer_identities i ON i.kind = json_extract(j.value, '$[0]') "
+            "AND i.value = json_extract(j.value, '$[1]') "
+            "JOIN customers c ON c.id = i.customer_id AND c.merged_into IS NULL",
+            [chunk],
+        ):
+            found[(kind, value)] = customer_id
+    return found
+
+
+def _merge_count(db: Database) -> int:
+    return db.conn.execute("SELECT count(*) FROM customer_merges").fetchone()[0]
 
 
 def upsert_customers(db: Database, source: str, customers: Iterable[Customer]) -> int:
@@ -139,14 +197,27 @@ def count_customers(db: Database) -> int:
 
 
 def _customers_for(db: Database, keys: list[tuple[str, str]]) -> set[int]:
-    found: set[int] = set()
-    for kind, value in keys:
-        row = db.execute(
-            "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ?",
-            [kind, value],
-        ).fetchone()
+    return {cid for cid, _direct in _lookups(db, keys).values()}
+
+
+_IDENTITY_LOOKUP = (
+    "SELECT i.customer_id, c.merged_into FROM customer_identities i "
+    "LEFT JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.value = ?"
+)
+
+
+def _lookups(db: Database, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, bool]]:
+    """For each known key: the customer it resolves to (merges followed), and whether the
+    key points at that customer directly. One query per key in the usual, unmerged case."""
+    found: dict[tuple[str, str], tuple[int, bool]] = {}
+    for key in keys:
+        row = db.conn.execute(_IDENTITY_LOOKUP, key).fetchone()
         if row:
-            found.add(_follow_merges(db, row[0]))
+            customer_id, merged_into = row
+            if merged_into is None:
+                found[key] = (customer_id, True)
+            else:
+                found[key] = (_follow_merges(db, merged_into), False)
     return found
 
 

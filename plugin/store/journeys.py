@@ -27,36 +27,36 @@ def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
     """
     rows = list(rows)
     current = _current_stages(db, [r.customer_id for r in rows])
-    moved = 0
-    with db.atomic():
-        for row in rows:
-            previous = current.get(row.customer_id)
-            since = now
-            if previous and previous[0] == row.stage:
-                since = previous[1]
-            else:
-                moved += 1
-                db.execute(
-                    "INSERT INTO stage_history (customer_id, from_stage, to_stage, at, reasons) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        row.customer_id,
-                        previous[0] if previous else None,
-                        row.stage,
-                        now,
-                        dumps(row.reasons),
-                    ],
-                )
-            db.execute(
-                "INSERT INTO customer_journeys "
-                "(customer_id, stage, stage_since, reasons, signals, computed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
-                "stage = excluded.stage, stage_since = excluded.stage_since, "
-                "reasons = excluded.reasons, signals = excluded.signals, "
-                "computed_at = excluded.computed_at",
-                [row.customer_id, row.stage, since, dumps(row.reasons), dumps(row.signals), now],
+    history, journeys = [], []
+    for row in rows:
+        previous = current.get(row.customer_id)
+        reasons = dumps(row.reasons)
+        since = now
+        if previous and previous[0] == row.stage:
+            since = previous[1]
+        else:
+            history.append(
+                (row.customer_id, previous[0] if previous else None, row.stage, now, reasons)
             )
-    return moved
+        journeys.append((row.customer_id, row.stage, since, reasons, dumps(row.signals), now))
+    # Two executemany calls instead of a statement or two per customer: a full recompute
+    # of a million customers writes a million rows.
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO stage_history (customer_id, from_stage, to_stage, at, reasons) "
+            "VALUES (?, ?, ?, ?, ?)",
+            history,
+        )
+        db.conn.executemany(
+            "INSERT INTO customer_journeys "
+            "(customer_id, stage, stage_since, reasons, signals, computed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
+            "stage = excluded.stage, stage_since = excluded.stage_since, "
+            "reasons = excluded.reasons, signals = excluded.signals, "
+            "computed_at = excluded.computed_at",
+            journeys,
+        )
+    return len(history)
 
 
 def _current_stages(db: Database, customer_ids: list[int]) -> dict[int, tuple[str, int]]:
@@ -83,14 +83,38 @@ def get_journey(db: Database, customer_id: int) -> dict[str, Any] | None:
     return row
 
 
-def stage_history(db: Database, customer_id: int) -> list[dict[str, Any]]:
-    return list(
+def stage_history(db: Database, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    """A customer's stage transitions, newest first, with the reasons of each move."""
+    rows = list(
         db.query(
-            "SELECT from_stage, to_stage, at FROM stage_history WHERE customer_id = ? "
-            "ORDER BY at DESC, id DESC",
-            [customer_id],
+            "SELECT from_stage, to_stage, at, reasons FROM stage_history WHERE customer_id = ? "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            [customer_id, limit],
         )
     )
+    for row in rows:
+        row["reasons"] = json.loads(row["reasons"] or "[]")
+    return rows
+
+
+def recent_transitions(db: Database, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest stage changes across customers (first stages excluded), newest first."""
+    # Rows are appended as they happen: walking the primary key backwards needs no index on `at`.
+    return list(
+        db.query(
+            "SELECT h.customer_id, c.name, c.email, h.from_stage, h.to_stage, h.at "
+            "FROM stage_history h JOIN customers c ON c.id = h.customer_id "
+            "WHERE h.from_stage IS NOT NULL ORDER BY h.id DESC LIMIT ?",
+            [limit],
+        )
+    )
+
+
+def count_computed_before(db: Database, at: int) -> int:
+    """Customers whose stored journey was computed before `at` (e.g. a new model's save)."""
+    return db.execute(
+        "SELECT count(*) FROM customer_journeys WHERE computed_at < ?", [at]
+    ).fetchone()[0]
 
 
 def stage_counts(db: Database) -> dict[str, int]:

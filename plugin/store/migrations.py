@@ -189,3 +189,99 @@ def sync_runs(db: Database) -> None:
         )
         """,
     )
+
+
+@migrations(name="0004_rule_sets")
+def rule_sets(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- versioned rule sets edited in the admin; kind: journey | outreach | sla.
+        -- A version is never changed: saving or restoring appends the next version.
+        CREATE TABLE rule_sets (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definitions TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            UNIQUE (kind, version)
+        )
+        """,
+    )
+
+
+@migrations(name="0005_article_search")
+def article_search(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Full-text search over the knowledge base (sidebar article search). A standalone
+        -- FTS5 table kept in step by triggers: `articles` is WITHOUT ROWID, so it cannot
+        -- be an external-content table. Re-indexing only when the text changed keeps the
+        -- (unindexed-column) delete off the hot path of a re-sync.
+        CREATE VIRTUAL TABLE articles_fts USING fts5(
+            title, section, category,
+            source UNINDEXED, article_id UNINDEXED, locale UNINDEXED,
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        INSERT INTO articles_fts (title, section, category, source, article_id, locale)
+            SELECT title, coalesce(section, ''), coalesce(category, ''), source, article_id,
+                   locale FROM articles;
+        CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts (title, section, category, source, article_id, locale)
+            VALUES (new.title, coalesce(new.section, ''), coalesce(new.category, ''),
+                    new.source, new.article_id, new.locale);
+        END;
+        CREATE TRIGGER articles_fts_update AFTER UPDATE ON articles
+        WHEN old.title IS NOT new.title OR old.section IS NOT new.section
+          OR old.category IS NOT new.category BEGIN
+            DELETE FROM articles_fts WHERE source = old.source
+                AND article_id = old.article_id AND locale = old.locale;
+            INSERT INTO articles_fts (title, section, category, source, article_id, locale)
+            VALUES (new.title, coalesce(new.section, ''), coalesce(new.category, ''),
+                    new.source, new.article_id, new.locale);
+        END;
+        CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+            DELETE FROM articles_fts WHERE source = old.source
+                AND article_id = old.article_id AND locale = old.locale;
+        END;
+        -- "most read in this section lately" (reply-guard alternatives): counts one
+        -- article's recent views without touching any other row
+        CREATE INDEX touchpoints_article_popularity
+            ON touchpoints(article_source, article_id, occurred_at)
+            WHERE type = 'article_view'
+        """,
+    )
+
+
+@migrations(name="0006_fetches_notices_leases")
+def fetches_notices_leases(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- when a desk user's reading history was last fetched on demand (webhook, sidebar);
+        -- syncs leave their mark in sync_cursors (stream touchpoints, scope = user id)
+        CREATE TABLE customer_fetches (
+            source TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            fetched_at INTEGER NOT NULL,
+            PRIMARY KEY (source, user_id)
+        ) WITHOUT ROWID;
+        -- what the last sync of a source said an admin should know (e.g. no Events API)
+        CREATE TABLE source_notices (
+            source TEXT NOT NULL,
+            notice TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            PRIMARY KEY (source, notice)
+        ) WITHOUT ROWID;
+        -- one holder per name at a time (the worker that runs scheduled jobs)
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )

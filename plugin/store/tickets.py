@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from connectors.records import Ticket
 from plugin.store import dumps, to_epoch
-from plugin.store.customers import mark_dirty, resolve_customer
+from plugin.store.customers import mark_dirty, resolve_customers
 
 COLUMNS = (
     "source",
@@ -34,13 +34,9 @@ OPEN_STATUSES = ("new", "open", "pending", "hold")
 
 def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
     """Write tickets; returns how many rows changed (identical re-imports change none)."""
-    customers: dict[Any, int] = {}
-    rows = []
-    for t in tickets:
-        ref = t.requester
-        if ref not in customers:
-            customers[ref] = resolve_customer(db, ref, source)
-        rows.append(_row(source, t, customers[ref]))
+    tickets = list(tickets)
+    customers = resolve_customers(db, (t.requester for t in tickets), source)
+    rows = [_row(source, t, customers[t.requester]) for t in tickets]
     placeholders = ", ".join("?" for _ in COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
     changed_where = " OR ".join(f"{c} IS NOT excluded.{c}" for c in COLUMNS[2:])

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 from connectors.records import Touchpoint
 from plugin.store import dumps, to_epoch
 from plugin.store.articles import article_group, article_versions
-from plugin.store.customers import mark_dirty, resolve_customer
+from plugin.store.customers import mark_dirty, resolve_customers
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +29,12 @@ def insert_touchpoints(
     `source` namespaces the event ids (a desk, a portal key, an import); articles are
     looked up in `article_source`, and any locale of an article counts as that article.
     """
-    customers: dict[tuple, int] = {}
+    touchpoints = list(touchpoints)
+    customers = resolve_customers(db, (tp.customer for tp in touchpoints), article_source)
     groups: dict[str, str] = {}
-    rows = []
-    for tp in touchpoints:
-        key = (
-            tp.customer.source_id,
-            tp.customer.email,
-            tp.customer.external_id,
-            tp.customer.anonymous_id,
-        )
-        if key not in customers:
-            customers[key] = resolve_customer(db, tp.customer, article_source)
-        rows.append(_row(db, source, article_source, tp, customers[key], groups))
+    rows = [
+        _row(db, source, article_source, tp, customers[tp.customer], groups) for tp in touchpoints
+    ]
     before = db.conn.total_changes
     db.conn.executemany(
         "INSERT INTO touchpoints (source, event_id, customer_id, type, occurred_at, channel, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from plugin.freshness import ensure_fresh, missing_ticket
 from plugin.sidebar import build_customer_journey, build_ticket_journey
 from plugin.store.customers import get_customer
 from plugin.web.access import require_agent
@@ -18,11 +19,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def ticket_journey(source: str, ticket_id: str):
     require_agent(source, ticket_id)
     app_state = state()
+    freshness = ensure_fresh(app_state.config, app_state.model, db(), source, ticket_id)
     payload = build_ticket_journey(
         db(), app_state.model, app_state.sidebar, source, ticket_id, lang=pick_language()
     )
     if payload is None:
-        raise ApiError(404, "ticket_not_found", f"No ticket {ticket_id} from {source}.")
+        raise ApiError(*missing_ticket(source, ticket_id, freshness))
+    payload["freshness"] = freshness.as_dict()
     return jsonify(payload)
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlite_utils import Database
 
+from plugin.active_model import KIND, load_active_model
 from plugin.config import Config
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
-from plugin.store import open_db
+from plugin.store import StoreError, open_db
+from plugin.store.rule_sets import latest_rule_set_id
+
+MODEL_CHECK_SECONDS = 2.0
+log = logging.getLogger("journeydesk.web")
 
 
 @dataclass
@@ -18,6 +26,9 @@ class AppState:
     config: Config
     model: JourneyModel
     sidebar: SidebarSettings
+    model_version: int | None = None
+    """The newest saved journey model version id this process has seen."""
+    model_checked_at: float = 0.0
 
 
 def state() -> AppState:
@@ -29,6 +40,24 @@ def db() -> Database:
     if "db" not in g:
         g.db = open_db(state().config.database_path, migrate=False)
     return g.db
+
+
+def refresh_model() -> None:
+    """Pick up a journey model saved through another worker (checked every couple of seconds).
+
+    gunicorn runs several workers, each with its own `AppState`; the store is what they share.
+    """
+    app_state = state()
+    now = time.monotonic()
+    if request.endpoint == "static" or now - app_state.model_checked_at < MODEL_CHECK_SECONDS:
+        return
+    app_state.model_checked_at = now
+    try:
+        if latest_rule_set_id(db(), KIND) != app_state.model_version:
+            active = load_active_model(db(), app_state.config)
+            app_state.model, app_state.model_version = active.model, active.latest_id
+    except (sqlite3.Error, StoreError) as exc:  # serve on with the model we have
+        log.warning("could not check for a new journey model: %s", exc)
 
 
 def close_db(_exc: BaseException | None = None) -> None:

@@ -15,6 +15,13 @@ from plugin.web.context import db, state
 bp = Blueprint("demo", __name__)
 
 
+@bp.before_request
+def _demo_only() -> None:
+    # These pages show sample customers: they exist only when the app runs as the demo.
+    if not state().config.demo_mode:
+        abort(404)
+
+
 @bp.get("/")
 def index():
     app_state = state()

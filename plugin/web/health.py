@@ -1,12 +1,16 @@
-"""GET /healthz: is the database reachable, and how did the last syncs go."""
+"""GET /healthz: is the database reachable, how did the last syncs go, and what should
+an admin know (e.g. a Zendesk plan without the Events API), and which worker is active."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
 from plugin.store import schema_version
+from plugin.store.leases import lease_holder
+from plugin.store.notices import notices_by_source
 from plugin.store.sync_state import last_runs
 from plugin.web.context import db, state
+from plugin.worker_lease import LEASE_NAME
 
 bp = Blueprint("health", __name__)
 
@@ -16,6 +20,8 @@ def healthz():
     try:
         runs = last_runs(db())
         version = schema_version(db())
+        notices = notices_by_source(db())
+        worker = lease_holder(db(), LEASE_NAME)
     except Exception as exc:  # the point of a health check is to report, not to crash
         return jsonify({"status": "error", "database": f"unavailable: {exc}"}), 503
     syncs = {
@@ -24,7 +30,9 @@ def healthz():
             "finished_at": run["finished_at"],
             "records": run["accepted"],
             "rejected": run["rejected"],
-            "message": run["message"] or None,
+            # A failure's sentence; what a successful run noted is in `notices`.
+            "message": (run["message"] or None) if run["status"] != "ok" else None,
+            "notices": notices.get(run["source"], []),
         }
         for run in runs
     }
@@ -35,5 +43,8 @@ def healthz():
             "schema_version": version,
             "demo_mode": state().config.demo_mode,
             "syncs": syncs,
+            "worker": {"holder": worker["holder"], "until": worker["expires_at"]}
+            if worker
+            else None,
         }
     )

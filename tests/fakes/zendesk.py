@@ -9,7 +9,8 @@ What it models (shapes from /work/shared/reference/helpdesk-apis.md §1):
 - user events with `filter[...]`, `page[size]`, `page[after]`, `meta.has_more` and
   `links` as an array (the docs' example) or an object (`links_shape`);
 - ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create;
-- rate-limit headers on every answer, and switches to inject faults (`fail`).
+- rate-limit headers on every answer, and switches to inject faults (`fail`) and to
+  answer slowly (`delay`).
 
 Records are plain dicts as Zendesk writes them; tests add them with `add_user`,
 `add_ticket`, `add_article`, `add_event` at any time (also after a first sync).
@@ -21,6 +22,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,6 +106,7 @@ class FakeZendesk:
         self.article_page_size = 1000
         self.rate_limit_remaining = 699
         self.concurrent_tags: list[str] = []  # another agent adds these before our next PUT
+        self.delay = 0.0  # seconds every answer waits first: a slow desk
         self._now = now or (lambda: datetime.now(UTC).timestamp())
         self._ticket_ids = itertools.count(10_000)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
@@ -225,6 +228,8 @@ class FakeZendesk:
 
     def _dispatch(self, request: Request) -> Response:
         self.requests.append((request.method, request.path, dict(request.args)))
+        if self.delay:
+            time.sleep(self.delay)
         if not _authorized(request):
             return _json({"error": "Couldn't authenticate you"}, 401)
         if (fault := self._take_fault(request.path)) is not None:

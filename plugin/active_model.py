@@ -1,0 +1,128 @@
+"""Which journey model is in force, and saving a new one.
+
+The active model is the latest version saved in the admin, else the `[journey]` definitions
+of the config file, else the shipped default. The config file is validated every time, so
+a bad definition in it stops start-up even when the admin has saved versions since.
+
+Every process (web workers, the worker, the CLI) reads the active model from the store, so
+a version saved through one web worker reaches the others: they compare the latest version
+id now and then (`plugin.web.context.refresh_model`), the worker at each recompute.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.config import Config
+from plugin.journey.conditions import ConditionError
+from plugin.journey.editing import definitions_of
+from plugin.journey.facts import compute_facts
+from plugin.journey.model import JourneyModel, load_model
+from plugin.journey.preview import Preview, preview_models
+from plugin.store.facts import customer_aggregates
+from plugin.store.journeys import count_computed_before
+from plugin.store.rule_sets import RuleSet, get_rule_set, latest_rule_set, save_rule_set
+
+KIND = "journey"
+log = logging.getLogger("journeydesk.model")
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    model: JourneyModel
+    version: RuleSet | None
+    """The saved version in force; None when the config file or the default is."""
+    origin: str
+    """"admin" (a saved version), "config" (config.toml) or "default" (shipped)."""
+    problem: str | None = None
+    """Why the latest saved version could not be used, if it could not."""
+    latest_id: int | None = None
+    """The id of the latest saved version, usable or not (what processes compare)."""
+
+    @property
+    def version_id(self) -> int | None:
+        return self.version.id if self.version else None
+
+    def describe(self) -> str:
+        if self.version:
+            return f"version {self.version.version}"
+        return "the config file's model" if self.origin == "config" else "the shipped default"
+
+
+def config_model(config: Config) -> JourneyModel:
+    """The model the config file defines (or the default); raises ConditionError."""
+    return load_model(config.journey, file=config.path)
+
+
+def config_origin(config: Config) -> str:
+    return "config" if config.journey.get("stages") or config.journey.get("signals") else "default"
+
+
+def load_active_model(db: Database, config: Config) -> ActiveModel:
+    base = config_model(config)
+    saved = latest_rule_set(db, KIND)
+    if saved is None:
+        return ActiveModel(base, None, config_origin(config))
+    try:
+        return ActiveModel(version_model(saved), saved, "admin", latest_id=saved.id)
+    except ConditionError as exc:
+        # A version saved by an older release may name a fact this release dropped.
+        problem = f"journey model version {saved.version} cannot be used ({exc})"
+        log.error("%s; using the config file's model instead", problem)
+        return ActiveModel(base, None, config_origin(config), problem, latest_id=saved.id)
+
+
+def version_model(saved: RuleSet) -> JourneyModel:
+    return load_model(saved.definitions, file=f"journey model version {saved.version}")
+
+
+def save_model(
+    db: Database, definitions: dict[str, Any], *, created_by: str, note: str, now: int
+) -> RuleSet:
+    """Validate and save `definitions` as the next version; raises ConditionError."""
+    load_model(definitions, file="the new version")
+    return save_rule_set(db, KIND, definitions, created_by=created_by, note=note, now=now)
+
+
+def restore_version(
+    db: Database, config: Config, version: int, *, created_by: str, now: int
+) -> RuleSet | None:
+    """Save an old version (0: the config file's model) again as the newest one."""
+    if version == 0:
+        base = ActiveModel(config_model(config), None, config_origin(config))
+        definitions, note = definitions_of(base.model), f"restored {base.describe()}"
+    else:
+        old = get_rule_set(db, KIND, version)
+        if old is None:
+            return None
+        definitions, note = old.definitions, f"restored version {version}"
+    return save_model(db, definitions, created_by=created_by, note=note, now=now)
+
+
+def stale_customers(db: Database, active: ActiveModel) -> int:
+    """Customers whose stored journey may predate the active version (a recompute is due).
+
+    Times are whole seconds, so a journey computed in the very second of the save may come
+    from the old model: it counts as stale. `recompute_time` keeps new ones clear of it.
+    """
+    if active.version is None:
+        return 0
+    return count_computed_before(db, active.version.created_at + 1)
+
+
+def recompute_time(active: ActiveModel, now: int) -> int:
+    """The `now` a recompute with `active` evaluates at: at least a second after its save."""
+    return max(now, active.version.created_at + 1) if active.version else now
+
+
+def preview_change(db: Database, before: JourneyModel, after: JourneyModel, *, now: int) -> Preview:
+    """`before` and `after` over every customer's current facts (aggregated in bulk, once)."""
+    facts = {
+        customer_id: compute_facts(aggregates, now)
+        for customer_id, aggregates in customer_aggregates(db, None, now=now).items()
+    }
+    return preview_models(before, after, facts)

@@ -1,0 +1,279 @@
+"""Fresh when it matters: fetch a ticket's requester's history before answering.
+
+The sync interval cannot be the only path: a customer who read an article two minutes
+before writing must appear with it the first time an agent opens the ticket. So before
+the journey of a ticket is built, `ensure_fresh` checks the store:
+
+- the ticket is not synced yet → fetch it, its requester and the requester's history;
+- the requester's history was last fetched before the ticket was created → fetch it;
+- otherwise nothing is fetched (the usual case: no desk call on the agent's path).
+
+A fetch runs in a worker thread and the caller waits at most `BUDGET_SECONDS`. If the
+desk is slower, the answer is built from what the store has and marked stale; the fetch
+goes on in the background (with short per-call timeouts) and the next look is fresh.
+Webhooks (`plugin.web.webhooks`) use the same fetch, so a ticket-created trigger and an
+agent opening that ticket at the same moment share one fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.errors import ConnectorError, FeatureUnavailableError
+from connectors.records import Batch, Customer, CustomerRef, Ticket
+from plugin.config import Config
+from plugin.connections import keeps_history, make_connector
+from plugin.journey.model import JourneyModel
+from plugin.recompute import evaluate_chunk
+from plugin.store import now_epoch, open_db
+from plugin.store.customers import find_customer
+from plugin.store.fetches import desk_user_of, last_history_fetch, record_history_fetch
+from plugin.store.journeys import save_journeys
+from plugin.store.tickets import get_ticket
+from plugin.sync import SyncReport, store_batch, sync_customer_history
+
+log = logging.getLogger("journeydesk.freshness")
+
+BUDGET_SECONDS = 2.0
+"""How long an agent's request waits for the desk before answering with what we have."""
+FETCH_THREADS = 4
+"""Concurrent desk fetches per process; more requests wait in the queue (and answer
+stale within their budget rather than piling load onto a slow desk)."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the history behind an answer is (the payload's `freshness`).
+
+    `reason` is one of: `up_to_date` (fetched after the ticket was created), `fetched`
+    (fetched just now), `desk_slow` (the desk did not answer within the budget),
+    `desk_error` (it failed; see the logs), `no_desk_history` (the desk keeps no reading
+    history: it arrives from the portal snippet or imports as it happens), `not_found`
+    (the desk does not know the ticket), `unknown_source`.
+    """
+
+    stale: bool
+    fetched_at: int | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stale": self.stale, "fetched_at": _iso(self.fetched_at), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What one fetch of a ticket did."""
+
+    found: bool  # the desk knows the ticket
+    fetched_at: int
+    customer_id: int | None = None
+    history: str = "none"  # fetched | unavailable (plan lacks the API) | none (desk keeps none)
+    events: int = 0  # reading-history records stored
+
+
+def ensure_fresh(
+    config: Config,
+    model: JourneyModel,
+    db: Database,
+    source: str,
+    ticket_id: str,
+    *,
+    budget: float = BUDGET_SECONDS,
+) -> Freshness:
+    """Make the store current enough to answer for this ticket, within `budget` seconds.
+
+    Never raises for a desk problem: a failed or slow fetch gives a stale answer.
+    """
+    conf = config.connector(source)
+    if conf is None:
+        return Freshness(False, None, "unknown_source")
+    ticket = get_ticket(db, source, ticket_id)
+    last = None
+    if ticket is not None:
+        if not keeps_history(conf):
+            return Freshness(False, None, "no_desk_history")
+        user_id = desk_user_of(db, ticket["customer_id"], source)
+        if user_id is None:  # a requester the desk does not know by id: nothing to fetch
+            return Freshness(False, None, "no_desk_history")
+        last = last_history_fetch(db, source, user_id)
+        if last is not None and last >= ticket["created_at"]:
+            return Freshness(False, last, "up_to_date")
+    # A ticket already stored needs only its requester's history; an unknown one all of it.
+    outcome = refresh(config, model, source, ticket_id, budget=budget, refetch=ticket is None)
+    return _freshness(outcome, last)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A fetch as seen by a caller with a budget: done (with `result` or `error`) or not."""
+
+    done: bool
+    result: Refresh | None = None
+    error: Exception | None = None
+
+
+def refresh(
+    config: Config,
+    model: JourneyModel,
+    source: str,
+    ticket_id: str,
+    *,
+    budget: float,
+    refetch: bool = True,
+) -> Outcome:
+    """Fetch the ticket (when `refetch` or unknown) and its requester's history now.
+
+    Waits at most `budget` seconds; the fetch goes on in the background after that.
+    """
+    future = _start(config, model, source, str(ticket_id), refetch)
+    try:
+        return Outcome(True, result=future.result(timeout=budget))
+    except FutureTimeout:
+        return Outcome(False)
+    except ConnectorError as exc:
+        log.warning("%s ticket %s: fetch failed: %s", source, ticket_id, exc)
+        return Outcome(True, error=exc)
+    except Exception as exc:  # a bug or a locked database must not fail the agent's page
+        log.exception("%s ticket %s: fetch failed", source, ticket_id)
+        return Outcome(True, error=exc)
+
+
+def refresh_ticket(
+    config: Config, model: JourneyModel, source: str, ticket_id: str, *, refetch: bool = True
+) -> Refresh:
+    """The fetch itself (runs in a worker thread, with its own database handle)."""
+    conf = config.connector(source)
+    if conf is None:
+        raise ValueError(f"no connector named {source!r}")
+    db = open_db(config.database_path, migrate=False)
+    try:
+        started = now_epoch()
+        connector = make_connector(config, conf, db=db, interactive=True)
+        stored = None if refetch else get_ticket(db, source, ticket_id)
+        if stored is None:
+            found = connector.fetch_ticket(ticket_id)
+            if found is None:
+                return Refresh(found=False, fetched_at=started)
+            ticket, requester = found
+            _store_ticket(db, source, ticket, requester)
+            user_id = ticket.requester.source_id
+        else:
+            ticket = None
+            user_id = desk_user_of(db, stored["customer_id"], source)
+        history, events = "none", 0
+        if user_id and keeps_history(conf):
+            try:
+                events = sync_customer_history(db, connector, user_id)
+                history = "fetched"
+            except FeatureUnavailableError as exc:
+                log.info("%s: %s", source, exc)
+                history = "unavailable"
+            record_history_fetch(db, source, user_id, started)
+        customer_id = _customer_of(db, source, user_id, stored)
+        if customer_id is not None:
+            _recompute(db, model, customer_id)
+        if ticket is not None and customer_id is not None:
+            ticket_arrived(db, source, ticket, customer_id)
+        return Refresh(True, started, customer_id, history, events)
+    finally:
+        db.conn.close()
+
+
+def ticket_arrived(db: Database, source: str, ticket: Ticket, customer_id: int) -> None:
+    """Seam: a ticket was just fetched from the desk (a webhook, or an agent's first look).
+
+    It may be new or an update of a stored one. SLA rules (DESIGN §7) plug in here: they
+    apply to unsolved tickets the first time they appear and push priority and tags back
+    through the connector. Nothing happens yet.
+    """
+
+
+def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> tuple[int, str, str]:
+    """(status, code, message) for a journey request whose ticket is not in the store."""
+    if freshness.reason == "desk_slow":
+        return (
+            503,
+            "desk_slow",
+            f"{source} has not answered about ticket {ticket_id} yet; try again in a moment.",
+        )
+    if freshness.reason == "desk_error":
+        return (
+            502,
+            "desk_error",
+            f"{source} could not be asked about ticket {ticket_id}; try again later.",
+        )
+    return 404, "ticket_not_found", f"No ticket {ticket_id} from {source}."
+
+
+# -- internals -------------------------------------------------------------------------------
+
+_executor = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="journeydesk-fetch")
+_in_flight: dict[Hashable, Future] = {}
+_lock = threading.RLock()  # re-entrant: a done-callback may run inside `_start`
+
+
+def _start(
+    config: Config, model: JourneyModel, source: str, ticket_id: str, refetch: bool
+) -> Future:
+    """The running fetch of this ticket, or a new one: one fetch per ticket at a time."""
+    key = (config.database_path, source, ticket_id)
+    with _lock:
+        future = _in_flight.get(key)
+        if future is None:
+            future = _executor.submit(
+                refresh_ticket, config, model, source, ticket_id, refetch=refetch
+            )
+            _in_flight[key] = future
+            future.add_done_callback(lambda done: _forget(key, done))
+        return future
+
+
+def _forget(key: Hashable, future: Future) -> None:
+    with _lock:
+        if _in_flight.get(key) is future:
+            del _in_flight[key]
+
+
+def _freshness(outcome: Outcome, last: int | None) -> Freshness:
+    if not outcome.done:
+        return Freshness(True, last, "desk_slow")
+    if outcome.error is not None:
+        return Freshness(True, last, "desk_error")
+    if not outcome.result.found:
+        return Freshness(False, last, "not_found")
+    return Freshness(False, outcome.result.fetched_at, "fetched")
+
+
+def _store_ticket(db: Database, source: str, ticket: Ticket, requester: Customer | None) -> None:
+    """Write the ticket (and its requester first) without moving any stream cursor."""
+    report = SyncReport(source)
+    if requester is not None:
+        store_batch(db, source, Batch("customers", [requester], None), report)
+    store_batch(db, source, Batch("tickets", [ticket], None), report)
+
+
+def _customer_of(db: Database, source: str, user_id: str | None, stored: dict | None) -> int | None:
+    if user_id:
+        return find_customer(db, CustomerRef(source_id=user_id), source)
+    return stored["customer_id"] if stored else None
+
+
+def _recompute(db: Database, model: JourneyModel, customer_id: int) -> None:
+    """This customer's stage and signals now, so the answer shows them."""
+    now = now_epoch()
+    save_journeys(db, evaluate_chunk(db, model, [customer_id], now), now=now)
+
+
+def _iso(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

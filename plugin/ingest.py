@@ -1,0 +1,487 @@
+"""Events from the portal snippet and from export files → `Touchpoint`s in the store.
+
+One validator serves both doors (DESIGN §4: the ingest body's events are also the JSONL
+line format): `parse_events` turns raw events into touchpoints and per-item rejections
+(index or line number + reason), so one bad event never costs the good ones beside it.
+`store_batch` then writes the good ones through the store in one transaction, idempotent
+by (source, event id), and records the rejections so they are counted, not lost.
+
+Identity (who an event is about) is where a portal could do harm: the ingest key sits in
+the page source, so anyone can post with it. The rules, per `IdentityRules`:
+
+- a key with no identity proof configured trusts the claimed email/external id (the
+  origin allow-list is then the only guard; the event is marked `identity: unverified`);
+- a key with an `identity_secret` keeps an email or external id only when the event's
+  `customer.hmac` signs that very value (`plugin.security.customer_hmac`); a key with a
+  Help Center JWKS also accepts a valid `customer.jwt` and takes the identity from its
+  claims. Anything unproven is dropped: the event is kept under its `anonymous_id` only
+  (with a warning), or rejected when nothing is left — so a portal can never write into an
+  arbitrary customer's history;
+- an admin's file import (`identity=None`) is trusted as given.
+
+`identify` events (anonymous visitor id + email/external id) let the store merge the
+visitor's earlier anonymous reads into that customer (`store.customers.resolve_customer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from sqlite_utils import Database
+
+from connectors.files import BadLine
+from connectors.records import TOUCHPOINT_TYPES, CustomerRef, Touchpoint
+from plugin.security import Secret, TokenError, verify_customer_hmac
+from plugin.store import dumps
+from plugin.store.sync_state import record_rejection
+from plugin.store.touchpoints import insert_touchpoints
+
+log = logging.getLogger("journeydesk.ingest")
+
+PORTAL_TYPES = ("article_view", "search", "identify")
+"""Known types a portal may send; the others (tickets, CSAT, purchases) come from desks."""
+MAX_ID_LENGTH = 200
+MAX_URL_LENGTH = 2000
+MAX_TITLE_LENGTH = 500
+MAX_QUERY_LENGTH = 500
+MAX_PROPERTIES_BYTES = 8192
+FUTURE_TOLERANCE = timedelta(days=1)  # clock skew of visitors' machines
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-20T10:00:00Z"
+
+_TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}")
+
+
+class EventError(ValueError):
+    """One event is unusable; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class IdentityRules:
+    """How far an untrusted sender's claimed identities are believed (see module doc)."""
+
+    hmac_secret: Secret | None = None
+    verify_jwt: Callable[[str], dict[str, Any]] | None = None
+    """Verifies a Help Center JWT and returns its claims; raises TokenError."""
+    jwt_user_is_desk_user: bool = False
+    """The JWT's `user_id` is the key's desk's own user id (a Zendesk source)."""
+
+    @property
+    def proof_required(self) -> bool:
+        return bool(self.hmac_secret or self.verify_jwt)
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """Where events go: their id namespace, whose articles they name, how far to trust them."""
+
+    source: str  # touchpoint namespace: "portal:<key name>" or "import:<connector>"
+    article_source: str  # the connector whose customers and articles the events are about
+    article_ref: Callable[[str], str | None]  # the connector's URL → article id
+    channel: str  # "portal" | "import"
+    identity: IdentityRules | None = None  # None: a trusted sender (an admin's import)
+    desk_types_allowed: bool = False  # may send ticket_opened, csat, purchase, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int  # position in the batch, or line number in a file
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    index: int
+    message: str
+
+
+@dataclass
+class ParsedBatch:
+    touchpoints: list[Touchpoint] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer of POST /api/v1/events (DESIGN §4, plus `warnings`)."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [{"index": r.index, "error": r.error} for r in self.rejected],
+            "warnings": [{"index": n.index, "warning": n.message} for n in self.notices],
+        }
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def parse_events(
+    items: Iterable[tuple[int, Any]], target: IngestTarget, *, now: datetime | None = None
+) -> ParsedBatch:
+    """Validate `(index, raw event)` pairs; a `BadLine` is rejected with its own reason."""
+    now = now or datetime.now(UTC)
+    batch = ParsedBatch()
+    for index, raw in items:
+        if isinstance(raw, BadLine):
+            batch.rejected.append(Rejection(index, raw.reason))
+            continue
+        try:
+            touchpoint, notice = parse_event(raw, target, now=now)
+        except EventError as exc:
+            batch.rejected.append(Rejection(index, str(exc)))
+            continue
+        batch.touchpoints.append(touchpoint)
+        if notice:
+            batch.notices.append(Notice(index, notice))
+    return batch
+
+
+def parse_event(raw: Any, target: IngestTarget, *, now: datetime) -> tuple[Touchpoint, str | None]:
+    """One event → a touchpoint and an optional warning; raises EventError."""
+    if not isinstance(raw, dict):
+        raise EventError("expected a JSON object")
+    event_id = _text(raw.get("id"), "id", MAX_ID_LENGTH, required=True)
+    type_ = _type(raw.get("type"), target)
+    occurred_at = _time(raw.get("occurred_at"), now)
+    properties = _properties(raw.get("properties"))
+    customer, proof, notice = _customer(raw.get("customer"), target)
+    article = _article(raw.get("article"), target, required=type_ == "article_view")
+    if type_ == "search":
+        properties["query"] = _query(properties.get("query", raw.get("query")))
+    if type_ == "identify" and not (customer.anonymous_id and _named(customer)):
+        raise EventError(
+            "identify: needs customer.anonymous_id and a verified email or external_id"
+            if notice
+            else "identify: needs customer.anonymous_id and customer.email or external_id"
+        )
+    if proof:
+        properties["identity"] = proof
+    touchpoint = Touchpoint(
+        id=event_id,
+        type=type_,
+        occurred_at=occurred_at,
+        customer=customer,
+        channel=target.channel,
+        properties=properties,
+        **article,
+    )
+    return touchpoint, notice
+
+
+def _text(value: Any, where: str, limit: int, *, required: bool = False) -> str | None:
+    """A non-empty string (ints are taken as their digits, as ids often are)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or value == "":
+        if required:
+            raise EventError(f"{where}: required")
+        return None
+    if not isinstance(value, str):
+        raise EventError(f"{where}: expected a string")
+    value = value.strip()
+    if not value or len(value) > limit:
+        raise EventError(f"{where}: must be 1 to {limit} characters")
+    return value
+
+
+def _type(value: Any, target: IngestTarget) -> str:
+    if not isinstance(value, str) or not value:
+        raise EventError("type: required (article_view, search, identify or a custom name)")
+    if not _TYPE.fullmatch(value):
+        raise EventError(
+            f"type: {value[:64]!r} is not a name (lower-case letters, digits, _ . : -)"
+        )
+    if value in TOUCHPOINT_TYPES and value not in PORTAL_TYPES and not target.desk_types_allowed:
+        raise EventError(f"type: {value!r} comes from the help desk, not from a portal")
+    return value
+
+
+def _time(value: Any, now: datetime) -> datetime:
+    if value is None or value == "":
+        raise EventError(f"occurred_at: required ({TIME_HINT})")
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        try:
+            at = datetime.fromtimestamp(value, UTC)  # epoch seconds
+        except (OverflowError, OSError, ValueError):
+            raise EventError("occurred_at: not a plausible epoch time in seconds") from None
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            at = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise EventError(f"occurred_at: {value!r} is not {TIME_HINT}") from None
+        if at.tzinfo is None:
+            raise EventError(f"occurred_at: {value!r} has no time zone (add Z or +01:00)")
+    else:
+        raise EventError(f"occurred_at: expected {TIME_HINT}")
+    at = at.astimezone(UTC)
+    if at > now + FUTURE_TOLERANCE:
+        raise EventError("occurred_at: more than a day in the future")
+    if at < EARLIEST:
+        raise EventError("occurred_at: before the year 2000")
+    return at
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError("properties: expected an object")
+    try:
+        size = len(dumps(value))
+    except (RecursionError, ValueError):
+        raise EventError("properties: nested too deeply") from None
+    if size > MAX_PROPERTIES_BYTES:
+        raise EventError(f"properties: larger than {MAX_PROPERTIES_BYTES} bytes")
+    return dict(value)
+
+
+def _query(value: Any) -> str:
+    query = _text(value, "properties.query", MAX_QUERY_LENGTH)
+    if query is None:
+        raise EventError("properties.query: required for a search")
+    return query
+
+
+def _named(ref: CustomerRef) -> bool:
+    return bool(ref.email or ref.external_id or ref.source_id)
+
+
+def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None, str | None]:
+    """The customer reference after the identity rules, its proof, and a warning."""
+    if not isinstance(value, dict):
+        raise EventError("customer: required, with email, external_id or anonymous_id")
+    email = _text(value.get("email"), "customer.email", 254)
+    if email and not _EMAIL.fullmatch(email):
+        raise EventError("customer.email: not an email address")
+    external_id = _text(value.get("external_id"), "customer.external_id", MAX_ID_LENGTH)
+    anonymous_id = _text(value.get("anonymous_id"), "customer.anonymous_id", MAX_ID_LENGTH)
+    ref = CustomerRef(email=email, external_id=external_id, anonymous_id=anonymous_id)
+    proof = notice = None
+    if target.identity is not None and (_named(ref) or value.get("jwt")):
+        ref, proof, notice = _prove(ref, value, target.identity)
+    if ref.is_empty():
+        if notice:
+            raise EventError(f"{notice}, and there is no customer.anonymous_id to keep it under")
+        raise EventError("customer: needs email, external_id or anonymous_id")
+    if notice and ref.anonymous_id and not _named(ref):
+        notice += ": kept as anonymous"
+    return ref, proof, notice
+
+
+def _prove(
+    ref: CustomerRef, value: dict[str, Any], rules: IdentityRules
+) -> tuple[CustomerRef, str | None, str | None]:
+    """Keep only the identities the sender proved (JWT claims, or what the HMAC signs)."""
+    notice = None
+    token = value.get("jwt")
+    if token and rules.verify_jwt is not None:
+        try:
+            claims = rules.verify_jwt(token)
+        except TokenError as exc:
+            notice = f"customer.jwt not accepted ({exc.reason})"
+        else:
+            return _from_claims(claims, ref.anonymous_id, rules), "jwt", None
+    if not rules.proof_required:
+        return ref, ("unverified" if _named(ref) else None), None
+    if rules.hmac_secret is not None:
+        signed = _hmac_signed(ref, value.get("hmac"), rules.hmac_secret)
+        if _named(signed):
+            dropped = signed.email != ref.email or signed.external_id != ref.external_id
+            notice = "customer: kept only what customer.hmac signs" if dropped else None
+            return signed, "hmac", notice
+    if _named(ref):
+        notice = notice or "customer identity not verified (no valid customer.hmac or customer.jwt)"
+    return CustomerRef(anonymous_id=ref.anonymous_id), None, notice
+
+
+def _hmac_signed(ref: CustomerRef, mac: Any, secret: Secret) -> CustomerRef:
+    """`ref` with only the email / external id that `mac` signs (the site's own HMAC)."""
+
+    def signed(value: str | None) -> str | None:
+        return value if value and verify_customer_hmac(secret, value, mac) else None
+
+    return CustomerRef(
+        email=signed(ref.email), external_id=signed(ref.external_id), anonymous_id=ref.anonymous_id
+    )
+
+
+def _from_claims(
+    claims: dict[str, Any], anonymous_id: str | None, rules: IdentityRules
+) -> CustomerRef:
+    def claim(name: str) -> str | None:
+        raw = claims.get(name)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)
+        return raw if isinstance(raw, str) and raw else None
+
+    email = claim("email")
+    return CustomerRef(
+        source_id=claim("user_id") if rules.jwt_user_is_desk_user else None,
+        email=email if email and _EMAIL.fullmatch(email) else None,
+        external_id=claim("external_id"),
+        anonymous_id=anonymous_id,
+    )
+
+
+def _article(value: Any, target: IngestTarget, *, required: bool) -> dict[str, Any]:
+    if value is None:
+        if required:
+            raise EventError("article: required for an article_view (an id or a url)")
+        return {}
+    if not isinstance(value, dict):
+        raise EventError("article: expected an object with an id or a url")
+    article_id = _text(value.get("id"), "article.id", MAX_ID_LENGTH)
+    url = _text(value.get("url"), "article.url", MAX_URL_LENGTH)
+    if url and not url.lower().startswith(("https://", "http://")):
+        raise EventError("article.url: expected an http(s) URL")
+    if not article_id and url:
+        article_id = _article_ref(target, url)
+        if not article_id:
+            raise EventError(f"article.url: not an article URL of {target.article_source}")
+    if not article_id:
+        raise EventError("article: needs an id or a url")
+    locale = _text(value.get("locale"), "article.locale", 20)
+    if locale and not _LOCALE.fullmatch(locale):
+        raise EventError(f"article.locale: {locale!r} is not a locale like en-us")
+    return {
+        "article_id": article_id,
+        "article_url": url,
+        "article_title": _text(value.get("title"), "article.title", MAX_TITLE_LENGTH),
+        "article_locale": locale.lower().replace("_", "-") if locale else None,
+    }
+
+
+def _article_ref(target: IngestTarget, url: str) -> str | None:
+    try:
+        return target.article_ref(url)
+    except (ValueError, TypeError):  # a URL a connector's parser chokes on is just not one
+        return None
+
+
+# --- storing ---------------------------------------------------------------------------
+
+
+def store_batch(
+    db: Database,
+    target: IngestTarget,
+    batch: ParsedBatch,
+    *,
+    record_rejections: int = 1000,
+    log_rejections: bool = True,
+) -> IngestResult:
+    """Write a parsed batch in one transaction; record up to `record_rejections` rejections."""
+    accepted = duplicates = 0
+    with db.atomic():
+        for segment in _merge_safe_segments(batch.touchpoints):
+            result = insert_touchpoints(
+                db, target.source, segment, article_source=target.article_source
+            )
+            accepted += result.accepted
+            duplicates += result.duplicates
+        for rejection in batch.rejected[:record_rejections]:
+            record_rejection(db, target.source, "events", f"#{rejection.index}: {rejection.error}")
+    if batch.rejected and log_rejections:
+        log.info(
+            "%s: %d event(s) rejected, first: #%d %s",
+            target.source,
+            len(batch.rejected),
+            batch.rejected[0].index,
+            batch.rejected[0].error,
+        )
+    return IngestResult(accepted, duplicates, batch.rejected, batch.notices)
+
+
+def _merge_safe_segments(touchpoints: list[Touchpoint]) -> Iterator[list[Touchpoint]]:
+    """Split where an event may merge customers, so no row is written for a merged-away id.
+
+    `insert_touchpoints` resolves every customer of its list before it inserts the rows.
+    An event naming two identities (visitor id + email) can merge two customers while
+    doing so, after earlier rows of the same list were resolved to the customer that is
+    merged away. Starting a new list at each new multi-identity reference keeps every row
+    resolved after the merges that precede it (one-identity references never merge).
+    """
+    segment: list[Touchpoint] = []
+    seen: set[CustomerRef] = set()
+    for tp in touchpoints:
+        identities = sum(
+            bool(x)
+            for x in (
+                tp.customer.source_id,
+                tp.customer.email,
+                tp.customer.external_id,
+                tp.customer.anonymous_id,
+            )
+        )
+        if identities > 1 and tp.customer not in seen and segment:
+            yield segment
+            segment, seen = [], set()
+        seen.add(tp.customer)
+        segment.append(tp)
+    if segment:
+        yield segment
+
+
+# --- file imports ----------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    first_rejections: list[Rejection] = field(default_factory=list)  # by line number
+
+    def add(self, lines: int, result: IngestResult, keep: int) -> None:
+        self.lines += lines
+        self.accepted += result.accepted
+        self.duplicates += result.duplicates
+        self.rejected += len(result.rejected)
+        room = keep - len(self.first_rejections)
+        self.first_rejections.extend(result.rejected[: max(room, 0)])
+
+
+def import_events(
+    db: Database,
+    target: IngestTarget,
+    records: Iterable[tuple[int, Any]],
+    *,
+    batch_size: int = 1000,
+    keep_rejections: int = 20,
+    record_rejections: int = 1000,
+    progress: Callable[[ImportReport], None] | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
+    """Stream `(line number, event | BadLine)` into the store, one transaction per batch.
+
+    A crash mid-file keeps the committed batches; importing the file again then counts
+    them as duplicates and adds the rest. Pass `report` to watch the counts grow (a
+    caller that fails mid-file can then say how far it got).
+    """
+    report = report if report is not None else ImportReport()
+    iterator = iter(records)
+    while chunk := list(islice(iterator, batch_size)):
+        budget = max(record_rejections - report.rejected, 0)
+        parsed = parse_events(chunk, target)
+        # The caller prints a summary with line numbers; a log line per batch is noise.
+        result = store_batch(db, target, parsed, record_rejections=budget, log_rejections=False)
+        report.add(len(chunk), result, keep_rejections)
+        if progress:
+            progress(report)
+    return report

@@ -1,0 +1,1 @@
+../../apps/chatwoot/dashboard.js

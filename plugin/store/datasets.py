@@ -1,0 +1,95 @@
+"""Whole-dataset questions the benchmarks ask: sizes, reproducible samples, the floor query.
+
+`core_last_articles` is the sidebar's essential query stripped of everything else (no
+counts, no titles): the "last five distinct articles before the ticket" floor that the
+journey API is measured against.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+CORE_QUERY = (
+    "SELECT article_source, article_id, occurred_at FROM touchpoints "
+    "INDEXED BY touchpoints_article_views "
+    "WHERE customer_id = ? AND type = 'article_view' AND occurred_at BETWEEN ? AND ? "
+    "ORDER BY occurred_at DESC"
+)
+_SHUFFLE = "(({key}) * 2654435761 + ?) % 4294967291"
+"""A seeded, repeatable order (Knuth's multiplicative hash); SQLite's random() has no seed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampledTicket:
+    id: str
+    customer_id: int
+    created_at: int
+
+
+def dataset_size(db: Database) -> dict[str, int]:
+    """Customers, article views and tickets (the benchmark's `dataset`)."""
+    return {
+        "customers": db.execute(
+            "SELECT count(*) FROM customers WHERE merged_into IS NULL"
+        ).fetchone()[0],
+        "views": db.execute(
+            "SELECT count(*) FROM touchpoints INDEXED BY touchpoints_article_views "
+            "WHERE type = 'article_view'"
+        ).fetchone()[0],
+        "tickets": db.execute("SELECT count(*) FROM tickets WHERE deleted = 0").fetchone()[0],
+    }
+
+
+def sample_tickets(db: Database, source: str, count: int, *, seed: int) -> list[SampledTicket]:
+    """`count` tickets of `source` in a seeded pseudo-random order (same seed, same set)."""
+    order = _SHUFFLE.format(key="CAST(id AS INTEGER)")
+    rows = db.execute(
+        f"SELECT id, customer_id, created_at FROM tickets "  # noqa: S608
+        f"WHERE source = ? AND deleted = 0 AND customer_id IS NOT NULL ORDER BY {order} LIMIT ?",
+        [source, seed, count],
+    )
+    return [SampledTicket(*row) for row in rows]
+
+
+def sample_customers(db: Database, count: int, *, seed: int) -> list[int]:
+    order = _SHUFFLE.format(key="id")
+    return [
+        row[0]
+        for row in db.execute(
+            f"SELECT id FROM customers WHERE merged_into IS NULL "  # noqa: S608
+            f"ORDER BY {order} LIMIT ?",
+            [seed, count],
+        )
+    ]
+
+
+def customer_emails(db: Database, customer_ids: list[int]) -> dict[int, str]:
+    """Emails of the given customers (events and import files name customers by email)."""
+    result: dict[int, str] = {}
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for cid, email in db.execute(
+            f"SELECT id, email FROM customers WHERE id IN ({marks}) "  # noqa: S608
+            "AND email IS NOT NULL",
+            chunk,
+        ):
+            result[cid] = email
+    return result
+
+
+def core_last_articles(
+    conn: sqlite3.Connection, customer_id: int, before: int, *, since: int, limit: int
+) -> list[tuple[str, str, int]]:
+    """(article_source, article_id, viewed_at) of the last `limit` distinct articles read
+    in [since, before], newest first: walks the covering index and stops early."""
+    seen: dict[tuple[str, str], int] = {}
+    for source, article_id, at in conn.execute(CORE_QUERY, (customer_id, since, before)):
+        if (source, article_id) not in seen:
+            seen[(source, article_id)] = at
+            if len(seen) == limit:
+                break
+    return [(source, article_id, at) for (source, article_id), at in seen.items()]

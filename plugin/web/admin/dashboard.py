@@ -1,0 +1,31 @@
+"""GET /admin/: customers per stage and signal, the model in force, the last syncs."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from plugin.active_model import load_active_model, stale_customers
+from plugin.journey.model import journey_position
+from plugin.store.customers import count_customers
+from plugin.store.journeys import signal_counts, stage_counts
+from plugin.store.sync_state import last_runs
+from plugin.store.tickets import count_tickets
+from plugin.web.admin import bp
+from plugin.web.context import db, state
+
+
+@bp.get("/")
+def dashboard():
+    active = load_active_model(db(), state().config)
+    stages = sorted(active.model.stages, key=lambda d: journey_position(d.key))
+    return render_template(
+        "admin/dashboard.html",
+        active=active,
+        stages=stages,
+        stage_counts=stage_counts(db()),
+        signal_counts=signal_counts(db()),
+        customers=count_customers(db()),
+        tickets=count_tickets(db()),
+        stale=stale_customers(db(), active),
+        syncs=last_runs(db()),
+    )

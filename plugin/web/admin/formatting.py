@@ -1,0 +1,49 @@
+"""Small display helpers the admin templates share (times, numbers, condition text)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from plugin.journey.editing import describe_condition
+from plugin.journey.reasons import format_value, render_reasons
+
+
+def when(epoch: int | None) -> str:
+    """An epoch as "2026-11-23 10:02 UTC"."""
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ago(epoch: int | None) -> str:
+    """An epoch as "3 min ago" / "5 h ago" / "2 days ago"."""
+    if epoch is None:
+        return "never"
+    seconds = max(int(time.time()) - epoch, 0)
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def number(value: int | float | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+HELPERS = {
+    "when": when,
+    "ago": ago,
+    "number": number,
+    "percent": percent,
+    "describe": describe_condition,
+    "show_value": format_value,
+    "reasons": render_reasons,
+}

@@ -1,0 +1,159 @@
+"""The agent API of the already-read guard: check a reply draft, search the knowledge base.
+
+- `POST /api/v1/tickets/<source>/<ticket_id>/check-reply` `{"body": "<draft>"}` →
+  `{"warnings": [...], "links": n}` (DESIGN §4; fields in `plugin.reply_guard`).
+- `GET /api/v1/tickets/<source>/<ticket_id>/articles/search?q=` → `{"results": [...]}`,
+  each marked `read` when this ticket's customer already read it.
+
+Both need an agent token for the ticket. Bad input is a 400/413 JSON error, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from plugin.reply_guard import GuardContext, SourceInfo, check_reply, search_for_ticket
+from plugin.sidebar import iso
+from plugin.store import now_epoch
+from plugin.store.customers import get_customer
+from plugin.store.knowledge import article_hosts
+from plugin.store.tickets import get_ticket
+from plugin.web.access import require_agent
+from plugin.web.context import db, state
+from plugin.web.errors import ApiError
+from plugin.web.i18n import ago, pick_language, translator
+
+bp = Blueprint("guard", __name__, url_prefix="/api/v1")
+
+MAX_DRAFT_BYTES = 100 * 1024
+MAX_QUERY_CHARS = 200
+SEARCH_RESULTS = 10
+HOSTS_TTL_SECONDS = 60.0
+"""Article hosts change only when a knowledge base gains a domain: re-read once a minute."""
+_hosts_lock = threading.Lock()
+
+
+@bp.post("/tickets/<source>/<ticket_id>/check-reply")
+def check_reply_view(source: str, ticket_id: str) -> Response:
+    require_agent(source, ticket_id)
+    draft = _draft()
+    ticket = _ticket(source, ticket_id)
+    app_state = state()
+    if ticket["customer_id"] is None:
+        return jsonify({"warnings": [], "links": 0})
+    sources, hosts = _sources()
+    customer_locale = _customer_locale(ticket["customer_id"])
+    context = GuardContext(
+        ticket_source=source,
+        customer_id=ticket["customer_id"],
+        ticket_created=ticket["created_at"],
+        customer_locale=customer_locale,
+        window_days=app_state.sidebar.redundant_window_days,
+        now=now_epoch(),
+    )
+    domains = [*app_state.config.sidebar["help_center_domains"], *hosts]
+    result = check_reply(
+        db(),
+        draft,
+        context,
+        sources=sources,
+        help_center_domains=domains,
+        t=translator(pick_language()),
+        ago=ago,
+        iso=iso,
+    )
+    return jsonify(result)
+
+
+@bp.get("/tickets/<source>/<ticket_id>/articles/search")
+def search_view(source: str, ticket_id: str) -> Response:
+    require_agent(source, ticket_id)
+    text = request.args.get("q", "")
+    if not text.strip():
+        raise ApiError(400, "query_required", "Give the words to search for as ?q=.")
+    if len(text) > MAX_QUERY_CHARS:
+        raise ApiError(400, "query_too_long", f"Search with at most {MAX_QUERY_CHARS} characters.")
+    ticket = _ticket(source, ticket_id)
+    results = search_for_ticket(
+        db(),
+        text,
+        ticket_source=source,
+        customer_id=ticket["customer_id"],
+        customer_locale=_customer_locale(ticket["customer_id"]),
+        limit=SEARCH_RESULTS,
+        iso=iso,
+    )
+    return jsonify({"query": text, "results": results})
+
+
+def _draft() -> str:
+    """The `body` of the JSON request, or a 400/413 that says what is wrong."""
+    if (request.content_length or 0) > MAX_DRAFT_BYTES:
+        raise _too_large()
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_DRAFT_BYTES:
+        raise _too_large()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            400, "invalid_json", 'Send a JSON object like {"body": "<reply draft>"}.'
+        ) from None
+    if not isinstance(data, dict) or "body" not in data:
+        raise ApiError(400, "body_required", 'Send a JSON object like {"body": "<reply draft>"}.')
+    body = data["body"]
+    if not isinstance(body, str):
+        raise ApiError(400, "body_not_text", "`body` must be the draft as a string (HTML or text).")
+    if not body.strip():
+        raise ApiError(400, "body_empty", "`body` is empty: there is no draft to check.")
+    return body
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        413, "draft_too_large", f"The draft is larger than {MAX_DRAFT_BYTES // 1024} KB."
+    )
+
+
+def _ticket(source: str, ticket_id: str) -> dict[str, Any]:
+    ticket = get_ticket(db(), source, ticket_id)
+    if ticket is None:
+        raise ApiError(404, "ticket_not_found", f"No ticket {ticket_id} from {source}.")
+    return ticket
+
+
+def _customer_locale(customer_id: int | None) -> str | None:
+    customer = get_customer(db(), customer_id) if customer_id is not None else None
+    return customer.get("locale") if customer else None
+
+
+def _sources() -> tuple[list[SourceInfo], list[str]]:
+    """Every source the guard may look a link up in, with the hosts of its articles."""
+    hosts = _article_hosts()
+    configured = {c.name: c.type for c in state().config.connectors}
+    names = list(configured) + sorted({s for owners in hosts.values() for s in owners})
+    infos = [
+        SourceInfo(
+            name,
+            configured.get(name, "unknown"),
+            frozenset(h for h, owners in hosts.items() if name in owners),
+        )
+        for name in dict.fromkeys(names)
+    ]
+    return infos, sorted(hosts)
+
+
+def _article_hosts() -> dict[str, set[str]]:
+    cache = current_app.extensions.setdefault("journeydesk.article_hosts", {})
+    with _hosts_lock:
+        if cache.get("until", 0.0) > time.monotonic():
+            return cache["hosts"]
+    hosts = article_hosts(db())
+    with _hosts_lock:
+        cache.update(hosts=hosts, until=time.monotonic() + HOSTS_TTL_SECONDS)
+    return hosts

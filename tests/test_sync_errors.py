@@ -1,0 +1,163 @@
+"""`journeydesk sync` against a desk that says no: one sentence naming the setting to fix,
+a non-zero exit, no traceback. A plan without Zendesk's Events API is a notice, not a
+failure. The CLI runs as a real subprocess; the fake desks run in this process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from plugin.app import create_app
+from plugin.config import load_config
+from tests.conftest import SECRET
+from tests.desks import (
+    TOKEN_ENV,
+    WEBHOOK_ENV,
+    WEBHOOK_SECRET,
+    add_customer,
+    add_ticket,
+    add_view,
+    zendesk_config,
+)
+from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
+from tests.fakes.zendesk import TOKEN, FakeZendesk
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zendesk(server):
+    server.clear()
+    fake = FakeZendesk(server)
+    add_customer(fake, 1)
+    add_view(fake, 1, 500, at=1_760_000_000)
+    add_ticket(fake, 10, 1, at=1_760_000_600)
+    yield fake
+    server.check_handler_errors()
+
+
+def sync(config: Path, token: str = TOKEN, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "JOURNEYDESK_SECRET": SECRET,
+        TOKEN_ENV: token,
+        WEBHOOK_ENV: WEBHOOK_SECRET,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "plugin", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=60,
+    )
+
+
+def one_sentence(result: subprocess.CompletedProcess) -> str:
+    """The error line; fails unless the run failed cleanly with exactly one."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    sentence = errors[0].removeprefix("Error: ")
+    assert sentence.endswith(".") and sentence.count(". ") == 0, sentence
+    return sentence
+
+
+def test_a_wrong_token_names_the_token_setting(tmp_path, zendesk):
+    result = sync(zendesk_config(tmp_path, zendesk.base_url), token="not-the-token")
+    sentence = one_sentence(result)
+    assert "rejected the credentials (HTTP 401" in sentence
+    assert "connectors[0].token_env" in sentence and "$JD_TEST_ZENDESK_TOKEN" in sentence
+    assert "not-the-token" not in result.stderr
+
+
+def test_a_user_without_the_admin_role_gets_403_and_the_same_pointer(tmp_path, zendesk):
+    zendesk.fail("/api/v2/help_center/incremental/articles", 403)
+    sentence = one_sentence(sync(zendesk_config(tmp_path, zendesk.base_url)))
+    assert "HTTP 403" in sentence and "connectors[0].token_env" in sentence
+    assert "role" in sentence
+
+
+def test_an_unknown_account_names_where_the_desk_is(tmp_path, zendesk):
+    # An unknown Zendesk subdomain answers an HTML page, not the API's JSON.
+    zendesk.fail("/api/v2", 404, times=10, body="<html><h1>Oops! Help Center closed</h1></html>")
+    sentence = one_sentence(sync(zendesk_config(tmp_path, zendesk.base_url)))
+    assert "has no API at" in sentence and "connectors[0].base_url" in sentence
+
+
+def test_a_host_that_does_not_resolve_names_where_the_desk_is(tmp_path):
+    config = zendesk_config(tmp_path, "https://acme-journeydesk-test.invalid")
+    sentence = one_sentence(sync(config))
+    assert "does not resolve" in sentence and "connectors[0].base_url" in sentence
+
+
+def test_a_refused_connection_is_retried_then_named(tmp_path):
+    config = zendesk_config(tmp_path, "http://127.0.0.1:1", "max_retries = 1\n")
+    result = sync(config)
+    sentence = one_sentence(result)
+    assert "after 2 attempts" in sentence and "connectors[0].base_url" in sentence
+
+
+def test_freshdesk_names_its_api_key_setting(tmp_path, server):
+    fake = FakeFreshdesk(server)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[database]
+path = "journeydesk.db"
+[[connectors]]
+name = "support"
+type = "freshdesk"
+domain = "acme"
+api_key_env = "JD_TEST_FRESHDESK_KEY"
+base_url = "{fake.base_url}"
+"""
+    )
+    result = sync(path, JD_TEST_FRESHDESK_KEY="wrong-key")
+    server.check_handler_errors()
+    sentence = one_sentence(result)
+    assert "Freshdesk rejected" in sentence and "connectors[0].api_key_env" in sentence
+    assert API_KEY not in result.stderr and "wrong-key" not in result.stderr
+
+
+def test_a_plan_without_the_events_api_still_syncs_and_says_so_once(tmp_path, zendesk):
+    zendesk.events_status = 403
+    config = zendesk_config(tmp_path, zendesk.base_url)
+
+    result = sync(config)
+
+    assert result.returncode == 0, result.stderr
+    assert "customers: 1" in result.stdout and "tickets: 1" in result.stdout
+    notes = [line.strip() for line in result.stdout.splitlines() if "note:" in line]
+    assert len(notes) == 1 and "portal snippet" in notes[0], result.stdout
+    assert "credentials" not in notes[0]  # the 403 is the plan, not the token
+    assert "Traceback" not in result.stderr
+
+    health = create_app(
+        load_config(config, env={**os.environ, TOKEN_ENV: TOKEN, WEBHOOK_ENV: WEBHOOK_SECRET})
+    )
+    body = health.test_client().get("/healthz").get_json()
+    zendesk_sync = body["syncs"]["zendesk"]
+    assert zendesk_sync["status"] == "ok"
+    assert len(zendesk_sync["notices"]) == 1
+    assert "Events API is not available" in zendesk_sync["notices"][0]
+
+    zendesk.events_status = None  # the plan is upgraded: the next sync clears the notice
+    assert sync(config).returncode == 0
+    body = health.test_client().get("/healthz").get_json()
+    assert body["syncs"]["zendesk"]["notices"] == []
