@@ -464,6 +464,7 @@ def _parse_contact(raw: dict) -> Customer:
         email=raw.get("email") or None,
         name=raw.get("name") or None,
         external_id=raw.get("unique_external_id") or None,
+        other_emails=tuple(e for e in raw.get("other_emails") or () if isinstance(e, str) and e),
         time_zone=raw.get("time_zone") or None,
         locale=raw.get("language") or None,
         updated_at=_time(raw, "updated_at", f"contact {contact_id}"),

@@ -70,6 +70,9 @@ class Customer:
     attributes: dict[str, Any] = field(default_factory=dict)
     merged_into: str | None = None
     """The desk-side user this one was merged into (desk-side merges are followed)."""
+    other_emails: tuple[str, ...] = ()
+    """More addresses the desk knows this person by (a desk-side merge leaves the merged
+    contacts' addresses here): whoever else journeydesk knows by them is this person."""
 
     def ref(self) -> CustomerRef:
         return CustomerRef(source_id=self.source_id, email=self.email, external_id=self.external_id)

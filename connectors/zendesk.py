@@ -8,6 +8,7 @@ Zendesk's own: the export budget, cursors, payload shapes and URL forms.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,9 @@ EXPORT_MIN_AGE = 61
 """`start_time` must be at least one minute in the past; one second of margin."""
 EVENTS_PAGE_SIZE = 100
 """`page[size]` cap of cursor-paginated endpoints such as the user events."""
+ACTIVE_DAYS = 90
+"""Users who signed in within this many days have their reading history read even
+without a ticket (90 days: the Events API's shortest retention, Team and Growth)."""
 EVENTS_SOURCE = "zendesk"
 """The reserved source of Zendesk's own events (Guide, Support)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -191,21 +195,51 @@ class ZendeskConnector:
             start = end if end > start else start + 1
 
     def touchpoints(self, since: str | None) -> Iterator[Batch]:
-        """Reading history of recently active customers.
+        """Reading history of recently active customers, each from their own cursor.
 
         "Recently active" = requesters of the tickets the ticket export returns after
-        `since` (its own cursor, the ticket export's `after_cursor`). Each requester's
-        events come from `customer_touchpoints` with their per-user cursor; the stream
-        cursor is yielded last, once every requester of that page has been read.
+        its cursor, then end users the user export returns after its cursor who signed
+        in within `ACTIVE_DAYS` and after their last event we stored (people who read
+        without writing in). Each one's events come from `customer_touchpoints` with
+        their per-user cursor. The stream cursor holds both export cursors (a plain one
+        is the ticket cursor of an older version) and is yielded once every user of a
+        page has been read.
         """
+        tickets_at, users_at = _split_cursor(since)
         read: dict[str, str | None] = {}  # cursors reached in this run, per user
-        for _page, tickets, cursor in self._export("tickets", since):
+        for _page, tickets, cursor in self._export("tickets", tickets_at):
             for user_id in _requester_ids(tickets):
-                stored = self._user_cursor(user_id) if self._user_cursor else None
-                for batch in self.customer_touchpoints(user_id, read.get(user_id) or stored):
-                    read[user_id] = batch.cursor
-                    yield batch
-            yield Batch("touchpoints", [], cursor)
+                yield from self._history(user_id, read)
+            tickets_at = cursor
+            yield Batch("touchpoints", [], _join_cursor(tickets_at, users_at))
+        for _page, users, cursor in self._export("users", users_at):
+            for user_id in self._signed_in_since_read(users, read):
+                yield from self._history(user_id, read)
+            yield Batch("touchpoints", [], _join_cursor(tickets_at, cursor))
+
+    def _history(self, user_id: str, read: dict[str, str | None]) -> Iterator[Batch]:
+        """One user's new events, from this run's cursor or the stored one."""
+        stored = self._user_cursor(user_id) if self._user_cursor else None
+        read.setdefault(user_id, None)
+        for batch in self.customer_touchpoints(user_id, read[user_id] or stored):
+            read[user_id] = batch.cursor
+            yield batch
+
+    def _signed_in_since_read(self, users: list, read: dict[str, str | None]) -> list[str]:
+        """End users of an export page who signed in recently, after their last event."""
+        recent = datetime.fromtimestamp(self._now(), UTC) - timedelta(days=ACTIVE_DAYS)
+        found = []
+        for raw in users:
+            if not isinstance(raw, dict) or raw.get("role", "end-user") != "end-user":
+                continue
+            user_id, login = str(raw.get("id", "")), _lenient_time(raw.get("last_login_at"))
+            if not user_id.isdigit() or user_id in read or login is None or login < recent:
+                continue
+            stored = self._user_cursor(user_id) if self._user_cursor else None
+            last_event = _lenient_time(stored)
+            if raw.get("active") is not False and (last_event is None or login > last_event):
+                found.append(user_id)
+        return found
 
     def customer_touchpoints(self, customer_source_id: str, since: str | None) -> Iterator[Batch]:
         """Guide events of one user (article views, searches) after the `since` cursor.
@@ -661,6 +695,22 @@ def _requester_ids(tickets: Iterable) -> list[str]:
         if isinstance(raw, dict) and raw.get("requester_id") is not None:
             seen.setdefault(str(raw["requester_id"]), None)
     return list(seen)
+
+
+def _split_cursor(since: str | None) -> tuple[str | None, str | None]:
+    """(ticket export cursor, user export cursor) of the touchpoints stream; a plain
+    cursor (an older version's) is the ticket cursor alone."""
+    if not since or not since.startswith("{"):
+        return since, None
+    try:
+        both = json.loads(since)
+    except ValueError:
+        raise ValueError(f"a Zendesk touchpoints cursor is not {since!r}") from None
+    return both.get("tickets"), both.get("users")
+
+
+def _join_cursor(tickets: str | None, users: str | None) -> str:
+    return json.dumps({"tickets": tickets, "users": users}, separators=(",", ":"))
 
 
 def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:

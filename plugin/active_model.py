@@ -11,6 +11,8 @@ id now and then (`plugin.web.context.refresh_model`), the worker at each recompu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +103,20 @@ def restore_version(
             return None
         definitions, note = old.definitions, f"restored version {version}"
     return save_model(db, definitions, created_by=created_by, note=note, now=now)
+
+
+def model_fingerprint(model: JourneyModel) -> str:
+    """What decides stages and signals (keys, order, conditions), as a short hash.
+
+    Labels and descriptions are left out: they are read from the model when shown, so
+    renaming a stage needs no recompute.
+    """
+    decisive = {
+        kind: [[d["key"], d["when"]] for d in items]
+        for kind, items in definitions_of(model).items()
+    }
+    text = json.dumps(decisive, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def stale_customers(db: Database, active: ActiveModel) -> int:

@@ -11,7 +11,19 @@ from plugin.config import Config
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
 from plugin.store import open_db
-from plugin.web import admin, api, demo, desks, events, guard, health, sidebar_page, webhooks
+from plugin.web import (
+    admin,
+    api,
+    demo,
+    desks,
+    events,
+    guard,
+    health,
+    openapi,
+    sidebar_page,
+    unavailable,
+    webhooks,
+)
 from plugin.web.context import AppState, close_db, refresh_model
 from plugin.web.errors import register_error_handlers
 
@@ -54,6 +66,8 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         webhooks.bp,
         guard.bp,
         desks.bp,
+        unavailable.bp,
+        openapi.bp,
     ):
         app.register_blueprint(blueprint)
     logging.getLogger("journeydesk").setLevel(logging.INFO)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import click
 from connectors.errors import ConnectorError
 from plugin.config import ConfigError, demo_config, load_config
 from plugin.journey.conditions import ConditionError
-from plugin.store import StoreError
+from plugin.store import StoreError, describe_database_error
 
 DEFAULT_CONFIG = "config.toml"
 DEMO_DATABASE = "journeydesk-demo.db"
@@ -30,6 +31,8 @@ def friendly_errors(command: Callable) -> Callable:
             from plugin.connections import one_sentence
 
             raise click.ClickException(one_sentence(exc)) from None
+        except sqlite3.Error as exc:  # full disk, read-only or damaged file: say what to fix
+            raise click.ClickException(describe_database_error(exc)) from None
 
     return wrapper
 
@@ -126,7 +129,13 @@ def sync(config_path: str, source: str | None, full: bool) -> None:
 @click.option("--source", required=True, help="The connector the ticket belongs to.")
 @click.option("--ticket", "ticket_id", default=None, help="Limit the token to one ticket.")
 @click.option("--agent", default=None, help="Who the token is for (shown in logs).")
-@click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds it stays valid.")
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds it stays valid.",
+)
 @friendly_errors
 def token(
     config_path: str, source: str, ticket_id: str | None, agent: str | None, ttl: int
@@ -259,7 +268,8 @@ def recompute(config_path: str, full: bool) -> None:
     """Recompute stages and signals with the journey model in force.
 
     Without --full only the customers changed since the last run (new touchpoints,
-    tickets or profile changes), unless a newly saved model has not reached everyone yet.
+    tickets or profile changes), unless the model changed since (a version saved in the
+    admin, or [journey] edited in the config file): then everyone.
     """
     import time
 

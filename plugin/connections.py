@@ -19,7 +19,7 @@ from requests.auth import HTTPBasicAuth
 from sqlite_utils import Database
 
 from connectors.demo import DemoDesk
-from connectors.errors import ConnectorError, RetriesExhaustedError
+from connectors.errors import ConnectorError, NotFoundError, RetriesExhaustedError
 from connectors.http import HttpClient
 from connectors.protocol import Connector
 from plugin.config import CONNECTOR_KEYS, Config, ConfigError, ConnectorConfig
@@ -91,9 +91,13 @@ def with_setting_hint(config: Config, conf: ConnectorConfig, exc: ConnectorError
     could not be reached after every retry is either down or configured at the
     wrong address: the message says which setting holds the address.
     """
-    if exc.setting or not isinstance(exc, RetriesExhaustedError):
+    if exc.setting or not isinstance(exc, RetriesExhaustedError | NotFoundError):
         return exc
     where = domain_setting(config, conf)
+    if isinstance(exc, NotFoundError):
+        # A list a sync reads is missing (a JSON 404, not one absent record): the desk's
+        # API answers, but not for this account: the address is the thing to check.
+        return NotFoundError(f"{exc}; check {where}", setting=where)
     return RetriesExhaustedError(
         f"{str(exc).removesuffix('; try again later')}; try again later, and if it "
         f"persists check {where} and the network",

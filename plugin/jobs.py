@@ -9,17 +9,32 @@ import logging
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
-from plugin.active_model import KIND, load_active_model, recompute_time, stale_customers
+from plugin.active_model import (
+    KIND,
+    load_active_model,
+    model_fingerprint,
+    recompute_time,
+    stale_customers,
+)
 from plugin.config import Config
 from plugin.connections import make_connector, with_setting_hint
 from plugin.recompute import RecomputeReport, recompute
 from plugin.store import now_epoch, open_db
 from plugin.store.notices import notices_by_source, replace_notices
+from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
-from plugin.sync import Progress, SyncReport, run_sync
+from plugin.sync import Progress, SyncReport, plain_notice, run_sync
+from plugin.timeline import push_views, wants_timeline
 from plugin.worker_lease import lease_for
 
 log = logging.getLogger("journeydesk.jobs")
+
+TIMELINE = "views written to timelines"
+"""How the sync summary names the article views written back to the desk."""
+
+JOURNEY_MAX_AGE_SECONDS = 86_400
+"""The worker recomputes a journey at least this often: time-based facts (days since
+purchase, until renewal) move on although none of the customer's data changed."""
 
 
 def run_source_sync(
@@ -43,6 +58,8 @@ def run_source_sync(
         except ConnectorError as exc:
             raise with_setting_hint(config, conf, exc) from None
         report.notices = [plain_notice(n) for n in report.notices]
+        if wants_timeline(conf):
+            _push_timeline(db, connector, report)
         # A partial run cannot tell that an earlier notice no longer holds: it only adds.
         kept = [] if set(streams) >= set(STREAMS) else notices_by_source(db).get(source, [])
         replace_notices(db, source, [*kept, *report.notices])
@@ -52,37 +69,43 @@ def run_source_sync(
         db.conn.close()
 
 
-def plain_notice(text: str) -> str:
-    """A sync notice for people: its sentence without the evidence in parentheses.
-
-    Connectors end a notice with the HTTP error that led to it, e.g. "...must then
-    come from the portal snippet. (Zendesk rejected ... HTTP 403 ...)"; that detail is
-    logged by the sync, while the CLI summary and /healthz say the sentence alone.
-    """
-    head, dot, tail = text.partition(". (")
-    return head + "." if dot and tail.endswith(")") else text
+def _push_timeline(db, connector, report: SyncReport) -> None:
+    """Write captured article views to the desk's contact timelines (push_article_views)."""
+    written = push_views(db, connector)
+    if written.pushed or written.refused:
+        report.written[TIMELINE] = written.pushed
+    if written.error:
+        report.notices.append(
+            f"Article views could not be written to {connector.name} contact timelines "
+            f"({written.error}); the next sync tries again."
+        )
 
 
 def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeReport:
     """Recompute with the active model (the latest saved version, else the config's).
 
-    Everyone is recomputed when `full`, or when a newly saved model has not reached every
-    customer yet (e.g. the web process that saved it stopped half-way); otherwise only the
+    Everyone is recomputed when `full`, when a newly saved model has not reached every
+    customer yet (e.g. the web process that saved it stopped half-way), or when the model
+    differs from the one the last full run used (config.toml edited); otherwise only the
     customers marked changed.
     """
     own = db is None
     db = db or open_db(config.database_path)
     try:
         active = load_active_model(db, config)
-        full = full or stale_customers(db, active) > 0
+        fingerprint = model_fingerprint(active.model)
+        full = full or stale_customers(db, active) > 0 or recorded_model(db) != fingerprint
         seen = latest_rule_set_id(db, KIND)
+        now = recompute_time(active, now_epoch())
         report = recompute(
             db,
             active.model,
             full=full,
-            now=recompute_time(active, now_epoch()),
+            now=now,
             still_current=lambda: latest_rule_set_id(db, KIND) == seen,
         )
+        if full and latest_rule_set_id(db, KIND) == seen:  # finished with this model
+            record_model(db, fingerprint, now=now)
         if report.customers:
             log.info(
                 "recomputed %d customers with %s, %d changed stage",
@@ -120,6 +143,25 @@ def recompute_quietly(config: Config, *, full: bool = False) -> None:
 
 
 def scheduled_recompute(config: Config) -> None:
-    """The worker's periodic recompute, in the lease holder only; never raises."""
+    """The worker's periodic recompute, in the lease holder only; never raises.
+
+    Besides the customers whose data changed, it takes those whose journey is older than
+    JOURNEY_MAX_AGE_SECONDS, so stages and signals follow the clock by themselves.
+    """
     if lease_for(config).held():
+        mark_aged_quietly(config)
         recompute_quietly(config)
+
+
+def mark_aged_quietly(config: Config, *, now: int | None = None) -> int:
+    """Mark the journeys older than JOURNEY_MAX_AGE_SECONDS for the next recompute."""
+    now = now or now_epoch()
+    try:
+        db = open_db(config.database_path)
+        try:
+            return mark_aged_journeys(db, computed_before=now - JOURNEY_MAX_AGE_SECONDS, now=now)
+        finally:
+            db.conn.close()
+    except Exception as exc:  # the next run tries again
+        log.error("could not mark aged journeys: %s", exc)
+        return 0

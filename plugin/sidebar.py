@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -41,7 +41,8 @@ class SidebarSettings:
 def iso(epoch: int | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # time.strftime: half of datetime.strftime's cost, and a sidebar formats ~25 times.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def build_ticket_journey(
@@ -59,7 +60,9 @@ def build_ticket_journey(
     if ticket is None:
         return None
     created = ticket["created_at"]
-    payload = build_customer_journey(db, model, ticket["customer_id"], lang=lang, now=now)
+    payload = build_customer_journey(
+        db, model, ticket["customer_id"], lang=lang, now=now, effort=False
+    )
     payload["ticket"] = {
         "source": source,
         "id": ticket["id"],
@@ -82,9 +85,18 @@ def build_ticket_journey(
 
 
 def build_customer_journey(
-    db: Database, model: JourneyModel, customer_id: int, *, lang: str = "en", now: int | None = None
+    db: Database,
+    model: JourneyModel,
+    customer_id: int,
+    *,
+    lang: str = "en",
+    now: int | None = None,
+    effort: bool = True,
 ) -> dict[str, Any]:
-    """Customer, stage, signals, timeline and open tickets (no ticket context)."""
+    """Customer, stage, signals, timeline and open tickets (no ticket context).
+
+    `effort=False` leaves `effort` to the caller (a ticket's counts end at the ticket).
+    """
     now = now or now_epoch()
     customer = get_customer(db, customer_id) or {}
     state = get_journey(db, customer_id) or _evaluate_now(db, model, customer_id, now)
@@ -100,7 +112,7 @@ def build_customer_journey(
             "anonymous": not (customer.get("name") or customer.get("email")),
             "has_activity": has_activity(db, customer_id),
         },
-        "effort": effort_item(db, customer_id, end=now),
+        "effort": effort_item(db, customer_id, end=now) if effort else None,
         "reading_earlier": None,
         "stage": _stage_item(model, state, lang),
         "signals": [_signal_item(model, s, lang) for s in state["signals"]],

@@ -17,6 +17,7 @@ from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.protocol import STREAMS, Connector
 from connectors.records import Batch, Ticket, Touchpoint
 from plugin.store import sync_state
+from plugin.store.tickets import mark_deleted
 
 log = logging.getLogger("journeydesk.sync")
 
@@ -97,8 +98,20 @@ def _sync_stream(db, connector, stream: str, report: SyncReport, progress) -> No
             if progress:
                 progress(stream, len(batch.records))
     except FeatureUnavailableError as exc:
-        log.info("%s: %s", connector.name, exc)  # the report carries it to the user
-        report.notices.append(str(exc))
+        log.info("%s: %s", connector.name, exc)  # the evidence stays in the log
+        report.notices.append(plain_notice(str(exc)))
+
+
+def plain_notice(text: str) -> str:
+    """A sync notice for people: its sentence without the evidence in parentheses.
+
+    Connectors end a notice with the HTTP error that led to it, e.g. "...must then
+    come from the portal snippet. (Zendesk rejected ... HTTP 403 ...)"; that detail is
+    logged, while the CLI summary, the run's message (admin dashboard) and /healthz say
+    the sentence alone.
+    """
+    head, dot, tail = text.partition(". (")
+    return head + "." if dot and tail.endswith(")") else text
 
 
 def sync_customer_history(db: Database, connector: Connector, customer_source_id: str) -> int:
@@ -111,17 +124,27 @@ def sync_customer_history(db: Database, connector: Connector, customer_source_id
 
 
 def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> None:
-    records = list(batch.records)
-    for record in batch.records:
+    # A deletion may come without its requester (a Zendesk export row of a deleted
+    # ticket): it has no customer to file it under, only a stored ticket to flag.
+    gone = [r.id for r in batch.records if _deleted_without_requester(r)]
+    records = [r for r in batch.records if not _deleted_without_requester(r)]
+    for record in list(records):
         if isinstance(record, Ticket):
             records.extend(ticket_touchpoints(record))
-    result = sync_state.save_batch(
-        db, source, Batch(batch.stream, records, batch.cursor, batch.scope, batch.rejected)
-    )
+    with db.atomic():  # the flags, the records and the cursor: one transaction
+        if gone:
+            mark_deleted(db, source, gone)
+        result = sync_state.save_batch(
+            db, source, Batch(batch.stream, records, batch.cursor, batch.scope, batch.rejected)
+        )
     # Report what the desk sent, not the derived rows (ticket touchpoints) written with it.
     report.written[batch.stream] = report.written.get(batch.stream, 0) + len(batch.records)
     report.duplicates += result.duplicates
     report.rejected.extend(batch.rejected)
+
+
+def _deleted_without_requester(record: object) -> bool:
+    return isinstance(record, Ticket) and record.deleted and record.requester.is_empty()
 
 
 def ticket_touchpoints(ticket: Ticket) -> list[Touchpoint]:

@@ -65,6 +65,14 @@ def test_token_prints_a_verifiable_agent_token(tmp_path):
     assert (claims.source, claims.ticket_id) == ("demo", "10001")
 
 
+def test_token_with_a_ttl_that_is_not_positive_is_refused_in_one_sentence(tmp_path):
+    config = str(write_config(tmp_path))
+    for ttl in ("0", "-5"):
+        result = journeydesk("token", "--config", config, "--source", "demo", "--ttl", ttl)
+        assert result.returncode == 2 and "--ttl" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_sync_of_an_unknown_source_fails_clearly(tmp_path):
     result = journeydesk("sync", "--config", str(write_config(tmp_path)), "--source", "zendesk")
     assert result.returncode == 1 and "No connector named 'zendesk'" in result.stderr

@@ -1,27 +1,42 @@
 """Recompute: incremental touches only the customers that changed and agrees with a full run;
-the CLI and the worker use the model in force, and a newly saved model reaches everyone."""
+the CLI and the worker use the model in force; a newly saved model, or one edited in the
+config file, reaches everyone; the worker moves journeys on with the clock; stage history
+keeps when and why, and its transitions can be counted per period."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from connectors.records import Batch, CustomerRef, Touchpoint
+from plugin import jobs
 from plugin.active_model import load_active_model, save_model
-from plugin.jobs import run_recompute
+from plugin.app import create_app
+from plugin.jobs import run_recompute, scheduled_recompute
 from plugin.journey.editing import definitions_of
+from plugin.journey.model import load_model
 from plugin.recompute import recompute
+from plugin.scheduler import build_scheduler
+from plugin.security import mint_agent_token
+from plugin.sidebar import iso
 from plugin.store import from_epoch, now_epoch, open_db
+from plugin.store.journeys import stage_history
+from plugin.store.transitions import transition_counts
 from plugin.sync import run_sync
+from plugin.worker_lease import lease_for
 from tests.conftest import ANCHOR, SECRET, write_config
 from tests.copies import private_copy
 
 T1 = int((ANCHOR + timedelta(hours=12)).timestamp())
 T2 = T1 + 1
+DAY = 86_400
 
 
 class ReadingFeed:
@@ -146,3 +161,93 @@ def test_the_recompute_command_uses_the_model_in_force(config, tmp_path):
     finally:
         db.conn.close()
     assert "Recomputed 300 customers with version 1" in run()
+
+
+def test_a_model_changed_in_the_config_file_recomputes_everyone(db, config):
+    assert run_recompute(config, db=db).customers == 0  # the seeded journeys are current
+    relabelled = definitions_of(load_active_model(db, config).model)
+    relabelled["stages"][1]["label"] = "Getting started"  # a label alone changes no stage
+    assert run_recompute(dataclasses.replace(config, journey=relabelled), db=db).customers == 0
+
+    shorter = definitions_of(load_active_model(db, config).model)
+    shorter["stages"][1]["when"]["all"][0]["value"] = 20  # onboarding: 20 days, not 45
+    edited = dataclasses.replace(config, journey=shorter)  # config.toml edited, then a restart
+    report = run_recompute(edited, db=db)
+    assert report.customers == len(journeys(db)) and report.moved > 0
+    assert run_recompute(edited, db=db).customers == 0  # once
+    assert run_recompute(config, db=db).customers == len(journeys(db))  # and back
+
+
+def test_the_worker_moves_journeys_on_with_the_clock(db, config, monkeypatch):
+    now = now_epoch()
+    monkeypatch.setattr(jobs, "now_epoch", lambda: now)
+    model = load_active_model(db, config).model
+    recompute(db, model, full=True, now=now - 3 * DAY)  # journeys as they were 3 days ago
+    three_days_ago = journeys(db)
+    try:
+        scheduled_recompute(config)  # nothing new was synced: only the clock moved
+    finally:
+        lease_for(config).release()
+    current = journeys(db)
+    assert current != three_days_ago and computed_at(db, now) == set(current)
+    assert recompute(db, model, full=True, now=now).moved == 0
+    assert journeys(db) == current  # the same as a full recompute today
+    assert recompute(db, model, now=now).customers == 0
+
+
+def test_stage_transitions_can_be_counted_per_period(db, config):
+    now = now_epoch()
+    first = transition_counts(db, since=0, until=now + 1, first_stages=True)
+    assert sum(c.customers for c in first) == len(journeys(db))  # everyone placed once
+    assert {c.from_stage for c in first} == {None}
+    assert transition_counts(db, since=0, until=now + 1) == []  # placements are no moves
+
+    before = {cid: row[0] for cid, row in journeys(db).items()}
+    shorter = definitions_of(load_active_model(db, config).model)
+    shorter["stages"][1]["when"]["all"][0]["value"] = 20  # onboarding: 20 days, not 45
+    moved = recompute(db, load_model(shorter, file="x"), full=True, now=now + DAY).moved
+    after = {cid: row[0] for cid, row in journeys(db).items()}
+    expected = Counter((before[c], after[c]) for c in after if before[c] != after[c])
+    counts = transition_counts(db, since=now + 1, until=now + 2 * DAY)
+    assert {(c.from_stage, c.to_stage): c.moves for c in counts} == expected
+    assert sum(c.customers for c in counts) == moved > 0
+    assert expected[("service", "awareness")] > 0
+    assert [c.moves for c in counts] == sorted((c.moves for c in counts), reverse=True)
+    assert transition_counts(db, since=now + 2 * DAY, until=now + 3 * DAY) == []
+
+
+def test_since_is_when_the_customer_entered_the_stage_and_history_keeps_why(db, config):
+    placed = {cid: row[0] for cid, row in journeys(db).items()}
+    now = now_epoch()
+    shorter = definitions_of(load_active_model(db, config).model)
+    shorter["stages"][1]["when"]["all"][0]["value"] = 20  # onboarding: 20 days, not 45
+    model = load_model(shorter, file="x")
+    recompute(db, model, full=True, now=now + DAY)
+    recompute(db, model, full=True, now=now + DAY + 60)  # the same stages a minute later
+    moved = [c for c, stage in journeys(db).items() if stage[0] != placed[c]]
+    stayed = [c for c, stage in journeys(db).items() if stage[0] == placed[c]]
+    ticket_of = dict(db.execute("SELECT customer_id, id FROM tickets ORDER BY created_at"))
+    mover = next(c for c in moved if placed[c] == "service" and c in ticket_of)
+
+    client = create_app(config).test_client()
+    token = mint_agent_token(config.secret, source="demo", ticket_id=None)
+
+    def stage_of(customer_id: int) -> dict:
+        url = f"/api/v1/customers/{customer_id}/journey"
+        return client.get(url, headers={"Authorization": f"Bearer {token}"}).get_json()["stage"]
+
+    assert stage_of(mover)["since"] == iso(now + DAY)
+    assert stage_of(stayed[0])["since"] < iso(now)  # unchanged: still since its placement
+    page = client.get(f"/sidebar/demo/{ticket_of[mover]}", query_string={"token": token})
+    assert f"since {iso(now + DAY)[:10]}" in page.text
+
+    newest = stage_history(db, mover)[0]
+    assert (newest["from_stage"], newest["at"]) == ("service", now + DAY)
+    assert newest["to_stage"] == journeys(db)[mover][0] != "service"
+    assert newest["reasons"] == json.loads(journeys(db)[mover][1])
+
+
+def test_the_worker_schedules_the_recompute_beside_each_sync(config):
+    scheduled = {job.id: job for job in build_scheduler(config, background=True).get_jobs()}
+    assert scheduled["recompute"].func is jobs.scheduled_recompute
+    assert scheduled["sync:demo"].func is jobs.scheduled_sync

@@ -100,6 +100,14 @@ def test_an_unknown_account_names_where_the_desk_is(tmp_path, zendesk):
     assert "has no API at" in sentence and "connectors[0].base_url" in sentence
 
 
+def test_an_api_answering_json_404_names_where_the_desk_is(tmp_path, zendesk):
+    # A desk's API that answers, but has no such list for this account (e.g. a proxy
+    # in front of another account): a JSON 404, not the HTML page of an unknown account.
+    zendesk.fail("/api/v2", 404, times=10, body='{"error": "InvalidEndpoint"}')
+    sentence = one_sentence(sync(zendesk_config(tmp_path, zendesk.base_url)))
+    assert "not found (HTTP 404)" in sentence and "connectors[0].base_url" in sentence
+
+
 def test_a_host_that_does_not_resolve_names_where_the_desk_is(tmp_path):
     config = zendesk_config(tmp_path, "https://acme-journeydesk-test.invalid")
     sentence = one_sentence(sync(config))
@@ -161,3 +169,25 @@ def test_a_plan_without_the_events_api_still_syncs_and_says_so_once(tmp_path, ze
     assert sync(config).returncode == 0
     body = health.test_client().get("/healthz").get_json()
     assert body["syncs"]["zendesk"]["notices"] == []
+
+
+def test_an_unknown_freshdesk_account_names_where_the_desk_is(tmp_path, server):
+    fake = FakeFreshdesk(server)
+    # Freshdesk answers an account that does not exist with a web page, not the API.
+    fake.fail(404, times=50, body="<html><body>There is no helpdesk here</body></html>")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[database]
+path = "journeydesk.db"
+[[connectors]]
+name = "support"
+type = "freshdesk"
+domain = "acme"
+api_key_env = "JD_TEST_FRESHDESK_KEY"
+base_url = "{fake.base_url}"
+"""
+    )
+    sentence = one_sentence(sync(path, JD_TEST_FRESHDESK_KEY=API_KEY))
+    server.check_handler_errors()
+    assert "Freshdesk has no API at" in sentence and "connectors[0].base_url" in sentence

@@ -22,6 +22,29 @@
   var REFRESH_MS = 4000;
 
   var key = new URLSearchParams(window.location.search).get('key') || '';
+  // The page's language is the agent's (journeydesk picked it from the browser).
+  var STRINGS = {
+    en: {
+      open_conversation: 'Open a conversation to see the customer journey.',
+      not_in_chatwoot: 'Open this page as a Chatwoot dashboard app (Settings → Integrations → ' +
+        'Dashboard apps).',
+      no_key: 'This dashboard app URL has no ?key=. Copy the URL journeydesk gives for this ' +
+        'Chatwoot account.',
+      loading: 'Loading the customer journey…',
+      frame_title: 'Customer journey'
+    },
+    es: {
+      open_conversation: 'Abre una conversación para ver el recorrido del cliente.',
+      not_in_chatwoot: 'Abre esta página como app del panel de Chatwoot (Ajustes → ' +
+        'Integraciones → Apps del panel).',
+      no_key: 'La URL de esta app del panel no tiene ?key=. Copia la URL que journeydesk da ' +
+        'para esta cuenta de Chatwoot.',
+      loading: 'Cargando el recorrido del cliente…',
+      frame_title: 'Recorrido del cliente'
+    }
+  };
+  var root = document.documentElement;
+  var strings = STRINGS[String((root && root.lang) || 'en').split('-')[0]] || STRINGS.en;
   var shownSrc = '';
 
   function element(id, tag) {
@@ -71,14 +94,14 @@
     var conversation = context.conversation || {};
     var contactId = contactIdOf(context);
     if (conversation.id == null || contactId == null) {
-      setStatus('Open a conversation to see the customer journey.');
+      setStatus(strings.open_conversation);
       return;
     }
     var src = sidebarSrc(conversation.id, contactId);
     if (src === shownSrc) return; // the same conversation: keep the page (and its scroll)
     shownSrc = src;
     var frame = element('journeydesk-frame', 'iframe');
-    frame.title = 'Customer journey';
+    frame.title = strings.frame_title;
     frame.src = src;
     frame.hidden = false;
     setStatus('');
@@ -90,14 +113,14 @@
 
   function start() {
     if (window.parent === window) {
-      setStatus('Open this page as a Chatwoot dashboard app (Settings → Integrations → Dashboard apps).');
+      setStatus(strings.not_in_chatwoot);
       return;
     }
     if (!key) {
-      setStatus('This dashboard app URL has no ?key=. Copy the URL journeydesk gives for this Chatwoot account.');
+      setStatus(strings.no_key);
       return;
     }
-    setStatus('Loading the customer journey…');
+    setStatus(strings.loading);
     window.addEventListener('message', onMessage);
     askForContext();
     setInterval(function () {

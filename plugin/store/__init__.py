@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -79,6 +81,82 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     return db
 
 
+_DATABASE_PROBLEMS = (  # (what SQLite says, what an admin reads)
+    ("disk is full", "the disk is full: free some space"),
+    ("readonly", "the database is read-only: check the permissions of the file and its folder"),
+    ("read-only", "the database is read-only: check the permissions of the file and its folder"),
+    ("locked", "another process held the database longer than the busy timeout: try again"),
+    ("unable to open", "the database file cannot be opened: check the path and its permissions"),
+    ("not a database", "the file is not a journeydesk database (or is damaged): restore a backup"),
+    ("malformed", "the database file is damaged: restore a backup"),
+    ("disk i/o", "the disk refused to read or write the database: check its free space"),
+)
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """One sentence an admin can act on, for an SQLite error (CLI, web 503, logs).
+
+    Nothing half-written stays behind: every write is a transaction, so what was saved
+    before the error is intact and a sync resumes from its last saved page.
+    """
+    text = str(exc)
+    problem = next(
+        (advice for needle, advice in _DATABASE_PROBLEMS if needle in text.lower()), None
+    )
+    if problem is None:
+        return f"The database cannot be used right now ({text})."
+    return f"The database cannot be used: {problem} ({text}). Nothing saved so far was lost."
+
+
+POOL_SIZE = 16
+"""Idle connections kept per database file and process (one per busy thread is enough)."""
+_pool: dict[str, list[Database]] = {}
+_pool_lock = threading.Lock()
+_pool_pid = os.getpid()
+
+
+def borrow_db(path: str | Path) -> Database:
+    """A connection for one unit of work (a web request), reused across units.
+
+    Opening one costs about half a millisecond, mostly reading and parsing the schema on
+    the first statement: more than the whole sidebar query. Hand it back with
+    `return_db` from the same thread that used it; never keep it across requests.
+    """
+    with _pool_lock:
+        idle = _idle_connections(str(path))
+        if idle:
+            return idle.pop()
+    return open_db(path, migrate=False)
+
+
+def return_db(db: Database, path: str | Path, *, broken: bool = False) -> None:
+    """Put a borrowed connection back (or close it: after an error, or when enough idle).
+
+    An open transaction is rolled back: the next borrower starts clean.
+    """
+    try:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+    except sqlite3.Error:
+        broken = True
+    with _pool_lock:
+        idle = _idle_connections(str(path))
+        if not broken and len(idle) < POOL_SIZE:
+            idle.append(db)
+            return
+    db.conn.close()
+
+
+def _idle_connections(path: str) -> list[Database]:
+    """The idle list of `path` (caller holds the lock); a forked child starts empty, since
+    SQLite connections must not cross a fork (gunicorn preloading, for one)."""
+    global _pool_pid
+    if os.getpid() != _pool_pid:
+        _pool.clear()
+        _pool_pid = os.getpid()
+    return _pool.setdefault(path, [])
+
+
 def schema_version(db: Database) -> int:
     """How many migrations this file has applied."""
     return len(migrations.applied(db))
@@ -86,6 +164,18 @@ def schema_version(db: Database) -> int:
 
 def pending_migrations(db: Database) -> list[str]:
     return [m.name for m in migrations.pending(db)]
+
+
+def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """Rows as dicts, like `db.query` minus its per-call overhead (hot read paths)."""
+    cursor = db.conn.execute(sql, params)
+    keys = [column[0] for column in cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+def loads_object(text: str | None) -> Any:
+    """A JSON column holding an object (`{}` when empty: most rows)."""
+    return {} if not text or text == "{}" else json.loads(text)
 
 
 def to_epoch(value: datetime | None) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Article
-from plugin.store import to_epoch
+from plugin.store import select_dicts, to_epoch
 
 COLUMNS = (
     "source",
@@ -65,11 +65,10 @@ def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> lis
     if not ids:
         return []
     marks = ", ".join("?" for _ in ids)
-    return list(
-        db.query(
-            f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",  # noqa: S608
-            [source, *ids],
-        )
+    return select_dicts(
+        db,
+        f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",  # noqa: S608
+        [source, *ids],
     )
 
 

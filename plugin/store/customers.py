@@ -14,7 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Customer, CustomerRef
-from plugin.store import dumps, now_epoch, to_epoch
+from plugin.store import dumps, loads_object, now_epoch, select_dicts, to_epoch
 
 PROFILE_FIELDS = (
     "name",
@@ -85,7 +85,7 @@ def resolve_customers(
     """
     refs = list(dict.fromkeys(refs))
     keys = {ref: identities_of(ref, source) for ref in refs}
-    known = _bulk_lookups(db, [key for ks in keys.values() for key in ks])
+    known, existing = _bulk_lookups(db, [key for ks in keys.values() for key in ks])
     result: dict[CustomerRef, int] = {}
     pending: list[CustomerRef] = []
     for ref in refs:
@@ -96,28 +96,87 @@ def resolve_customers(
             pending.append(ref)
     if pending:
         merges = _merge_count(db)
+        fresh = _fresh(pending, keys, existing)
+        result |= _create_customers(db, fresh, keys)
         for ref in pending:
-            result[ref] = resolve_customer(db, ref, source)
+            if ref not in result:
+                result[ref] = resolve_customer(db, ref, source)
         if _merge_count(db) != merges:
             result = {ref: resolve_customer(db, ref, source) for ref in refs}
     return result
 
 
-def _bulk_lookups(db: Database, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Keys that point straight at an unmerged customer → that customer."""
+def _fresh(
+    pending: list[CustomerRef],
+    keys: dict[CustomerRef, list[tuple[str, str]]],
+    existing: set[tuple[str, str]],
+) -> list[CustomerRef]:
+    """New people: references none of whose keys exist yet, nor belong to another pending
+    reference (those must be resolved in order, the second finding the first)."""
+    uses: dict[tuple[str, str], int] = {}
+    for ref in pending:
+        for key in keys[ref]:
+            uses[key] = uses.get(key, 0) + 1
+    return [
+        ref
+        for ref in pending
+        if keys[ref] and all(key not in existing and uses[key] == 1 for key in keys[ref])
+    ]
+
+
+def _create_customers(
+    db: Database, refs: list[CustomerRef], keys: dict[CustomerRef, list[tuple[str, str]]]
+) -> dict[CustomerRef, int]:
+    """What `resolve_customer` does for each new person (a customer, marked changed, with
+    its identities), in three statements for the batch instead of four per person: a sync
+    of a new desk creates hundreds of thousands.
+
+    One INSERT numbers the rows itself from max(id) (all computed before any row is
+    written), so the ids are consecutive and known without a round trip per row.
+    """
+    if not refs:
+        return {}
+    now = now_epoch()
+    emails = [ref.email.strip().lower() if ref.email else None for ref in refs]
+    ids = [
+        row[0]
+        for row in db.conn.execute(
+            "INSERT INTO customers (id, email, created_at, updated_at) "
+            "SELECT (SELECT coalesce(max(id), 0) FROM customers) + j.key + 1, j.value, ?, ? "
+            "FROM json_each(?) j RETURNING id",
+            [now, now, json.dumps(emails)],
+        ).fetchall()
+    ]
+    first = min(ids)
+    created = {ref: first + index for index, ref in enumerate(refs)}
+    mark_dirty(db, ids)
+    db.conn.executemany(
+        "INSERT INTO customer_identities (kind, value, customer_id) VALUES (?, ?, ?)",
+        [(kind, value, created[ref]) for ref in refs for kind, value in keys[ref]],
+    )
+    return created
+
+
+def _bulk_lookups(
+    db: Database, keys: list[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
+    """(keys that point straight at an unmerged customer → it, every key that exists)."""
     found: dict[tuple[str, str], int] = {}
+    existing: set[tuple[str, str]] = set()
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), 5_000):
         chunk = json.dumps(unique[start : start + 5_000])
-        for kind, value, customer_id in db.conn.execute(
-            "SELECT i.kind, i.value, i.customer_id FROM json_each(?) j "
+        for kind, value, customer_id, merged_into in db.conn.execute(
+            "SELECT i.kind, i.value, i.customer_id, c.merged_into FROM json_each(?) j "
             "JOIN customer_identities i ON i.kind = json_extract(j.value, '$[0]') "
             "AND i.value = json_extract(j.value, '$[1]') "
-            "JOIN customers c ON c.id = i.customer_id AND c.merged_into IS NULL",
+            "LEFT JOIN customers c ON c.id = i.customer_id",
             [chunk],
         ):
-            found[(kind, value)] = customer_id
-    return found
+            existing.add((kind, value))
+            if merged_into is None:
+                found[(kind, value)] = customer_id
+    return found, existing
 
 
 def _merge_count(db: Database) -> int:
@@ -129,6 +188,9 @@ def upsert_customers(db: Database, source: str, customers: Iterable[Customer]) -
     changed = 0
     for customer in customers:
         customer_id = resolve_customer(db, customer.ref(), source)
+        for email in customer.other_emails:  # the desk says: also this person
+            other = CustomerRef(source_id=customer.source_id, email=email)
+            customer_id = resolve_customer(db, other, source)
         if _update_profile(db, customer_id, _profile_row(customer)):
             changed += 1
         if customer.merged_into:
@@ -161,11 +223,11 @@ def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) ->
 
 
 def get_customer(db: Database, customer_id: int) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM customers WHERE id = ?", [customer_id]))
+    rows = select_dicts(db, "SELECT * FROM customers WHERE id = ?", [customer_id])
     if not rows:
         return None
     row = rows[0]
-    row["attributes"] = json.loads(row["attributes"] or "{}")
+    row["attributes"] = loads_object(row["attributes"])
     return row
 
 

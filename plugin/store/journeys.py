@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import dumps
+from plugin.store import dumps, select_dicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def _current_stages(db: Database, customer_ids: list[int]) -> dict[int, tuple[st
 
 
 def get_journey(db: Database, customer_id: int) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM customer_journeys WHERE customer_id = ?", [customer_id]))
+    rows = select_dicts(db, "SELECT * FROM customer_journeys WHERE customer_id = ?", [customer_id])
     if not rows:
         return None
     row = rows[0]

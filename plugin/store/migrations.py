@@ -285,3 +285,37 @@ def fetches_notices_leases(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migrations(name="0007_journey_upkeep")
+def journey_upkeep(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- the model (a fingerprint of its definitions) the last full recompute used: a
+        -- changed config.toml model is noticed at the next run and recomputes everyone
+        CREATE TABLE journey_model_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            fingerprint TEXT NOT NULL,
+            computed_at INTEGER NOT NULL
+        );
+        -- stage transitions per period (dashboard, reports)
+        CREATE INDEX stage_history_at ON stage_history(at)
+        """,
+    )
+
+
+@migrations(name="0008_timeline_pushes")
+def timeline_pushes(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- article views written back to a desk's contact timeline, once each
+        -- (outcome: pushed | refused); see plugin/timeline.py
+        CREATE TABLE timeline_pushes (
+            touchpoint_id INTEGER PRIMARY KEY REFERENCES touchpoints(id) ON DELETE CASCADE,
+            outcome TEXT NOT NULL,
+            at INTEGER NOT NULL
+        )
+        """,
+    )

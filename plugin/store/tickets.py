@@ -9,8 +9,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Ticket
-from plugin.store import dumps, to_epoch
+from plugin.store import dumps, select_dicts, to_epoch
 from plugin.store.customers import mark_dirty, resolve_customers
+from plugin.store.desk_merges import follow_moved_requesters
 
 COLUMNS = (
     "source",
@@ -36,6 +37,8 @@ def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
     """Write tickets; returns how many rows changed (identical re-imports change none)."""
     tickets = list(tickets)
     customers = resolve_customers(db, (t.requester for t in tickets), source)
+    if follow_moved_requesters(db, source, {t.id: customers[t.requester] for t in tickets}):
+        customers = resolve_customers(db, (t.requester for t in tickets), source)
     rows = [_row(source, t, customers[t.requester]) for t in tickets]
     placeholders = ", ".join("?" for _ in COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
@@ -73,11 +76,8 @@ def _row(source: str, t: Ticket, customer_id: int) -> tuple:
 
 
 def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | None:
-    rows = list(
-        db.query(
-            "SELECT * FROM tickets WHERE source = ? AND id = ? AND deleted = 0",
-            [source, ticket_id],
-        )
+    rows = select_dicts(
+        db, "SELECT * FROM tickets WHERE source = ? AND id = ? AND deleted = 0", [source, ticket_id]
     )
     if not rows:
         return None
@@ -88,13 +88,12 @@ def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | No
 
 def open_tickets_of(db: Database, customer_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
     marks = ", ".join("?" for _ in OPEN_STATUSES)
-    return list(
-        db.query(
-            "SELECT source, id, subject, status, created_at FROM tickets "
-            f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "  # noqa: S608
-            "ORDER BY created_at DESC LIMIT ?",
-            [customer_id, *OPEN_STATUSES, limit],
-        )
+    return select_dicts(
+        db,
+        "SELECT source, id, subject, status, created_at FROM tickets "
+        f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "  # noqa: S608
+        "ORDER BY created_at DESC LIMIT ?",
+        [customer_id, *OPEN_STATUSES, limit],
     )
 
 
@@ -115,4 +114,13 @@ def sample_tickets_by_stage(db: Database, source: str, per_stage: int = 1) -> li
             "  AND v.occurred_at <= t.created_at)) WHERE n <= ? ORDER BY stage, created_at DESC",
             [source, per_stage],
         )
+    )
+
+
+def mark_deleted(db: Database, source: str, ticket_ids: Iterable[str]) -> None:
+    """Flag stored tickets as deleted: a deletion the desk sent without a requester (a
+    ticket never stored before is simply not stored)."""
+    db.conn.executemany(
+        "UPDATE tickets SET deleted = 1 WHERE source = ? AND id = ? AND deleted = 0",
+        [(source, ticket_id) for ticket_id in ticket_ids],
     )

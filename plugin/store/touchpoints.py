@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Touchpoint
-from plugin.store import dumps, to_epoch
+from plugin.store import dumps, loads_object, select_dicts, to_epoch
 from plugin.store.articles import article_group, article_versions
 from plugin.store.customers import mark_dirty, resolve_customers
 
@@ -146,17 +145,16 @@ def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, 
 
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
     """The customer's most recent touchpoints up to `until`, newest first."""
-    rows = db.query(
+    rows = select_dicts(
+        db,
         "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
         "article_url, ticket_id, properties FROM touchpoints "
         "WHERE customer_id = ? AND occurred_at <= ? ORDER BY occurred_at DESC LIMIT ?",
         [customer_id, until, limit],
     )
-    result = []
     for row in rows:
-        row["properties"] = json.loads(row["properties"] or "{}")
-        result.append(row)
-    return result
+        row["properties"] = loads_object(row["properties"])
+    return rows
 
 
 def count_touchpoints(db: Database, type_: str | None = None) -> int:

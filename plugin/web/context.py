@@ -14,7 +14,7 @@ from plugin.active_model import KIND, load_active_model
 from plugin.config import Config
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
-from plugin.store import StoreError, open_db
+from plugin.store import StoreError, borrow_db, return_db
 from plugin.store.rule_sets import latest_rule_set_id
 
 MODEL_CHECK_SECONDS = 2.0
@@ -36,9 +36,10 @@ def state() -> AppState:
 
 
 def db() -> Database:
-    """One connection per request (sqlite3 connections must not cross threads)."""
+    """One connection per request, borrowed from the store's pool (opening costs more
+    than the sidebar's queries) and handed back when the request ends."""
     if "db" not in g:
-        g.db = open_db(state().config.database_path, migrate=False)
+        g.db = borrow_db(state().config.database_path)
     return g.db
 
 
@@ -60,7 +61,7 @@ def refresh_model() -> None:
         log.warning("could not check for a new journey model: %s", exc)
 
 
-def close_db(_exc: BaseException | None = None) -> None:
+def close_db(exc: BaseException | None = None) -> None:
     handle = g.pop("db", None)
     if handle is not None:
-        handle.conn.close()
+        return_db(handle, state().config.database_path, broken=exc is not None)

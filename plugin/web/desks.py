@@ -17,6 +17,7 @@ Every failure is a 401/404 page (or JSON under /api) that shows no customer data
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -42,6 +43,7 @@ from plugin.web.i18n import pick_language, translator
 from plugin.web.sidebar_page import page_config, page_response, render_sidebar
 
 bp = Blueprint("desks", __name__)
+log = logging.getLogger("journeydesk.desks")
 
 ZAF_SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
 ZENDESK_TOKEN_TTL = 1800
@@ -116,14 +118,20 @@ def _zendesk_connector(signed: str | None) -> ConnectorConfig:
             "journeydesk is not set up for the Zendesk app yet: set app_public_key_env and "
             "app_audience in the Zendesk [[connectors]] entry.",
         )
-    try:
-        issuer = jwt.decode(signed or "", options={"verify_signature": False}).get("iss")
-    except jwt.PyJWTError:
-        issuer = None
+    issuer = _unverified_claim(signed, "iss")
     for conf in ready:
         if issuer == f"{conf.get('subdomain')}.zendesk.com":
             return conf
     return ready[0]
+
+
+def _unverified_claim(signed: str | None, name: str) -> object:
+    """A claim of a JWT read without checking it: only to choose a key, or to log."""
+    try:
+        value = jwt.decode(signed or "", options={"verify_signature": False}).get(name)
+    except jwt.PyJWTError:
+        return None
+    return value[:200] if isinstance(value, str) else value
 
 
 def _verify_zendesk(conf: ConnectorConfig, signed: str | None) -> dict:
@@ -136,6 +144,16 @@ def _verify_zendesk(conf: ConnectorConfig, signed: str | None) -> dict:
             issuer=f"{conf.get('subdomain')}.zendesk.com",
         )
     except TokenError as exc:
+        if exc.reason == "bad_audience":
+            # The audience's exact form is not documented: log what Zendesk sent (not secret)
+            # so the admin can copy it into app_audience.
+            log.warning(
+                "Zendesk app: signed request for audience %r refused; connectors.%s.app_audience "
+                "is %r",
+                _unverified_claim(signed, "aud"),
+                conf.name,
+                conf.get("app_audience"),
+            )
         message = _ZENDESK_MESSAGES.get(exc.reason, "The signed request from Zendesk is not valid.")
         raise ApiError(401, f"zendesk_{exc.reason}", message) from None
     except ValueError:  # the configured PEM is not an RSA public key

@@ -11,6 +11,8 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from plugin.web.i18n import catalogue, pick_language
+
 log = logging.getLogger("journeydesk.web")
 JSON_PREFIXES = ("/api/", "/webhooks/", "/healthz")
 
@@ -28,7 +30,30 @@ def error_response(status: int, code: str, message: str) -> Response | tuple:
         response = jsonify({"error": {"code": code, "message": message}})
         response.status_code = status
         return response
-    return render_template("errors/error.html", status=status, message=message), status
+    lang = pick_language()
+    text = page_message(lang, code, message)
+    return render_template("errors/error.html", status=status, message=text, lang=lang), status
+
+
+def page_message(lang: str, code: str, message: str) -> str:
+    """The sentence an agent reads on an error page, in their language where we have one.
+
+    Agent-facing codes (tokens, tickets, the desks' sign-in) are translated; anything else
+    keeps the server's English sentence (admin and configuration errors).
+    """
+    strings = catalogue(lang)
+    for key in (f"error_{code}", _family(code)):
+        if key and key in strings:
+            return strings[key]
+    return message
+
+
+def _family(code: str) -> str | None:
+    if code.startswith("token_"):
+        return "error_token_invalid"
+    if code.startswith("zendesk_") and code != "zendesk_not_configured":
+        return "error_zendesk_invalid"
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -404,6 +405,10 @@ def test_articles_without_embedded_translations_still_give_their_locale(fake, co
 # -- reading history (user events) --------------------------------------------------------
 
 
+def iso_z(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def add_history(fake: FakeZendesk, user_id: int = 5) -> None:
     article = {
         "article_id": 100,
@@ -589,10 +594,48 @@ def test_touchpoints_reads_the_history_of_requesters_with_updated_tickets(fake, 
 
     batches = list(connector.touchpoints(None))
 
-    assert [(b.scope, len(b.records)) for b in batches] == [("5", 2), ("6", 5), ("", 0)]
-    assert batches[-1].cursor is not None  # the ticket export's after_cursor
+    # one stream batch per ticket page, then per user page (no user signed in lately)
+    assert [(b.scope, len(b.records)) for b in batches] == [("5", 2), ("6", 5), ("", 0), ("", 0)]
+    assert json.loads(batches[-1].cursor)["tickets"]  # the ticket export's after_cursor
     assert fake.calls("/users/5/events")[0]["filter[start_time]"] == stored["5"]
     assert "filter[start_time]" not in fake.calls("/users/6/events")[0]
+
+
+def test_touchpoints_also_reads_people_who_signed_in_without_writing(fake, connect):
+    now = time.time()
+    signed_in = {"last_login_at": iso_z(now - 3600)}
+    fake.add_user(user(7, **signed_in))  # read the help center, never wrote in
+    fake.add_user(user(8, last_login_at=iso_z(now - 200 * 86_400)))  # long gone
+    fake.add_user(user(9, **signed_in))  # read, but journeydesk has everything since
+    fake.add_user(user(10, role="agent", **signed_in))
+    fake.add_user(user(11))  # never signed in
+    for user_id in (7, 8, 9, 10, 11):
+        add_history(fake, user_id)
+    stored = {"9": iso_z(now - 60)}
+    connector = connect(user_cursor=stored.get, export_page_size=10, events_page_size=100)
+
+    batches = list(connector.touchpoints(None))
+
+    assert {b.scope for b in batches if b.records} == {"7"}
+    assert [p for _, p, _ in fake.requests if p.endswith("/events")] == ["/api/v2/users/7/events"]
+    cursor = json.loads(batches[-1].cursor)
+    assert cursor["users"] and "tickets" in cursor
+
+    again = list(connector.touchpoints(batches[-1].cursor))  # resumes both exports
+    assert [b.records for b in again] == [[], []]
+
+
+def test_a_touchpoints_cursor_of_the_older_shape_is_the_ticket_cursor(fake, connect):
+    fake.add_ticket(ticket(1, requester=5))
+    add_history(fake, 5)
+    first = list(connect(export_page_size=10).touchpoints(None))
+    plain = json.loads(first[-1].cursor)["tickets"]
+    fake.add_ticket(ticket(2, requester=6, updated="2025-01-03T10:00:00Z"))
+    add_history(fake, 6)
+
+    batches = list(connect(export_page_size=10).touchpoints(plain))
+
+    assert {b.scope for b in batches if b.records} == {"6"}
 
 
 # -- single tickets -------------------------------------------------------------------------

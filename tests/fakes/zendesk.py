@@ -56,6 +56,7 @@ class Fault:
     times: int = 1
     body: str | None = None
     headers: dict[str, str] | None = None
+    delay: float = 0.0  # seconds to wait before answering (a call that times out)
 
 
 class _ExportTable:
@@ -215,10 +216,12 @@ class FakeZendesk:
         times: int = 1,
         body: str | None = None,
         retry_after: float | None = None,
+        delay: float = 0.0,
     ) -> None:
-        """Answer `status` (with `body`, `Retry-After`) the next `times` calls on `path`."""
+        """Answer `status` (with `body`, `Retry-After`) the next `times` calls on `path`,
+        after waiting `delay` seconds."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        self.faults.append(Fault(path, status, times, body, headers))
+        self.faults.append(Fault(path, status, times, body, headers, delay))
 
     def calls(self, path: str, method: str = "GET") -> list[dict[str, str]]:
         """Query parameters of every call whose path contains `path`."""
@@ -243,6 +246,7 @@ class FakeZendesk:
         for fault in self.faults:
             if fault.times > 0 and fault.path in path:
                 fault.times -= 1
+                time.sleep(fault.delay)
                 body = fault.body if fault.body is not None else json.dumps({"error": "fault"})
                 kind = "application/json" if body.startswith("{") else "text/html"
                 return Response(body, fault.status, headers=fault.headers, content_type=kind)

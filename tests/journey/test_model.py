@@ -190,13 +190,14 @@ def test_an_invalid_definition_in_config_toml_stops_start_up(tmp_path):
     """
     path = write_config(tmp_path, body)
     env = {**os.environ, "JOURNEYDESK_SECRET": SECRET}
-    for command in ("check-config", "recompute"):
+    for command in ("check-config", "recompute", "serve", "worker"):
         result = subprocess.run(
             [sys.executable, "-m", "plugin", command, "--config", str(path)],
             capture_output=True,
             text=True,
             cwd=ROOT,
             env=env,
+            timeout=60,  # serve and worker would run on if the model were not checked
         )
         assert result.returncode == 1, command
         assert "Traceback" not in result.stderr

@@ -172,6 +172,22 @@ def test_forms_without_their_csrf_token_are_refused(admin, admin_config):
     assert versions(admin_config) == []
 
 
+def test_every_admin_form_refuses_a_post_without_its_csrf_token(admin, admin_app, admin_config):
+    with admin_app.test_request_context():
+        posts = [
+            url_for(rule.endpoint, **{arg: 1 for arg in rule.arguments})
+            for rule in admin_app.url_map.iter_rules()
+            if rule.rule.startswith("/admin") and "POST" in rule.methods
+        ]
+    assert {"/admin/login", "/admin/logout", "/admin/journey/edit"} <= set(posts)
+    assert "/admin/journey/versions/1/restore" in posts
+    for url in posts:
+        response = admin.post(url, data={"kind": "model", "text": "", "password": PASSWORD})
+        assert response.status_code == 403, url  # signed in, yet no token: refused
+    assert admin.get("/admin/").status_code == 200  # and still signed in
+    assert versions(admin_config) == []
+
+
 def test_a_token_from_another_session_is_refused(admin, admin_app):
     other = admin_app.test_client()
     login(other)
@@ -382,6 +398,20 @@ def test_a_large_desk_recomputes_in_the_background(admin, admin_config, monkeypa
         assert time.monotonic() < deadline, "the background recompute did not finish"
         time.sleep(0.1)
     assert stored_stage_counts(admin_config) == {k: v for k, v in expected.items() if v}
+
+
+def test_the_dashboard_counts_the_stage_changes_of_the_last_30_days(admin, admin_config):
+    page = admin.get("/admin/").text
+    assert "No customer changed stage in the last 30 days" in page  # first placements only
+    text = editor_text(admin.get(SERVICE).text).replace("value = 45", "value = 20")
+    preview = post_edit(admin, text).text
+    moved = int(re.search(r"<strong>(\d+)</strong> customers? would", preview)[1])
+    assert post_edit(admin, text, action="save").status_code == 302
+    table = admin.get("/admin/").text.split('id="transitions"')[1].split("</table>")[0]
+    rows = re.findall(r'<tr data-from="(\w+)" data-to="(\w+)">(.*?)</tr>', table, re.S)
+    moves = {(a, b): [int(n) for n in re.findall(r'class="num">(\d+)<', row)] for a, b, row in rows}
+    assert {a for a, _ in moves} == {"service"}
+    assert sum(customers for customers, _ in moves.values()) == moved
 
 
 def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):

@@ -166,6 +166,14 @@ def test_a_bad_zendesk_jwt_is_a_401_page_without_data(client, keys, case, code, 
     assert "text/html" in response.content_type
 
 
+def test_a_wrong_audience_logs_the_one_zendesk_sent(client, keys, caplog):
+    """The audience's form is undocumented: the admin reads the real one in the log."""
+    sent = "https://acme.zendesk.com/api/v2/apps/installations/9999.json"
+    with caplog.at_level("WARNING", logger="journeydesk.desks"):
+        assert post_zendesk(client, zaf_jwt(keys[0], aud=sent)).status_code == 401
+    assert any(sent in r.getMessage() and AUDIENCE in r.getMessage() for r in caplog.records)
+
+
 def test_opening_the_zendesk_page_without_the_signed_post_is_refused(client):
     assert client.get(f"/zendesk/sidebar?origin={ORIGIN}&app_guid={APP_GUID}").status_code == 401
 

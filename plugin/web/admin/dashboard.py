@@ -1,4 +1,5 @@
-"""GET /admin/: customers per stage and signal, the model in force, the last syncs."""
+"""GET /admin/: customers per stage and signal, recent stage changes, the model in force,
+the last syncs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from flask import render_template
 
 from plugin.active_model import load_active_model, stale_customers
 from plugin.journey.model import journey_position
+from plugin.store import now_epoch
 from plugin.store.customers import count_customers
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.sync_state import last_runs
 from plugin.store.tickets import count_tickets
+from plugin.store.transitions import TransitionCount, transition_counts
 from plugin.web.admin import bp
 from plugin.web.context import db, state
+
+TRANSITION_DAYS = 30
+TRANSITIONS_SHOWN = 12
 
 
 @bp.get("/")
@@ -28,4 +34,14 @@ def dashboard():
         tickets=count_tickets(db()),
         stale=stale_customers(db(), active),
         syncs=last_runs(db()),
+        transitions=recent_transition_counts(),
+        transition_days=TRANSITION_DAYS,
     )
+
+
+def recent_transition_counts() -> list[TransitionCount]:
+    now = now_epoch()
+    # No upper bound in practice: a recompute right after a save dates its moves a second
+    # past the save, which may be after this request began.
+    counts = transition_counts(db(), since=now - TRANSITION_DAYS * 86_400, until=now + 86_400)
+    return counts[:TRANSITIONS_SHOWN]

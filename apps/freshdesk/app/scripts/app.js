@@ -15,9 +15,37 @@
   // never keep an agent from answering.
   var CHECK_TIMEOUT_MS = 5000;
   var TOKEN_MARGIN_MS = 60 * 1000; // renew the agent token this long before it expires
+  // The panel's own words, in the agent's language; journeydesk writes the warnings in it too.
+  var STRINGS = {
+    en: {
+      loading: 'Loading the customer\'s journey…',
+      warnings_title: 'This customer already read:',
+      instead: 'Unread in the same section:',
+      send_anyway: 'Send anyway',
+      confirmed: 'Confirmed. Send the reply again.',
+      summary: 'Customer already read {titles}.',
+      held: '{summary} To send it as it is, click "Send anyway" in the journeydesk panel and ' +
+        'send again.',
+      load_failed: 'journeydesk could not be loaded: {error}',
+      start_failed: 'journeydesk could not start: {error}'
+    },
+    es: {
+      loading: 'Cargando el recorrido del cliente…',
+      warnings_title: 'Este cliente ya leyó:',
+      instead: 'Sin leer en la misma sección:',
+      send_anyway: 'Enviar igualmente',
+      confirmed: 'Confirmado. Vuelve a enviar la respuesta.',
+      summary: 'El cliente ya leyó {titles}.',
+      held: '{summary} Para enviarla tal cual, pulsa «Enviar igualmente» en el panel de ' +
+        'journeydesk y vuelve a enviarla.',
+      load_failed: 'No se pudo cargar journeydesk: {error}',
+      start_failed: 'journeydesk no pudo iniciarse: {error}'
+    }
+  };
 
   var state = {
     client: null,
+    lang: 'en',
     ticketId: null,
     token: null,
     tokenExpiresAt: 0,
@@ -37,7 +65,29 @@
     client.events.on('ticket.sendReply', onSendReply, { intercept: true });
     client.events.on('app.activated', showSidebar);
     byId('jd-send-anyway').addEventListener('click', confirmSendAnyway);
+    state.lang = await agentLocale();
+    translatePanel();
     await showSidebar();
+  }
+
+  function tr(key, values) {
+    var language = STRINGS[String(state.lang).split('-')[0].toLowerCase()] || STRINGS.en;
+    var text = language[key] || STRINGS.en[key] || key;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split('{' + name + '}').join(String(values[name]));
+    });
+    return text;
+  }
+
+  function translatePanel() {
+    var texts = {
+      'jd-status': 'loading', 'jd-warnings-title': 'warnings_title',
+      'jd-send-anyway': 'send_anyway', 'jd-confirmed': 'confirmed'
+    };
+    Object.keys(texts).forEach(function (id) {
+      var node = byId(id);
+      if (node) node.textContent = tr(texts[id]);
+    });
   }
 
   // ------------------------------------------------------------------ the sidebar page
@@ -48,16 +98,15 @@
       var base = await baseUrl();
       var id = await ticketId();
       var token = await agentToken();
-      var lang = await agentLocale();
       var frame = byId('jd-frame');
       frame.src = base + '/sidebar/freshdesk/' + encodeURIComponent(id) +
-        '?token=' + encodeURIComponent(token) + '&lang=' + encodeURIComponent(lang);
+        '?token=' + encodeURIComponent(token) + '&lang=' + encodeURIComponent(state.lang);
       frame.hidden = false;
       byId('jd-status').hidden = true;
       state.sidebarShown = true;
       resize('600px');
     } catch (err) {
-      setStatus('journeydesk could not be loaded: ' + describeError(err));
+      setStatus(tr('load_failed', { error: describeError(err) }));
     }
   }
 
@@ -182,11 +231,7 @@
     showWarnings(warnings, key);
     var summary = summarize(warnings);
     notify('warning', summary);
-    return {
-      ok: false,
-      message: summary + ' To send it as it is, click "Send anyway" in the journeydesk panel ' +
-        'and send again.'
-    };
+    return { ok: false, message: tr('held', { summary: summary }) };
   }
 
   // UNVERIFIED: where ticket.sendReply's data holds the draft. The HTML `body` comes first
@@ -210,7 +255,7 @@
     var res;
     try {
       res = await state.client.request.invokeTemplate('checkReply', {
-        context: { ticket_id: id, token: token },
+        context: { ticket_id: id, token: token, lang: state.lang },
         body: JSON.stringify({ body: draft })
       });
     } catch (err) {
@@ -235,20 +280,57 @@
     var titles = warnings.map(function (w) {
       return '"' + (w.title || w.url || w.article_id) + '"';
     });
-    return 'Customer already read ' + titles.join(', ') + '.';
+    return tr('summary', { titles: titles.join(', ') });
   }
 
   function describeWarning(w) {
     return w.message || ((w.title || w.url || w.article_id) + ' (already read)');
   }
 
+  // Text, never HTML: titles come from the desk. Links only to http(s) URLs.
+  function link(url, text) {
+    var a = document.createElement('a');
+    a.textContent = text;
+    if (/^https?:\/\//i.test(url || '')) a.href = url;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    return a;
+  }
+
+  function warningItem(w) {
+    var item = document.createElement('li');
+    item.className = w.severity === 'soft' ? 'jd-soft' : 'jd-strong';
+    var title = link(w.url, w.title || w.url || String(w.article_id));
+    title.className = 'jd-article';
+    item.appendChild(title);
+    var message = document.createElement('p');
+    message.className = 'jd-message';
+    message.textContent = describeWarning(w);
+    item.appendChild(message);
+    var alternatives = Array.isArray(w.alternatives) ? w.alternatives : [];
+    if (alternatives.length) {
+      var box = document.createElement('div');
+      box.className = 'jd-alternatives';
+      var label = document.createElement('span');
+      label.textContent = tr('instead');
+      box.appendChild(label);
+      var list = document.createElement('ul');
+      alternatives.forEach(function (alt) {
+        var li = document.createElement('li');
+        li.appendChild(link(alt.url, alt.title || alt.url));
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+      item.appendChild(box);
+    }
+    return item;
+  }
+
   function showWarnings(warnings, key) {
     var list = byId('jd-warning-list');
     list.textContent = '';
     warnings.forEach(function (w) {
-      var item = document.createElement('li');
-      item.textContent = describeWarning(w); // text, never HTML: titles come from the desk
-      list.appendChild(item);
+      list.appendChild(warningItem(w));
     });
     state.warnedKey = key;
     byId('jd-confirmed').hidden = true;
@@ -291,6 +373,6 @@
   }
 
   start().catch(function (err) {
-    setStatus('journeydesk could not start: ' + describeError(err));
+    setStatus(tr('start_failed', { error: describeError(err) }));
   });
 })();

@@ -1,0 +1,813 @@
+"""Measure journeydesk on a big desk and write docs/benchmarks.json and docs/benchmarks.md.
+
+    python -m benchmarks.run --db /work/bench/desk.db [--quick]
+
+The database comes from `python -m benchmarks.generate`. Every figure is measured here,
+in one run, on this machine; targets are checked here and never by timed assertions in
+tests. `--quick` takes smaller samples (a smoke run; the figures are not the reference).
+
+Order matters a little: the full recompute runs first (the journey API reads its
+results), the figures that write (incremental recompute, ingest, import) run after the
+read-only ones, and the sync writes into a scratch file of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import apps
+from benchmarks.load import LoadResult, percentile, run_load
+from benchmarks.sync_probe import memory_mb
+from connectors.records import CustomerRef, Touchpoint
+from plugin.config import load_config
+from plugin.jobs import run_recompute
+from plugin.security import mint_agent_token
+from plugin.store import open_db
+from plugin.store.datasets import (
+    SampledTicket,
+    core_last_articles,
+    customer_emails,
+    dataset_size,
+    sample_customers,
+    sample_tickets,
+)
+from plugin.store.touchpoints import insert_touchpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+DAY = 86_400
+SEED = 6
+ARTICLE_IDS = [str(360_000_100 + n) for n in range(360)]  # the generator's knowledge base
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    tickets: int  # random tickets for the in-process and raw measurements
+    http_seconds: float
+    http_requests: int
+    changed_customers: int
+    ingest_events: int
+    import_lines: int
+    sync_tickets: int
+
+
+FULL = Sizes(10_000, 20.0, 200_000, 10_000, 100_000, 200_000, 1_000_000)
+QUICK = Sizes(1_000, 5.0, 20_000, 1_000, 10_000, 20_000, 100_000)
+
+TARGETS = {  # figure: (target, "le" | "ge")
+    "journey_inprocess_p99_ms": (2.0, "le"),
+    "journey_over_floor_inprocess_p99": (3.0, "le"),
+    "journey_http_rps": (1500, "ge"),
+    "journey_share_of_floor_http_rps": (0.60, "ge"),
+    "journey_http_p99_ms": (15.0, "le"),
+    "check_reply_p99_ms": (3.0, "le"),
+    "ingest_events_per_s": (25_000, "ge"),
+    "import_lines_per_s": (50_000, "ge"),
+    "sync_tickets_per_s": (10_000, "ge"),
+    "sync_peak_rss_mb": (150, "le"),
+    "recompute_incremental_10k_s": (2.0, "le"),
+    "recompute_full_1m_s": (60.0, "le"),
+}
+
+
+class Bench:
+    """The run's shared state: config, database, samples, and the figures found so far."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.sizes = QUICK if args.quick else FULL
+        self.folder = Path(tempfile.mkdtemp(prefix="journeydesk-bench-"))
+        self.db_path = Path(args.db).resolve()
+        self.config_path = apps.write_config(self.folder, self.db_path)
+        self.config = load_config(self.config_path)
+        self.figures: dict[str, float] = {}
+        self.notes: dict[str, str] = {}
+        self.tickets: list[SampledTicket] = []
+        self.loads: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def record(self, name: str, value: float, note: str = "") -> None:
+        self.figures[name] = round(value, 4 if value < 10 else 1)
+        if note:
+            self.notes[name] = note
+        target = TARGETS.get(name)
+        verdict = (
+            f"  (target {_target_text(*target)}: {_verdict(value, *target)})" if target else ""
+        )
+        self.say(f"  {name} = {self.figures[name]}{verdict}")
+
+
+# -- recompute ------------------------------------------------------------------------------
+
+
+def measure_recompute(bench: Bench) -> None:
+    bench.say("stage recompute: full, then 10,000 changed customers")
+    db = open_db(bench.db_path)
+    try:
+        started = time.perf_counter()
+        report = run_recompute(bench.config, full=True, db=db)
+        bench.record(
+            "recompute_full_1m_s",
+            time.perf_counter() - started,
+            f"{report.customers:,} customers, {report.moved:,} changed stage",
+        )
+        changed = _touch_customers(db, bench.sizes.changed_customers)
+        started = time.perf_counter()
+        report = run_recompute(bench.config, db=db)
+        bench.record(
+            "recompute_incremental_10k_s",
+            time.perf_counter() - started,
+            f"{report.customers:,} customers marked changed by {changed:,} new article views",
+        )
+    finally:
+        db.conn.close()
+
+
+def _touch_customers(db, count: int) -> int:
+    """One new article view for each of `count` sampled customers (through the store, so
+    they are marked changed exactly as a sync marks them)."""
+    now = datetime.now(UTC)
+    stamp = int(now.timestamp())
+    points = [
+        Touchpoint(
+            id=f"bench-{stamp}-{cid}",
+            type="article_view",
+            occurred_at=now,
+            customer=CustomerRef(source_id=str(100_000_000_000 + cid)),
+            channel="help_center",
+            article_id=ARTICLE_IDS[cid % len(ARTICLE_IDS)],
+            article_locale="en-us",
+        )
+        for cid in sample_customers(db, count, seed=stamp)
+    ]
+    with db.atomic():
+        result = insert_touchpoints(db, apps.SOURCE, points, article_source=apps.SOURCE)
+    return result.accepted
+
+
+# -- the journey API in-process, the floor, the raw query -----------------------------------
+
+
+def measure_inprocess(bench: Bench) -> None:
+    bench.say(f"journey API in-process over {len(bench.tickets):,} random tickets, and floor")
+    app = apps.journey_app_for(bench.config)
+    floor = apps.floor_app(str(bench.db_path))
+    client, floor_client = app.test_client(), floor.test_client()
+    secret = bench.config.secret
+    requests = [
+        (
+            apps.journey_path(t.id),
+            {
+                "Authorization": "Bearer "
+                + mint_agent_token(secret, source=apps.SOURCE, ticket_id=t.id)
+            },
+            apps.floor_path(t.customer_id, t.created_at),
+        )
+        for t in bench.tickets
+    ]
+    journey, floor_times = [], []
+    # One unmeasured pass over every ticket first: the steady state of a server whose page
+    # cache holds the hot part of the file (the first read of a page from disk is I/O).
+    for path, headers, floor_path in requests:
+        _timed_get(client, path, headers)
+        _timed_get(floor_client, floor_path, {})
+    # Side by side: alternate blocks, so a noisy moment hits both alike.
+    for start in range(0, len(requests), 500):
+        block = requests[start : start + 500]
+        journey += [_timed_get(client, path, headers) for path, headers, _ in block]
+        floor_times += [_timed_get(floor_client, fp, {}) for _, _, fp in block]
+    bench.record("journey_inprocess_p50_ms", percentile(journey, 50) * 1000)
+    bench.record("journey_inprocess_p99_ms", percentile(journey, 99) * 1000)
+    bench.record("floor_inprocess_p50_ms", percentile(floor_times, 50) * 1000)
+    bench.record("floor_inprocess_p99_ms", percentile(floor_times, 99) * 1000)
+    bench.record(
+        "journey_over_floor_inprocess_p99",
+        bench.figures["journey_inprocess_p99_ms"] / bench.figures["floor_inprocess_p99_ms"],
+    )
+
+
+def _timed_get(client, path: str, headers: dict) -> float:
+    started = time.perf_counter()
+    response = client.get(path, headers=headers)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path} answered {response.status_code}: {response.data[:300]!r}")
+    return elapsed
+
+
+def measure_raw(bench: Bench) -> None:
+    bench.say("the core query alone, in SQLite")
+    conn = sqlite3.connect(bench.db_path)
+    times = []
+    for _ in range(2):  # the second pass is measured: the pages it needs are cached
+        times = []
+        for t in bench.tickets:
+            started = time.perf_counter()
+            core_last_articles(
+                conn, t.customer_id, t.created_at, since=t.created_at - 30 * DAY, limit=5
+            )
+            times.append(time.perf_counter() - started)
+    conn.close()
+    bench.record("raw_query_p50_ms", percentile(times, 50) * 1000)
+    bench.record("raw_query_p99_ms", percentile(times, 99) * 1000)
+
+
+# -- check-reply ----------------------------------------------------------------------------
+
+
+def measure_check_reply(bench: Bench) -> None:
+    bench.say("check-reply: a 10 kB draft with 20 links")
+    app = apps.journey_app_for(bench.config)
+    rule = "/api/v1/tickets/<source>/<ticket_id>/check-reply"
+    tickets = bench.tickets[:2000]
+    drafts = [_draft(t, n) for n, t in enumerate(tickets)]
+    if apps.has_route(app, rule, "POST"):
+        client = app.test_client()
+        _post_drafts(bench, client, tickets, drafts)  # warms the page cache
+        times = _post_drafts(bench, client, tickets, drafts)
+        note = f"POST {rule} in-process, {len(times):,} drafts of 10 kB with 20 links"
+    else:
+        times = _check_reply_parts(bench, tickets, drafts)
+        note = "endpoint not built yet: extract_article_links + the store lookups it needs"
+    bench.record("check_reply_p99_ms", percentile(times, 99) * 1000, note)
+    bench.record("check_reply_p50_ms", percentile(times, 50) * 1000)
+
+
+def _post_drafts(bench: Bench, client, tickets: list, drafts: list[str]) -> list[float]:
+    times = []
+    for t, draft in zip(tickets, drafts, strict=True):
+        token = mint_agent_token(bench.config.secret, source=apps.SOURCE, ticket_id=t.id)
+        path = f"/api/v1/tickets/{apps.SOURCE}/{t.id}/check-reply"
+        started = time.perf_counter()
+        response = client.post(
+            path, json={"body": draft}, headers={"Authorization": f"Bearer {token}"}
+        )
+        times.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(
+                f"check-reply answered {response.status_code}: {response.data[:300]!r}"
+            )
+    return times
+
+
+def _draft(ticket: SampledTicket, n: int) -> str:
+    """About 10 kB of HTML reply with 20 links: 12 to articles (some in Spanish, some
+    plain-text URLs), 8 to other pages."""
+    rng = random.Random(n)
+    paragraphs = []
+    for i in range(20):
+        if i < 12:
+            article = rng.choice(ARTICLE_IDS)
+            locale = rng.choice(["en-us", "es"])
+            url = f"https://acme.zendesk.com/hc/{locale}/articles/{article}-how-to-do-it"
+        else:
+            url = f"https://www.acme.example/blog/{rng.randrange(10**6)}?utm_source=support"
+        link = f'<a href="{url}">this guide</a>' if i % 3 else url
+        paragraphs.append(
+            f"<p>Hello again! About your question number {i + 1}: please have a look at "
+            f"{link}, which walks through every step with screenshots. If anything is "
+            "still unclear after reading it, just reply to this email and we will get on "
+            "a call to sort it out together; we are happy to help any time. "
+            "Thanks for your patience while we looked into this for you.</p>\n"
+        )
+    text = "".join(paragraphs)
+    return (text * (1 + 10_000 // len(text)))[:10_240]
+
+
+def _check_reply_parts(bench: Bench, tickets: list, drafts: list) -> list[float]:
+    from plugin.article_links import extract_article_links
+    from plugin.store.articles import article_group
+
+    db = open_db(bench.db_path, migrate=False)
+    conn = db.conn
+    times = []
+    for t, draft in zip(tickets, drafts, strict=True):
+        started = time.perf_counter()
+        links = extract_article_links(draft)
+        for link in links:
+            group = article_group(db, apps.SOURCE, link.article_id or "")
+            conn.execute(
+                "SELECT count(*), max(occurred_at) FROM touchpoints "
+                "INDEXED BY touchpoints_article_views WHERE customer_id = ? "
+                "AND type = 'article_view' AND occurred_at >= ? AND article_source = ? "
+                "AND article_id = ?",
+                (t.customer_id, t.created_at - 90 * DAY, apps.SOURCE, group),
+            ).fetchone()
+        times.append(time.perf_counter() - started)
+    db.conn.close()
+    return times[200:]
+
+
+# -- over HTTP ------------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """`gunicorn -w 2 --no-control-socket` serving one of the benchmark apps."""
+
+    def __init__(self, bench: Bench, factory: str, workers: int = 2) -> None:
+        self.bench, self.factory, self.workers = bench, factory, workers
+
+    def __enter__(self) -> Gunicorn:
+        self.port = free_port()
+        env = {**os.environ, **apps.ENV, apps.CONFIG_ENV: str(self.bench.config_path)}
+        self.log = open(self.bench.folder / f"gunicorn-{self.factory}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--workers",
+                str(self.workers),
+                "--no-control-socket",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                f"benchmarks.apps:{self.factory}()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_until_up(self.port, self.process)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status in (200, 503):
+                conn.close()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def measure_http(bench: Bench) -> None:
+    sizes = bench.sizes
+    bench.say(
+        f"over HTTP: gunicorn, 2 workers, 16 connections, {sizes.http_seconds:.0f} s "
+        f"or {sizes.http_requests:,} requests each"
+    )
+    secret = bench.config.secret
+    journey = [
+        (
+            "GET",
+            apps.journey_path(t.id),
+            None,
+            {
+                "Authorization": "Bearer "
+                + mint_agent_token(secret, source=apps.SOURCE, ticket_id=t.id, ttl=3 * 3600)
+            },
+        )
+        for t in bench.tickets
+    ]
+    floor = [("GET", apps.floor_path(t.customer_id, t.created_at), None, {}) for t in bench.tickets]
+    results: dict[str, LoadResult] = {}
+    for name, factory, requests in (
+        ("floor", "floor_app", floor),
+        ("journey", "journey_app", journey),
+    ):
+        with Gunicorn(bench, factory) as server:
+            run_load(server.port, requests[:2000], seconds=2, max_requests=2000)  # warm-up
+            results[name] = run_load(
+                server.port, requests, seconds=sizes.http_seconds, max_requests=sizes.http_requests
+            )
+        result = results[name]
+        if result.errors:
+            raise SystemExit(
+                f"{name} over HTTP: {result.errors} errors, first: {result.first_error}"
+            )
+    j, f = results["journey"], results["floor"]
+    bench.record("journey_http_rps", j.rate, f"{j.requests:,} requests in {j.elapsed:.1f} s")
+    bench.record("journey_http_p50_ms", percentile(j.latencies, 50) * 1000)
+    bench.record("journey_http_p99_ms", percentile(j.latencies, 99) * 1000)
+    bench.record("floor_http_rps", f.rate, f"{f.requests:,} requests in {f.elapsed:.1f} s")
+    bench.record("floor_http_p99_ms", percentile(f.latencies, 99) * 1000)
+    bench.record("journey_share_of_floor_http_rps", j.rate / f.rate)
+
+
+# -- ingest and import ----------------------------------------------------------------------
+
+
+def _events(bench: Bench, count: int, tag: str) -> list[dict]:
+    """Article views of existing customers (by email), with ids unique to this run."""
+    db = open_db(bench.db_path, migrate=False)
+    try:
+        emails = list(customer_emails(db, sample_customers(db, 5_000, seed=SEED)).values())
+    finally:
+        db.conn.close()
+    now = datetime.now(UTC)
+    events = []
+    for n in range(count):
+        article = ARTICLE_IDS[(n * 7) % len(ARTICLE_IDS)]
+        locale = "es" if n % 4 == 0 else "en-us"
+        events.append(
+            {
+                "id": f"bench-{tag}-{n}",
+                "type": "article_view",
+                "occurred_at": (now.replace(microsecond=0)).isoformat().replace("+00:00", "Z"),
+                "customer": {"email": emails[n % len(emails)]},
+                "article": {
+                    "id": article,
+                    "url": f"https://acme.zendesk.com/hc/{locale}/articles/{article}-x",
+                    "title": "How to set up the Slack integration",
+                    "locale": locale,
+                },
+            }
+        )
+    return events
+
+
+def measure_ingest(bench: Bench) -> None:
+    app = apps.journey_app_for(bench.config)
+    if not apps.has_route(app, "/api/v1/events", "POST"):
+        bench.say("ingest: POST /api/v1/events is not built yet; skipped")
+        bench.notes["ingest_events_per_s"] = "not measured: the endpoint does not exist yet"
+        return
+    count = bench.sizes.ingest_events
+    bench.say(f"ingest over HTTP: {count:,} events in batches of 500, 2 connections")
+    events = _events(bench, count, f"ingest-{int(time.time())}")
+    headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
+    bodies = [
+        ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
+        for i in range(0, len(events), 500)
+    ]
+    with Gunicorn(bench, "journey_app") as server:
+        result = run_load(server.port, bodies, connections=2, seconds=300, max_requests=len(bodies))
+    if result.errors:
+        raise SystemExit(f"ingest: {result.errors} errors, first: {result.first_error}")
+    bench.record(
+        "ingest_events_per_s",
+        result.requests * 500 / result.elapsed,
+        f"{result.requests * 500:,} events, {result.requests} requests, 2 connections",
+    )
+
+
+def measure_import(bench: Bench) -> None:
+    from plugin.cli import main as cli
+
+    if "import" not in cli.commands:
+        bench.say("import: `journeydesk import` is not built yet; skipped")
+        bench.notes["import_lines_per_s"] = "not measured: the command does not exist yet"
+        return
+    count = bench.sizes.import_lines
+    bench.say(f"import: {count:,} JSONL lines through `journeydesk import`")
+    path = bench.folder / "events.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        for event in _events(bench, count, f"import-{int(time.time())}"):
+            out.write(json.dumps(event) + "\n")
+    command = [
+        str(Path(sys.executable).with_name("journeydesk")),
+        "import",
+        str(path),
+        "--source",
+        apps.SOURCE,
+        "--config",
+        str(bench.config_path),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, **apps.ENV}, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"import failed: {done.stderr or done.stdout}")
+    bench.record("import_lines_per_s", count / elapsed, "the whole command, start-up included")
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+def measure_sync(bench: Bench) -> None:
+    count = bench.sizes.sync_tickets
+    bench.say(f"sync: {count:,} tickets from a local Zendesk incremental export")
+    scratch = bench.db_path.with_name("sync-scratch.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    python = sys.executable
+    server = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "benchmarks.export_server",
+            "--tickets",
+            str(count),
+            "--token",
+            apps.ZENDESK_TOKEN,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(server.stdout.readline().split()[1])
+        probe = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "benchmarks.sync_probe",
+                "--db",
+                str(scratch),
+                "--base-url",
+                f"http://127.0.0.1:{port}",
+                "--token",
+                apps.ZENDESK_TOKEN,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        peak = _watch(probe)
+        report = json.loads(probe.stdout.read().strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    if probe.returncode:
+        raise SystemExit(f"the sync probe failed with {probe.returncode}")
+    peak = max(peak, report.get("VmHWM", 0))
+    samples = report["samples"]
+    growth = samples[-1]["VmRSS"] - samples[0]["VmRSS"] if len(samples) > 1 else 0.0
+    bench.record(
+        "sync_tickets_per_s",
+        report["tickets"] / report["seconds"],
+        f"{report['tickets']:,} tickets in {report['seconds']:.1f} s",
+    )
+    bench.record(
+        "sync_peak_rss_mb",
+        peak,
+        f"RSS {samples[0]['VmRSS']:.0f} MB after {samples[0]['tickets']:,} tickets, "
+        f"{samples[-1]['VmRSS']:.0f} MB after {samples[-1]['tickets']:,} ({growth:+.0f} MB)"
+        if samples
+        else "",
+    )
+    bench.record("sync_rss_growth_mb", growth)
+
+
+def _watch(process: subprocess.Popen) -> float:
+    """Sample a process's peak resident memory (VmHWM) from /proc until it exits."""
+    peak = 0.0
+    while process.poll() is None:
+        try:
+            peak = max(peak, memory_mb(process.pid).get("VmHWM", 0.0))
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.5)
+    return peak
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def wait_for_quiet(bench: Bench, below: float, max_wait: float) -> float:
+    """Wait (up to `max_wait` s) until other work on the machine settles; the load seen
+    when the step starts goes into the report, so a noisy figure can be told apart."""
+    deadline = time.monotonic() + max_wait
+    load = os.getloadavg()[0]
+    if load >= below:
+        bench.say(f"  (waiting for the load average to fall below {below}: now {load:.2f})")
+    while load >= below and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return round(load, 2)
+
+
+def machine_info() -> dict:
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(int(meminfo[1]) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "os": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _target_text(value: float, how: str) -> str:
+    sign = "≤" if how == "le" else "≥"
+    return f"{sign} {value:g}"
+
+
+def _verdict(value: float, target: float, how: str) -> str:
+    ok = value <= target if how == "le" else value >= target
+    return "pass" if ok else "FAIL"
+
+
+def write_reports(bench: Bench, dataset: dict, machine: dict, command: str, seconds: float) -> None:
+    DOCS.mkdir(exist_ok=True)
+    data = {
+        **bench.figures,
+        "machine": machine,
+        "dataset": dataset,
+        "command": command,
+        "quick": bench.args.quick,
+        "run_seconds": round(seconds),
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "notes": bench.notes,
+        "load_average_per_step": bench.loads,
+    }
+    out = Path(bench.args.out)
+    (out / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (out / "benchmarks.md").write_text(render_markdown(data), encoding="utf-8")
+    bench.say(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
+
+
+ROWS = [  # (figure, what it is)
+    ("journey_inprocess_p50_ms", "journey API in-process, p50"),
+    ("journey_inprocess_p99_ms", "journey API in-process, p99"),
+    ("floor_inprocess_p50_ms", "floor in-process (core query only), p50"),
+    ("floor_inprocess_p99_ms", "floor in-process (core query only), p99"),
+    ("journey_over_floor_inprocess_p99", "journey p99 / floor p99, in-process"),
+    ("raw_query_p50_ms", "core query in SQLite alone, p50"),
+    ("raw_query_p99_ms", "core query in SQLite alone, p99"),
+    ("journey_http_rps", "journey API over HTTP, requests/s"),
+    ("journey_http_p50_ms", "journey API over HTTP, p50"),
+    ("journey_http_p99_ms", "journey API over HTTP, p99"),
+    ("floor_http_rps", "floor over HTTP, requests/s"),
+    ("floor_http_p99_ms", "floor over HTTP, p99"),
+    ("journey_share_of_floor_http_rps", "journey / floor throughput over HTTP"),
+    ("check_reply_p50_ms", "check-reply, 10 kB draft, 20 links, p50"),
+    ("check_reply_p99_ms", "check-reply, 10 kB draft, 20 links, p99"),
+    ("ingest_events_per_s", "ingest API, events/s (batches of 500)"),
+    ("import_lines_per_s", "`journeydesk import`, lines/s"),
+    ("sync_tickets_per_s", "Zendesk ticket sync, tickets/s"),
+    ("sync_peak_rss_mb", "sync peak RSS, MB"),
+    ("sync_rss_growth_mb", "sync RSS growth, first to last sample, MB"),
+    ("recompute_incremental_10k_s", "stage recompute, 10,000 changed customers, s"),
+    ("recompute_full_1m_s", "stage recompute, all customers, s"),
+]
+
+
+def render_markdown(data: dict) -> str:
+    machine, dataset = data["machine"], data["dataset"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `"
+        + data["command"]
+        + "` on "
+        + data["finished_at"]
+        + " ("
+        + ("a --quick smoke run: small samples, not the reference" if data["quick"] else "full run")
+        + f", {data['run_seconds']} s). Re-run it to check; see "
+        "[How to re-run](#how-to-re-run) below.",
+        "",
+        f"**Machine**: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
+        f"Python {machine['python']}, SQLite {machine['sqlite']}, {machine['os']}; "
+        f"load average at start {machine['load_average_at_start']}.",
+        "",
+        f"**Dataset**: {dataset['customers']:,} customers, {dataset['views']:,} article views, "
+        f"{dataset['tickets']:,} tickets.",
+        "",
+        "| figure | value | target | result | notes |",
+        "|---|---:|---:|---|---|",
+    ]
+    for name, label in ROWS:
+        if name not in data:
+            note = data["notes"].get(name, "not measured")
+            lines.append(f"| {label} (`{name}`) | — | {_target_cell(name)} | — | {note} |")
+            continue
+        value = data[name]
+        target = TARGETS.get(name)
+        result = _verdict(value, *target) if target else ""
+        lines.append(
+            f"| {label} (`{name}`) | {value:,} | {_target_cell(name)} | {result} | "
+            f"{data['notes'].get(name, '')} |"
+        )
+    loads = data.get("load_average_per_step") or {}
+    lines += [
+        "",
+        "Every figure above comes from the one command: `" + data["command"] + "`. "
+        "Load average (1 min) when each step started: "
+        + ", ".join(f"{step} {load}" for step, load in loads.items())
+        + ".",
+        "",
+        LIMITS,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+LIMITS_FILE = Path(__file__).with_name("limits.md")
+LIMITS = LIMITS_FILE.read_text(encoding="utf-8") if LIMITS_FILE.exists() else ""
+"""The hand-written part of docs/benchmarks.md (what limits each figure, how to re-run):
+kept in benchmarks/limits.md so that every run can rewrite the rest."""
+
+
+def _target_cell(name: str) -> str:
+    target = TARGETS.get(name)
+    return _target_text(*target) if target else ""
+
+
+STEPS: dict[str, Callable[[Bench], None]] = {
+    "recompute": measure_recompute,
+    "raw": measure_raw,
+    "inprocess": measure_inprocess,
+    "check_reply": measure_check_reply,
+    "http": measure_http,
+    "ingest": measure_ingest,
+    "import": measure_import,
+    "sync": measure_sync,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--db", help="a database made by benchmarks.generate")
+    parser.add_argument("--quick", action="store_true", help="small samples (smoke run)")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only rewrite benchmarks.md from the benchmarks.json in --out",
+    )
+    parser.add_argument("--only", nargs="*", choices=list(STEPS), help="run only these steps")
+    parser.add_argument("--out", default=str(DOCS), help="where to write the reports")
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=1.0,
+        help="before each step, wait until the 1-minute load average is below this",
+    )
+    parser.add_argument(
+        "--max-wait", type=float, default=900, help="seconds to wait for --quiet at most"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.render_only:
+        data = json.loads((Path(args.out) / "benchmarks.json").read_text(encoding="utf-8"))
+        (Path(args.out) / "benchmarks.md").write_text(render_markdown(data), encoding="utf-8")
+        return
+    if not args.db or not Path(args.db).exists():
+        raise SystemExit(f"{args.db} does not exist; make it with python -m benchmarks.generate")
+    started = time.perf_counter()
+    machine = machine_info()
+    bench = Bench(args)
+    db = open_db(bench.db_path)
+    try:
+        dataset = dataset_size(db)
+        bench.tickets = sample_tickets(db, apps.SOURCE, bench.sizes.tickets, seed=SEED)
+    finally:
+        db.conn.close()
+    bench.say(
+        f"dataset: {dataset['customers']:,} customers, {dataset['views']:,} views, "
+        f"{dataset['tickets']:,} tickets; {machine['cores']} cores, "
+        f"load {machine['load_average_at_start']}"
+    )
+    for name, step in STEPS.items():
+        if not args.only or name in args.only:
+            bench.loads[name] = wait_for_quiet(bench, args.quiet, args.max_wait)
+            step(bench)
+    command = "python -m benchmarks.run --db " + str(args.db) + (" --quick" if args.quick else "")
+    if args.only:
+        command += " --only " + " ".join(args.only)
+    write_reports(bench, dataset, machine, command, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
