@@ -37,8 +37,10 @@ def translator(lang: str):
 
 def ago(minutes: int, t) -> str:
     """'42 min' / '3 h' / '2 days' in the agent's language."""
+    if minutes < 1:  # read seconds before writing: "0 min" would look like a glitch
+        return t("minutes", n="<1")
     if minutes < 60:
-        return t("minutes", n=max(minutes, 0))
+        return t("minutes", n=minutes)
     if minutes < 48 * 60:
         return t("hours", n=minutes // 60)
     days = minutes // (24 * 60)

@@ -222,7 +222,7 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     expect(page.locator(".stage-details .reasons li").first).to_be_visible()
     expect(page.locator(".articles .article-title")).to_have_count(5)
     whens = page.locator(".article .when").all_inner_texts()
-    assert all(re.fullmatch(r"\d+ (min|h|days?) before the ticket", w) for w in whens), whens
+    assert all(re.fullmatch(r"(<1|\d+) (min|h|days?) before the ticket", w) for w in whens), whens
     expect(page.locator(".effort")).to_contain_text("in the 7 days up to this ticket")
 
     en, es = reader["read_urls"]["en-us"], reader["read_urls"]["es"]
