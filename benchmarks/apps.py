@@ -35,8 +35,8 @@ DAY = 86_400
 
 
 def write_config(folder: Path, database: Path, *, zendesk_url: str = "") -> Path:
-    """A config.toml for the benchmark: one Zendesk connector, one ingest key."""
-    os.environ.update(ENV)
+    """A config.toml for the benchmark: one Zendesk connector, one ingest key (its
+    secrets in ENV: load it with `bench_config`, give ENV to child processes)."""
     rate = "rate_limit_per_minute = 0\n" if "rate_limit_per_minute" in INGEST_KEYS else ""
     path = folder / "config.toml"
     path.write_text(
@@ -63,12 +63,17 @@ def write_config(folder: Path, database: Path, *, zendesk_url: str = "") -> Path
     return path
 
 
+def bench_config(path: Path) -> Config:
+    """The benchmark configuration, its secrets from ENV (this process's environment is
+    left alone: the test suite loads it too)."""
+    return load_config(path, env={**os.environ, **ENV})
+
+
 def journey_app() -> Flask:
     """journeydesk's own app, as `journeydesk serve` builds it."""
     from plugin.app import create_app
 
-    os.environ.update(ENV)
-    return create_app(load_config(os.environ[CONFIG_ENV]))
+    return create_app(bench_config(Path(os.environ[CONFIG_ENV])))
 
 
 def journey_app_for(config: Config) -> Flask:
@@ -80,8 +85,7 @@ def journey_app_for(config: Config) -> Flask:
 def floor_app(database: str | None = None, *, lookback_days: int = 30, limit: int = 5) -> Flask:
     """The minimal endpoint: the core query and a JSON list, nothing else."""
     if database is None:
-        os.environ.update(ENV)
-        database = load_config(os.environ[CONFIG_ENV]).database_path
+        database = bench_config(Path(os.environ[CONFIG_ENV])).database_path
     app = Flask("floor")
     local = threading.local()
 

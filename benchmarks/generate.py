@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import random
 import sys
@@ -463,7 +464,11 @@ def _chunks(args: argparse.Namespace, anchor: int) -> Iterator[tuple]:
     writer share the two cores best. At most AHEAD chunks wait in memory.
     """
     count = math.ceil(args.customers / CHUNK_CUSTOMERS)
-    with ProcessPoolExecutor(2, initializer=_start_worker, initargs=(args, anchor)) as pool:
+    # spawn: a fork of a threaded process (a test runner, say) is unsafe
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        2, mp_context=spawn, initializer=_start_worker, initargs=(args, anchor)
+    ) as pool:
         pending = deque(pool.submit(_make_chunk, i) for i in range(min(AHEAD, count)))
         for index in range(AHEAD, count + AHEAD):
             result = pending.popleft().result()

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -33,7 +34,6 @@ from benchmarks import apps
 from benchmarks.load import LoadResult, percentile, run_load
 from benchmarks.sync_probe import memory_mb
 from connectors.records import CustomerRef, Touchpoint
-from plugin.config import load_config
 from plugin.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.store import open_db
@@ -93,7 +93,7 @@ class Bench:
         self.folder = Path(tempfile.mkdtemp(prefix="journeydesk-bench-"))
         self.db_path = Path(args.db).resolve()
         self.config_path = apps.write_config(self.folder, self.db_path)
-        self.config = load_config(self.config_path)
+        self.config = apps.bench_config(self.config_path)
         self.figures: dict[str, float] = {}
         self.notes: dict[str, str] = {}
         self.tickets: list[SampledTicket] = []
@@ -555,6 +555,8 @@ def measure_sync(bench: Bench) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    for suffix in ("", "-wal", "-shm"):  # a million tickets' worth of scratch
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
     if probe.returncode:
         raise SystemExit(f"the sync probe failed with {probe.returncode}")
     peak = max(peak, report.get("VmHWM", 0))
@@ -680,6 +682,23 @@ ROWS = [  # (figure, what it is)
 ]
 
 
+STEP_OF = {  # the benchmarks.run step that measures each figure
+    **dict.fromkeys(
+        [name for name, _ in ROWS if name.startswith(("journey_in", "floor_in", "journey_over"))],
+        "inprocess",
+    ),
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("raw_")], "raw"),
+    **dict.fromkeys(
+        [name for name, _ in ROWS if "_http_" in name or name.endswith("http_rps")], "http"
+    ),
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("check_reply")], "check_reply"),
+    "ingest_events_per_s": "ingest",
+    "import_lines_per_s": "import",
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("sync_")], "sync"),
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),
+}
+
+
 def render_markdown(data: dict) -> str:
     machine, dataset = data["machine"], data["dataset"]
     lines = [
@@ -701,25 +720,29 @@ def render_markdown(data: dict) -> str:
         f"**Dataset**: {dataset['customers']:,} customers, {dataset['views']:,} article views, "
         f"{dataset['tickets']:,} tickets.",
         "",
-        "| figure | value | target | result | notes |",
-        "|---|---:|---:|---|---|",
+        "| figure | value | target | result | notes | step (`--only`) |",
+        "|---|---:|---:|---|---|---|",
     ]
     for name, label in ROWS:
         if name not in data:
             note = data["notes"].get(name, "not measured")
-            lines.append(f"| {label} (`{name}`) | — | {_target_cell(name)} | — | {note} |")
+            lines.append(
+                f"| {label} (`{name}`) | — | {_target_cell(name)} | — | {note} | "
+                f"`{STEP_OF[name]}` |"
+            )
             continue
         value = data[name]
         target = TARGETS.get(name)
         result = _verdict(value, *target) if target else ""
         lines.append(
             f"| {label} (`{name}`) | {value:,} | {_target_cell(name)} | {result} | "
-            f"{data['notes'].get(name, '')} |"
+            f"{data['notes'].get(name, '')} | `{STEP_OF[name]}` |"
         )
     loads = data.get("load_average_per_step") or {}
     lines += [
         "",
-        "Every figure above comes from the one command: `" + data["command"] + "`. "
+        "Every figure above comes from the one command: `" + data["command"] + "`; "
+        "`--only STEP` re-runs one step. "
         "Load average (1 min) when each step started: "
         + ", ".join(f"{step} {load}" for step, load in loads.items())
         + ".",
@@ -799,10 +822,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{dataset['tickets']:,} tickets; {machine['cores']} cores, "
         f"load {machine['load_average_at_start']}"
     )
-    for name, step in STEPS.items():
-        if not args.only or name in args.only:
-            bench.loads[name] = wait_for_quiet(bench, args.quiet, args.max_wait)
-            step(bench)
+    try:
+        for name, step in STEPS.items():
+            if not args.only or name in args.only:
+                bench.loads[name] = wait_for_quiet(bench, args.quiet, args.max_wait)
+                step(bench)
+    finally:
+        shutil.rmtree(bench.folder, ignore_errors=True)
     command = "python -m benchmarks.run --db " + str(args.db) + (" --quick" if args.quick else "")
     if args.only:
         command += " --only " + " ".join(args.only)
