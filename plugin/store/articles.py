@@ -43,7 +43,7 @@ def upsert_articles(db: Database, source: str, articles: Iterable[Article]) -> i
     placeholders = ", ".join("?" for _ in COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[3:])
     db.conn.executemany(
-        f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
         f"ON CONFLICT(source, article_id, locale) DO UPDATE SET {updates}",
         rows,
     )
@@ -67,7 +67,7 @@ def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> lis
     marks = ", ".join("?" for _ in ids)
     return select_dicts(
         db,
-        f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",  # noqa: S608
+        f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",
         [source, *ids],
     )
 

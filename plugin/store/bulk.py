@@ -107,7 +107,7 @@ def _secondary_indexes(db: Database) -> list[tuple[str, str]]:
     return [
         (row[0], row[1])
         for row in db.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' "
             f"AND sql IS NOT NULL AND tbl_name IN ({marks}) ORDER BY name",
             list(TABLES),
         )
@@ -118,10 +118,7 @@ def insert_rows(db: Database, table: str, columns: tuple[str, ...], rows: Iterab
     """Append `rows` (tuples in `columns` order) in large transactions; returns the count."""
     if table not in TABLES:
         raise ValueError(f"bulk loading does not write {table!r}")
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     total = 0
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK_ROWS)):

@@ -204,7 +204,7 @@ def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) ->
     """Move everything of `from_id` onto `into_id` and remember the merge."""
     for table in ("customer_identities", "touchpoints", "tickets", "stage_history"):
         db.execute(
-            f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?",  # noqa: S608
+            f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?",
             [into_id, from_id],
         )
     db.execute("DELETE FROM customer_journeys WHERE customer_id = ?", [from_id])
@@ -330,14 +330,14 @@ def _profile_row(customer: Customer) -> dict[str, Any]:
 def _update_profile(db: Database, customer_id: int, row: dict[str, Any]) -> bool:
     """Write the profile when it differs; an identical re-import changes nothing."""
     current = db.execute(
-        f"SELECT {', '.join(PROFILE_FIELDS)} FROM customers WHERE id = ?",  # noqa: S608
+        f"SELECT {', '.join(PROFILE_FIELDS)} FROM customers WHERE id = ?",
         [customer_id],
     ).fetchone()
     if current is not None and tuple(current) == tuple(row[f] for f in PROFILE_FIELDS):
         return False
     assignments = ", ".join(f"{field} = ?" for field in PROFILE_FIELDS)
     db.execute(
-        f"UPDATE customers SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608
+        f"UPDATE customers SET {assignments}, updated_at = ? WHERE id = ?",
         [*(row[f] for f in PROFILE_FIELDS), now_epoch(), customer_id],
     )
     mark_dirty(db, [customer_id])
@@ -350,7 +350,7 @@ def _fill_missing_profile(db: Database, from_id: int, into_id: int) -> None:
         if field == "attributes":
             continue
         db.execute(
-            f"UPDATE customers SET {field} = (SELECT {field} FROM customers WHERE id = ?) "  # noqa: S608
+            f"UPDATE customers SET {field} = (SELECT {field} FROM customers WHERE id = ?) "
             f"WHERE id = ? AND {field} IS NULL",
             [from_id, into_id],
         )

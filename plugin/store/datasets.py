@@ -47,7 +47,7 @@ def sample_tickets(db: Database, source: str, count: int, *, seed: int) -> list[
     """`count` tickets of `source` in a seeded pseudo-random order (same seed, same set)."""
     order = _SHUFFLE.format(key="CAST(id AS INTEGER)")
     rows = db.execute(
-        f"SELECT id, customer_id, created_at FROM tickets "  # noqa: S608
+        f"SELECT id, customer_id, created_at FROM tickets "
         f"WHERE source = ? AND deleted = 0 AND customer_id IS NOT NULL ORDER BY {order} LIMIT ?",
         [source, seed, count],
     )
@@ -59,8 +59,7 @@ def sample_customers(db: Database, count: int, *, seed: int) -> list[int]:
     return [
         row[0]
         for row in db.execute(
-            f"SELECT id FROM customers WHERE merged_into IS NULL "  # noqa: S608
-            f"ORDER BY {order} LIMIT ?",
+            f"SELECT id FROM customers WHERE merged_into IS NULL ORDER BY {order} LIMIT ?",
             [seed, count],
         )
     ]
@@ -73,8 +72,7 @@ def customer_emails(db: Database, customer_ids: list[int]) -> dict[int, str]:
         chunk = customer_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for cid, email in db.execute(
-            f"SELECT id, email FROM customers WHERE id IN ({marks}) "  # noqa: S608
-            "AND email IS NOT NULL",
+            f"SELECT id, email FROM customers WHERE id IN ({marks}) AND email IS NOT NULL",
             chunk,
         ):
             result[cid] = email

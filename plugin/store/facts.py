@@ -28,7 +28,7 @@ def customer_aggregates(
     result: dict[int, dict[str, Any]] = {}
     for cid, signup, purchased, renewal, plan, value, zone, attributes in db.conn.execute(
         "SELECT id, signup_at, purchased_at, renewal_at, plan, lifetime_value, time_zone, "
-        f"attributes FROM customers WHERE merged_into IS NULL AND id IN {scope}",  # noqa: S608
+        f"attributes FROM customers WHERE merged_into IS NULL AND id IN {scope}",
         params,
     ):
         result[cid] = {
@@ -63,7 +63,7 @@ def _scope(customer_ids: list[int] | None) -> tuple[str, list[Any]]:
 def _add_ticket_aggregates(db, result, scope, params, now) -> None:
     marks = ", ".join("?" for _ in OPEN_STATUSES)
     for cid, open_count, last30, last7 in db.conn.execute(
-        f"SELECT customer_id, sum(status IN ({marks})), sum(created_at >= ?), "  # noqa: S608
+        f"SELECT customer_id, sum(status IN ({marks})), sum(created_at >= ?), "
         f"sum(created_at >= ?) FROM tickets WHERE deleted = 0 AND customer_id IN {scope} "
         "GROUP BY customer_id",
         [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
@@ -76,7 +76,7 @@ def _add_ticket_aggregates(db, result, scope, params, now) -> None:
         "SELECT customer_id, csat_score FROM (SELECT customer_id, csat_score, row_number() "
         "OVER (PARTITION BY customer_id ORDER BY coalesce(solved_at, updated_at, created_at) "
         "DESC) AS n FROM tickets WHERE csat_score IS NOT NULL AND deleted = 0 "
-        f"AND customer_id IN {scope}) WHERE n = 1",  # noqa: S608
+        f"AND customer_id IN {scope}) WHERE n = 1",
         params,
     ):
         if cid in result:
@@ -87,7 +87,7 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
     # max() per customer as one index seek each (a GROUP BY would read every touchpoint).
     for cid, last_at in db.conn.execute(
         "SELECT s.id, (SELECT max(occurred_at) FROM touchpoints WHERE customer_id = s.id) "
-        f"FROM {scope} AS s",  # noqa: S608
+        f"FROM {scope} AS s",
         params,
     ):
         if cid in result and last_at is not None:
@@ -99,7 +99,7 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         "SELECT customer_id, article_source, article_id, sum(occurred_at >= ?) "
         "FROM touchpoints INDEXED BY touchpoints_article_views "
         "WHERE type = 'article_view' AND occurred_at >= ? "
-        f"AND customer_id IN {scope} GROUP BY customer_id, article_source, article_id",  # noqa: S608
+        f"AND customer_id IN {scope} GROUP BY customer_id, article_source, article_id",
         [week, month, *params],
     ).fetchall()
     for cid, _source, _article, views in per_article:

@@ -65,7 +65,7 @@ def _current_stages(db: Database, customer_ids: list[int]) -> dict[int, tuple[st
         chunk = customer_ids[chunk_start : chunk_start + 500]
         marks = ", ".join("?" for _ in chunk)
         for cid, stage, since in db.execute(
-            f"SELECT customer_id, stage, stage_since FROM customer_journeys "  # noqa: S608
+            f"SELECT customer_id, stage, stage_since FROM customer_journeys "
             f"WHERE customer_id IN ({marks})",
             chunk,
         ):

@@ -15,7 +15,7 @@ def replace_notices(db: Database, source: str, notices: Iterable[str]) -> None:
     with db.atomic():
         marks = ", ".join("?" for _ in current)
         db.execute(
-            f"DELETE FROM source_notices WHERE source = ? AND notice NOT IN ({marks})",  # noqa: S608
+            f"DELETE FROM source_notices WHERE source = ? AND notice NOT IN ({marks})",
             [source, *current],
         )
         db.conn.executemany(

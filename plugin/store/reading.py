@@ -49,7 +49,7 @@ def readings(
         "SELECT occurred_at, article_source, article_id, article_locale "
         "FROM touchpoints INDEXED BY touchpoints_article_views "
         "WHERE customer_id = ? AND type = 'article_view' AND occurred_at >= ? "
-        f"AND (article_source, article_id) IN (VALUES {pairs}) "  # noqa: S608
+        f"AND (article_source, article_id) IN (VALUES {pairs}) "
         "ORDER BY occurred_at",
         [customer_id, since, *(part for key in wanted for part in key)],
     ).fetchall()

@@ -45,7 +45,7 @@ def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
     changed_where = " OR ".join(f"{c} IS NOT excluded.{c}" for c in COLUMNS[2:])
     before = db.conn.total_changes
     db.conn.executemany(
-        f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
         f"ON CONFLICT(source, id) DO UPDATE SET {updates} WHERE {changed_where}",
         rows,
     )
@@ -91,7 +91,7 @@ def open_tickets_of(db: Database, customer_id: int, *, limit: int = 10) -> list[
     return select_dicts(
         db,
         "SELECT source, id, subject, status, created_at FROM tickets "
-        f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "  # noqa: S608
+        f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "
         "ORDER BY created_at DESC LIMIT ?",
         [customer_id, *OPEN_STATUSES, limit],
     )
