@@ -50,6 +50,10 @@ FETCH_THREADS = 4
 stale within their budget rather than piling load onto a slow desk)."""
 
 
+_UNREAD = object()
+"""`ensure_fresh`'s default: the caller has not read the ticket."""
+
+
 @dataclass(frozen=True)
 class Freshness:
     """How current the history behind an answer is (the payload's `freshness`).
@@ -64,6 +68,11 @@ class Freshness:
     stale: bool
     fetched_at: int | None
     reason: str
+
+    @property
+    def store_unchanged(self) -> bool:
+        """No fetch wrote to the store: a ticket row read before the check is still current."""
+        return self.reason in ("up_to_date", "no_desk_history", "unknown_source")
 
     def as_dict(self) -> dict[str, Any]:
         return {"stale": self.stale, "fetched_at": _iso(self.fetched_at), "reason": self.reason}
@@ -88,15 +97,18 @@ def ensure_fresh(
     ticket_id: str,
     *,
     budget: float = BUDGET_SECONDS,
+    ticket: dict[str, Any] | None | object = _UNREAD,
 ) -> Freshness:
     """Make the store current enough to answer for this ticket, within `budget` seconds.
 
+    `ticket` is the stored row (or None) when the caller has read it already.
     Never raises for a desk problem: a failed or slow fetch gives a stale answer.
     """
     conf = config.connector(source)
     if conf is None:
         return Freshness(False, None, "unknown_source")
-    ticket = get_ticket(db, source, ticket_id)
+    if ticket is _UNREAD:
+        ticket = get_ticket(db, source, ticket_id)
     last = None
     if ticket is not None:
         if not keeps_history(conf):

@@ -21,6 +21,9 @@ preferred sources only (never "every source"), so an unrelated desk cannot cause
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -199,6 +202,42 @@ def choose_alternatives(
 # --- the store-backed check ----------------------------------------------------------------
 
 
+class PopularityCache:
+    """Per-process popularity rankings of a section or category, kept for `ttl` seconds.
+
+    A ranking is the same for every customer (their read articles are excluded after the
+    lookup), so a server answering many drafts counts the recent views of a section's
+    articles once a minute, not once per warning. At most `size` rankings are kept (least
+    recently used dropped first). Thread-safe: gunicorn's threads may share one.
+    """
+
+    def __init__(self, ttl: float = 60.0, size: int = 512) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._rows: OrderedDict[tuple, tuple[float, list[dict[str, Any]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The ranking for `key`, from `load()` when it is missing or older than the TTL."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._rows.get(key)
+            if hit is not None and hit[0] > now:
+                self._rows.move_to_end(key)
+                return hit[1]
+        rows = load()
+        with self._lock:
+            self._rows[key] = (now + self.ttl, rows)
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return rows
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class GuardContext:
     """Everything about the ticket and the agent that the check needs besides the draft."""
@@ -221,8 +260,12 @@ def check_reply(
     t: Translate,
     ago: Ago,
     iso: Callable[[int | None], str | None],
+    popularity: PopularityCache | None = None,
 ) -> dict[str, Any]:
-    """`{"warnings": [...], "links": n}` for a draft (links: article links found in it)."""
+    """`{"warnings": [...], "links": n}` for a draft (links: article links found in it).
+
+    `popularity`, when given, keeps section and category rankings across calls.
+    """
     links = extract_article_links(draft, help_center_domains=help_center_domains)
     resolved = [(link, _resolve(db, link, sources, context.ticket_source)) for link in links]
     since = context.ticket_created - context.window_days * DAY
@@ -240,7 +283,9 @@ def check_reply(
         if ever_read is None:
             ever_read = read_articles(db, context.customer_id)
         facts = _facts(db, key, read[key], context, link)
-        alternatives = _alternatives(db, key, facts, ever_read | {key}, context.now, popular)
+        alternatives = _alternatives(
+            db, key, facts, ever_read | {key}, context.now, popular, popularity
+        )
         warnings.append(
             build_warning(
                 key,
@@ -296,6 +341,7 @@ def _alternatives(
     exclude: set[ArticleKey],
     now: int,
     popular: dict[tuple, list[dict[str, Any]]],
+    cache: PopularityCache | None = None,
 ) -> list[dict[str, Any]]:
     """Most read lately in the same section, then the same category, unread by the customer."""
     since = now - POPULARITY_DAYS * DAY
@@ -305,9 +351,13 @@ def _alternatives(
             continue
         memo = (key[0], field, value, facts.locale)
         if memo not in popular:
-            popular[memo] = popular_in(
-                db, key[0], field=field, value=value, locale=facts.locale, since=since
-            )
+
+            def load(field: str = field, value: str = value) -> list[dict[str, Any]]:
+                return popular_in(
+                    db, key[0], field=field, value=value, locale=facts.locale, since=since
+                )
+
+            popular[memo] = cache.get(memo, load) if cache is not None else load()
         rows = popular[memo]
         taken = exclude | {(key[0], c["article_id"]) for c in chosen}
         chosen += choose_alternatives(

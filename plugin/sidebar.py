@@ -54,9 +54,14 @@ def build_ticket_journey(
     *,
     lang: str = "en",
     now: int | None = None,
+    ticket: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The DESIGN §4 journey of a ticket, or None when the ticket is unknown."""
-    ticket = get_ticket(db, source, ticket_id)
+    """The DESIGN §4 journey of a ticket, or None when the ticket is unknown.
+
+    `ticket` is the stored row when the caller has just read it (else it is read here).
+    """
+    if ticket is None:
+        ticket = get_ticket(db, source, ticket_id)
     if ticket is None:
         return None
     created = ticket["created_at"]

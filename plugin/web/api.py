@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from plugin.freshness import ensure_fresh, missing_ticket
 from plugin.sidebar import build_customer_journey, build_ticket_journey
 from plugin.store.customers import get_customer
+from plugin.store.tickets import get_ticket
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
@@ -19,9 +20,20 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def ticket_journey(source: str, ticket_id: str):
     require_agent(source, ticket_id)
     app_state = state()
-    freshness = ensure_fresh(app_state.config, app_state.model, db(), source, ticket_id)
+    ticket = get_ticket(db(), source, ticket_id)
+    freshness = ensure_fresh(
+        app_state.config, app_state.model, db(), source, ticket_id, ticket=ticket
+    )
+    if not freshness.store_unchanged:  # a fetch may have written it: read it again
+        ticket = None
     payload = build_ticket_journey(
-        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=pick_language()
+        db(),
+        app_state.model,
+        app_state.sidebar,
+        source,
+        ticket_id,
+        lang=pick_language(),
+        ticket=ticket,
     )
     if payload is None:
         raise ApiError(*missing_ticket(source, ticket_id, freshness))

@@ -17,7 +17,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from plugin.reply_guard import GuardContext, SourceInfo, check_reply, search_for_ticket
+from plugin.reply_guard import (
+    GuardContext,
+    PopularityCache,
+    SourceInfo,
+    check_reply,
+    search_for_ticket,
+)
 from plugin.sidebar import iso
 from plugin.store import now_epoch
 from plugin.store.customers import get_customer
@@ -36,6 +42,10 @@ SEARCH_RESULTS = 10
 HOSTS_TTL_SECONDS = 60.0
 """Article hosts change only when a knowledge base gains a domain: re-read once a minute."""
 _hosts_lock = threading.Lock()
+POPULARITY_TTL_SECONDS = 60.0
+"""Alternatives are ranked by views over 90 days: a minute-old ranking is as good."""
+POPULARITY_RANKINGS = 512
+"""Rankings kept per process (one per section or category and locale)."""
 
 
 @bp.post("/tickets/<source>/<ticket_id>/check-reply")
@@ -66,6 +76,7 @@ def check_reply_view(source: str, ticket_id: str) -> Response:
         t=translator(pick_language()),
         ago=ago,
         iso=iso,
+        popularity=_popularity(),
     )
     return jsonify(result)
 
@@ -146,6 +157,15 @@ def _sources() -> tuple[list[SourceInfo], list[str]]:
         for name in dict.fromkeys(names)
     ]
     return infos, sorted(hosts)
+
+
+def _popularity() -> PopularityCache:
+    """This app's cache of section and category rankings (see `PopularityCache`)."""
+    with _hosts_lock:
+        return current_app.extensions.setdefault(
+            "journeydesk.popularity",
+            PopularityCache(ttl=POPULARITY_TTL_SECONDS, size=POPULARITY_RANKINGS),
+        )
 
 
 def _article_hosts() -> dict[str, set[str]]:

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, make_response, render_template, request
 
 from plugin.freshness import ensure_fresh, missing_ticket
 from plugin.sidebar import build_ticket_journey
+from plugin.store.tickets import get_ticket
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
@@ -71,9 +72,14 @@ def render_sidebar(
     """The sidebar page (or its journey fragment) of one ticket, for an authorised caller."""
     app_state = state()
     lang = pick_language()
-    freshness = ensure_fresh(app_state.config, app_state.model, db(), source, ticket_id)
+    ticket = get_ticket(db(), source, ticket_id)
+    freshness = ensure_fresh(
+        app_state.config, app_state.model, db(), source, ticket_id, ticket=ticket
+    )
+    if not freshness.store_unchanged:  # a fetch may have written it: read it again
+        ticket = None
     journey = build_ticket_journey(
-        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=lang
+        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=lang, ticket=ticket
     )
     if journey is None:
         raise ApiError(*missing_ticket(source, ticket_id, freshness))
