@@ -19,60 +19,18 @@ from itertools import islice
 
 from sqlite_utils import Database
 
+from plugin.store.customers import PROFILE_FIELDS
+from plugin.store.tickets import COLUMNS as TICKET_COLUMNS
+from plugin.store.touchpoints import COLUMNS as TOUCHPOINT_COLUMNS
+
 TABLES = ("customers", "customer_identities", "articles", "tickets", "touchpoints", "sync_cursors")
 """Tables whose secondary indexes are dropped during a load and rebuilt after it."""
 CHUNK_ROWS = 200_000
 """Rows per transaction: large enough that commits cost nothing, small enough to stream."""
 
-CUSTOMER_COLUMNS = (
-    "id",
-    "name",
-    "email",
-    "signup_at",
-    "purchased_at",
-    "renewal_at",
-    "plan",
-    "lifetime_value",
-    "time_zone",
-    "locale",
-    "attributes",
-    "created_at",
-    "updated_at",
-)
+CUSTOMER_COLUMNS = ("id", *PROFILE_FIELDS, "created_at", "updated_at")
 IDENTITY_COLUMNS = ("kind", "value", "customer_id")
 CURSOR_COLUMNS = ("source", "stream", "scope", "cursor", "updated_at")
-TICKET_COLUMNS = (
-    "source",
-    "id",
-    "customer_id",
-    "subject",
-    "status",
-    "priority",
-    "channel",
-    "tags",
-    "created_at",
-    "updated_at",
-    "solved_at",
-    "first_response_at",
-    "csat_score",
-    "csat_comment",
-    "deleted",
-)
-TOUCHPOINT_COLUMNS = (
-    "source",
-    "event_id",
-    "customer_id",
-    "type",
-    "occurred_at",
-    "channel",
-    "article_source",
-    "article_id",
-    "article_locale",
-    "article_title",
-    "article_url",
-    "ticket_id",
-    "properties",
-)
 
 
 @contextmanager

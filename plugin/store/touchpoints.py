@@ -13,6 +13,23 @@ from plugin.store import dumps, loads_object, select_dicts, to_epoch
 from plugin.store.articles import article_group, article_versions
 from plugin.store.customers import mark_dirty, resolve_customers
 
+COLUMNS = (
+    "source",
+    "event_id",
+    "customer_id",
+    "type",
+    "occurred_at",
+    "channel",
+    "article_source",
+    "article_id",
+    "article_locale",
+    "article_title",
+    "article_url",
+    "ticket_id",
+    "properties",
+)
+"""The written columns, in the order of the rows `_row` builds."""
+
 
 @dataclass(frozen=True, slots=True)
 class InsertResult:
@@ -36,10 +53,8 @@ def insert_touchpoints(
     ]
     before = db.conn.total_changes
     db.conn.executemany(
-        "INSERT INTO touchpoints (source, event_id, customer_id, type, occurred_at, channel, "
-        "article_source, article_id, article_locale, article_title, article_url, ticket_id, "
-        "properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(source, event_id) DO NOTHING",
+        f"INSERT INTO touchpoints ({', '.join(COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT(source, event_id) DO NOTHING",
         rows,
     )
     accepted = db.conn.total_changes - before
