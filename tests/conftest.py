@@ -53,6 +53,20 @@ def _secret_env(monkeypatch):
     monkeypatch.setenv("JOURNEYDESK_SECRET", SECRET)
 
 
+@pytest.fixture(scope="module")
+def server():
+    """A local HTTP server for a fake desk, shared by a test module.
+
+    Threaded: a call left running against a slow or timed-out desk must not block the next.
+    """
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def seeded_demo(tmp_path_factory):
     """A config + database holding the demo desk of DEMO_CUSTOMERS customers (seeded once)."""

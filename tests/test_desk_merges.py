@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from pytest_httpserver import HTTPServer
-
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.jobs import run_source_sync
@@ -34,14 +31,6 @@ from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
 from tests.fakes.zendesk import TOKEN, FakeZendesk, iso
 
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 def journey(config, source: str, ticket_id: str) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from plugin.app import create_app
 from plugin.config import load_config
@@ -30,15 +29,6 @@ from tests.desks import (
 from tests.fakes.zendesk import TOKEN, FakeZendesk
 
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def server():
-    # threaded: a fetch left running against a slow desk must not block the next request
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from plugin.app import create_app
 from plugin.config import load_config
@@ -28,14 +27,6 @@ from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
 from tests.fakes.zendesk import TOKEN, FakeZendesk
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ desk stores: nothing lost, nothing duplicated, the bad records counted and repor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -31,14 +31,6 @@ from tests.fakes.zendesk import EMAIL, SUBDOMAIN, TOKEN, FakeZendesk
 TIMEOUT = 0.4  # the client's per-call timeout; a fault waits longer than this
 RETRY_AFTER = 7  # seconds a 429 asks for
 START = 1_760_000_000
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)  # a timed-out call must not block
-    server.start()
-    yield server
-    server.stop()
 
 
 def client(base_url: str, auth: HTTPBasicAuth, sleeps: list[float], desk: str) -> HttpClient:
