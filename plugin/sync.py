@@ -56,37 +56,23 @@ def run_sync(
         sync_state.clear_cursors(db, source)
     report = SyncReport(source)
     run_id = sync_state.start_run(db, source)
+    status, message = "interrupted", "interrupted"
     try:
         for stream in streams:
             _sync_stream(db, connector, stream, report, progress)
+        status, message = "ok", "; ".join(report.notices)
     except ConnectorError as exc:
+        status, message = "failed", str(exc)
+        raise
+    finally:
         sync_state.finish_run(
             db,
             run_id,
-            status="failed",
+            status=status,
             accepted=report.total_written,
             rejected=len(report.rejected),
-            message=str(exc),
+            message=message,
         )
-        raise
-    except BaseException:
-        sync_state.finish_run(
-            db,
-            run_id,
-            status="interrupted",
-            accepted=report.total_written,
-            rejected=len(report.rejected),
-            message="interrupted",
-        )
-        raise
-    sync_state.finish_run(
-        db,
-        run_id,
-        status="ok",
-        accepted=report.total_written,
-        rejected=len(report.rejected),
-        message="; ".join(report.notices),
-    )
     return report
 
 
