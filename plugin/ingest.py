@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -386,14 +386,11 @@ def store_batch(
     log_rejections: bool = True,
 ) -> IngestResult:
     """Write a parsed batch in one transaction; record up to `record_rejections` rejections."""
-    accepted = duplicates = 0
     with db.atomic():
-        for segment in _merge_safe_segments(batch.touchpoints):
-            result = insert_touchpoints(
-                db, target.source, segment, article_source=target.article_source
-            )
-            accepted += result.accepted
-            duplicates += result.duplicates
+        # insert_touchpoints resolves customers merge-safely (store.resolve_customers).
+        result = insert_touchpoints(
+            db, target.source, batch.touchpoints, article_source=target.article_source
+        )
         for rejection in batch.rejected[:record_rejections]:
             record_rejection(db, target.source, "events", f"#{rejection.index}: {rejection.error}")
     if batch.rejected and log_rejections:
@@ -404,37 +401,7 @@ def store_batch(
             batch.rejected[0].index,
             batch.rejected[0].error,
         )
-    return IngestResult(accepted, duplicates, batch.rejected, batch.notices)
-
-
-def _merge_safe_segments(touchpoints: list[Touchpoint]) -> Iterator[list[Touchpoint]]:
-    """Split where an event may merge customers, so no row is written for a merged-away id.
-
-    `insert_touchpoints` resolves every customer of its list before it inserts the rows.
-    An event naming two identities (visitor id + email) can merge two customers while
-    doing so, after earlier rows of the same list were resolved to the customer that is
-    merged away. Starting a new list at each new multi-identity reference keeps every row
-    resolved after the merges that precede it (one-identity references never merge).
-    """
-    segment: list[Touchpoint] = []
-    seen: set[CustomerRef] = set()
-    for tp in touchpoints:
-        identities = sum(
-            bool(x)
-            for x in (
-                tp.customer.source_id,
-                tp.customer.email,
-                tp.customer.external_id,
-                tp.customer.anonymous_id,
-            )
-        )
-        if identities > 1 and tp.customer not in seen and segment:
-            yield segment
-            segment, seen = [], set()
-        seen.add(tp.customer)
-        segment.append(tp)
-    if segment:
-        yield segment
+    return IngestResult(result.accepted, result.duplicates, batch.rejected, batch.notices)
 
 
 # --- file imports ----------------------------------------------------------------------
