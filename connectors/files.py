@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from connectors import fastjson
+
 CSV_COLUMNS = (
     "id",
     "type",
@@ -180,7 +182,7 @@ def _json_line(raw: bytes) -> dict[str, Any] | BadLine:
     if len(raw) > MAX_LINE_BYTES:
         return BadLine(f"line longer than {MAX_LINE_BYTES:,} bytes")
     try:
-        value = json.loads(raw)
+        value = fastjson.loads(raw)
     except UnicodeDecodeError:
         return BadLine("not UTF-8 text")
     except ValueError as exc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import json
 import logging
 import random
 import re
@@ -29,6 +28,7 @@ import requests
 import urllib3.exceptions
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from connectors import fastjson
 from connectors.errors import (
     AuthError,
     BadPayloadError,
@@ -338,9 +338,7 @@ class HttpClient:
         if empty_ok and not response.content.strip():
             return None
         try:
-            # json.loads on the bytes: it detects UTF-8/16/32 itself, and skips requests'
-            # decode-to-str copy (a 1,000-ticket export page is megabytes).
-            return json.loads(response.content)
+            return fastjson.loads(response.content)
         except ValueError:
             where = f"{response.request.method} {self._describe(response.url)}"
             kind = response.headers.get("Content-Type", "no content type")

@@ -164,8 +164,7 @@ class ZendeskConnector:
 
     def _ticket_batches(self, since: str | None) -> Iterator[Batch]:
         for page, tickets, cursor in self._export("tickets", since, include="metric_sets"):
-            parse = partial(_parse_ticket_in_page, metrics=_metric_sets(page))
-            records, rejected = _parse_all(tickets, parse, "ticket")
+            records, rejected = _parse_tickets(tickets, _metric_sets(page))
             yield Batch("tickets", records, cursor, rejected=rejected)
 
     def articles(self, since: str | None) -> Iterator[Batch]:
@@ -511,48 +510,64 @@ def _parse_all(
     return records, rejected
 
 
-def _parse_ticket_in_page(raw: dict, metrics: dict) -> list[Ticket]:
-    return [_parse_ticket(raw, metrics.get(raw.get("id")))]
+def _parse_tickets(raws: list, metrics: dict) -> tuple[list[Record], list[str]]:
+    """`_parse_all` for an export page of tickets, each with its `metric_sets` entry
+    (the sync's hot loop: one call per ticket, no per-ticket partial or list)."""
+    records: list[Record] = []
+    rejected: list[str] = []
+    for index, raw in enumerate(raws):
+        if not isinstance(raw, dict):
+            rejected.append(f"ticket #{index}: not an object")
+            continue
+        try:
+            records.append(_parse_ticket(raw, metrics.get(raw.get("id"))))
+        except _Reject as why:
+            rejected.append(f"ticket {raw.get('id', f'#{index}')}: {why}")
+    return records, rejected
 
 
 def _parse_ticket(raw: dict, metrics: dict | None) -> Ticket:
+    get = raw.get
     ticket_id = _require_id(raw)
     created = _time_field(raw, "created_at")
     if created is None:
         raise _Reject("no created_at")
-    status = str(raw.get("status") or "open")
-    requester = raw.get("requester_id")
+    status = str(get("status") or "open")
+    requester = get("requester_id")
     if requester is None and status != "deleted":
         raise _Reject("no requester_id")
-    via = raw.get("via") if isinstance(raw.get("via"), dict) else {}
-    rating = raw.get("satisfaction_rating")
-    rating = rating if isinstance(rating, dict) else {}
-    score = rating.get("score") if rating.get("score") in ("good", "bad") else None
+    via = get("via")
+    rating = get("satisfaction_rating")
+    score = comment = None
+    if isinstance(rating, dict):
+        score = rating.get("score")
+        if score in ("good", "bad"):
+            comment = rating.get("comment") or None
+        else:
+            score = None
+    solved = first = None
+    if metrics:  # solved_at and first response from the `metric_sets` sideload
+        reply = metrics.get("reply_time_in_minutes")
+        minutes = reply.get("calendar") if isinstance(reply, dict) else None
+        if isinstance(minutes, int | float):
+            first = created + timedelta(minutes=minutes)
+        solved = _lenient_time(metrics.get("solved_at"))
     return Ticket(
-        id=ticket_id,
-        requester=CustomerRef(source_id=str(requester)) if requester is not None else CustomerRef(),
-        subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
-        created_at=created,
-        updated_at=_time_field(raw, "updated_at"),
-        status=status,
-        priority=raw.get("priority") or None,
-        channel=via.get("channel") or None,
-        tags=tuple(str(t) for t in raw.get("tags") or ()),
-        csat_score=score,
-        csat_comment=(rating.get("comment") or None) if score else None,
-        deleted=status == "deleted",
-        **_metric_times(metrics, created),
+        ticket_id,
+        CustomerRef(str(requester)) if requester is not None else CustomerRef(),
+        str(get("subject") or get("raw_subject") or ""),
+        created,
+        _time_field(raw, "updated_at"),
+        status,
+        get("priority") or None,
+        (via.get("channel") or None) if isinstance(via, dict) else None,
+        tuple(map(str, get("tags") or ())),
+        solved,
+        first,
+        score,
+        comment,
+        status == "deleted",
     )
-
-
-def _metric_times(metrics: dict | None, created: datetime) -> dict[str, datetime | None]:
-    """solved_at and first response from the `metric_sets` sideload, when present."""
-    if not metrics:
-        return {"solved_at": None, "first_response_at": None}
-    reply = metrics.get("reply_time_in_minutes")
-    minutes = reply.get("calendar") if isinstance(reply, dict) else None
-    first = created + timedelta(minutes=minutes) if isinstance(minutes, int | float) else None
-    return {"solved_at": _lenient_time(metrics.get("solved_at")), "first_response_at": first}
 
 
 def _parse_article(raw: dict, sections: dict, categories: dict) -> list[Article]:
@@ -782,6 +797,13 @@ def _str_or_none(value: Any) -> str | None:
 
 def _parse_time(value: Any) -> datetime:
     """ISO-8601 (Zendesk writes `Z` and up to nanoseconds) or a bare date → aware UTC."""
+    if type(value) is str and len(value) == 20 and value[19] == "Z":
+        # Zendesk's usual "2024-05-01T12:00:00Z": fromisoformat reads it as aware UTC
+        # (the general path below gives the same datetime, five calls later).
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"not a time: {value!r}")
     text = value.strip()

@@ -203,7 +203,7 @@ def import_(config_path: str, file: str, source: str) -> None:
         desk_types_allowed=True,  # an admin's own export: tickets, CSAT, purchases too
     )
     report = ImportReport()  # filled in as batches commit, so a failure can say how far
-    db = open_db(config.database_path)
+    db = open_db(config.database_path, cache_mib=256)  # a batch's index pages stay cached
     try:
         with TouchpointFile(file) as records:
             _import_with_progress(db, target, records, report)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -98,10 +98,13 @@ def ensure_fresh(
     *,
     budget: float = BUDGET_SECONDS,
     ticket: dict[str, Any] | None | object = _UNREAD,
+    history: tuple[str | None, int | None] | None = None,
 ) -> Freshness:
     """Make the store current enough to answer for this ticket, within `budget` seconds.
 
-    `ticket` is the stored row (or None) when the caller has read it already.
+    `ticket` is the stored row (or None) when the caller has read it already, and
+    `history` the requester's desk user id and last history fetch read with it
+    (`store.sidebar_reads.ticket_context`), which spares two statements.
     Never raises for a desk problem: a failed or slow fetch gives a stale answer.
     """
     conf = config.connector(source)
@@ -113,10 +116,13 @@ def ensure_fresh(
     if ticket is not None:
         if not keeps_history(conf):
             return Freshness(False, None, "no_desk_history")
-        user_id = desk_user_of(db, ticket["customer_id"], source)
+        if history is None:
+            user_id = desk_user_of(db, ticket["customer_id"], source)
+            last = None if user_id is None else last_history_fetch(db, source, user_id)
+        else:
+            user_id, last = history
         if user_id is None:  # a requester the desk does not know by id: nothing to fetch
             return Freshness(False, None, "no_desk_history")
-        last = last_history_fetch(db, source, user_id)
         if last is not None and last >= ticket["created_at"]:
             return Freshness(False, last, "up_to_date")
     # A ticket already stored needs only its requester's history; an unknown one all of it.
@@ -288,4 +294,4 @@ def _recompute(db: Database, model: JourneyModel, customer_id: int) -> None:
 def _iso(epoch: int | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -25,10 +25,12 @@ visitor's earlier anonymous reads into that customer (`store.customers.resolve_c
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -59,6 +61,11 @@ TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-20T10:00:00Z"
 _TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}")
+_USUAL_LOCALES = {
+    locale: locale
+    for locale in ("en", "en-us", "en-gb", "es", "fr", "de", "it", "pt", "pt-br", "nl", "ja")
+}
+"""Locales already valid and normalised: no pattern to run, nothing to rewrite."""
 
 
 class EventError(ValueError):
@@ -136,32 +143,70 @@ def parse_events(
 ) -> ParsedBatch:
     """Validate `(index, raw event)` pairs; a `BadLine` is rejected with its own reason."""
     now = now or datetime.now(UTC)
+    latest = now + FUTURE_TOLERANCE
     batch = ParsedBatch()
-    for index, raw in items:
-        if isinstance(raw, BadLine):
-            batch.rejected.append(Rejection(index, raw.reason))
-            continue
-        try:
-            touchpoint, notice = parse_event(raw, target, now=now)
-        except EventError as exc:
-            batch.rejected.append(Rejection(index, str(exc)))
-            continue
-        batch.touchpoints.append(touchpoint)
-        if notice:
-            batch.notices.append(Notice(index, notice))
+    append = batch.touchpoints.append
+    with gc_paused():
+        for index, raw in items:
+            if raw.__class__ is BadLine:
+                batch.rejected.append(Rejection(index, raw.reason))
+                continue
+            try:
+                touchpoint, notice = _parse_event(raw, target, latest)
+            except EventError as exc:
+                batch.rejected.append(Rejection(index, str(exc)))
+                continue
+            append(touchpoint)
+            if notice:
+                batch.notices.append(Notice(index, notice))
     return batch
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch's objects are made (then as before).
+
+    A batch makes tens of thousands of small objects that all stay alive until it is
+    stored, so the collector ran every 700 allocations and walked them all again each
+    time (16 % of an import's CPU). They hold no cycles: reference counting frees them.
+    Nested use keeps the outer pause.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_event(raw: Any, target: IngestTarget, *, now: datetime) -> tuple[Touchpoint, str | None]:
     """One event → a touchpoint and an optional warning; raises EventError."""
-    if not isinstance(raw, dict):
+    return _parse_event(raw, target, now + FUTURE_TOLERANCE)
+
+
+def _parse_event(raw: Any, target: IngestTarget, latest: datetime) -> tuple[Touchpoint, str | None]:
+    """`parse_event` with the latest acceptable time worked out once per batch.
+
+    Hot: every ingested event and imported line passes here, so the usual shapes take
+    short paths (see `_text`, `_type`, `_time`); the checks and messages are the same.
+    """
+    if raw.__class__ is not dict and not isinstance(raw, dict):
         raise EventError("expected a JSON object")
-    event_id = _text(raw.get("id"), "id", MAX_ID_LENGTH, required=True)
-    type_ = _type(raw.get("type"), target)
-    occurred_at = _time(raw.get("occurred_at"), now)
-    properties = _properties(raw.get("properties"))
-    customer, proof, notice = _customer(raw.get("customer"), target)
-    article = _article(raw.get("article"), target, required=type_ == "article_view")
+    get = raw.get
+    event_id = _text(get("id"), "id", MAX_ID_LENGTH, required=True)
+    type_ = _type(get("type"), target)
+    occurred_at = _time(get("occurred_at"), latest)
+    properties = _properties(get("properties"))
+    customer, proof, notice = _customer(get("customer"), target)
+    article_value = get("article")
+    if article_value is None and type_ != "article_view":
+        article_id = article_url = article_title = article_locale = None
+    else:
+        article_id, article_url, article_title, article_locale = _article(
+            article_value, target, required=type_ == "article_view"
+        )
     if type_ == "search":
         properties["query"] = _query(properties.get("query", raw.get("query")))
     if type_ == "identify" and not (customer.anonymous_id and _named(customer)):
@@ -173,19 +218,31 @@ def parse_event(raw: Any, target: IngestTarget, *, now: datetime) -> tuple[Touch
     if proof:
         properties["identity"] = proof
     touchpoint = Touchpoint(
-        id=event_id,
-        type=type_,
-        occurred_at=occurred_at,
-        customer=customer,
-        channel=target.channel,
-        properties=properties,
-        **article,
+        event_id,
+        type_,
+        occurred_at,
+        customer,
+        target.channel,
+        article_id,
+        article_title,
+        article_url,
+        article_locale,
+        None,
+        properties,
     )
     return touchpoint, notice
 
 
 def _text(value: Any, where: str, limit: int, *, required: bool = False) -> str | None:
     """A non-empty string (ints are taken as their digits, as ids often are)."""
+    if value.__class__ is str:  # the usual case, valid: one strip, two tests
+        text = value.strip()
+        if text and len(text) <= limit:
+            return text
+    elif value is None:
+        if required:
+            raise EventError(f"{where}: required")
+        return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if value is None or value == "":
@@ -200,7 +257,12 @@ def _text(value: Any, where: str, limit: int, *, required: bool = False) -> str 
     return value
 
 
+_PORTAL_TYPES = frozenset(PORTAL_TYPES)
+
+
 def _type(value: Any, target: IngestTarget) -> str:
+    if value.__class__ is str and value in _PORTAL_TYPES:  # names every target accepts
+        return value
     if not isinstance(value, str) or not value:
         raise EventError("type: required (article_view, search, identify or a custom name)")
     if not _TYPE.fullmatch(value):
@@ -212,7 +274,16 @@ def _type(value: Any, target: IngestTarget) -> str:
     return value
 
 
-def _time(value: Any, now: datetime) -> datetime:
+def _time(value: Any, latest: datetime) -> datetime:
+    """`value` as an aware UTC datetime, not after `latest` (now + the tolerated skew)."""
+    if value.__class__ is str and 0 < len(value) <= 40:  # the usual case: ISO 8601 text
+        try:
+            at = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise EventError(f"occurred_at: {value!r} is not {TIME_HINT}") from None
+        if at.tzinfo is None:
+            raise EventError(f"occurred_at: {value!r} has no time zone (add Z or +01:00)")
+        return _plausible(at.astimezone(UTC), latest)
     if value is None or value == "":
         raise EventError(f"occurred_at: required ({TIME_HINT})")
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -229,8 +300,11 @@ def _time(value: Any, now: datetime) -> datetime:
             raise EventError(f"occurred_at: {value!r} has no time zone (add Z or +01:00)")
     else:
         raise EventError(f"occurred_at: expected {TIME_HINT}")
-    at = at.astimezone(UTC)
-    if at > now + FUTURE_TOLERANCE:
+    return _plausible(at.astimezone(UTC), latest)
+
+
+def _plausible(at: datetime, latest: datetime) -> datetime:
+    if at > latest:
         raise EventError("occurred_at: more than a day in the future")
     if at < EARLIEST:
         raise EventError("occurred_at: before the year 2000")
@@ -339,11 +413,14 @@ def _from_claims(
     )
 
 
-def _article(value: Any, target: IngestTarget, *, required: bool) -> dict[str, Any]:
+def _article(
+    value: Any, target: IngestTarget, *, required: bool
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(article id, url, title, locale) of an event; all None when it names none."""
     if value is None:
         if required:
             raise EventError("article: required for an article_view (an id or a url)")
-        return {}
+        return None, None, None, None
     if not isinstance(value, dict):
         raise EventError("article: expected an object with an id or a url")
     article_id = _text(value.get("id"), "article.id", MAX_ID_LENGTH)
@@ -357,14 +434,14 @@ def _article(value: Any, target: IngestTarget, *, required: bool) -> dict[str, A
     if not article_id:
         raise EventError("article: needs an id or a url")
     locale = _text(value.get("locale"), "article.locale", 20)
-    if locale and not _LOCALE.fullmatch(locale):
-        raise EventError(f"article.locale: {locale!r} is not a locale like en-us")
-    return {
-        "article_id": article_id,
-        "article_url": url,
-        "article_title": _text(value.get("title"), "article.title", MAX_TITLE_LENGTH),
-        "article_locale": locale.lower().replace("_", "-") if locale else None,
-    }
+    if locale:
+        if locale in _USUAL_LOCALES:
+            locale = _USUAL_LOCALES[locale]
+        elif _LOCALE.fullmatch(locale):
+            locale = locale.lower().replace("_", "-")
+        else:
+            raise EventError(f"article.locale: {locale!r} is not a locale like en-us")
+    return article_id, url, _text(value.get("title"), "article.title", MAX_TITLE_LENGTH), locale
 
 
 def _article_ref(target: IngestTarget, url: str) -> str | None:
@@ -429,7 +506,7 @@ def import_events(
     target: IngestTarget,
     records: Iterable[tuple[int, Any]],
     *,
-    batch_size: int = 1000,
+    batch_size: int = 20_000,
     keep_rejections: int = 20,
     record_rejections: int = 1000,
     progress: Callable[[ImportReport], None] | None = None,
@@ -439,16 +516,24 @@ def import_events(
 
     A crash mid-file keeps the committed batches; importing the file again then counts
     them as duplicates and adds the rest. Pass `report` to watch the counts grow (a
-    caller that fails mid-file can then say how far it got).
+    caller that fails mid-file can then say how far it got). Batches are large (one
+    writer, trusted input): each commit writes every index page the batch touched, so
+    20,000 lines a commit write the pages that many events share once, not twenty times.
     """
     report = report if report is not None else ImportReport()
     iterator = iter(records)
-    while chunk := list(islice(iterator, batch_size)):
-        budget = max(record_rejections - report.rejected, 0)
-        parsed = parse_events(chunk, target)
-        # The caller prints a summary with line numbers; a log line per batch is noise.
-        result = store_batch(db, target, parsed, record_rejections=budget, log_rejections=False)
-        report.add(len(chunk), result, keep_rejections)
+    while True:
+        # The collector resumes once the batch's objects are freed (nothing left to walk).
+        with gc_paused():
+            chunk = list(islice(iterator, batch_size))
+            if not chunk:
+                break
+            budget = max(record_rejections - report.rejected, 0)
+            parsed = parse_events(chunk, target)
+            # The caller prints a summary with line numbers; a log line per batch is noise.
+            result = store_batch(db, target, parsed, record_rejections=budget, log_rejections=False)
+            report.add(len(chunk), result, keep_rejections)
+            del chunk, parsed
         if progress:
             progress(report)
     return report

@@ -7,15 +7,20 @@ No SQL here.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlite_utils import Database
 
 from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.protocol import STREAMS, Connector
-from connectors.records import Batch, Ticket, Touchpoint
+from connectors.records import Batch, Record, Ticket, Touchpoint
 from plugin.store import sync_state
 from plugin.store.tickets import mark_deleted
 
@@ -58,8 +63,9 @@ def run_sync(
     run_id = sync_state.start_run(db, source)
     status, message = "interrupted", "interrupted"
     try:
-        for stream in streams:
-            _sync_stream(db, connector, stream, report, progress)
+        with _sync_tuning(), sync_state.sync_cache(db, SYNC_CACHE_MIB):
+            for stream in streams:
+                _sync_stream(db, connector, stream, report, progress)
         status, message = "ok", "; ".join(report.notices)
     except ConnectorError as exc:
         status, message = "failed", str(exc)
@@ -74,6 +80,48 @@ def run_sync(
             message=message,
         )
     return report
+
+
+SYNC_CACHE_MIB = 32
+"""SQLite page cache of the sync's connection while it runs (SQLite's default: 2 MB):
+the indexes a page of tickets touches stay cached. 1,000,000 tickets on a busy machine:
+98 → 93 s of CPU (the file read back less), peak RSS 67 → 103 MB, flat."""
+SYNC_GC_THRESHOLD = 20_000
+"""Container allocations between two young-generation collections while a sync runs
+(Python's default is 700). An export page is ~40,000 dicts and lists alive until the
+page is stored: with the default, the collector walks each page dozens of times (about
+a tenth of the sync's CPU) and finds nothing, since parsed JSON holds no cycles."""
+SYNC_SWITCH_INTERVAL = 0.0001
+"""Seconds a thread may hold the GIL while another waits for it, during a sync (Python's
+default: 0.005). The writer releases the GIL for each SQLite step and then waits for the
+read-ahead thread (parsing the next page) to hand it back; with the default it waits up
+to 5 ms per step, so SQLite's work and the parsing hardly overlap. 200,000 tickets on two
+busy cores, same CPU time: 5,000-5,200 tickets/s at 5 ms, 5,900-6,700 at 0.5 ms; 0.1 ms
+was ~10 % faster than 0.5 ms again."""
+_tuning_lock = threading.Lock()
+_tuning: dict = {"syncs": 0, "saved": None}  # syncs running in this process
+
+
+@contextlib.contextmanager
+def _sync_tuning() -> Iterator[None]:
+    """The collector threshold and GIL switch interval above, for the duration of a sync
+    (process-wide settings: the previous ones are restored when the last sync running in
+    the process ends)."""
+    with _tuning_lock:
+        if not _tuning["syncs"]:
+            gc_threshold, interval = _tuning["saved"] = gc.get_threshold(), sys.getswitchinterval()
+            gc.set_threshold(max(gc_threshold[0], SYNC_GC_THRESHOLD), *gc_threshold[1:])
+            sys.setswitchinterval(min(interval, SYNC_SWITCH_INTERVAL))
+        _tuning["syncs"] += 1
+    try:
+        yield
+    finally:
+        with _tuning_lock:
+            _tuning["syncs"] -= 1
+            if not _tuning["syncs"]:
+                gc_threshold, interval = _tuning["saved"]
+                gc.set_threshold(*gc_threshold)
+                sys.setswitchinterval(interval)
 
 
 def _sync_stream(db, connector, stream: str, report: SyncReport, progress) -> None:
@@ -112,11 +160,17 @@ def sync_customer_history(db: Database, connector: Connector, customer_source_id
 def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> None:
     # A deletion may come without its requester (a Zendesk export row of a deleted
     # ticket): it has no customer to file it under, only a stored ticket to flag.
-    gone = [r.id for r in batch.records if _deleted_without_requester(r)]
-    records = [r for r in batch.records if not _deleted_without_requester(r)]
-    for record in list(records):
+    gone: list[str] = []
+    records: list[Record] = []
+    points: list[Touchpoint] = []
+    for record in batch.records:
         if isinstance(record, Ticket):
-            records.extend(ticket_touchpoints(record))
+            if _deleted_without_requester(record):
+                gone.append(record.id)
+                continue
+            points += ticket_touchpoints(record)
+        records.append(record)
+    records += points
     with db.atomic():  # the flags, the records and the cursor: one transaction
         if gone:
             mark_deleted(db, source, gone)
@@ -137,33 +191,32 @@ def ticket_touchpoints(ticket: Ticket) -> list[Touchpoint]:
     """The timeline entries a ticket implies: opened, solved, and its CSAT rating."""
     if ticket.deleted:
         return []
-    base = {"customer": ticket.requester, "channel": ticket.channel, "ticket_id": ticket.id}
-    points = [
-        Touchpoint(
-            id=f"ticket:{ticket.id}:opened",
-            type="ticket_opened",
-            occurred_at=ticket.created_at,
-            properties={"subject": ticket.subject},
-            **base,
-        )
-    ]
+    subject = {"subject": ticket.subject}
+    points = [_ticket_point(ticket, "opened", "ticket_opened", ticket.created_at, subject)]
     if ticket.solved_at:
-        points.append(
-            Touchpoint(
-                id=f"ticket:{ticket.id}:solved",
-                type="ticket_solved",
-                occurred_at=ticket.solved_at,
-                **base,
-            )
-        )
+        points.append(_ticket_point(ticket, "solved", "ticket_solved", ticket.solved_at, {}))
     if ticket.csat_score:
-        points.append(
-            Touchpoint(
-                id=f"ticket:{ticket.id}:csat",
-                type="csat",
-                occurred_at=ticket.solved_at or ticket.updated_at or ticket.created_at,
-                properties={"score": ticket.csat_score},
-                **base,
-            )
-        )
+        at = ticket.solved_at or ticket.updated_at or ticket.created_at
+        points.append(_ticket_point(ticket, "csat", "csat", at, {"score": ticket.csat_score}))
     return points
+
+
+def _ticket_point(
+    ticket: Ticket, suffix: str, kind: str, at: datetime, properties: dict
+) -> Touchpoint:
+    # Positional, in the fields' order (a sync makes two or three per ticket, keywords
+    # cost a third more): id, type, occurred_at, customer, channel, article id, title,
+    # url, locale, ticket_id, properties.
+    return Touchpoint(
+        f"ticket:{ticket.id}:{suffix}",
+        kind,
+        at,
+        ticket.requester,
+        ticket.channel,
+        None,
+        None,
+        None,
+        None,
+        ticket.id,
+        properties,
+    )

@@ -405,6 +405,19 @@ def test_a_key_without_identity_proof_marks_claims_unverified(ingest):
     db.conn.close()
 
 
+def test_large_integers_in_properties_are_kept_exactly(ingest):
+    client, config = ingest
+    order = 12345678901234567890123  # past 64 bits: a fast JSON parser would make it a float
+    event = view("big-int", {"email": ANA}) | {"properties": {"order": order, "n": 7}}
+    assert post(client, [event]).get_json()["accepted"] == 1
+    db = store(config)
+    customer_id = find_customer(db, CustomerRef(email=ANA), "demo")
+    [entry] = timeline(db, customer_id, until=int(time.time()) + 60, limit=5)
+    db.conn.close()
+    assert entry["properties"]["order"] == order
+    assert type(entry["properties"]["order"]) is int
+
+
 @pytest.fixture(scope="module")
 def rsa_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -67,7 +67,9 @@ def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> lis
     marks = ", ".join("?" for _ in ids)
     return select_dicts(
         db,
-        f"SELECT * FROM articles WHERE source = ? AND group_id IN ({marks})",
+        # without the hint the planner walks every article of the source
+        "SELECT * FROM articles INDEXED BY articles_group "
+        f"WHERE source = ? AND group_id IN ({marks})",
         [source, *ids],
     )
 

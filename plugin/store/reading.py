@@ -1,8 +1,8 @@
 """One customer's reading, as the sidebar and the reply guard ask about it.
 
 Every query here is keyed by `customer_id` first, so it runs on the covering index
-`touchpoints_article_views` (customer_id, occurred_at, article_source, article_id, ...) or
-`touchpoints_customer`, and costs the customer's own rows, never the table's.
+`touchpoints_article_views` (customer_id, occurred_at, article_source, article_id, ...),
+and costs the customer's own rows, never the table's.
 An article is `(article_source, group_id)`: touchpoints store the group id, so a view in
 any locale of an article counts as that article.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
 from plugin.store import now_epoch
 from plugin.store.articles import upsert_articles
 from plugin.store.customers import upsert_customers
-from plugin.store.tickets import upsert_tickets
+from plugin.store.tickets import write_tickets
 from plugin.store.touchpoints import insert_touchpoints
 
 
@@ -44,13 +46,39 @@ def _write_records(db: Database, source: str, records: list) -> tuple[int, int]:
     touchpoints = [r for r in records if isinstance(r, Touchpoint)]
     written = upsert_customers(db, source, customers) if customers else 0
     written += upsert_articles(db, source, articles) if articles else 0
-    written += upsert_tickets(db, source, tickets) if tickets else 0
+    resolved: dict = {}
+    if tickets:
+        changed, resolved = write_tickets(db, source, tickets)
+        written += changed
     duplicates = 0
     if touchpoints:
-        result = insert_touchpoints(db, source, touchpoints, article_source=source)
+        # A ticket page's timeline entries are about its requesters, resolved just now.
+        known = resolved if resolved and all(t.customer in resolved for t in touchpoints) else None
+        result = insert_touchpoints(db, source, touchpoints, article_source=source, customers=known)
         written += result.accepted
         duplicates = result.duplicates
     return written, duplicates
+
+
+@contextlib.contextmanager
+def sync_cache(db: Database, mib: int) -> Iterator[None]:
+    """The connection's page cache enlarged to `mib` MB while a sync writes (then put back).
+
+    Each page of tickets adds a thousand rows to indexes keyed by customer (tickets,
+    timeline, changed customers): random pages all over them. With SQLite's default 2 MB
+    cache, most are read back from the file at every page once the indexes outgrow it.
+    """
+    before = db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    page_kib = db.conn.execute("PRAGMA page_size").fetchone()[0] // 1024 or 1
+    before_kib = -before if before < 0 else before * page_kib
+    if before_kib >= mib * 1024:
+        yield
+        return
+    db.conn.execute(f"PRAGMA cache_size = {-1024 * int(mib)}")
+    try:
+        yield
+    finally:
+        db.conn.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def get_cursor(db: Database, source: str, stream: str, scope: str = "") -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from connectors.records import Ticket
+from connectors.records import CustomerRef, Ticket
 from plugin.store import dumps, select_dicts, to_epoch
 from plugin.store.customers import mark_dirty, resolve_customers
 from plugin.store.desk_merges import follow_moved_requesters
@@ -35,6 +35,15 @@ OPEN_STATUSES = ("new", "open", "pending", "hold")
 
 def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
     """Write tickets; returns how many rows changed (identical re-imports change none)."""
+    return write_tickets(db, source, tickets)[0]
+
+
+def write_tickets(
+    db: Database, source: str, tickets: Iterable[Ticket]
+) -> tuple[int, dict[CustomerRef, int]]:
+    """`upsert_tickets`, also returning the customer each requester resolved to (after
+    any desk-side merge the batch revealed): a sync writes the tickets' timeline entries
+    in the same transaction, for the same people, without resolving them again."""
     tickets = list(tickets)
     customers = resolve_customers(db, (t.requester for t in tickets), source)
     if follow_moved_requesters(db, source, {t.id: customers[t.requester] for t in tickets}):
@@ -52,7 +61,7 @@ def upsert_tickets(db: Database, source: str, tickets: Iterable[Ticket]) -> int:
     changed = db.conn.total_changes - before
     if changed:
         mark_dirty(db, {row[2] for row in rows})
-    return changed
+    return changed, customers
 
 
 def _row(source: str, t: Ticket, customer_id: int) -> tuple:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlite_utils import Database
 
-from connectors.records import Touchpoint
-from plugin.store import dumps, loads_object, select_dicts, to_epoch
-from plugin.store.articles import article_group, article_versions
+from connectors.records import CustomerRef, Touchpoint
+from plugin.store import dumps, loads_object, to_epoch
+from plugin.store.articles import article_group
 from plugin.store.customers import mark_dirty, resolve_customers
 
 COLUMNS = (
@@ -38,15 +40,23 @@ class InsertResult:
 
 
 def insert_touchpoints(
-    db: Database, source: str, touchpoints: Iterable[Touchpoint], *, article_source: str
+    db: Database,
+    source: str,
+    touchpoints: Iterable[Touchpoint],
+    *,
+    article_source: str,
+    customers: Mapping[CustomerRef, int] | None = None,
 ) -> InsertResult:
     """Insert touchpoints once each (by source + id); duplicates are counted, not written.
 
     `source` namespaces the event ids (a desk, a portal key, an import); articles are
     looked up in `article_source`, and any locale of an article counts as that article.
+    `customers` maps every touchpoint's customer to its id when the caller resolved them
+    already in this transaction (a ticket page's requesters); else they are resolved here.
     """
     touchpoints = list(touchpoints)
-    customers = resolve_customers(db, (tp.customer for tp in touchpoints), article_source)
+    if customers is None:
+        customers = resolve_customers(db, (tp.customer for tp in touchpoints), article_source)
     groups: dict[str, str] = {}
     rows = [
         _row(db, source, article_source, tp, customers[tp.customer], groups) for tp in touchpoints
@@ -89,7 +99,7 @@ def _row(
         tp.article_title,
         tp.article_url,
         tp.ticket_id,
-        dumps(tp.properties or {}),
+        dumps(tp.properties) if tp.properties else "{}",
     )
 
 
@@ -133,20 +143,35 @@ def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) ->
     for item in items:
         by_source.setdefault(item["article_source"], []).append(item)
     for source, group in by_source.items():
-        versions: dict[str, dict[str, dict]] = {}
-        for row in article_versions(db, source, [i["article_id"] for i in group]):
-            versions.setdefault(row["group_id"], {})[row["locale"]] = row
+        versions: dict[str, dict[str, tuple]] = {}
+        for row in _versions(db, source, [i["article_id"] for i in group]):
+            versions.setdefault(row[0], {})[row[1]] = row
         for item in group:
             known = versions.get(item["article_id"], {})
             best = known.get(item["locale"]) or next(iter(known.values()), None)
             if best:
-                item["title"] = best["title"]
-                item["url"] = best["url"]
-                item["category"] = best["category"]
-                item["updated_at"] = best["updated_at"]
+                _, _, item["title"], item["url"], item["category"], item["updated_at"] = best
             else:  # not in the knowledge base yet: what the view itself said
                 item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
             item["title"] = item["title"] or f"Article {item['article_id']}"
+
+
+def _versions(db: Database, source: str, group_ids: list[str]) -> list[tuple]:
+    """(group_id, locale, title, url, category, updated_at) of every locale of the given
+    articles (`store.articles.article_versions`, trimmed to what the sidebar shows).
+
+    INDEXED BY: left alone, the planner walks every article of the source on the primary
+    key's prefix (~60 µs at 360 articles in 2 locales) instead of seeking each group.
+    """
+    ids = list(dict.fromkeys(group_ids))
+    if not ids:
+        return []
+    return db.conn.execute(
+        "SELECT group_id, locale, title, url, category, updated_at "
+        "FROM articles INDEXED BY articles_group "
+        f"WHERE source = ? AND group_id IN ({', '.join('?' for _ in ids)})",
+        [source, *ids],
+    ).fetchall()
 
 
 def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:
@@ -160,16 +185,53 @@ def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, 
 
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
     """The customer's most recent touchpoints up to `until`, newest first."""
-    rows = select_dicts(
-        db,
-        "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
-        "article_url, ticket_id, properties FROM touchpoints "
-        "WHERE customer_id = ? AND occurred_at <= ? ORDER BY occurred_at DESC LIMIT ?",
-        [customer_id, until, limit],
-    )
-    for row in rows:
-        row["properties"] = loads_object(row["properties"])
-    return rows
+    # The sidebar's busiest read (15 rows a request): rows built in one pass, and the
+    # properties (mostly small objects such as {"via": "direct"}) decoded by orjson.
+    return [
+        {
+            "type": type_,
+            "occurred_at": occurred_at,
+            "channel": channel,
+            "article_source": article_source,
+            "article_id": article_id,
+            "article_title": article_title,
+            "article_url": article_url,
+            "ticket_id": ticket_id,
+            "properties": {} if not properties or properties == "{}" else _object(properties),
+        }
+        for (
+            type_,
+            occurred_at,
+            channel,
+            article_source,
+            article_id,
+            article_title,
+            article_url,
+            ticket_id,
+            properties,
+        ) in db.conn.execute(
+            "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
+            "article_url, ticket_id, properties FROM touchpoints "
+            "WHERE customer_id = ? AND occurred_at <= ? ORDER BY occurred_at DESC LIMIT ?",
+            (customer_id, until, limit),
+        )
+    ]
+
+
+_LONG_NUMBER = re.compile(r"\d{19}")
+"""19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float."""
+
+
+def _object(text: str) -> Any:
+    """`json.loads(text)`, by orjson (6x faster) where it gives the same result: not for
+    numbers of 19+ digits, nor what orjson refuses and the stdlib reads (NaN, lone
+    surrogates)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return loads_object(text)
 
 
 def count_touchpoints(db: Database, type_: str | None = None) -> int:

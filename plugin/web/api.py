@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from typing import Any
 
-from plugin.freshness import ensure_fresh, missing_ticket
-from plugin.sidebar import build_customer_journey, build_ticket_journey
-from plugin.store.customers import get_customer
-from plugin.store.tickets import get_ticket
+import orjson
+from flask import Blueprint, Response, current_app, jsonify
+
+from plugin.freshness import missing_ticket
+from plugin.sidebar import build_customer_journey, current_ticket_journey, read_customer
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
@@ -20,31 +21,40 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def ticket_journey(source: str, ticket_id: str):
     require_agent(source, ticket_id)
     app_state = state()
-    ticket = get_ticket(db(), source, ticket_id)
-    freshness = ensure_fresh(
-        app_state.config, app_state.model, db(), source, ticket_id, ticket=ticket
-    )
-    if not freshness.store_unchanged:  # a fetch may have written it: read it again
-        ticket = None
-    payload = build_ticket_journey(
-        db(),
+    payload, freshness = current_ticket_journey(
+        app_state.config,
         app_state.model,
         app_state.sidebar,
+        db(),
         source,
         ticket_id,
         lang=pick_language(),
-        ticket=ticket,
     )
     if payload is None:
         raise ApiError(*missing_ticket(source, ticket_id, freshness))
-    payload["freshness"] = freshness.as_dict()
-    return jsonify(payload)
+    return json_response(payload)
 
 
 @bp.get("/customers/<int:customer_id>/journey")
 def customer_journey(customer_id: int):
     # A customer journey is not tied to a ticket: only source-wide tokens open it.
     require_agent(None, None)
-    if get_customer(db(), customer_id) is None:
+    handle = db()
+    now, facts = read_customer(handle, customer_id)
+    if facts.customer is None:
         raise ApiError(404, "customer_not_found", f"No customer {customer_id}.")
-    return jsonify(build_customer_journey(db(), state().model, customer_id, lang=pick_language()))
+    return json_response(
+        build_customer_journey(
+            handle, state().model, customer_id, lang=pick_language(), now=now, facts=facts
+        )
+    )
+
+
+def json_response(payload: dict[str, Any]) -> Response:
+    """`jsonify(payload)`, encoded by orjson: the same JSON (compact, UTF-8, keys in
+    insertion order, trailing newline) for a tenth of the stdlib encoder's time."""
+    try:
+        body = orjson.dumps(payload)
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits in a property)
+        return jsonify(payload)
+    return current_app.response_class(body + b"\n", mimetype="application/json")

@@ -17,7 +17,6 @@ the POST itself is then held to its own key's list.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from connectors import fastjson
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
 from plugin.config import Config, IngestKeyConfig
@@ -251,7 +251,7 @@ def _events_from_body() -> list[Any]:
     if len(body) > MAX_BODY_BYTES:
         raise _too_large()
     try:
-        data = json.loads(body)
+        data = fastjson.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     events = data.get("events") if isinstance(data, dict) else None

@@ -13,9 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template, request
 
-from plugin.freshness import ensure_fresh, missing_ticket
-from plugin.sidebar import build_ticket_journey
-from plugin.store.tickets import get_ticket
+from plugin.freshness import missing_ticket
+from plugin.sidebar import current_ticket_journey
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
@@ -72,18 +71,11 @@ def render_sidebar(
     """The sidebar page (or its journey fragment) of one ticket, for an authorised caller."""
     app_state = state()
     lang = pick_language()
-    ticket = get_ticket(db(), source, ticket_id)
-    freshness = ensure_fresh(
-        app_state.config, app_state.model, db(), source, ticket_id, ticket=ticket
-    )
-    if not freshness.store_unchanged:  # a fetch may have written it: read it again
-        ticket = None
-    journey = build_ticket_journey(
-        db(), app_state.model, app_state.sidebar, source, ticket_id, lang=lang, ticket=ticket
+    journey, freshness = current_ticket_journey(
+        app_state.config, app_state.model, app_state.sidebar, db(), source, ticket_id, lang=lang
     )
     if journey is None:
         raise ApiError(*missing_ticket(source, ticket_id, freshness))
-    journey["freshness"] = freshness.as_dict()
     t = translator(lang)
     context = {
         "journey": journey,

@@ -1,0 +1,79 @@
+"""The sidebar's merged read says what the separate store reads it replaces say."""
+
+from __future__ import annotations
+
+from plugin.store import open_db
+from plugin.store.customers import get_customer
+from plugin.store.fetches import desk_user_of, last_history_fetch, record_history_fetch
+from plugin.store.journeys import get_journey
+from plugin.store.reading import effort_counts, has_activity
+from plugin.store.sidebar_reads import customer_facts, ticket_context
+from plugin.store.tickets import get_ticket
+
+WEEK = 7 * 86_400
+
+
+def _expected_facts(db, customer_id: int, end: int) -> tuple:
+    customer = get_customer(db, customer_id)
+    journey = get_journey(db, customer_id)
+    return (
+        None
+        if customer is None
+        else {k: customer[k] for k in ("name", "email", "signup_at", "plan", "locale")},
+        None
+        if journey is None
+        else {k: journey[k] for k in ("stage", "stage_since", "reasons", "signals")},
+        has_activity(db, customer_id),
+        effort_counts(db, customer_id, start=end - WEEK, end=end),
+    )
+
+
+def test_ticket_context_matches_the_separate_reads(seeded_demo):
+    db = open_db(seeded_demo.database_path, migrate=False)
+    try:
+        rows = db.execute("SELECT source, id FROM tickets ORDER BY created_at LIMIT 60").fetchall()
+        source, first = rows[0]
+        # One requester with an on-demand fetch on record (rolled back at the end: the
+        # demo database is shared by the session).
+        user = desk_user_of(db, get_ticket(db, source, first)["customer_id"], source)
+        assert user is not None
+        record_history_fetch(db, source, user, 2_000_000_000)
+        fetched = ticket_context(db, source, first, effort_seconds=WEEK)
+        assert fetched.last_history_fetch == 2_000_000_000
+        for source, ticket_id in rows:
+            context = ticket_context(db, source, ticket_id, effort_seconds=WEEK)
+            ticket = get_ticket(db, source, ticket_id)
+            assert context.ticket == ticket
+            customer_id, created = ticket["customer_id"], ticket["created_at"]
+            facts = context.facts
+            assert (
+                facts.customer,
+                facts.journey,
+                facts.has_activity,
+                facts.effort,
+            ) == _expected_facts(db, customer_id, created)
+            user = desk_user_of(db, customer_id, source)
+            assert context.desk_user == user
+            expected_last = None if user is None else last_history_fetch(db, source, user)
+            assert context.last_history_fetch == expected_last
+        assert ticket_context(db, source, "no-such-ticket", effort_seconds=WEEK) is None
+    finally:
+        db.conn.rollback()
+        db.conn.close()
+
+
+def test_customer_facts_match_the_separate_reads(seeded_demo):
+    db = open_db(seeded_demo.database_path, migrate=False)
+    try:
+        ids = [r[0] for r in db.execute("SELECT id FROM customers ORDER BY id LIMIT 40")]
+        end = db.execute("SELECT max(occurred_at) FROM touchpoints").fetchone()[0]
+        for customer_id in [*ids, 10**9]:
+            facts = customer_facts(db, customer_id, end=end, effort_seconds=WEEK)
+            assert (
+                facts.customer,
+                facts.journey,
+                facts.has_activity,
+                facts.effort,
+            ) == _expected_facts(db, customer_id, end)
+    finally:
+        db.conn.close()
