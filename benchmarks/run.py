@@ -651,6 +651,7 @@ def write_reports(bench: Bench, dataset: dict, machine: dict, command: str, seco
         "load_average_per_step": bench.loads,
     }
     out = Path(bench.args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (out / "benchmarks.md").write_text(render_markdown(data), encoding="utf-8")
     bench.say(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
