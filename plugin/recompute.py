@@ -14,17 +14,21 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.journey.conditions import Leaf
 from plugin.journey.facts import compute_facts
-from plugin.journey.model import JourneyModel, evaluate_customer, reason_to_dict
-from plugin.store import now_epoch, open_db
+from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
+from plugin.store import dumps, now_epoch, open_db
 from plugin.store.facts import customer_aggregates
 from plugin.store.journeys import (
+    EncodedJourney,
     JourneyRow,
     all_customer_ids,
-    save_journeys,
+    save_encoded_journeys,
     take_dirty_customers,
 )
 
@@ -67,7 +71,7 @@ def recompute(
         for rows in evaluated:
             if still_current is not None and not still_current():
                 break
-            moved += save_journeys(db, rows, now=now)
+            moved += save_encoded_journeys(db, rows, now=now)
     finally:
         evaluated.close()
     return RecomputeReport(customers=len(ids), moved=moved)
@@ -75,7 +79,7 @@ def recompute(
 
 def _evaluated(
     db: Database, model: JourneyModel, chunks: list[list[int]], now: int
-) -> Iterator[list[JourneyRow]]:
+) -> Iterator[list[EncodedJourney]]:
     """Each chunk's journey rows, in order.
 
     Evaluating is pure Python (most of a full recompute), so a large run spreads it over
@@ -96,7 +100,7 @@ def _evaluated(
         except HelperError as exc:
             log.warning("recompute helpers failed (%s); going on in this process", exc)
     for chunk in chunks[done:]:
-        yield evaluate_chunk(db, model, chunk, now)
+        yield encoded_chunk(db, model, chunk, now)
 
 
 def _database_file(db: Database) -> str:
@@ -136,7 +140,7 @@ class _Helpers:
             self.close()
             raise HelperError(str(exc)) from exc
 
-    def results(self) -> Iterator[list[JourneyRow]]:
+    def results(self) -> Iterator[list[EncodedJourney]]:
         for index in range(len(self.chunks)):
             try:
                 kind, value = pickle.load(self.procs[index % self.count].stdout)
@@ -168,7 +172,7 @@ def _serve_helper() -> None:
     db = open_db(path, migrate=False)
     try:
         for chunk in chunks:
-            pickle.dump(("rows", evaluate_chunk(db, model, chunk, now)), out)
+            pickle.dump(("rows", encoded_chunk(db, model, chunk, now)), out)
             out.flush()
     except BrokenPipeError:  # the parent stopped early (the model changed): nothing to say
         pass
@@ -180,21 +184,65 @@ def _serve_helper() -> None:
 
 
 def evaluate_chunk(db: Database, model: JourneyModel, ids: list[int], now: int) -> list[JourneyRow]:
+    return [JourneyRow(*journey) for journey in _journeys(db, model, ids, now)]
+
+
+def encoded_chunk(
+    db: Database, model: JourneyModel, ids: list[int], now: int
+) -> list[EncodedJourney]:
+    """`evaluate_chunk` with reasons and signals as JSON text, as `save_encoded_journeys`
+    stores them (encoded where the evaluating happens: in the helpers, in parallel).
+
+    The text is `dumps` of what `evaluate_chunk` gives, assembled from pieces: each leaf's
+    reason is made as JSON when it matches (its expected value, fact and operator encoded
+    once per leaf), each signal's key once per model.
+    """
+    evaluate = compiled_model(model, _json_reason)
+    signal_heads = {d.key: '{"key":' + dumps(d.key) + ',"reasons":[' for d in model.signals}
     rows = []
     for customer_id, aggregates in customer_aggregates(db, ids, now=now).items():
-        journey = evaluate_customer(model, compute_facts(aggregates, now))
+        stage, reasons, signals = evaluate(compute_facts(aggregates, now))
         rows.append(
-            JourneyRow(
-                customer_id=customer_id,
-                stage=journey.stage.key,
-                reasons=[reason_to_dict(r) for r in journey.stage.reasons],
-                signals=[
-                    {"key": s.key, "reasons": [reason_to_dict(r) for r in s.reasons]}
-                    for s in journey.signals
-                ],
+            (
+                customer_id,
+                stage,
+                "[" + ",".join(reasons) + "]",
+                "["
+                + ",".join(signal_heads[key] + ",".join(found) + "]}" for key, found in signals)
+                + "]",
             )
         )
     return rows
+
+
+def _json_reason(leaf: Leaf) -> Callable[[Any], str]:
+    """A matched leaf's reason as `dumps(reason_to_dict(reason))` would write it: keys
+    sorted (actual, expected, fact, op), no spaces."""
+    rest = "," + dumps({"expected": leaf.value, "fact": leaf.fact, "op": leaf.op})[1:]
+
+    def reason(actual: Any) -> str:
+        kind = type(actual)
+        if kind is int:
+            return '{"actual":' + int.__repr__(actual) + rest
+        if kind is str:
+            return '{"actual":' + encode_basestring_ascii(actual) + rest
+        return '{"actual":' + dumps(actual) + rest
+
+    return reason
+
+
+def _journeys(
+    db: Database, model: JourneyModel, ids: list[int], now: int
+) -> Iterator[tuple[int, str, list, list]]:
+    evaluate = compiled_model(model)
+    for customer_id, aggregates in customer_aggregates(db, ids, now=now).items():
+        stage, reasons, signals = evaluate(compute_facts(aggregates, now))
+        yield (
+            customer_id,
+            stage,
+            [reason_to_dict(r) for r in reasons],
+            [{"key": key, "reasons": [reason_to_dict(r) for r in found]} for key, found in signals],
+        )
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--helper"]:

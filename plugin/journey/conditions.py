@@ -553,6 +553,114 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# --------------------------------------------------------------------------- compiled evaluation
+
+Compiled = Callable[[Mapping[str, Any]], "tuple[Reason, ...] | None"]
+"""A condition made a function: the reasons when ``facts`` match (maybe ``()``), else None."""
+
+_ORDERED_OPERATORS = {"lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
+
+
+def compile_condition(
+    condition: Condition, reason: Callable[[Leaf], Callable[[Any], Any]] | None = None
+) -> Compiled:
+    """``condition`` as a function giving what `evaluate` gives (None for no match).
+
+    For evaluating one tree over many customers (a recompute): the tree is walked once
+    here, and the usual comparisons (a number with a number, text with text) take a
+    direct path; every other value goes through the same `_apply` as `evaluate`.
+    ``reason(leaf)``, when given, makes what a matched leaf reports instead of a `Reason`
+    (a function of the actual value), e.g. the reason already in its stored form.
+    """
+    if isinstance(condition, Leaf):
+        return _compile_leaf(condition, reason)
+    children = tuple(compile_condition(child, reason) for child in condition.children)
+    if condition.kind == "all":
+        if not children:
+            return lambda facts: ()
+        if len(children) == 1:
+            return children[0]
+
+        def all_of(facts: Mapping[str, Any]) -> tuple[Reason, ...] | None:
+            reasons: tuple[Reason, ...] = ()
+            for child in children:
+                found = child(facts)
+                if found is None:
+                    return None
+                reasons += found
+            return reasons
+
+        return all_of
+
+    def any_of(facts: Mapping[str, Any]) -> tuple[Reason, ...] | None:
+        for child in children:
+            found = child(facts)
+            if found is not None:
+                return found
+        return None
+
+    return any_of
+
+
+def _compile_leaf(leaf: Leaf, reason: Callable[[Leaf], Callable[[Any], Any]] | None) -> Compiled:
+    fact, op, expected = leaf.fact, leaf.op, leaf.value
+    direct = _direct_test(op, expected)
+    report = reason(leaf) if reason is not None else None
+
+    def test(facts: Mapping[str, Any]) -> tuple[Reason, ...] | None:
+        actual = facts.get(fact)
+        matched = direct(actual) if direct is not None else None
+        if matched is None:
+            matched = _apply(op, actual, expected)
+        if not matched:
+            return None
+        return (Reason(fact, op, expected, actual) if report is None else report(actual),)
+
+    return test
+
+
+def _direct_test(op: str, expected: Any) -> Callable[[Any], bool | None] | None:
+    """A shortcut for the common value types: True/False, or None when `_apply` must decide.
+
+    Each shortcut answers only where `_apply` would give the same answer: None never
+    matches but ``not_exists``; an int or float against an int or float compares directly;
+    text against text compares case-folded.
+    """
+    if op == "exists":
+        return lambda actual: actual is not None
+    if op == "not_exists":
+        return lambda actual: actual is None
+    compare = _ORDERED_OPERATORS.get(op)
+    if compare is not None and type(expected) in (int, float):
+
+        def ordered(actual: Any) -> bool | None:
+            kind = type(actual)
+            if kind is int or kind is float:
+                return compare(actual, expected)
+            return False if actual is None else None
+
+        return ordered
+    if op in ("eq", "ne") and type(expected) is str:
+        folded, equal = expected.casefold(), op == "eq"
+
+        def text(actual: Any) -> bool | None:
+            if type(actual) is str:
+                return (actual.casefold() == folded) is equal
+            return False if actual is None else None
+
+        return text
+    if op == "in" and expected and all(type(item) is str for item in expected):
+        choices = frozenset(item.casefold() for item in expected)
+
+        def one_of(actual: Any) -> bool | None:
+            if type(actual) is str:
+                return actual.casefold() in choices
+            return False if actual is None else None
+
+        return one_of
+    return None
+
+
 # --------------------------------------------------------------------------- introspection
 
 

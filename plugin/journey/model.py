@@ -7,7 +7,7 @@ stage and signals out, each with the structured reasons that made it match.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -15,8 +15,9 @@ from typing import Any
 from plugin.journey.conditions import (
     Condition,
     ConditionError,
+    Leaf,
     Reason,
-    evaluate,
+    compile_condition,
     parse_condition,
 )
 from plugin.journey.facts import fact_specs
@@ -135,22 +136,55 @@ def _definitions(items: Any, *, file: str, kind: str, with_stage: bool) -> tuple
 
 def evaluate_customer(model: JourneyModel, facts: Mapping[str, Any]) -> CustomerJourney:
     """The first matching stage (the last stage if none matches) and every matching signal."""
-    stage = None
-    for definition in model.stages:
-        match = evaluate(definition.condition, facts)
-        if match.matched:
-            stage = Outcome(definition.key, match.reasons)
-            break
-    if stage is None:
-        stage = Outcome(model.stages[-1].key, ())
-    with_stage = {**facts, "stage": stage.key}
-    signals = []
-    for definition in model.signals:
-        match = evaluate(definition.condition, with_stage)
-        if match.matched:
-            signals.append(Outcome(definition.key, match.reasons))
-            with_stage[f"signal:{definition.key}"] = True
-    return CustomerJourney(stage, tuple(signals))
+    stage_key, stage_reasons, signals = compiled_model(model)(facts)
+    return CustomerJourney(
+        Outcome(stage_key, stage_reasons),
+        tuple(Outcome(key, reasons) for key, reasons in signals),
+    )
+
+
+EvaluatedJourney = tuple[str, tuple[Reason, ...], list[tuple[str, tuple[Reason, ...]]]]
+"""(stage key, its reasons, [(signal key, its reasons), ...])."""
+
+_compiled: dict[tuple[int, Any], tuple[JourneyModel, Any]] = {}
+
+
+def compiled_model(
+    model: JourneyModel, reason: Callable[[Leaf], Callable[[Any], Any]] | None = None
+) -> Callable[[Mapping[str, Any]], EvaluatedJourney]:
+    """`evaluate_customer` for one model as a function of the facts, without the result
+    objects; its condition trees compiled once (the last few models' are kept). With
+    `reason`, the reasons are what it makes of each matched leaf (see `compile_condition`).
+    """
+    cached = _compiled.get((id(model), reason))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    stages = tuple((d.key, compile_condition(d.condition, reason)) for d in model.stages)
+    signals = tuple(
+        (d.key, f"signal:{d.key}", compile_condition(d.condition, reason)) for d in model.signals
+    )
+    last_stage = model.stages[-1].key
+
+    def evaluate_journey(facts: Mapping[str, Any]) -> EvaluatedJourney:
+        key, reasons = last_stage, ()
+        for stage_key, test in stages:
+            found = test(facts)
+            if found is not None:
+                key, reasons = stage_key, found
+                break
+        with_stage = {**facts, "stage": key}
+        matched = []
+        for signal_key, fact_name, test in signals:
+            found = test(with_stage)
+            if found is not None:
+                matched.append((signal_key, found))
+                with_stage[fact_name] = True
+        return key, reasons, matched
+
+    if len(_compiled) >= 8:
+        _compiled.clear()
+    _compiled[(id(model), reason)] = (model, evaluate_journey)
+    return evaluate_journey
 
 
 def reason_to_dict(reason: Reason) -> dict[str, Any]:

@@ -61,26 +61,23 @@ def _scope(customer_ids: list[int] | None) -> tuple[str, list[Any]]:
 
 
 def _add_ticket_aggregates(db, result, scope, params, now) -> None:
+    # One walk of the customer's tickets for the counts and the latest CSAT: the row of
+    # max() gives the bare csat_score (NULL when no ticket has one), each ticket's row is
+    # read once instead of once per figure.
     marks = ", ".join("?" for _ in OPEN_STATUSES)
-    for cid, open_count, last30, last7 in db.conn.execute(
+    for cid, open_count, last30, last7, _rated_at, score in db.conn.execute(
         f"SELECT customer_id, sum(status IN ({marks})), sum(created_at >= ?), "
-        f"sum(created_at >= ?) FROM tickets WHERE deleted = 0 AND customer_id IN {scope} "
-        "GROUP BY customer_id",
+        "sum(created_at >= ?), max(CASE WHEN csat_score IS NOT NULL "
+        "THEN coalesce(solved_at, updated_at, created_at) END), csat_score "
+        f"FROM tickets WHERE deleted = 0 AND customer_id IN {scope} GROUP BY customer_id",
         [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
     ):
-        if cid in result:
-            result[cid].update(
-                open_tickets=open_count, tickets_last_30d=last30, tickets_last_7d=last7
-            )
-    for cid, score in db.conn.execute(
-        "SELECT customer_id, csat_score FROM (SELECT customer_id, csat_score, row_number() "
-        "OVER (PARTITION BY customer_id ORDER BY coalesce(solved_at, updated_at, created_at) "
-        "DESC) AS n FROM tickets WHERE csat_score IS NOT NULL AND deleted = 0 "
-        f"AND customer_id IN {scope}) WHERE n = 1",
-        params,
-    ):
-        if cid in result:
-            result[cid]["last_csat"] = score
+        agg = result.get(cid)
+        if agg is not None:
+            agg["open_tickets"] = open_count
+            agg["tickets_last_30d"] = last30
+            agg["tickets_last_7d"] = last7
+            agg["last_csat"] = score
 
 
 def _add_reading_aggregates(db, result, scope, params, now) -> None:
@@ -90,7 +87,7 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         f"FROM {scope} AS s",
         params,
     ):
-        if cid in result and last_at is not None:
+        if last_at is not None and cid in result:
             result[cid]["last_activity_at"] = last_at
     # One walk of the reading index over 30 days gives both the 7-day figures and the
     # categories: per (customer, article), its views in 30 days and in the last 7.
@@ -102,25 +99,31 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         f"AND customer_id IN {scope} GROUP BY customer_id, article_source, article_id",
         [week, month, *params],
     ).fetchall()
-    for cid, _source, _article, views in per_article:
-        if views and cid in result:
-            agg = result[cid]
+    # Distinct articles read in 30 days per category (any locale's category name).
+    categories = _categories_of(db, {(src, aid) for _cid, src, aid, _views in per_article})
+    read: dict[int, dict[str, set[str]]] = {}
+    for cid, source, article_id, views in per_article:
+        agg = result.get(cid)
+        if agg is None:
+            continue
+        if views:
             agg["articles_read_last_7d"] += 1
             agg["views_last_7d"] += views
-            agg["max_views_same_article_7d"] = max(agg["max_views_same_article_7d"], views)
-    _add_read_categories(db, result, per_article)
-
-
-def _add_read_categories(db, result, per_article) -> None:
-    """Distinct articles read in 30 days per category (any locale's category name)."""
-    categories = _categories_of(db, {(src, aid) for _cid, src, aid, _views in per_article})
-    read: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for cid, source, article_id, _views in per_article:
-        for category in categories.get((source, article_id), ()):
-            read[cid][category].add(article_id)
+            if views > agg["max_views_same_article_7d"]:
+                agg["max_views_same_article_7d"] = views
+        names = categories.get((source, article_id))
+        if names:
+            by_category = read.get(cid)
+            if by_category is None:
+                by_category = read[cid] = {}
+            for category in names:
+                articles = by_category.get(category)
+                if articles is None:
+                    by_category[category] = {article_id}
+                else:
+                    articles.add(article_id)
     for cid, by_category in read.items():
-        if cid in result:
-            result[cid]["read_categories"] = {c: len(ids) for c, ids in by_category.items()}
+        result[cid]["read_categories"] = {c: len(ids) for c, ids in by_category.items()}
 
 
 def _categories_of(db, groups: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:

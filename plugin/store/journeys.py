@@ -20,28 +20,47 @@ class JourneyRow:
     signals: list[Any]
 
 
+EncodedJourney = tuple[int, str, str, str]
+"""(customer id, stage, reasons as JSON, signals as JSON): a `JourneyRow` ready to store."""
+
+
 def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
     """Store computed journeys; a stage change is appended to the stage history.
 
     Returns how many customers changed stage. Runs in one transaction.
     """
-    rows = list(rows)
-    current = _current_stages(db, [r.customer_id for r in rows])
-    history, journeys = [], []
-    for row in rows:
-        previous = current.get(row.customer_id)
-        reasons = dumps(row.reasons)
-        since = now
-        if previous and previous[0] == row.stage:
-            since = previous[1]
-        else:
-            history.append(
-                (row.customer_id, previous[0] if previous else None, row.stage, now, reasons)
-            )
-        journeys.append((row.customer_id, row.stage, since, reasons, dumps(row.signals), now))
-    # Two executemany calls instead of a statement or two per customer: a full recompute
-    # of a million customers writes a million rows.
+    return save_encoded_journeys(
+        db, [(r.customer_id, r.stage, dumps(r.reasons), dumps(r.signals)) for r in rows], now=now
+    )
+
+
+def save_encoded_journeys(db: Database, rows: list[EncodedJourney], *, now: int) -> int:
+    """`save_journeys` for rows whose reasons and signals are already JSON text."""
+    history, journeys, unchanged = [], [], []
     with db.atomic():
+        # Read in the writing transaction, so a journey stored meanwhile by another
+        # process (a sidebar's fresh evaluation) is compared with, never overwritten blind.
+        current = _current_journeys(db, [row[0] for row in rows])
+        for row in rows:
+            customer_id, stage, reasons, signals = row
+            previous = current.get(customer_id)
+            if previous is None or previous[0] != stage:
+                history.append(
+                    (customer_id, previous[0] if previous else None, stage, now, reasons)
+                )
+                journeys.append((*row, now, now))
+            elif previous[2] != reasons or previous[3] != signals:
+                journeys.append((*row, previous[1], now))
+            else:
+                unchanged.append(customer_id)
+        # Most journeys of a recompute are what was stored: only their computed_at moves,
+        # in one statement (the full rows, and the stage index, are written for the rest).
+        if unchanged:
+            db.conn.execute(
+                "UPDATE customer_journeys SET computed_at = ? "
+                "WHERE customer_id IN (SELECT value FROM json_each(?))",
+                [now, dumps(unchanged)],
+            )
         db.conn.executemany(
             "INSERT INTO stage_history (customer_id, from_stage, to_stage, at, reasons) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -49,7 +68,7 @@ def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
         )
         db.conn.executemany(
             "INSERT INTO customer_journeys "
-            "(customer_id, stage, stage_since, reasons, signals, computed_at) "
+            "(customer_id, stage, reasons, signals, stage_since, computed_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
             "stage = excluded.stage, stage_since = excluded.stage_since, "
             "reasons = excluded.reasons, signals = excluded.signals, "
@@ -59,18 +78,20 @@ def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
     return len(history)
 
 
-def _current_stages(db: Database, customer_ids: list[int]) -> dict[int, tuple[str, int]]:
-    result: dict[int, tuple[str, int]] = {}
-    for chunk_start in range(0, len(customer_ids), 500):
-        chunk = customer_ids[chunk_start : chunk_start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for cid, stage, since in db.execute(
-            f"SELECT customer_id, stage, stage_since FROM customer_journeys "
-            f"WHERE customer_id IN ({marks})",
-            chunk,
-        ):
-            result[cid] = (stage, since)
-    return result
+def _current_journeys(
+    db: Database, customer_ids: list[int]
+) -> dict[int, tuple[str, int, str, str]]:
+    """(stage, stage_since, reasons, signals) of each customer with a stored journey."""
+    if not customer_ids:
+        return {}
+    return {
+        cid: (stage, since, reasons, signals)
+        for cid, stage, since, reasons, signals in db.conn.execute(
+            "SELECT customer_id, stage, stage_since, reasons, signals FROM customer_journeys "
+            "WHERE customer_id IN (SELECT value FROM json_each(?))",
+            [dumps(customer_ids)],
+        )
+    }
 
 
 def get_journey(db: Database, customer_id: int) -> dict[str, Any] | None:
