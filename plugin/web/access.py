@@ -15,7 +15,7 @@ MESSAGES = {
 
 
 def presented_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")  # = request.headers.get(…)
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
     return request.args.get("token") or None

@@ -50,7 +50,7 @@ def refresh_model() -> None:
     """
     app_state = state()
     now = time.monotonic()
-    if request.endpoint == "static" or now - app_state.model_checked_at < MODEL_CHECK_SECONDS:
+    if now - app_state.model_checked_at < MODEL_CHECK_SECONDS or request.endpoint == "static":
         return
     app_state.model_checked_at = now
     try:

@@ -7,8 +7,14 @@ from functools import cache
 from importlib import resources
 
 from flask import request
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGUAGES = ("en", "es")
+_BY_HEADER: dict[str, str] = {}
+"""The language picked for each Accept-Language value seen: a desk's agents send a few
+values again and again, and parsing one costs more than the rest of picking."""
+_BY_HEADER_MAX = 512
 
 
 @cache
@@ -18,10 +24,21 @@ def catalogue(lang: str) -> dict[str, str]:
 
 
 def pick_language() -> str:
-    asked = (request.args.get("lang") or "").split("-")[0].lower()
-    if asked in LANGUAGES:
-        return asked
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    environ = request.environ
+    if environ.get("QUERY_STRING"):
+        asked = (request.args.get("lang") or "").split("-")[0].lower()
+        if asked in LANGUAGES:
+            return asked
+    header = environ.get("HTTP_ACCEPT_LANGUAGE")
+    if not header:
+        return "en"
+    lang = _BY_HEADER.get(header)
+    if lang is None:
+        lang = parse_accept_header(header, LanguageAccept).best_match(LANGUAGES) or "en"
+        if len(_BY_HEADER) >= _BY_HEADER_MAX:  # bounded whatever clients send
+            _BY_HEADER.clear()
+        _BY_HEADER[header] = lang
+    return lang
 
 
 def translator(lang: str):
