@@ -38,9 +38,10 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 import jwt
-import orjson
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from connectors import fastjson
 
 __all__ = [
     "PURPOSE_LABELS",
@@ -273,10 +274,7 @@ def _agent_claims(body: str) -> AgentClaims:
     """Decode an already-authenticated payload; only a bug of ours can make it fail."""
     try:
         raw = _b64d(body)
-        try:  # orjson reads what we mint 6x faster; the stdlib reads the rest the same as ever
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = json.loads(raw)
+        data = fastjson.loads(raw)
     except (ValueError, binascii.Error) as exc:
         raise TokenError("malformed", "payload") from exc
     if not (

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from connectors import fastjson
 from plugin.store.migrations import migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -185,7 +186,7 @@ def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any
 
 def loads_object(text: str | None) -> Any:
     """A JSON column holding an object (`{}` when empty: most rows)."""
-    return {} if not text or text == "{}" else json.loads(text)
+    return {} if not text or text == "{}" else fastjson.loads(text)
 
 
 def to_epoch(value: datetime | None) -> int | None:
