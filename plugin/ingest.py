@@ -276,28 +276,20 @@ def _type(value: Any, target: IngestTarget) -> str:
 
 def _time(value: Any, latest: datetime) -> datetime:
     """`value` as an aware UTC datetime, not after `latest` (now + the tolerated skew)."""
-    if value.__class__ is str and 0 < len(value) <= 40:  # the usual case: ISO 8601 text
+    if isinstance(value, str) and 0 < len(value) <= 40:  # the usual case: ISO 8601 text
         try:
             at = datetime.fromisoformat(value.strip())
         except ValueError:
             raise EventError(f"occurred_at: {value!r} is not {TIME_HINT}") from None
         if at.tzinfo is None:
             raise EventError(f"occurred_at: {value!r} has no time zone (add Z or +01:00)")
-        return _plausible(at.astimezone(UTC), latest)
-    if value is None or value == "":
+    elif value is None or value == "":
         raise EventError(f"occurred_at: required ({TIME_HINT})")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         try:
             at = datetime.fromtimestamp(value, UTC)  # epoch seconds
         except (OverflowError, OSError, ValueError):
             raise EventError("occurred_at: not a plausible epoch time in seconds") from None
-    elif isinstance(value, str) and len(value) <= 40:
-        try:
-            at = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise EventError(f"occurred_at: {value!r} is not {TIME_HINT}") from None
-        if at.tzinfo is None:
-            raise EventError(f"occurred_at: {value!r} has no time zone (add Z or +01:00)")
     else:
         raise EventError(f"occurred_at: expected {TIME_HINT}")
     return _plausible(at.astimezone(UTC), latest)
