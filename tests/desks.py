@@ -1,5 +1,5 @@
 """Config files and a small believable desk for the tests that run journeydesk against
-the fake Zendesk (freshness, webhooks, sync errors, resumable sync)."""
+the fake Zendesk (and Freshdesk) (freshness, webhooks, sync errors, resumable sync)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,27 @@ def zendesk_config(folder: Path, base_url: str, extra: str = "", *, connector: s
         textwrap.dedent(body) + textwrap.dedent(extra) + textwrap.dedent(connector),
         encoding="utf-8",
     )
+    return path
+
+
+def freshdesk_config(
+    folder: Path, base_url: str, extra: str = "", *, key_env: str = "JD_FD_KEY"
+) -> Path:
+    """A config.toml whose connectors[0] is Freshdesk "support" at `base_url`, its API
+    key in `key_env`; `extra` lines follow the connector's table (keys of it, or more
+    tables such as [[ingest.keys]])."""
+    path = folder / "config.toml"
+    body = f"""
+        [database]
+        path = "journeydesk.db"
+        [[connectors]]
+        name = "support"
+        type = "freshdesk"
+        domain = "acme"
+        api_key_env = "{key_env}"
+        base_url = "{base_url}"
+        """
+    path.write_text(textwrap.dedent(body) + textwrap.dedent(extra), encoding="utf-8")
     return path
 
 
@@ -91,3 +112,13 @@ def add_view(fake: FakeZendesk, user_id: int, article_id: int, *, at: float) -> 
             "channel": "help_center",
         },
     )
+
+
+def add_reader_with_ticket(fake: FakeZendesk) -> None:
+    """The articles, customer 1 who read article 500 three days ago and, ten minutes
+    later, opened ticket 100."""
+    add_articles(fake)
+    add_customer(fake, 1)
+    read_at = time.time() - 3 * 86_400
+    add_view(fake, 1, 500, at=read_at)
+    add_ticket(fake, 100, 1, at=read_at + 600)

@@ -25,6 +25,7 @@ from tests.desks import (
     add_customer,
     add_ticket,
     add_view,
+    freshdesk_config,
     zendesk_config,
 )
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
@@ -111,24 +112,16 @@ def test_a_freshdesk_contact_merge_joins_the_portal_history(server, tmp_path):
     ticket = fake.add_ticket(requester_id=1)["id"]
     category = fake.add_category({"en": "Start"})
     article = fake.add_article(fake.add_folder(category, {"en": "Basics"}), {"en": "Export"})
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[database]
-path = "journeydesk.db"
-[[connectors]]
-name = "support"
-type = "freshdesk"
-domain = "acme"
-api_key_env = "JD_FD_KEY"
-base_url = "{fake.base_url}"
-languages = ["en"]
-[[ingest.keys]]
-name = "portal"
-key_env = "JD_PORTAL_KEY"
-source = "support"
-""",
-        encoding="utf-8",
+    path = freshdesk_config(
+        tmp_path,
+        fake.base_url,
+        """
+        languages = ["en"]
+        [[ingest.keys]]
+        name = "portal"
+        key_env = "JD_PORTAL_KEY"
+        source = "support"
+        """,
     )
     config = load_config(
         path, env={"JOURNEYDESK_SECRET": SECRET, "JD_FD_KEY": API_KEY, "JD_PORTAL_KEY": "k" * 20}

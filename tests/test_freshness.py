@@ -20,8 +20,7 @@ from tests.desks import (
     TOKEN_ENV,
     WEBHOOK_ENV,
     WEBHOOK_SECRET,
-    add_articles,
-    add_customer,
+    add_reader_with_ticket,
     add_ticket,
     add_view,
     zendesk_config,
@@ -35,10 +34,7 @@ DAY = 86_400
 def fake(server):
     server.clear()
     fake = FakeZendesk(server)
-    add_articles(fake)
-    add_customer(fake, 1)
-    add_view(fake, 1, 500, at=time.time() - 3 * DAY)
-    add_ticket(fake, 100, 1, at=time.time() - 3 * DAY + 600)
+    add_reader_with_ticket(fake)
     yield fake
     fake.delay = 0
     server.check_handler_errors()

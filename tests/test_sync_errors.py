@@ -21,6 +21,7 @@ from tests.desks import (
     add_customer,
     add_ticket,
     add_view,
+    freshdesk_config,
     zendesk_config,
 )
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
@@ -114,19 +115,7 @@ def test_a_refused_connection_is_retried_then_named(tmp_path):
 
 def test_freshdesk_names_its_api_key_setting(tmp_path, server):
     fake = FakeFreshdesk(server)
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[database]
-path = "journeydesk.db"
-[[connectors]]
-name = "support"
-type = "freshdesk"
-domain = "acme"
-api_key_env = "JD_TEST_FRESHDESK_KEY"
-base_url = "{fake.base_url}"
-"""
-    )
+    path = freshdesk_config(tmp_path, fake.base_url, key_env="JD_TEST_FRESHDESK_KEY")
     result = sync(path, JD_TEST_FRESHDESK_KEY="wrong-key")
     server.check_handler_errors()
     sentence = one_sentence(result)
@@ -166,19 +155,7 @@ def test_an_unknown_freshdesk_account_names_where_the_desk_is(tmp_path, server):
     fake = FakeFreshdesk(server)
     # Freshdesk answers an account that does not exist with a web page, not the API.
     fake.fail(404, times=50, body="<html><body>There is no helpdesk here</body></html>")
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[database]
-path = "journeydesk.db"
-[[connectors]]
-name = "support"
-type = "freshdesk"
-domain = "acme"
-api_key_env = "JD_TEST_FRESHDESK_KEY"
-base_url = "{fake.base_url}"
-"""
-    )
+    path = freshdesk_config(tmp_path, fake.base_url, key_env="JD_TEST_FRESHDESK_KEY")
     sentence = one_sentence(sync(path, JD_TEST_FRESHDESK_KEY=API_KEY))
     server.check_handler_errors()
     assert "Freshdesk has no API at" in sentence and "connectors[0].base_url" in sentence

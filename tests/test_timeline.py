@@ -18,6 +18,7 @@ import pytest
 from plugin.app import create_app
 from plugin.config import load_config
 from tests.conftest import SECRET
+from tests.desks import freshdesk_config
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk, serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,28 +45,19 @@ def desk(server) -> FakeFreshdesk:
 
 
 def write_config(folder: Path, base_url: str, push: bool = True) -> Path:
-    path = folder / "config.toml"
-    path.write_text(
+    return freshdesk_config(
+        folder,
+        base_url,
         f"""
-[database]
-path = "journeydesk.db"
-[[connectors]]
-name = "support"
-type = "freshdesk"
-domain = "acme"
-api_key_env = "JD_FD_KEY"
-base_url = "{base_url}"
-languages = ["en"]
-push_article_views = {"true" if push else "false"}
-[[ingest.keys]]
-name = "portal"
-key_env = "JD_PORTAL_KEY"
-source = "support"
-allowed_origins = ["https://support.acme.test"]
-""",
-        encoding="utf-8",
+        languages = ["en"]
+        push_article_views = {"true" if push else "false"}
+        [[ingest.keys]]
+        name = "portal"
+        key_env = "JD_PORTAL_KEY"
+        source = "support"
+        allowed_origins = ["https://support.acme.test"]
+        """,
     )
-    return path
 
 
 def sync(config: Path) -> subprocess.CompletedProcess:

@@ -26,8 +26,7 @@ from tests.desks import (
     TOKEN_ENV,
     WEBHOOK_ENV,
     WEBHOOK_SECRET,
-    add_articles,
-    add_customer,
+    add_reader_with_ticket,
     add_ticket,
     add_view,
 )
@@ -42,10 +41,7 @@ def desk():
     server = HTTPServer(host="127.0.0.1", threaded=True)
     server.start()
     fake = FakeZendesk(server)
-    add_articles(fake)
-    add_customer(fake, 1)
-    add_view(fake, 1, 500, at=time.time() - 3 * DAY)
-    add_ticket(fake, 100, 1, at=time.time() - 3 * DAY + 600)
+    add_reader_with_ticket(fake)
     yield fake
     fake.delay = 0
     server.stop()
