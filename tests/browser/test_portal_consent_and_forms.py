@@ -17,13 +17,9 @@ import time
 import pytest
 from flask import Flask, make_response, request
 
-from connectors.records import CustomerRef
 from plugin.app import create_app
 from plugin.config import load_config
-from plugin.store import open_db
-from plugin.store.customers import find_customer
-from plugin.store.touchpoints import article_views_of
-from tests.browser.test_portal_snippet import serve, wait_for
+from tests.browser.test_portal_snippet import serve, views, wait_for
 from tests.conftest import SECRET, write_config
 
 KEY = "portal-key-forms-0123456789"
@@ -115,15 +111,6 @@ def portal(tmp_path_factory):
     yield {"config": config, "hc": hc, "busy": busy, "answered": answered}
     jd_server.shutdown()
     hc_server.shutdown()
-
-
-def views(config, **ref: str) -> list[dict]:
-    db = open_db(config.database_path, migrate=False)
-    try:
-        customer_id = find_customer(db, CustomerRef(**ref), "demo")
-        return article_views_of(db, customer_id) if customer_id else []
-    finally:
-        db.conn.close()
 
 
 def ingest_calls(page) -> list[str]:
