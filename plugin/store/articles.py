@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from sqlite_utils import Database
 
 from connectors.records import Article
-from plugin.store import select_dicts, to_epoch
+from plugin.store import to_epoch
 
 COLUMNS = (
     "source",
@@ -64,11 +65,28 @@ def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> lis
     ids = list(dict.fromkeys(group_ids))
     if not ids:
         return []
+    cursor = _versions(db, source, ids, "*")
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def version_rows(db: Database, source: str, group_ids: Iterable[str]) -> list[tuple]:
+    """(group_id, locale, title, url, category, updated_at) of every locale of the given
+    article groups: what the sidebar shows, as plain rows (its hot path)."""
+    ids = list(dict.fromkeys(group_ids))
+    if not ids:
+        return []
+    columns = "group_id, locale, title, url, category, updated_at"
+    return _versions(db, source, ids, columns).fetchall()
+
+
+def _versions(db: Database, source: str, ids: list[str], columns: str) -> sqlite3.Cursor:
+    """INDEXED BY: left alone, the planner walks every article of the source on the
+    primary key's prefix (~60 µs at 360 articles in 2 locales) instead of seeking each
+    group."""
     marks = ", ".join("?" for _ in ids)
-    return select_dicts(
-        db,
-        # without the hint the planner walks every article of the source
-        "SELECT * FROM articles INDEXED BY articles_group "
+    return db.conn.execute(
+        f"SELECT {columns} FROM articles INDEXED BY articles_group "
         f"WHERE source = ? AND group_id IN ({marks})",
         [source, *ids],
     )
