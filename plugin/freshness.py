@@ -36,8 +36,9 @@ from plugin.journey.model import JourneyModel
 from plugin.recompute import evaluate_chunk
 from plugin.store import now_epoch, open_db
 from plugin.store.customers import find_customer
-from plugin.store.fetches import desk_user_of, last_history_fetch, record_history_fetch
+from plugin.store.fetches import desk_user_of, record_history_fetch
 from plugin.store.journeys import save_journeys
+from plugin.store.sidebar_reads import TicketContext
 from plugin.store.tickets import get_ticket
 from plugin.sync import SyncReport, store_batch, sync_customer_history
 
@@ -48,10 +49,6 @@ BUDGET_SECONDS = 2.0
 FETCH_THREADS = 4
 """Concurrent desk fetches per process; more requests wait in the queue (and answer
 stale within their budget rather than piling load onto a slow desk)."""
-
-
-_UNREAD = object()
-"""`ensure_fresh`'s default: the caller has not read the ticket."""
 
 
 @dataclass(frozen=True)
@@ -92,41 +89,32 @@ class Refresh:
 def ensure_fresh(
     config: Config,
     model: JourneyModel,
-    db: Database,
     source: str,
     ticket_id: str,
+    stored: TicketContext | None,
     *,
     budget: float = BUDGET_SECONDS,
-    ticket: dict[str, Any] | None | object = _UNREAD,
-    history: tuple[str | None, int | None] | None = None,
 ) -> Freshness:
     """Make the store current enough to answer for this ticket, within `budget` seconds.
 
-    `ticket` is the stored row (or None) when the caller has read it already, and
-    `history` the requester's desk user id and last history fetch read with it
-    (`store.sidebar_reads.ticket_context`), which spares two statements.
-    Never raises for a desk problem: a failed or slow fetch gives a stale answer.
+    `stored` is what the store holds of the ticket (`store.sidebar_reads.ticket_context`:
+    the row with its requester's desk user id and last history fetch), None when it holds
+    nothing. Never raises for a desk problem: a failed or slow fetch gives a stale answer.
     """
     conf = config.connector(source)
     if conf is None:
         return Freshness(False, None, "unknown_source")
-    if ticket is _UNREAD:
-        ticket = get_ticket(db, source, ticket_id)
     last = None
-    if ticket is not None:
+    if stored is not None:
         if not keeps_history(conf):
             return Freshness(False, None, "no_desk_history")
-        if history is None:
-            user_id = desk_user_of(db, ticket["customer_id"], source)
-            last = None if user_id is None else last_history_fetch(db, source, user_id)
-        else:
-            user_id, last = history
-        if user_id is None:  # a requester the desk does not know by id: nothing to fetch
+        if stored.desk_user is None:  # a requester the desk does not know by id: nothing to fetch
             return Freshness(False, None, "no_desk_history")
-        if last is not None and last >= ticket["created_at"]:
+        last = stored.last_history_fetch
+        if last is not None and last >= stored.ticket["created_at"]:
             return Freshness(False, last, "up_to_date")
     # A ticket already stored needs only its requester's history; an unknown one all of it.
-    outcome = refresh(config, model, source, ticket_id, budget=budget, refetch=ticket is None)
+    outcome = refresh(config, model, source, ticket_id, budget=budget, refetch=stored is None)
     return _freshness(outcome, last)
 
 

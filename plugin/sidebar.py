@@ -131,15 +131,7 @@ def current_ticket_journey(
     """The journey of a ticket after making the store current enough (`ensure_fresh`),
     with its `freshness`; None when the ticket is not in the store even then."""
     context = read_ticket(db, source, ticket_id)
-    freshness = ensure_fresh(
-        config,
-        model,
-        db,
-        source,
-        ticket_id,
-        ticket=context.ticket if context else None,
-        history=(context.desk_user, context.last_history_fetch) if context else None,
-    )
+    freshness = ensure_fresh(config, model, source, ticket_id, context)
     if not freshness.store_unchanged:  # a fetch may have written it: read it again
         context = None
     payload = build_ticket_journey(
