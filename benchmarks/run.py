@@ -45,7 +45,7 @@ from plugin.store.datasets import (
     sample_customers,
     sample_tickets,
 )
-from plugin.store.touchpoints import insert_touchpoints
+from plugin.store.touchpoints import insert_touchpoints, merge_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -467,6 +467,7 @@ def measure_ingest(bench: Bench) -> None:
         ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
         for i in range(0, len(events), 500)
     ]
+    _merge_inbox(bench)  # the worker keeps the inbox near empty between bursts
     with Gunicorn(bench, "journey_app") as server:
         result = run_load(server.port, bodies, connections=2, seconds=300, max_requests=len(bodies))
     if result.errors:
@@ -476,6 +477,22 @@ def measure_ingest(bench: Bench) -> None:
         result.requests * 500 / result.elapsed,
         f"{result.requests * 500:,} events, {result.requests} requests, 2 connections",
     )
+    started = time.perf_counter()
+    merged = _merge_inbox(bench)
+    bench.record(
+        "inbox_merge_events_per_s",
+        merged / (time.perf_counter() - started),
+        f"the {merged:,} ingested events merged into the history as the worker does",
+    )
+
+
+def _merge_inbox(bench: Bench) -> int:
+    """What the worker's merge job does (plugin/jobs.py scheduled_merge), inline."""
+    db = open_db(bench.db_path, migrate=False, cache_mib=64)
+    try:
+        return merge_inbox(db)
+    finally:
+        db.conn.close()
 
 
 def measure_import(bench: Bench) -> None:
@@ -500,12 +517,14 @@ def measure_import(bench: Bench) -> None:
         "--config",
         str(bench.config_path),
     ]
+    _merge_inbox(bench)
     started = time.perf_counter()
     done = subprocess.run(command, env={**os.environ, **apps.ENV}, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"import failed: {done.stderr or done.stdout}")
     bench.record("import_lines_per_s", count / elapsed, "the whole command, start-up included")
+    _merge_inbox(bench)  # not timed: the worker's share (inbox_merge_events_per_s)
 
 
 # -- sync -----------------------------------------------------------------------------------
@@ -674,6 +693,7 @@ ROWS = [  # (figure, what it is)
     ("check_reply_p50_ms", "check-reply, 10 kB draft, 20 links, p50"),
     ("check_reply_p99_ms", "check-reply, 10 kB draft, 20 links, p99"),
     ("ingest_events_per_s", "ingest API, events/s (batches of 500)"),
+    ("inbox_merge_events_per_s", "ingested events merged into the history, events/s"),
     ("import_lines_per_s", "`journeydesk import`, lines/s"),
     ("sync_tickets_per_s", "Zendesk ticket sync, tickets/s"),
     ("sync_peak_rss_mb", "sync peak RSS, MB"),
@@ -694,6 +714,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     ),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("check_reply")], "check_reply"),
     "ingest_events_per_s": "ingest",
+    "inbox_merge_events_per_s": "ingest",
     "import_lines_per_s": "import",
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("sync_")], "sync"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),

@@ -43,7 +43,7 @@ from connectors.records import TOUCHPOINT_TYPES, CustomerRef, Touchpoint
 from plugin.security import Secret, TokenError, verify_customer_hmac
 from plugin.store import dumps
 from plugin.store.sync_state import record_rejection
-from plugin.store.touchpoints import insert_touchpoints
+from plugin.store.touchpoints import INBOX_LIMIT, inbox_backlog, merge_inbox, stage_touchpoints
 
 log = logging.getLogger("journeydesk.ingest")
 
@@ -454,14 +454,20 @@ def store_batch(
     record_rejections: int = 1000,
     log_rejections: bool = True,
 ) -> IngestResult:
-    """Write a parsed batch in one transaction; record up to `record_rejections` rejections."""
+    """Write a parsed batch in one transaction; record up to `record_rejections` rejections.
+
+    The events land in the inbox (readable at once); the worker merges it into the
+    history, or this writer does when the inbox outgrew INBOX_LIMIT (no worker running).
+    """
     with db.atomic():
-        # insert_touchpoints resolves customers merge-safely (store.resolve_customers).
-        result = insert_touchpoints(
+        # stage_touchpoints resolves customers merge-safely (store.resolve_customers).
+        result = stage_touchpoints(
             db, target.source, batch.touchpoints, article_source=target.article_source
         )
         for rejection in batch.rejected[:record_rejections]:
             record_rejection(db, target.source, "events", f"#{rejection.index}: {rejection.error}")
+    if result.accepted and inbox_backlog(db) > INBOX_LIMIT:
+        merge_inbox(db)
     if batch.rejected and log_rejections:
         log.info(
             "%s: %d event(s) rejected, first: #%d %s",

@@ -23,6 +23,7 @@ from plugin.store import now_epoch, open_db
 from plugin.store.notices import notices_by_source, replace_notices
 from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
+from plugin.store.touchpoints import merge_inbox
 from plugin.sync import Progress, SyncReport, plain_notice, run_sync
 from plugin.timeline import push_views, wants_timeline
 from plugin.worker_lease import lease_for
@@ -151,6 +152,24 @@ def scheduled_recompute(config: Config) -> None:
     if lease_for(config).held():
         mark_aged_quietly(config)
         recompute_quietly(config)
+
+
+def scheduled_merge(config: Config) -> None:
+    """The worker's merge of ingested events into the history (lease holder only); never
+    raises: a failed merge leaves the events in the inbox, readable, for the next run."""
+    if not lease_for(config).held():
+        return
+    try:
+        db = open_db(config.database_path, cache_mib=64)  # a chunk's index pages stay cached
+        try:
+            merged = merge_inbox(db)
+        finally:
+            db.conn.close()
+    except Exception as exc:
+        log.error("merging ingested events failed: %s", exc)
+        return
+    if merged:
+        log.debug("merged %d ingested events into the history", merged)
 
 
 def mark_aged_quietly(config: Config, *, now: int | None = None) -> int:

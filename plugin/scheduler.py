@@ -12,6 +12,7 @@ from plugin import jobs
 from plugin.config import Config
 
 RECOMPUTE_MINUTES = 10
+MERGE_SECONDS = 5
 
 
 def build_scheduler(
@@ -37,6 +38,15 @@ def build_scheduler(
         args=[config],
         minutes=RECOMPUTE_MINUTES,
         id="recompute",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        jobs.scheduled_merge,
+        "interval",
+        args=[config],
+        seconds=MERGE_SECONDS,
+        id="merge-inbox",
         coalesce=True,
         max_instances=1,
     )

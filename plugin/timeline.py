@@ -26,6 +26,7 @@ from connectors.records import CustomerRef, Touchpoint
 from plugin.config import ConnectorConfig
 from plugin.store import now_epoch
 from plugin.store.timeline import mark_pushed, views_to_push
+from plugin.store.touchpoints import merge_inbox
 
 log = logging.getLogger("journeydesk.timeline")
 
@@ -56,6 +57,7 @@ def push_views(
     the run with `error` set; the views not written wait for the next run.
     """
     report = TimelineReport()
+    merge_inbox(db)  # views are written back once merged: they then have their lasting id
     since = now_epoch() - MAX_AGE_DAYS * 86_400
     for row in views_to_push(db, connector.name, since=since, limit=batch):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -58,6 +59,20 @@ def article_group(db: Database, source: str, article_id: str) -> str | None:
         [source, article_id],
     ).fetchone()
     return row[0] if row else None
+
+
+def article_groups(db: Database, source: str, article_ids: Iterable[str]) -> dict[str, str]:
+    """`article_group` of many ids in one statement; ids not in the knowledge base are absent."""
+    ids = list(dict.fromkeys(article_ids))
+    if not ids:
+        return {}
+    return dict(
+        db.conn.execute(
+            "SELECT j.value, (SELECT group_id FROM articles WHERE source = ? "
+            "AND article_id = j.value LIMIT 1) AS g FROM json_each(?) j WHERE g IS NOT NULL",
+            (source, json.dumps(ids)),
+        ).fetchall()
+    )
 
 
 def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -202,7 +202,13 @@ def upsert_customers(db: Database, source: str, customers: Iterable[Customer]) -
 
 def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) -> None:
     """Move everything of `from_id` onto `into_id` and remember the merge."""
-    for table in ("customer_identities", "touchpoints", "tickets", "stage_history"):
+    for table in (
+        "customer_identities",
+        "touchpoints",
+        "touchpoint_inbox",
+        "tickets",
+        "stage_history",
+    ):
         db.execute(
             f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?",
             [into_id, from_id],

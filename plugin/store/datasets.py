@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from plugin.store.touchpoints import count_touchpoints
+
 CORE_QUERY = (
     "SELECT article_source, article_id, occurred_at FROM touchpoints "
     "INDEXED BY touchpoints_article_views "
@@ -35,10 +37,7 @@ def dataset_size(db: Database) -> dict[str, int]:
         "customers": db.execute(
             "SELECT count(*) FROM customers WHERE merged_into IS NULL"
         ).fetchone()[0],
-        "views": db.execute(
-            "SELECT count(*) FROM touchpoints INDEXED BY touchpoints_article_views "
-            "WHERE type = 'article_view'"
-        ).fetchone()[0],
+        "views": count_touchpoints(db, "article_view"),
         "tickets": db.execute("SELECT count(*) FROM tickets WHERE deleted = 0").fetchone()[0],
     }
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.store.tickets import OPEN_STATUSES
+from plugin.store.touchpoints import over_both
 
 DAY = 86_400
 
@@ -81,9 +82,12 @@ def _add_ticket_aggregates(db, result, scope, params, now) -> None:
 
 
 def _add_reading_aggregates(db, result, scope, params, now) -> None:
-    # max() per customer as one index seek each (a GROUP BY would read every touchpoint).
+    # max() per customer as one index seek each (a GROUP BY would read every touchpoint),
+    # in the history and in the inbox.
     for cid, last_at in db.conn.execute(
-        "SELECT s.id, (SELECT max(occurred_at) FROM touchpoints WHERE customer_id = s.id) "
+        "SELECT s.id, (SELECT max(at) FROM ("
+        "SELECT max(occurred_at) AS at FROM touchpoints WHERE customer_id = s.id UNION ALL "
+        "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id)) "
         f"FROM {scope} AS s",
         params,
     ):
@@ -92,12 +96,14 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
     # One walk of the reading index over 30 days gives both the 7-day figures and the
     # categories: per (customer, article), its views in 30 days and in the last 7.
     week, month = now - 7 * DAY, now - 30 * DAY
+    views = over_both(
+        "SELECT customer_id, article_source, article_id, occurred_at FROM {touchpoints} "
+        f"WHERE type = 'article_view' AND occurred_at >= ? AND customer_id IN {scope}"
+    )
     per_article = db.conn.execute(
         "SELECT customer_id, article_source, article_id, sum(occurred_at >= ?) "
-        "FROM touchpoints INDEXED BY touchpoints_article_views "
-        "WHERE type = 'article_view' AND occurred_at >= ? "
-        f"AND customer_id IN {scope} GROUP BY customer_id, article_source, article_id",
-        [week, month, *params],
+        f"FROM ({views}) GROUP BY customer_id, article_source, article_id",
+        [week, month, *params, month, *params],
     ).fetchall()
     # Distinct articles read in 30 days per category (any locale's category name).
     categories = _categories_of(db, {(src, aid) for _cid, src, aid, _views in per_article})

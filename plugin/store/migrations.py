@@ -339,3 +339,42 @@ def one_customer_index(db: Database) -> None:
                            article_locale, type)
         """,
     )
+
+
+@migrations(name="0010_touchpoint_inbox")
+def touchpoint_inbox(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Ingested and imported events land here first and are merged into `touchpoints`
+        -- in large batches sorted by customer (store/touchpoints.py merge_inbox): an
+        -- insert here touches a few cached pages instead of random leaves of a
+        -- 20M-row table. Every touchpoint read covers both tables. Same columns as
+        -- touchpoints; customer_id is not a foreign key (it is checked at the merge,
+        -- where sorted rows make the check cheap).
+        CREATE TABLE touchpoint_inbox (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            customer_id INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at INTEGER NOT NULL,
+            channel TEXT,
+            article_source TEXT,
+            article_id TEXT,
+            article_locale TEXT,
+            article_title TEXT,
+            article_url TEXT,
+            ticket_id TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (source, event_id)
+        );
+        -- the shape of touchpoints_article_views, so each per-customer read has its twin.
+        -- No popularity index: each batch would rewrite a leaf per article it names (a
+        -- third of the cost of ingesting), while article counts read the small inbox
+        -- once per ranking (store/knowledge.py popular_in).
+        CREATE INDEX touchpoint_inbox_customer
+            ON touchpoint_inbox(customer_id, occurred_at, article_source, article_id,
+                                article_locale, type)
+        """,
+    )

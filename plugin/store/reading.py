@@ -2,7 +2,8 @@
 
 Every query here is keyed by `customer_id` first, so it runs on the covering index
 `touchpoints_article_views` (customer_id, occurred_at, article_source, article_id, ...),
-and costs the customer's own rows, never the table's.
+and costs the customer's own rows, never the table's; each also reads the inbox's twin
+index (events ingested but not merged yet, `touchpoints.over_both`).
 An article is `(article_source, group_id)`: touchpoints store the group id, so a view in
 any locale of an article counts as that article.
 """
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlite_utils import Database
+
+from plugin.store.touchpoints import over_both
 
 ArticleKey = tuple[str, str]
 """(source, group id): one article whatever the locale it was read in."""
@@ -44,14 +47,18 @@ def readings(
     wanted = set(keys)
     if not wanted:
         return {}
-    pairs = ", ".join("(?, ?)" for _ in wanted)
+    pairs = ", ".join(f"(:s{n}, :a{n})" for n in range(len(wanted)))
+    params: dict[str, object] = {"cid": customer_id, "since": since}
+    for n, (source, article_id) in enumerate(wanted):
+        params[f"s{n}"], params[f"a{n}"] = source, article_id
     rows = db.execute(
-        "SELECT occurred_at, article_source, article_id, article_locale "
-        "FROM touchpoints INDEXED BY touchpoints_article_views "
-        "WHERE customer_id = ? AND type = 'article_view' AND occurred_at >= ? "
-        f"AND (article_source, article_id) IN (VALUES {pairs}) "
-        "ORDER BY occurred_at",
-        [customer_id, since, *(part for key in wanted for part in key)],
+        over_both(
+            "SELECT occurred_at, article_source, article_id, article_locale "
+            "FROM {touchpoints} WHERE customer_id = :cid AND type = 'article_view' "
+            f"AND occurred_at >= :since AND (article_source, article_id) IN (VALUES {pairs})"
+        )
+        + " ORDER BY occurred_at",
+        params,
     ).fetchall()
     found: dict[ArticleKey, Reading] = {}
     for at, source, article_id, locale in rows:
@@ -72,10 +79,13 @@ def read_articles(db: Database, customer_id: int) -> set[ArticleKey]:
     return {
         (source, article_id)
         for source, article_id in db.execute(
-            "SELECT DISTINCT article_source, article_id "
-            "FROM touchpoints INDEXED BY touchpoints_article_views "
-            "WHERE customer_id = ? AND type = 'article_view'",
-            [customer_id],
+            "SELECT DISTINCT article_source, article_id FROM ("
+            + over_both(
+                "SELECT article_source, article_id FROM {touchpoints} "
+                "WHERE customer_id = :cid AND type = 'article_view'"
+            )
+            + ")",
+            {"cid": customer_id},
         )
     }
 
@@ -83,11 +93,14 @@ def read_articles(db: Database, customer_id: int) -> set[ArticleKey]:
 def effort_counts(db: Database, customer_id: int, *, start: int, end: int) -> dict[str, int]:
     """Customer-effort proxies in [start, end]: articles, views, searches and contacts."""
     counts = {"articles": 0, "views": 0, "searches": 0, "contacts": 0}
+    both = over_both(
+        "SELECT type, article_source, article_id FROM {touchpoints} WHERE customer_id = :cid "
+        "AND occurred_at BETWEEN :start AND :end AND type IN ('article_view', 'search')"
+    )
     for type_, total, distinct in db.execute(
         "SELECT type, count(*), count(DISTINCT article_source || ':' || article_id) "
-        "FROM touchpoints WHERE customer_id = ? AND occurred_at BETWEEN ? AND ? "
-        "AND type IN ('article_view', 'search') GROUP BY type",
-        [customer_id, start, end],
+        f"FROM ({both}) GROUP BY type",
+        {"cid": customer_id, "start": start, "end": end},
     ):
         if type_ == "article_view":
             counts.update(views=total, articles=distinct)
@@ -103,19 +116,23 @@ def effort_counts(db: Database, customer_id: int, *, start: int, end: int) -> di
 
 def earlier_reading(db: Database, customer_id: int, *, before: int) -> dict[str, int] | None:
     """Distinct articles read before `before` and the last such view, or None if none."""
+    both = over_both(
+        "SELECT article_source, article_id, occurred_at FROM {touchpoints} "
+        "WHERE customer_id = :cid AND type = 'article_view' AND occurred_at < :before"
+    )
     articles, last = db.execute(
         "SELECT count(DISTINCT article_source || ':' || article_id), max(occurred_at) "
-        "FROM touchpoints INDEXED BY touchpoints_article_views "
-        "WHERE customer_id = ? AND type = 'article_view' AND occurred_at < ?",
-        [customer_id, before],
+        f"FROM ({both})",
+        {"cid": customer_id, "before": before},
     ).fetchone()
     return {"articles": articles, "last_viewed_at": last} if articles else None
 
 
 def has_activity(db: Database, customer_id: int) -> bool:
-    return (
+    return bool(
         db.execute(
-            "SELECT 1 FROM touchpoints WHERE customer_id = ? LIMIT 1", [customer_id]
-        ).fetchone()
-        is not None
+            "SELECT EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = :cid) "
+            "OR EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = :cid)",
+            {"cid": customer_id},
+        ).fetchone()[0]
     )

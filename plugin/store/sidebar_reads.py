@@ -19,24 +19,31 @@ from sqlite_utils import Database
 
 from connectors import fastjson
 from plugin.store.tickets import COLUMNS as TICKET_COLUMNS
+from plugin.store.touchpoints import over_both
 
-_CUSTOMER_PART = """
+
+def _customer_part(cid: str, end: str) -> str:
+    """The customer's columns, for the customer whose id is the SQL `cid`; effort counted
+    up to the SQL `end`. Touchpoints are read in the history and the inbox."""
+    window = f"customer_id = {cid} AND occurred_at BETWEEN {end} - :effort AND {end}"
+    views = over_both(
+        "SELECT article_source, article_id FROM {touchpoints} "
+        f"WHERE {window} AND type = 'article_view'"
+    )
+    return f"""
     c.id IS NOT NULL, c.name, c.email, c.signup_at, c.plan, c.locale,
     j.stage, j.stage_since, j.reasons, j.signals,
-    EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid}),
-    (SELECT count(*) FROM touchpoints INDEXED BY touchpoints_article_views
-     WHERE customer_id = {cid} AND type = 'article_view'
-     AND occurred_at BETWEEN {end} - :effort AND {end}),
-    (SELECT count(DISTINCT article_source || ':' || article_id)
-     FROM touchpoints INDEXED BY touchpoints_article_views
-     WHERE customer_id = {cid} AND type = 'article_view'
-     AND occurred_at BETWEEN {end} - :effort AND {end}),
-    (SELECT count(*) FROM touchpoints
-     WHERE customer_id = {cid} AND type = 'search'
-     AND occurred_at BETWEEN {end} - :effort AND {end}),
+    EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid})
+     OR EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = {cid}),
+    (SELECT count(*) FROM ({views})),
+    (SELECT count(DISTINCT article_source || ':' || article_id) FROM ({views})),
+    (SELECT count(*) FROM touchpoints WHERE {window} AND type = 'search')
+     + (SELECT count(*) FROM touchpoint_inbox WHERE {window} AND type = 'search'),
     (SELECT count(*) FROM tickets
      WHERE customer_id = {cid} AND deleted = 0
      AND created_at BETWEEN {end} - :effort AND {end})"""
+
+
 _CUSTOMER_WIDTH = 15
 
 _TICKET_SQL = (
@@ -47,7 +54,7 @@ _TICKET_SQL = (
     "FROM (SELECT "
     + ", ".join(f"t.{c}" for c in TICKET_COLUMNS)
     + ","
-    + _CUSTOMER_PART.format(cid="t.customer_id", end="t.created_at")
+    + _customer_part("t.customer_id", "t.created_at")
     + ", (SELECT value FROM customer_identities WHERE customer_id = t.customer_id "
     "     AND kind = :kind ORDER BY value LIMIT 1) AS desk_user "
     "FROM tickets t "
@@ -57,7 +64,7 @@ _TICKET_SQL = (
 )
 
 _CUSTOMER_SQL = (
-    "SELECT " + _CUSTOMER_PART.format(cid=":cid", end=":end") + " FROM (SELECT :cid AS id) k "
+    "SELECT " + _customer_part(":cid", ":end") + " FROM (SELECT :cid AS id) k "
     "LEFT JOIN customers c ON c.id = k.id "
     "LEFT JOIN customer_journeys j ON j.customer_id = k.id"
 )

@@ -118,9 +118,11 @@ def sample_tickets_by_stage(db: Database, source: str, per_stage: int = 1) -> li
             "row_number() OVER (PARTITION BY j.stage ORDER BY t.created_at DESC) AS n "
             "FROM tickets t JOIN customer_journeys j ON j.customer_id = t.customer_id "
             "JOIN customers c ON c.id = t.customer_id "
-            "WHERE t.source = ? AND t.deleted = 0 AND EXISTS (SELECT 1 FROM touchpoints v "
+            "WHERE t.source = ? AND t.deleted = 0 AND (EXISTS (SELECT 1 FROM touchpoints v "
             "  WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
-            "  AND v.occurred_at <= t.created_at)) WHERE n <= ? ORDER BY stage, created_at DESC",
+            "  AND v.occurred_at <= t.created_at) OR EXISTS (SELECT 1 FROM touchpoint_inbox v "
+            "  WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
+            "  AND v.occurred_at <= t.created_at))) WHERE n <= ? ORDER BY stage, created_at DESC",
             [source, per_stage],
         )
     )

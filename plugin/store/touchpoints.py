@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Touchpoint
 from plugin.store import dumps, loads_object, to_epoch
-from plugin.store.articles import article_group, version_rows
+from plugin.store.articles import article_groups, version_rows
 from plugin.store.customers import mark_dirty, resolve_customers
 
 COLUMNS = (
@@ -29,6 +29,30 @@ COLUMNS = (
     "properties",
 )
 """The written columns, in the order of the rows `_row` builds."""
+_COLUMN_LIST = ", ".join(COLUMNS)
+
+
+INBOX_LIMIT = 500_000
+"""Rows the inbox may hold before a writer merges it itself: the worker merges every few
+seconds (jobs.merge_inbox_quietly); this bounds the inbox when no worker runs."""
+
+MERGE_CHUNK = 50_000
+"""Rows merged per transaction: large enough that the pages many events share are
+written once, small enough that other writers wait well under a second."""
+
+
+def over_both(select: str) -> str:
+    """`select`, written against `{touchpoints}` and keyed by customer, over the merged
+    history and the inbox.
+
+    The two halves are joined by UNION ALL, each on its table's customer index. Use named
+    parameters (each appears in both halves) or repeat positional ones.
+    """
+    return (
+        select.format(touchpoints="touchpoints INDEXED BY touchpoints_article_views")
+        + " UNION ALL "
+        + select.format(touchpoints="touchpoint_inbox INDEXED BY touchpoint_inbox_customer")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,39 +75,115 @@ def insert_touchpoints(
     looked up in `article_source`, and any locale of an article counts as that article.
     `customers` maps every touchpoint's customer to its id when the caller resolved them
     already in this transaction (a ticket page's requesters); else they are resolved here.
+    This writes the history directly (a desk's sync, committed page by page with its
+    cursor); ingest and import go through the inbox (`stage_touchpoints`).
     """
+    rows = _rows(db, source, touchpoints, article_source, customers)
+    accepted = _insert(db, "touchpoints", rows)
+    return InsertResult(accepted=accepted, duplicates=len(rows) - accepted)
+
+
+def stage_touchpoints(
+    db: Database, source: str, touchpoints: Iterable[Touchpoint], *, article_source: str
+) -> InsertResult:
+    """`insert_touchpoints` into the inbox: readable at once, merged into the history later.
+
+    A duplicate is an event id of `source` already in the history or in the inbox; it is
+    counted and not written, as by `insert_touchpoints`.
+    """
+    rows = _rows(db, source, touchpoints, article_source, None)
+    merged = _merged_event_ids(db, source, [row[1] for row in rows])
+    fresh = [row for row in rows if row[1] not in merged] if merged else rows
+    accepted = _insert(db, "touchpoint_inbox", fresh)
+    return InsertResult(accepted=accepted, duplicates=len(rows) - accepted)
+
+
+def merge_inbox(db: Database, *, chunk: int = MERGE_CHUNK) -> int:
+    """Move the inbox into `touchpoints`, `chunk` rows a transaction, sorted by customer
+    (neighbouring index pages are then written once a chunk); returns the rows merged.
+
+    Each chunk's insert and delete commit together, so a reader sees every event exactly
+    once before, during and after a merge. An event merged meanwhile by another path is
+    dropped by the history's unique (source, event id).
+    """
+    merged = 0
+    while True:
+        with db.atomic():
+            last = db.execute(
+                "SELECT coalesce((SELECT id FROM touchpoint_inbox ORDER BY id LIMIT 1 OFFSET ?), "
+                "(SELECT max(id) FROM touchpoint_inbox))",
+                [chunk - 1],
+            ).fetchone()[0]
+            if last is None:
+                return merged
+            db.execute(
+                f"INSERT INTO touchpoints ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
+                "FROM touchpoint_inbox WHERE id <= ? ORDER BY customer_id, occurred_at "
+                "ON CONFLICT(source, event_id) DO NOTHING",
+                [last],
+            )
+            merged += db.execute("DELETE FROM touchpoint_inbox WHERE id <= ?", [last]).rowcount
+
+
+def inbox_backlog(db: Database) -> int:
+    """About how many rows wait in the inbox (at least as many as do; no table walk)."""
+    # Two subqueries: SQLite reads min() or max() alone from the end of the rowid tree, but
+    # walks the table for both in one.
+    low, high = db.execute(
+        "SELECT (SELECT min(id) FROM touchpoint_inbox), (SELECT max(id) FROM touchpoint_inbox)"
+    ).fetchone()
+    return 0 if low is None else high - low + 1
+
+
+def _rows(
+    db: Database,
+    source: str,
+    touchpoints: Iterable[Touchpoint],
+    article_source: str,
+    customers: Mapping[CustomerRef, int] | None,
+) -> list[tuple]:
     touchpoints = list(touchpoints)
     if customers is None:
         customers = resolve_customers(db, (tp.customer for tp in touchpoints), article_source)
-    groups: dict[str, str] = {}
-    rows = [
-        _row(db, source, article_source, tp, customers[tp.customer], groups) for tp in touchpoints
-    ]
+    # Any locale of an article counts as the article: views store its group id.
+    groups = article_groups(
+        db, article_source, (tp.article_id for tp in touchpoints if tp.article_id)
+    )
+    return [_row(source, article_source, tp, customers[tp.customer], groups) for tp in touchpoints]
+
+
+def _insert(db: Database, table: str, rows: list[tuple]) -> int:
+    """Insert `rows` into `table` skipping known event ids; mark their customers changed."""
     before = db.conn.total_changes
     db.conn.executemany(
-        f"INSERT INTO touchpoints ({', '.join(COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT(source, event_id) DO NOTHING",
+        f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+        "ON CONFLICT(source, event_id) DO NOTHING",
         rows,
     )
     accepted = db.conn.total_changes - before
     if accepted:
         mark_dirty(db, {row[2] for row in rows})
-    return InsertResult(accepted=accepted, duplicates=len(rows) - accepted)
+    return accepted
+
+
+def _merged_event_ids(db: Database, source: str, event_ids: list[str]) -> set[str]:
+    """Which of `event_ids` the history of `source` holds (one seek each, one statement)."""
+    return {
+        event_id
+        for (event_id,) in db.conn.execute(
+            "SELECT j.value FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM touchpoints "
+            "WHERE source = ? AND event_id = j.value)",
+            (dumps(event_ids), source),
+        )
+    }
 
 
 def _row(
-    db: Database,
-    source: str,
-    article_source: str,
-    tp: Touchpoint,
-    customer_id: int,
-    groups: dict[str, str],
+    source: str, article_source: str, tp: Touchpoint, customer_id: int, groups: dict[str, str]
 ) -> tuple:
     article_id = tp.article_id
     if article_id is not None:
-        if article_id not in groups:
-            groups[article_id] = article_group(db, article_source, article_id) or article_id
-        article_id = groups[article_id]
+        article_id = groups.get(article_id, article_id)
     return (
         source,
         tp.id,
@@ -101,6 +201,26 @@ def _row(
     )
 
 
+_LAST_ARTICLES = (
+    over_both(
+        "SELECT occurred_at, article_source, article_id, article_locale FROM {touchpoints} "
+        "WHERE customer_id = :cid AND type = 'article_view' "
+        "AND occurred_at BETWEEN :since AND :before"
+    )
+    + " ORDER BY occurred_at DESC"
+)
+
+_TIMELINE = (
+    over_both(
+        "SELECT * FROM (SELECT type, occurred_at, channel, article_source, article_id, "
+        "article_title, article_url, ticket_id, properties FROM {touchpoints} "
+        "WHERE customer_id = :cid AND occurred_at <= :until ORDER BY occurred_at DESC LIMIT :limit)"
+    )
+    + " ORDER BY occurred_at DESC LIMIT :limit"
+)
+"""Each table's newest rows first, then the newest of both (ties: the history's first)."""
+
+
 def last_articles_before(
     db: Database, customer_id: int, before: int, *, since: int, limit: int
 ) -> list[dict[str, Any]]:
@@ -109,13 +229,7 @@ def last_articles_before(
     Each item: article_source, article_id, last_viewed_at, views, locale, title, url
     (title/url in the locale the customer read last, else any locale we know).
     """
-    rows = db.execute(
-        "SELECT occurred_at, article_source, article_id, article_locale "
-        "FROM touchpoints INDEXED BY touchpoints_article_views "
-        "WHERE customer_id = ? AND type = 'article_view' AND occurred_at BETWEEN ? AND ? "
-        "ORDER BY occurred_at DESC",
-        [customer_id, since, before],
-    ).fetchall()
+    rows = db.execute(_LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before})
     picked: dict[tuple[str, str], dict[str, Any]] = {}
     for at, src, aid, locale in rows:
         key = (src, aid)
@@ -156,9 +270,12 @@ def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) ->
 
 def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:
     row = db.execute(
-        "SELECT article_title, article_url FROM touchpoints WHERE customer_id = ? "
-        "AND type = 'article_view' AND occurred_at = ? AND article_id = ? LIMIT 1",
-        [customer_id, item["last_viewed_at"], item["article_id"]],
+        over_both(
+            "SELECT article_title, article_url FROM {touchpoints} WHERE customer_id = :cid "
+            "AND type = 'article_view' AND occurred_at = :at AND article_id = :article"
+        )
+        + " LIMIT 1",
+        {"cid": customer_id, "at": item["last_viewed_at"], "article": item["article_id"]},
     ).fetchone()
     return {"title": row[0], "url": row[1]} if row else {}
 
@@ -188,27 +305,28 @@ def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[
             article_url,
             ticket_id,
             properties,
-        ) in db.conn.execute(
-            "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
-            "article_url, ticket_id, properties FROM touchpoints "
-            "WHERE customer_id = ? AND occurred_at <= ? ORDER BY occurred_at DESC LIMIT ?",
-            (customer_id, until, limit),
-        )
+        ) in db.conn.execute(_TIMELINE, {"cid": customer_id, "until": until, "limit": limit})
     ]
 
 
 def count_touchpoints(db: Database, type_: str | None = None) -> int:
-    if type_ is None:
-        return db.execute("SELECT count(*) FROM touchpoints").fetchone()[0]
-    return db.execute("SELECT count(*) FROM touchpoints WHERE type = ?", [type_]).fetchone()[0]
+    # The customer index holds the type and is far smaller than the table.
+    where = "" if type_ is None else " WHERE type = :type"
+    return db.execute(
+        f"SELECT (SELECT count(*) FROM touchpoints INDEXED BY touchpoints_article_views{where}) "
+        f"+ (SELECT count(*) FROM touchpoint_inbox INDEXED BY touchpoint_inbox_customer{where})",
+        {"type": type_},
+    ).fetchone()[0]
 
 
 def article_views_of(db: Database, customer_id: int) -> list[dict[str, Any]]:
     """Every article view of a customer, oldest first (tests and exports)."""
     return list(
         db.query(
-            "SELECT occurred_at, article_source, article_id, article_locale FROM touchpoints "
-            "WHERE customer_id = ? AND type = 'article_view' ORDER BY occurred_at, id",
-            [customer_id],
+            "SELECT occurred_at, article_source, article_id, article_locale FROM ("
+            "SELECT *, 0 AS waiting FROM touchpoints WHERE customer_id = :cid "
+            "UNION ALL SELECT *, 1 FROM touchpoint_inbox WHERE customer_id = :cid) "
+            "WHERE type = 'article_view' ORDER BY occurred_at, waiting, id",
+            {"cid": customer_id},
         )
     )
