@@ -125,6 +125,11 @@ def merge_inbox(db: Database, *, chunk: int = MERGE_CHUNK) -> int:
             merged += db.execute("DELETE FROM touchpoint_inbox WHERE id <= ?", [last]).rowcount
 
 
+def count_waiting(db: Database) -> int:
+    """How many events wait in the inbox, exactly (a walk of its smallest index)."""
+    return db.execute("SELECT count(*) FROM touchpoint_inbox").fetchone()[0]
+
+
 def inbox_backlog(db: Database) -> int:
     """About how many rows wait in the inbox (at least as many as do; no table walk)."""
     # Two subqueries: SQLite reads min() or max() alone from the end of the rowid tree, but

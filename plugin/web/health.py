@@ -1,5 +1,7 @@
 """GET /healthz: is the database reachable, how did the last syncs go, and what should
-an admin know (e.g. a Zendesk plan without the Events API), and which worker is active."""
+an admin know (e.g. a Zendesk plan without the Events API), which worker is active, and
+how many posted or imported events wait to be merged into the history (a number that keeps
+growing means no worker merges them)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from plugin.store import schema_version
 from plugin.store.leases import lease_holder
 from plugin.store.notices import notices_by_source
 from plugin.store.sync_state import last_runs
+from plugin.store.touchpoints import count_waiting
 from plugin.web.context import db, state
 from plugin.worker_lease import LEASE_NAME
 
@@ -22,6 +25,7 @@ def healthz():
         version = schema_version(db())
         notices = notices_by_source(db())
         worker = lease_holder(db(), LEASE_NAME)
+        waiting = count_waiting(db())
     except Exception as exc:  # the point of a health check is to report, not to crash
         return jsonify({"status": "error", "database": f"unavailable: {exc}"}), 503
     syncs = {
@@ -46,5 +50,6 @@ def healthz():
             "worker": {"holder": worker["holder"], "until": worker["expires_at"]}
             if worker
             else None,
+            "events_waiting": waiting,
         }
     )

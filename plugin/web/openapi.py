@@ -325,6 +325,12 @@ SCHEMAS: dict[str, Any] = {
             "demo_mode": {"type": "boolean"},
             "syncs": {"type": "object"},
             "worker": {"type": ["object", "null"]},
+            "events_waiting": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Posted or imported events not merged into the history yet "
+                "(readable already; the worker merges them every few seconds).",
+            },
         },
     },
 }

@@ -175,9 +175,10 @@ def test_a_writer_merges_an_inbox_that_outgrew_its_limit(ingest, monkeypatch):
         db.conn.close()
 
 
-def test_the_worker_merges_the_inbox(ingest):
+def test_the_worker_merges_the_inbox_and_health_shows_what_waits(ingest):
     client, config = ingest
     post(client, [view("s1", {"email": ANA}), view("s2", {"email": ANA})])
+    assert client.get("/healthz").get_json()["events_waiting"] == 2
     try:
         scheduled_merge(config)
     finally:
@@ -188,3 +189,4 @@ def test_the_worker_merges_the_inbox(ingest):
         assert db.execute("SELECT count(*) FROM touchpoints").fetchone()[0] == 2
     finally:
         db.conn.close()
+    assert client.get("/healthz").get_json()["events_waiting"] == 0
