@@ -457,7 +457,8 @@ def store_batch(
     """Write a parsed batch in one transaction; record up to `record_rejections` rejections.
 
     The events land in the inbox (readable at once); the worker merges it into the
-    history, or this writer does when the inbox outgrew INBOX_LIMIT (no worker running).
+    history. When the inbox outgrew INBOX_LIMIT (no worker running), each writer merges one
+    chunk of it after its own batch, so the inbox shrinks while events keep coming.
     """
     with db.atomic():
         # stage_touchpoints resolves customers merge-safely (store.resolve_customers).
@@ -467,7 +468,7 @@ def store_batch(
         for rejection in batch.rejected[:record_rejections]:
             record_rejection(db, target.source, "events", f"#{rejection.index}: {rejection.error}")
     if result.accepted and inbox_backlog(db) > INBOX_LIMIT:
-        merge_inbox(db)
+        merge_inbox(db, chunks=1)
     if batch.rejected and log_rejections:
         log.info(
             "%s: %d event(s) rejected, first: #%d %s",

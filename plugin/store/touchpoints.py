@@ -34,7 +34,7 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 
 INBOX_LIMIT = 500_000
 """Rows the inbox may hold before a writer merges it itself: the worker merges every few
-seconds (jobs.merge_inbox_quietly); this bounds the inbox when no worker runs."""
+seconds (jobs.scheduled_merge); this bounds the inbox when no worker runs."""
 
 MERGE_CHUNK = 50_000
 """Rows merged per transaction: large enough that the pages many events share are
@@ -98,16 +98,18 @@ def stage_touchpoints(
     return InsertResult(accepted=accepted, duplicates=len(rows) - accepted)
 
 
-def merge_inbox(db: Database, *, chunk: int = MERGE_CHUNK) -> int:
+def merge_inbox(db: Database, *, chunk: int = MERGE_CHUNK, chunks: int | None = None) -> int:
     """Move the inbox into `touchpoints`, `chunk` rows a transaction, sorted by customer
     (neighbouring index pages are then written once a chunk); returns the rows merged.
+    `chunks` stops after that many transactions (a writer helping out keeps its latency).
 
     Each chunk's insert and delete commit together, so a reader sees every event exactly
     once before, during and after a merge. An event merged meanwhile by another path is
     dropped by the history's unique (source, event id).
     """
-    merged = 0
-    while True:
+    merged = done = 0
+    while chunks is None or done < chunks:
+        done += 1
         with db.atomic():
             last = db.execute(
                 "SELECT coalesce((SELECT id FROM touchpoint_inbox ORDER BY id LIMIT 1 OFFSET ?), "
@@ -123,6 +125,7 @@ def merge_inbox(db: Database, *, chunk: int = MERGE_CHUNK) -> int:
                 [last],
             )
             merged += db.execute("DELETE FROM touchpoint_inbox WHERE id <= ?", [last]).rowcount
+    return merged
 
 
 def count_waiting(db: Database) -> int:
