@@ -32,22 +32,11 @@ def build_scheduler(
             max_instances=1,
             replace_existing=True,
         )
-    scheduler.add_job(
-        jobs.scheduled_recompute,
-        "interval",
-        args=[config],
-        minutes=RECOMPUTE_MINUTES,
-        id="recompute",
-        coalesce=True,
-        max_instances=1,
-    )
-    scheduler.add_job(
-        jobs.scheduled_merge,
-        "interval",
-        args=[config],
-        seconds=MERGE_SECONDS,
-        id="merge-inbox",
-        coalesce=True,
-        max_instances=1,
-    )
+    for job, job_id, interval in (
+        (jobs.scheduled_recompute, "recompute", {"minutes": RECOMPUTE_MINUTES}),
+        (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
+    ):
+        scheduler.add_job(
+            job, "interval", args=[config], id=job_id, coalesce=True, max_instances=1, **interval
+        )
     return scheduler
