@@ -61,6 +61,7 @@ TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-20T10:00:00Z"
 _TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}")
+_WEB = ("https://", "http://")
 _USUAL_LOCALES = {
     locale: locale
     for locale in ("en", "en-us", "en-gb", "es", "fr", "de", "it", "pt", "pt-br", "nl", "ja")
@@ -332,15 +333,25 @@ def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None
     """The customer reference after the identity rules, its proof, and a warning."""
     if not isinstance(value, dict):
         raise EventError("customer: required, with email, external_id or anonymous_id")
-    email = _text(value.get("email"), "customer.email", 254)
-    if email and not _EMAIL.fullmatch(email):
-        raise EventError("customer.email: not an email address")
-    external_id = _text(value.get("external_id"), "customer.external_id", MAX_ID_LENGTH)
-    anonymous_id = _text(value.get("anonymous_id"), "customer.anonymous_id", MAX_ID_LENGTH)
-    ref = CustomerRef(email=email, external_id=external_id, anonymous_id=anonymous_id)
-    proof = notice = None
-    if target.identity is not None and (_named(ref) or value.get("jwt")):
-        ref, proof, notice = _prove(ref, value, target.identity)
+    get = value.get
+    # An absent field is skipped (what `_text` returns for None): most events name one.
+    email = get("email")
+    if email is not None:
+        email = _text(email, "customer.email", 254)
+        if email and not _EMAIL.fullmatch(email):
+            raise EventError("customer.email: not an email address")
+    external_id = get("external_id")
+    if external_id is not None:
+        external_id = _text(external_id, "customer.external_id", MAX_ID_LENGTH)
+    anonymous_id = get("anonymous_id")
+    if anonymous_id is not None:
+        anonymous_id = _text(anonymous_id, "customer.anonymous_id", MAX_ID_LENGTH)
+    ref = CustomerRef(None, email, external_id, anonymous_id)
+    if target.identity is None or not (email or external_id or get("jwt")):  # nothing to prove
+        if email or external_id or anonymous_id:
+            return ref, None, None
+        raise EventError("customer: needs email, external_id or anonymous_id")
+    ref, proof, notice = _prove(ref, value, target.identity)
     if ref.is_empty():
         if notice:
             raise EventError(f"{notice}, and there is no customer.anonymous_id to keep it under")
@@ -415,17 +426,24 @@ def _article(
         return None, None, None, None
     if not isinstance(value, dict):
         raise EventError("article: expected an object with an id or a url")
-    article_id = _text(value.get("id"), "article.id", MAX_ID_LENGTH)
-    url = _text(value.get("url"), "article.url", MAX_URL_LENGTH)
-    if url and not url.lower().startswith(("https://", "http://")):
-        raise EventError("article.url: expected an http(s) URL")
+    get = value.get
+    article_id = get("id")
+    if article_id is not None:
+        article_id = _text(article_id, "article.id", MAX_ID_LENGTH)
+    url = get("url")
+    if url is not None:
+        url = _text(url, "article.url", MAX_URL_LENGTH)
+        if url and not url.startswith(_WEB) and not url.lower().startswith(_WEB):
+            raise EventError("article.url: expected an http(s) URL")
     if not article_id and url:
         article_id = _article_ref(target, url)
         if not article_id:
             raise EventError(f"article.url: not an article URL of {target.article_source}")
     if not article_id:
         raise EventError("article: needs an id or a url")
-    locale = _text(value.get("locale"), "article.locale", 20)
+    locale = get("locale")
+    if locale is not None:
+        locale = _text(locale, "article.locale", 20)
     if locale:
         if locale in _USUAL_LOCALES:
             locale = _USUAL_LOCALES[locale]
@@ -433,7 +451,10 @@ def _article(
             locale = locale.lower().replace("_", "-")
         else:
             raise EventError(f"article.locale: {locale!r} is not a locale like en-us")
-    return article_id, url, _text(value.get("title"), "article.title", MAX_TITLE_LENGTH), locale
+    title = get("title")
+    if title is not None:
+        title = _text(title, "article.title", MAX_TITLE_LENGTH)
+    return article_id, url, title, locale
 
 
 def _article_ref(target: IngestTarget, url: str) -> str | None:
@@ -524,15 +545,18 @@ def import_events(
     while True:
         # The collector resumes once the batch's objects are freed (nothing left to walk).
         with gc_paused():
-            chunk = list(islice(iterator, batch_size))
-            if not chunk:
+            # Lines are parsed as they are read, so each raw event is freed at once and
+            # its memory reused by the next (a list of 20,000 raw events cost ~1 µs a line
+            # in cache misses). Each line gives one touchpoint or one rejection.
+            parsed = parse_events(islice(iterator, batch_size), target)
+            lines = len(parsed.touchpoints) + len(parsed.rejected)
+            if not lines:
                 break
             budget = max(record_rejections - report.rejected, 0)
-            parsed = parse_events(chunk, target)
             # The caller prints a summary with line numbers; a log line per batch is noise.
             result = store_batch(db, target, parsed, record_rejections=budget, log_rejections=False)
-            report.add(len(chunk), result, keep_rejections)
-            del chunk, parsed
+            report.add(lines, result, keep_rejections)
+            del parsed
         if progress:
             progress(report)
     return report

@@ -35,13 +35,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from connectors import fastjson
+
+if TYPE_CHECKING:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+# PyJWT and cryptography (~45 ms to import) are imported by the functions that verify
+# JWTs: commands such as `journeydesk import` never do.
 
 __all__ = [
     "PURPOSE_LABELS",
@@ -309,6 +312,9 @@ def verify_zendesk_app_jwt(
     A ``public_key_pem`` that is not an RSA public key raises ``ValueError``: that is a
     configuration error, not a bad request.
     """
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     if not audience or not issuer:
         raise ValueError("audience and issuer are required: an empty one would skip the check")
     key = load_pem_public_key(public_key_pem.encode("ascii"))
@@ -338,6 +344,8 @@ def verify_help_center_jwt(
     the header's ``kid`` among the JWKS's RSA keys (a JWKS with a single key also serves a
     token without ``kid``). ``aud`` is checked only when ``audience`` is given.
     """
+    import jwt
+
     token = _require_rs256(token)
     key = _jwks_key(jwks, jwt.get_unverified_header(token).get("kid"))
     claims = _decode_rs256(
@@ -349,6 +357,8 @@ def verify_help_center_jwt(
 
 def _require_rs256(token: str | None) -> str:
     """Reject anything whose header does not say RS256 before any key is touched."""
+    import jwt
+
     if not token:
         raise TokenError("missing")
     if not isinstance(token, str):
@@ -380,6 +390,8 @@ def _jwks_key(jwks: Mapping[str, Any], kid: object) -> RSAPublicKey:
 
 def _rsa_from_jwk(jwk: Mapping[str, Any]) -> RSAPublicKey:
     """Build the public key from ``n``/``e`` only, whatever else the JWK carries."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
     try:
         n = int.from_bytes(_b64d(jwk["n"]), "big")
         e = int.from_bytes(_b64d(jwk["e"]), "big")
@@ -398,6 +410,8 @@ def _decode_rs256(
     verify_aud: bool = True,
 ) -> dict[str, Any]:
     """Signature, iss and aud via PyJWT; time claims are left to :func:`_check_times`."""
+    import jwt
+
     options = {
         "require": required,
         "verify_exp": False,
@@ -414,6 +428,8 @@ def _decode_rs256(
 
 
 def _jwt_reason(exc: jwt.PyJWTError) -> Reason:
+    import jwt
+
     # InvalidSignatureError subclasses DecodeError, so the order of checks matters.
     pairs: list[tuple[type[Exception], Reason]] = [
         (jwt.InvalidSignatureError, "bad_signature"),

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from connectors.files import BadLine
 from connectors.records import CustomerRef
+from plugin.ingest import IngestTarget, import_events
 from plugin.store import open_db
 from plugin.store.customers import find_customer
 from plugin.store.touchpoints import article_views_of, count_touchpoints, timeline
@@ -155,3 +157,32 @@ def test_a_file_that_cannot_be_read_fails_with_one_sentence(tmp_path):
     assert (
         unknown_source.returncode == 1 and "No connector named 'zendesk'" in unknown_source.stderr
     )
+
+
+def test_batches_count_every_line_once_whatever_it_gives(tmp_path):
+    """Lines are parsed as they are read: each gives one touchpoint or one rejection."""
+    db = open_db(tmp_path / "journeydesk.db")
+    target = IngestTarget(
+        source="import:demo",
+        article_source="demo",
+        article_ref=lambda url: None,
+        channel="import",
+        desk_types_allowed=True,
+    )
+    records = [
+        (1, event(1)),
+        (2, BadLine("not valid JSON")),
+        (3, event(3)),
+        (4, event(4, type="")),
+        (5, event(1)),  # a duplicate of line 1, in the next batch
+        (6, event(6)),
+        (7, event(7)),
+    ]
+    counts = []
+    report = import_events(
+        db, target, iter(records), batch_size=2, progress=lambda r: counts.append(r.lines)
+    )
+    assert counts == [2, 4, 6, 7]
+    assert (report.lines, report.accepted, report.duplicates, report.rejected) == (7, 4, 1, 2)
+    assert [r.index for r in report.first_rejections] == [2, 4]
+    assert count_touchpoints(db) == 4

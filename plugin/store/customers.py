@@ -160,22 +160,29 @@ def _create_customers(
 def _bulk_lookups(
     db: Database, keys: list[tuple[str, str]]
 ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
-    """(keys that point straight at an unmerged customer → it, every key that exists)."""
+    """(keys that point straight at an unmerged customer → it, every key that exists).
+
+    One statement per kind (and 5,000 values): the values go as a plain JSON array, so
+    SQLite extracts nothing per key. CROSS JOIN keeps the array the outer loop: left to
+    itself the planner walks every identity of the kind once per value.
+    """
     found: dict[tuple[str, str], int] = {}
     existing: set[tuple[str, str]] = set()
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), 5_000):
-        chunk = json.dumps(unique[start : start + 5_000])
-        for kind, value, customer_id, merged_into in db.conn.execute(
-            "SELECT i.kind, i.value, i.customer_id, c.merged_into FROM json_each(?) j "
-            "JOIN customer_identities i ON i.kind = json_extract(j.value, '$[0]') "
-            "AND i.value = json_extract(j.value, '$[1]') "
-            "LEFT JOIN customers c ON c.id = i.customer_id",
-            [chunk],
-        ):
-            existing.add((kind, value))
-            if merged_into is None:
-                found[(kind, value)] = customer_id
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in dict.fromkeys(keys):
+        by_kind.setdefault(kind, []).append(value)
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), 5_000):
+            for value, customer_id, merged_into in db.conn.execute(
+                "SELECT i.value, i.customer_id, c.merged_into FROM json_each(?) j "
+                "CROSS JOIN customer_identities i ON i.kind = ? AND i.value = j.value "
+                "LEFT JOIN customers c ON c.id = i.customer_id",
+                [json.dumps(values[start : start + 5_000]), kind],
+            ):
+                key = (kind, value)
+                existing.add(key)
+                if merged_into is None:
+                    found[key] = customer_id
     return found, existing
 
 
