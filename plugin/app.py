@@ -51,6 +51,11 @@ class SessionInterface(SecureCookieSessionInterface):
             return self.session_class()  # no cookie at all: what Flask opens then, made directly
         return super().open_session(app, request)
 
+    def save_session(self, app: Flask, session, response) -> None:
+        if not (session or session.modified or session.accessed):
+            return  # untouched and empty: Flask's save_session would only read the config
+        super().save_session(app, session, response)
+
 
 def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
     """Build the web app for `config`; migrates the database once, here."""

@@ -17,8 +17,7 @@ from plugin.recompute import evaluate_chunk
 from plugin.store import now_epoch
 from plugin.store.reading import earlier_reading, effort_counts
 from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
-from plugin.store.tickets import open_tickets_of
-from plugin.store.touchpoints import last_articles_before, timeline
+from plugin.store.touchpoints import last_articles_before, properties_of, timeline_rows
 
 DAY = 86_400
 TIMELINE_LENGTH = 15
@@ -138,7 +137,12 @@ def current_ticket_journey(
         db, model, settings, source, ticket_id, lang=lang, context=context
     )
     if payload is not None:
-        payload["freshness"] = freshness.as_dict()
+        # Freshness.as_dict(), its time formatted by `iso` (the same text, 5x faster)
+        payload["freshness"] = {
+            "stale": freshness.stale,
+            "fetched_at": iso(freshness.fetched_at),
+            "reason": freshness.reason,
+        }
     return payload, freshness
 
 
@@ -180,7 +184,8 @@ def build_customer_journey(
         "signals": [_signal_item(model, s, lang) for s in state["signals"]],
         "articles_before_ticket": [],
         "timeline": [
-            _timeline_item(t) for t in timeline(db, customer_id, until=now, limit=TIMELINE_LENGTH)
+            _timeline_item(*row)
+            for row in timeline_rows(db, customer_id, until=now, limit=TIMELINE_LENGTH)
         ],
         "open_tickets": [
             {
@@ -190,7 +195,7 @@ def build_customer_journey(
                 "status": t["status"],
                 "created_at": iso(t["created_at"]),
             }
-            for t in open_tickets_of(db, customer_id)
+            for t in facts.open_tickets
         ],
     }
 
@@ -237,15 +242,26 @@ def _article_item(article: Mapping[str, Any], ticket_created: int) -> dict[str, 
     }
 
 
-def _timeline_item(row: Mapping[str, Any]) -> dict[str, Any]:
-    props = row["properties"]
+def _timeline_item(
+    type_: str,
+    occurred_at: int,
+    channel: str | None,
+    _article_source: str | None,
+    _article_id: str | None,
+    title: str | None,
+    url: str | None,
+    ticket_id: str | None,
+    properties: str | None,
+) -> dict[str, Any]:
+    """One row of `store.touchpoints.timeline_rows` as the payload shows it."""
+    props = properties_of(properties)
     return {
-        "type": row["type"],
-        "at": iso(row["occurred_at"]),
-        "channel": row["channel"],
-        "title": row["article_title"] or props.get("subject") or props.get("query"),
-        "url": row["article_url"],
-        "ticket_id": row["ticket_id"],
+        "type": type_,
+        "at": iso(occurred_at),
+        "channel": channel,
+        "title": title or props.get("subject") or props.get("query"),
+        "url": url,
+        "ticket_id": ticket_id,
         "properties": props,
     }
 

@@ -120,7 +120,7 @@ def earlier_reading(db: Database, customer_id: int, *, before: int) -> dict[str,
         "SELECT article_source, article_id, occurred_at FROM {touchpoints} "
         "WHERE customer_id = :cid AND type = 'article_view' AND occurred_at < :before"
     )
-    articles, last = db.execute(
+    articles, last = db.conn.execute(
         "SELECT count(DISTINCT article_source || ':' || article_id), max(occurred_at) "
         f"FROM ({both})",
         {"cid": customer_id, "before": before},

@@ -3,11 +3,11 @@ about one ticket (or customer) that is a single value.
 
 A journey request used to ask ~12 small questions one statement each (the ticket, its
 requester, their journey row, whether they have any activity, the effort counts, the
-requester's desk id and when their history was last fetched), and each statement costs
-10-25 µs from Python whatever it does. Here they are one statement of scalar subqueries,
-each keyed by `customer_id` first like the separate queries were (same indexes, same
-rows visited). The lists (timeline, open tickets, articles read) stay in their own
-store functions.
+requester's desk id and when their history was last fetched, their open tickets), and
+each statement costs 10-25 µs from Python whatever it does. Here they are one statement
+of scalar subqueries, each keyed by `customer_id` first like the separate queries were
+(same indexes, same rows visited); the few that give several values give them as a JSON
+array. The longer lists (timeline, articles read) stay in their own store functions.
 """
 
 from __future__ import annotations
@@ -15,52 +15,76 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlite_utils import Database
 
-from connectors import fastjson
 from plugin.store.tickets import COLUMNS as TICKET_COLUMNS
-from plugin.store.touchpoints import over_both
+from plugin.store.tickets import OPEN_STATUSES
+from plugin.store.touchpoints import loads_stored, over_both
+
+OPEN_TICKETS_SHOWN = 10
+"""Open tickets listed beside a journey (as `store.tickets.open_tickets_of`'s default)."""
+
+_HISTORY = "touchpoints INDEXED BY touchpoints_article_views"
+_EFFORT_COUNTS = (
+    "json_array(count(*) FILTER (WHERE type = 'article_view'), "
+    "count(DISTINCT CASE WHEN type = 'article_view' THEN article_source || ':' || article_id END), "
+    "count(*) FILTER (WHERE type = 'search'))"
+)
+"""views, distinct articles and searches in one walk of the window (was three)."""
 
 
 def _customer_part(cid: str, end: str) -> str:
     """The customer's columns, for the customer whose id is the SQL `cid`; effort counted
-    up to the SQL `end`. Touchpoints are read in the history and the inbox."""
-    window = f"customer_id = {cid} AND occurred_at BETWEEN {end} - :effort AND {end}"
-    views = over_both(
-        "SELECT article_source, article_id FROM {touchpoints} "
-        f"WHERE {window} AND type = 'article_view'"
+    up to the SQL `end`. Touchpoints are read in the history and the inbox: the effort
+    window's walk covers the inbox only when the customer has rows there (one seek of its
+    index decides; an empty or small inbox then costs nothing more)."""
+    window = (
+        f"customer_id = {cid} AND occurred_at BETWEEN {end} - :effort AND {end} "
+        "AND type IN ('article_view', 'search')"
     )
+    waiting = f"EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = {cid})"
+    both = over_both(f"SELECT type, article_source, article_id FROM {{touchpoints}} WHERE {window}")
+    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
     return f"""
     c.id IS NOT NULL, c.name, c.email, c.signup_at, c.plan, c.locale,
     j.stage, j.stage_since, j.reasons, j.signals,
-    EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid})
-     OR EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = {cid}),
-    (SELECT count(*) FROM ({views})),
-    (SELECT count(DISTINCT article_source || ':' || article_id) FROM ({views})),
-    (SELECT count(*) FROM touchpoints WHERE {window} AND type = 'search')
-     + (SELECT count(*) FROM touchpoint_inbox WHERE {window} AND type = 'search'),
+    EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid}) OR {waiting},
+    CASE WHEN {waiting} THEN (SELECT {_EFFORT_COUNTS} FROM ({both}))
+     ELSE (SELECT {_EFFORT_COUNTS} FROM {_HISTORY} WHERE {window}) END,
     (SELECT count(*) FROM tickets
      WHERE customer_id = {cid} AND deleted = 0
-     AND created_at BETWEEN {end} - :effort AND {end})"""
+     AND created_at BETWEEN {end} - :effort AND {end}),
+    (SELECT json_group_array(json_array(source, id, subject, status, created_at))
+     FROM (SELECT source, id, subject, status, created_at FROM tickets
+           WHERE customer_id = {cid} AND deleted = 0 AND status IN ({statuses})
+           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}))"""
 
 
-_CUSTOMER_WIDTH = 15
+_CUSTOMER_WIDTH = 14
+
+# The requester's desk user id, when their history was last fetched and last synced, from
+# one walk of their identities (a column of a subquery read three times ran it three times).
+_DESK_USER = (
+    "(SELECT json_array(i.value, "
+    "(SELECT fetched_at FROM customer_fetches WHERE source = :source AND user_id = i.value), "
+    "(SELECT updated_at FROM sync_cursors WHERE source = :source AND stream = 'touchpoints' "
+    " AND scope = i.value)) "
+    "FROM customer_identities i WHERE i.customer_id = t.customer_id AND i.kind = :kind "
+    "ORDER BY i.value LIMIT 1)"
+)
 
 _TICKET_SQL = (
-    "SELECT x.*, "
-    "(SELECT fetched_at FROM customer_fetches WHERE source = :source AND user_id = x.desk_user), "
-    "(SELECT updated_at FROM sync_cursors WHERE source = :source AND stream = 'touchpoints' "
-    " AND scope = x.desk_user) "
-    "FROM (SELECT "
+    "SELECT "
     + ", ".join(f"t.{c}" for c in TICKET_COLUMNS)
     + ","
     + _customer_part("t.customer_id", "t.created_at")
-    + ", (SELECT value FROM customer_identities WHERE customer_id = t.customer_id "
-    "     AND kind = :kind ORDER BY value LIMIT 1) AS desk_user "
-    "FROM tickets t "
+    + ", "
+    + _DESK_USER
+    + " FROM tickets t "
     "LEFT JOIN customers c ON c.id = t.customer_id "
     "LEFT JOIN customer_journeys j ON j.customer_id = t.customer_id "
-    "WHERE t.source = :source AND t.id = :id AND t.deleted = 0) x"
+    "WHERE t.source = :source AND t.id = :id AND t.deleted = 0"
 )
 
 _CUSTOMER_SQL = (
@@ -72,7 +96,8 @@ _CUSTOMER_SQL = (
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
-    """A customer's single-valued sidebar facts (their lists are read separately)."""
+    """A customer's single-valued sidebar facts and open tickets (the longer lists are
+    read separately)."""
 
     customer: dict[str, Any] | None
     """name, email, signup_at, plan, locale; None when there is no such customer."""
@@ -81,6 +106,8 @@ class CustomerFacts:
     has_activity: bool
     effort: dict[str, int]
     """articles, views, searches and contacts in the effort window."""
+    open_tickets: list[dict[str, Any]]
+    """The newest open tickets (at most OPEN_TICKETS_SHOWN), as `store.tickets.open_tickets_of`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +137,15 @@ def ticket_context(
         return None
     width = len(TICKET_COLUMNS)
     ticket = dict(zip(TICKET_COLUMNS, row[:width], strict=True))
-    ticket["tags"] = fastjson.loads(ticket["tags"])
-    fetched, synced = row[-2], row[-1]
+    tags = ticket["tags"]
+    ticket["tags"] = [] if tags == "[]" else loads_stored(tags)
+    desk = row[width + _CUSTOMER_WIDTH]
+    desk_user, fetched, synced = (None, None, None) if desk is None else loads_stored(desk)
     last = fetched if synced is None else synced if fetched is None else max(fetched, synced)
     return TicketContext(
         ticket=ticket,
         facts=_facts(row, width),
-        desk_user=row[width + _CUSTOMER_WIDTH],
+        desk_user=desk_user,
         last_history_fetch=last,
     )
 
@@ -144,10 +173,9 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
         reasons,
         signals,
         active,
-        views,
-        articles,
-        searches,
+        counts,
         contacts,
+        open_tickets,
     ) = row[at : at + _CUSTOMER_WIDTH]
     customer = (
         {"name": name, "email": email, "signup_at": signup_at, "plan": plan, "locale": locale}
@@ -160,9 +188,19 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
         else {
             "stage": stage,
             "stage_since": stage_since,
-            "reasons": fastjson.loads(reasons),
-            "signals": fastjson.loads(signals),
+            "reasons": loads_stored(reasons),
+            "signals": loads_stored(signals),
         }
     )
+    views, articles, searches = orjson.loads(counts)
     effort = {"articles": articles, "views": views, "searches": searches, "contacts": contacts}
-    return CustomerFacts(customer, journey, bool(active), effort)
+    return CustomerFacts(
+        customer,
+        journey,
+        bool(active),
+        effort,
+        [
+            {"source": src, "id": id_, "subject": subject, "status": status, "created_at": when}
+            for src, id_, subject, status, when in loads_stored(open_tickets)
+        ],
+    )

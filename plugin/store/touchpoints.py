@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlite_utils import Database
 
+from connectors import fastjson
 from connectors.records import CustomerRef, Touchpoint
 from plugin.store import dumps, loads_object, to_epoch
 from plugin.store.articles import article_groups, version_rows
@@ -243,15 +246,20 @@ _LAST_ARTICLES = (
     + " ORDER BY occurred_at DESC"
 )
 
+_ARTICLE_KEY = itemgetter(1, 2)
+"""(article_source, article_id) of a `_LAST_ARTICLES` row."""
+
 _TIMELINE = (
     over_both(
-        "SELECT * FROM (SELECT type, occurred_at, channel, article_source, article_id, "
-        "article_title, article_url, ticket_id, properties FROM {touchpoints} "
-        "WHERE customer_id = :cid AND occurred_at <= :until ORDER BY occurred_at DESC LIMIT :limit)"
+        "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
+        "article_url, ticket_id, properties FROM {touchpoints} "
+        "WHERE customer_id = :cid AND occurred_at <= :until"
     )
     + " ORDER BY occurred_at DESC LIMIT :limit"
 )
-"""Each table's newest rows first, then the newest of both (ties: the history's first)."""
+"""The newest of both tables (ties: the history's first). SQLite merges the two index walks,
+each already in `occurred_at` order, and stops at the limit; a LIMIT inside each half made
+it sort each half's rows again (~12 µs a sidebar)."""
 
 
 def last_articles_before(
@@ -262,22 +270,28 @@ def last_articles_before(
     Each item: article_source, article_id, last_viewed_at, views, locale, title, url
     (title/url in the locale the customer read last, else any locale we know).
     """
-    rows = db.execute(_LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before})
+    rows = db.conn.execute(
+        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}
+    ).fetchall()
+    # Every article's views counted in C (a heavy reader has hundreds in the window); the
+    # newest `limit` articles are the first distinct ones, rows coming newest first.
+    views = Counter(map(_ARTICLE_KEY, rows))
     picked: dict[tuple[str, str], dict[str, Any]] = {}
-    for at, src, aid, locale in rows:
-        key = (src, aid)
-        if key in picked:
-            picked[key]["views"] += 1
-        elif len(picked) < limit:
-            picked[key] = {
-                "article_source": src,
-                "article_id": aid,
-                "last_viewed_at": at,
-                "views": 1,
-                "locale": locale,
-                "title": None,
-                "url": None,
-            }
+    if limit > 0:
+        for at, src, aid, locale in rows:
+            key = (src, aid)
+            if key not in picked:
+                picked[key] = {
+                    "article_source": src,
+                    "article_id": aid,
+                    "last_viewed_at": at,
+                    "views": views[key],
+                    "locale": locale,
+                    "title": None,
+                    "url": None,
+                }
+                if len(picked) == limit:
+                    break
     _fill_titles(db, customer_id, list(picked.values()))
     return list(picked.values())
 
@@ -313,9 +327,32 @@ def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, 
     return {"title": row[0], "url": row[1]} if row else {}
 
 
+def loads_stored(text: str) -> Any:
+    """`fastjson.loads` of a JSON column this store wrote, given its UTF-8 bytes: the same
+    values, and fastjson's guard against integers past 64 bits is then a byte translation
+    (~0.3 µs for a journey's signals) instead of a regex over the text (~3 µs)."""
+    if text[:1] == "\ufeff":  # json.loads refuses a BOM in text but skips it in bytes
+        return fastjson.loads(text)
+    return fastjson.loads(text.encode())
+
+
+def properties_of(text: str | None) -> Any:
+    """A touchpoint's stored properties, as `store.loads_object` reads them (`{}`: most)."""
+    return {} if not text or text == "{}" else loads_stored(text)
+
+
+def timeline_rows(db: Database, customer_id: int, *, until: int, limit: int) -> list[tuple]:
+    """`timeline` as plain rows: (type, occurred_at, channel, article_source, article_id,
+    article_title, article_url, ticket_id, properties as stored JSON text). The sidebar
+    builds its items from them directly (its busiest read: 15 rows a request)."""
+    return db.conn.execute(
+        _TIMELINE, {"cid": customer_id, "until": until, "limit": limit}
+    ).fetchall()
+
+
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
     """The customer's most recent touchpoints up to `until`, newest first."""
-    # The sidebar's busiest read (15 rows a request): rows built in one pass.
+    # Rows built in one pass (the sidebar reads `timeline_rows` and builds its own items).
     return [
         {
             "type": type_,
