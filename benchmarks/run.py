@@ -479,6 +479,8 @@ def measure_ingest(bench: Bench) -> None:
     )
     started = time.perf_counter()
     merged = _merge_inbox(bench)
+    if merged != count:  # each batch sent once, each event new: all of them must arrive
+        raise SystemExit(f"ingest: {count:,} events sent, {merged:,} reached the history")
     bench.record(
         "inbox_merge_events_per_s",
         merged / (time.perf_counter() - started),
