@@ -14,10 +14,10 @@ from plugin.freshness import Freshness, ensure_fresh
 from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.recompute import evaluate_chunk
-from plugin.store import now_epoch
+from plugin.store import loads_object, now_epoch
 from plugin.store.reading import earlier_reading, effort_counts
 from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
-from plugin.store.touchpoints import last_articles_before, properties_of, timeline_rows
+from plugin.store.touchpoints import last_articles_before, timeline_rows
 
 DAY = 86_400
 TIMELINE_LENGTH = 15
@@ -254,7 +254,7 @@ def _timeline_item(
     properties: str | None,
 ) -> dict[str, Any]:
     """One row of `store.touchpoints.timeline_rows` as the payload shows it."""
-    props = properties_of(properties)
+    props = loads_object(properties)
     return {
         "type": type_,
         "at": iso(occurred_at),

@@ -186,7 +186,16 @@ def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any
 
 def loads_object(text: str | None) -> Any:
     """A JSON column holding an object (`{}` when empty: most rows)."""
-    return {} if not text or text == "{}" else fastjson.loads(text)
+    return {} if not text or text == "{}" else loads_stored(text)
+
+
+def loads_stored(text: str) -> Any:
+    """`fastjson.loads` of a JSON column this store wrote, given its UTF-8 bytes: the same
+    values, and fastjson's guard against integers past 64 bits is then a byte translation
+    (~0.3 µs for a journey's signals) instead of a regex over the text (~3 µs)."""
+    if text[:1] == "\ufeff":  # json.loads refuses a BOM in text but skips it in bytes
+        return fastjson.loads(text)
+    return fastjson.loads(text.encode())
 
 
 def to_epoch(value: datetime | None) -> int | None:

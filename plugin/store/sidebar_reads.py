@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 from sqlite_utils import Database
 
+from plugin.store import loads_stored
 from plugin.store.tickets import COLUMNS as TICKET_COLUMNS
 from plugin.store.tickets import OPEN_STATUSES
-from plugin.store.touchpoints import loads_stored, over_both
+from plugin.store.touchpoints import over_both
 
 OPEN_TICKETS_SHOWN = 10
 """Open tickets listed beside a journey (as `store.tickets.open_tickets_of`'s default)."""
