@@ -337,7 +337,6 @@ def timeline_rows(db: Database, customer_id: int, *, until: int, limit: int) -> 
 
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
     """The customer's most recent touchpoints up to `until`, newest first."""
-    # Rows built in one pass (the sidebar reads `timeline_rows` and builds its own items).
     return [
         {
             "type": type_,
@@ -360,7 +359,7 @@ def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[
             article_url,
             ticket_id,
             properties,
-        ) in db.conn.execute(_TIMELINE, {"cid": customer_id, "until": until, "limit": limit})
+        ) in timeline_rows(db, customer_id, until=until, limit=limit)
     ]
 
 
