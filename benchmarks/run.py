@@ -45,7 +45,7 @@ from plugin.store.datasets import (
     sample_customers,
     sample_tickets,
 )
-from plugin.store.touchpoints import insert_touchpoints, merge_inbox
+from plugin.store.touchpoints import count_waiting, insert_touchpoints, merge_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -488,6 +488,56 @@ def measure_ingest(bench: Bench) -> None:
     )
 
 
+def measure_sustained_ingest(bench: Bench) -> None:
+    """Ingest that never stops: the worker's merge job runs beside it (its own process,
+    every MERGE_SECONDS) and the clock stops when the last event is merged."""
+    count = 3 * bench.sizes.ingest_events
+    bench.say(f"sustained ingest: {count:,} events while the worker's merge job runs")
+    events = _events(bench, count, f"sustained-{int(time.time())}")
+    headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
+    bodies = [
+        ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
+        for i in range(0, len(events), 500)
+    ]
+    del events
+    _merge_inbox(bench)
+    env = {**os.environ, **apps.ENV}
+    merger = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.merger", str(bench.config_path)], env=env
+    )
+    try:
+        with Gunicorn(bench, "journey_app") as server:
+            started = time.perf_counter()
+            result = run_load(
+                server.port, bodies, connections=2, seconds=600, max_requests=len(bodies)
+            )
+            sent = time.perf_counter() - started
+            _wait_until_merged(bench)
+            elapsed = time.perf_counter() - started
+    finally:
+        merger.terminate()
+        merger.wait(timeout=30)
+    if result.errors:
+        raise SystemExit(f"sustained ingest: {result.errors} errors, first: {result.first_error}")
+    bench.record(
+        "ingest_sustained_events_per_s",
+        count / elapsed,
+        f"{count:,} events sent in {sent:.1f} s, all merged after {elapsed:.1f} s",
+    )
+
+
+def _wait_until_merged(bench: Bench, timeout: float = 600) -> None:
+    db = open_db(bench.db_path, migrate=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while count_waiting(db):
+            if time.monotonic() > deadline:
+                raise SystemExit("sustained ingest: the inbox did not empty in time")
+            time.sleep(0.1)
+    finally:
+        db.conn.close()
+
+
 def _merge_inbox(bench: Bench) -> int:
     """What the worker's merge job does (plugin/jobs.py scheduled_merge), inline."""
     db = open_db(bench.db_path, migrate=False, cache_mib=64)
@@ -696,6 +746,10 @@ ROWS = [  # (figure, what it is)
     ("check_reply_p99_ms", "check-reply, 10 kB draft, 20 links, p99"),
     ("ingest_events_per_s", "ingest API, events/s (batches of 500)"),
     ("inbox_merge_events_per_s", "ingested events merged into the history, events/s"),
+    (
+        "ingest_sustained_events_per_s",
+        "ingest that never stops, merge job running, until all merged, events/s",
+    ),
     ("import_lines_per_s", "`journeydesk import`, lines/s"),
     ("sync_tickets_per_s", "Zendesk ticket sync, tickets/s"),
     ("sync_peak_rss_mb", "sync peak RSS, MB"),
@@ -717,6 +771,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("check_reply")], "check_reply"),
     "ingest_events_per_s": "ingest",
     "inbox_merge_events_per_s": "ingest",
+    "ingest_sustained_events_per_s": "sustained_ingest",
     "import_lines_per_s": "import",
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("sync_")], "sync"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),
@@ -794,6 +849,7 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     "check_reply": measure_check_reply,
     "http": measure_http,
     "ingest": measure_ingest,
+    "sustained_ingest": measure_sustained_ingest,
     "import": measure_import,
     "sync": measure_sync,
 }
