@@ -123,7 +123,18 @@ POOL_SIZE = 16
 """Idle connections kept per database file and process (one per busy thread is enough)."""
 _pool: dict[str, list[Database]] = {}
 _pool_lock = threading.Lock()
-_pool_pid = os.getpid()
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child starts with an empty pool: SQLite connections must not cross a fork
+    (gunicorn preloading, for one). A hook, not a pid check per borrow (two system calls
+    a request)."""
+    global _pool_lock
+    _pool.clear()  # the parent's connections are left to the parent, never closed here
+    _pool_lock = threading.Lock()  # a thread of the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def borrow_db(path: str | Path) -> Database:
@@ -159,12 +170,7 @@ def return_db(db: Database, path: str | Path, *, broken: bool = False) -> None:
 
 
 def _idle_connections(path: str) -> list[Database]:
-    """The idle list of `path` (caller holds the lock); a forked child starts empty, since
-    SQLite connections must not cross a fork (gunicorn preloading, for one)."""
-    global _pool_pid
-    if os.getpid() != _pool_pid:
-        _pool.clear()
-        _pool_pid = os.getpid()
+    """The idle list of `path` (caller holds the lock)."""
     return _pool.setdefault(path, [])
 
 
