@@ -453,6 +453,15 @@ def _events(bench: Bench, count: int, tag: str) -> list[dict]:
     return events
 
 
+def _ingest_batches(events: list[dict]) -> list:
+    """POST /api/v1/events requests of 500 events each, with the benchmark's ingest key."""
+    headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
+    return [
+        ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
+        for i in range(0, len(events), 500)
+    ]
+
+
 def measure_ingest(bench: Bench) -> None:
     app = apps.journey_app_for(bench.config)
     if not apps.has_route(app, "/api/v1/events", "POST"):
@@ -461,12 +470,7 @@ def measure_ingest(bench: Bench) -> None:
         return
     count = bench.sizes.ingest_events
     bench.say(f"ingest over HTTP: {count:,} events in batches of 500, 2 connections")
-    events = _events(bench, count, f"ingest-{int(time.time())}")
-    headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
-    bodies = [
-        ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
-        for i in range(0, len(events), 500)
-    ]
+    bodies = _ingest_batches(_events(bench, count, f"ingest-{int(time.time())}"))
     _merge_inbox(bench)  # the worker keeps the inbox near empty between bursts
     with Gunicorn(bench, "journey_app") as server:
         result = run_load(server.port, bodies, connections=2, seconds=300, max_requests=len(bodies))
@@ -493,13 +497,7 @@ def measure_sustained_ingest(bench: Bench) -> None:
     every MERGE_SECONDS) and the clock stops when the last event is merged."""
     count = 3 * bench.sizes.ingest_events
     bench.say(f"sustained ingest: {count:,} events while the worker's merge job runs")
-    events = _events(bench, count, f"sustained-{int(time.time())}")
-    headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
-    bodies = [
-        ("POST", "/api/v1/events", json.dumps({"events": events[i : i + 500]}).encode(), headers)
-        for i in range(0, len(events), 500)
-    ]
-    del events
+    bodies = _ingest_batches(_events(bench, count, f"sustained-{int(time.time())}"))
     _merge_inbox(bench)
     env = {**os.environ, **apps.ENV}
     merger = subprocess.Popen(
