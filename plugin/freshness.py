@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,6 +40,7 @@ from plugin.store.journeys import save_journeys
 from plugin.store.sidebar_reads import TicketContext
 from plugin.store.tickets import get_ticket
 from plugin.sync import SyncReport, store_batch, sync_customer_history
+from plugin.timestamps import iso
 
 log = logging.getLogger("journeydesk.freshness")
 
@@ -72,7 +72,7 @@ class Freshness:
         return self.reason in ("up_to_date", "no_desk_history", "unknown_source")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stale": self.stale, "fetched_at": _iso(self.fetched_at), "reason": self.reason}
+        return {"stale": self.stale, "fetched_at": iso(self.fetched_at), "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -277,9 +277,3 @@ def _recompute(db: Database, model: JourneyModel, customer_id: int) -> None:
     """This customer's stage and signals now, so the answer shows them."""
     now = now_epoch()
     save_journeys(db, evaluate_chunk(db, model, [customer_id], now), now=now)
-
-
-def _iso(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -25,11 +25,11 @@ from plugin.journey.model import load_model
 from plugin.recompute import recompute
 from plugin.scheduler import build_scheduler
 from plugin.security import mint_agent_token
-from plugin.sidebar import iso
 from plugin.store import from_epoch, now_epoch, open_db
 from plugin.store.journeys import stage_history
 from plugin.store.transitions import transition_counts
 from plugin.sync import run_sync
+from plugin.timestamps import iso
 from plugin.worker_lease import lease_for
 from tests.conftest import ANCHOR, SECRET, write_config
 from tests.copies import private_copy

@@ -27,8 +27,8 @@ from plugin.reply_guard import (
     warning_message,
 )
 from plugin.security import mint_agent_token
-from plugin.sidebar import iso
 from plugin.store.reading import Reading
+from plugin.timestamps import iso
 from plugin.web.i18n import ago, translator
 from tests.conftest import SECRET
 

@@ -24,7 +24,7 @@ from plugin.store.tickets import OPEN_STATUSES
 from plugin.store.touchpoints import over_both
 
 OPEN_TICKETS_SHOWN = 10
-"""Open tickets listed beside a journey (as `store.tickets.open_tickets_of`'s default)."""
+"""Open tickets listed beside a journey, newest first."""
 
 _HISTORY = "touchpoints INDEXED BY touchpoints_article_views"
 _EFFORT_COUNTS = (
@@ -108,7 +108,8 @@ class CustomerFacts:
     effort: dict[str, int]
     """articles, views, searches and contacts in the effort window."""
     open_tickets: list[dict[str, Any]]
-    """The newest open tickets (at most OPEN_TICKETS_SHOWN), as `store.tickets.open_tickets_of`."""
+    """The newest open tickets (at most OPEN_TICKETS_SHOWN): source, id, subject, status,
+    created_at."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,17 +95,6 @@ def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | No
     return row
 
 
-def open_tickets_of(db: Database, customer_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
-    marks = ", ".join("?" for _ in OPEN_STATUSES)
-    return select_dicts(
-        db,
-        "SELECT source, id, subject, status, created_at FROM tickets "
-        f"WHERE customer_id = ? AND deleted = 0 AND status IN ({marks}) "
-        "ORDER BY created_at DESC LIMIT ?",
-        [customer_id, *OPEN_STATUSES, limit],
-    )
-
-
 def count_tickets(db: Database) -> int:
     return db.execute("SELECT count(*) FROM tickets WHERE deleted = 0").fetchone()[0]
 

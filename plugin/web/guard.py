@@ -24,11 +24,11 @@ from plugin.reply_guard import (
     check_reply,
     search_for_ticket,
 )
-from plugin.sidebar import iso
 from plugin.store import now_epoch
 from plugin.store.customers import get_customer
 from plugin.store.knowledge import article_hosts
 from plugin.store.tickets import get_ticket
+from plugin.timestamps import iso
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError

@@ -28,6 +28,11 @@ def _expected_facts(db, customer_id: int, end: int) -> tuple:
     )
 
 
+def _observed(facts) -> tuple:
+    """The merged read's facts, in `_expected_facts`' order."""
+    return facts.customer, facts.journey, facts.has_activity, facts.effort
+
+
 def test_ticket_context_matches_the_separate_reads(seeded_demo):
     db = open_db(seeded_demo.database_path, migrate=False)
     try:
@@ -45,13 +50,7 @@ def test_ticket_context_matches_the_separate_reads(seeded_demo):
             ticket = get_ticket(db, source, ticket_id)
             assert context.ticket == ticket
             customer_id, created = ticket["customer_id"], ticket["created_at"]
-            facts = context.facts
-            assert (
-                facts.customer,
-                facts.journey,
-                facts.has_activity,
-                facts.effort,
-            ) == _expected_facts(db, customer_id, created)
+            assert _observed(context.facts) == _expected_facts(db, customer_id, created)
             user = desk_user_of(db, customer_id, source)
             assert context.desk_user == user
             expected_last = None if user is None else last_history_fetch(db, source, user)
@@ -69,11 +68,6 @@ def test_customer_facts_match_the_separate_reads(seeded_demo):
         end = db.execute("SELECT max(occurred_at) FROM touchpoints").fetchone()[0]
         for customer_id in [*ids, 10**9]:
             facts = customer_facts(db, customer_id, end=end, effort_seconds=WEEK)
-            assert (
-                facts.customer,
-                facts.journey,
-                facts.has_activity,
-                facts.effort,
-            ) == _expected_facts(db, customer_id, end)
+            assert _observed(facts) == _expected_facts(db, customer_id, end)
     finally:
         db.conn.close()
