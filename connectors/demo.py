@@ -67,7 +67,8 @@ class Session:
 
 
 class DemoDesk:
-    """The demo help desk. `base_url` is where its help center pages are served."""
+    """The demo help desk. `base_url` is where its help center pages are served; `anchor` is
+    when its history ends (the caller's "now": the desk reads no clock of its own)."""
 
     def __init__(
         self,
@@ -76,13 +77,13 @@ class DemoDesk:
         seed: int = 7,
         customers: int = 2000,
         base_url: str = "http://127.0.0.1:8000",
-        anchor: datetime | None = None,
+        anchor: datetime,
     ) -> None:
         self.name = name
         self.seed = seed
         self.customer_count = customers
         self.base_url = base_url.rstrip("/")
-        self.anchor = anchor or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.anchor = anchor
         self.catalogue = _build_catalogue()
         self.by_category = [
             [a for a in self.catalogue if a.category_index == c] for c in range(len(CATEGORIES))

@@ -22,6 +22,7 @@ from connectors.demo import DemoDesk
 from connectors.errors import ConnectorError, NotFoundError, RetriesExhaustedError
 from connectors.http import HttpClient
 from connectors.protocol import Connector
+from plugin import clock
 from plugin.config import CONNECTOR_KEYS, Config, ConfigError, ConnectorConfig
 from plugin.store.sync_state import get_cursor
 
@@ -54,6 +55,7 @@ def make_connector(
             seed=conf.get("seed"),
             customers=conf.get("customers"),
             base_url=config.server["public_url"],
+            anchor=clock.now().replace(second=0, microsecond=0),
         )
     if conf.type == "zendesk":
         return _zendesk(config, conf, db, interactive)

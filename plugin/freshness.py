@@ -29,11 +29,12 @@ from sqlite_utils import Database
 
 from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.records import Batch, Customer, CustomerRef, Ticket
+from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.connections import keeps_history, make_connector
 from plugin.journey.model import JourneyModel
 from plugin.recompute import evaluate_chunk
-from plugin.store import now_epoch, open_db
+from plugin.store import open_db
 from plugin.store.customers import find_customer
 from plugin.store.fetches import desk_user_of, record_history_fetch
 from plugin.store.journeys import save_journeys

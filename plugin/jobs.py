@@ -16,10 +16,11 @@ from plugin.active_model import (
     recompute_time,
     stale_customers,
 )
+from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.connections import make_connector, with_setting_hint
 from plugin.recompute import RecomputeReport, recompute
-from plugin.store import now_epoch, open_db
+from plugin.store import open_db
 from plugin.store.notices import notices_by_source, replace_notices
 from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id

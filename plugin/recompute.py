@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.clock import now_epoch
 from plugin.journey.conditions import Leaf
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
-from plugin.store import dumps, now_epoch, open_db
+from plugin.store import dumps, open_db
 from plugin.store.facts import customer_aggregates
 from plugin.store.journeys import (
     EncodedJourney,

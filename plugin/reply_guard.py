@@ -32,7 +32,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.article_links import ArticleLink, extract_article_links
-from plugin.store import now_epoch
+from plugin.clock import now_epoch
 from plugin.store.knowledge import (
     group_by_slug,
     group_of,

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.freshness import Freshness, ensure_fresh
 from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.recompute import evaluate_chunk
-from plugin.store import loads_object, now_epoch
+from plugin.store import loads_object
 from plugin.store.reading import earlier_reading
 from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
 from plugin.store.touchpoints import last_articles_before, timeline_rows

@@ -23,8 +23,8 @@ from sqlite_utils import Database
 from connectors.errors import ConnectorError
 from connectors.freshdesk import FreshdeskConnector
 from connectors.records import CustomerRef, Touchpoint
+from plugin.clock import now_epoch
 from plugin.config import ConnectorConfig
-from plugin.store import now_epoch
 from plugin.store.timeline import mark_pushed, views_to_push
 from plugin.store.touchpoints import merge_inbox
 

@@ -16,11 +16,17 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 
 SECRET = "test-secret-0123456789abcdef"
 ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+"""The suite's "now": the demo's history ends here and the journey is evaluated here, in
+this process and in every subprocess a test starts (they inherit JOURNEYDESK_NOW). Tests
+that need another moment move the clock themselves (tests/test_any_date.py)."""
+os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
+clock.set_now(ANCHOR)
 DEMO_CUSTOMERS = 300
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"

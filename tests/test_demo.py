@@ -42,7 +42,7 @@ def test_same_seed_and_anchor_give_the_same_desk():
 
 
 def test_the_demo_speaks_the_connector_protocol():
-    assert isinstance(DemoDesk(customers=1), Connector)
+    assert isinstance(DemoDesk(customers=1, anchor=ANCHOR), Connector)
 
 
 def test_default_demo_is_a_believable_company_desk():

@@ -19,13 +19,14 @@ from connectors.records import Batch, CustomerRef, Touchpoint
 from plugin import jobs
 from plugin.active_model import load_active_model, save_model
 from plugin.app import create_app
+from plugin.clock import now_epoch
 from plugin.jobs import run_recompute, scheduled_recompute
 from plugin.journey.editing import definitions_of
 from plugin.journey.model import load_model
 from plugin.recompute import recompute
 from plugin.scheduler import build_scheduler
 from plugin.security import mint_agent_token
-from plugin.store import from_epoch, now_epoch, open_db
+from plugin.store import from_epoch, open_db
 from plugin.store.journeys import stage_history
 from plugin.store.transitions import transition_counts
 from plugin.sync import run_sync

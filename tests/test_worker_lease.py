@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from plugin.app import create_app
+from plugin.clock import now_epoch
 from plugin.config import load_config
 from plugin.jobs import scheduled_sync
-from plugin.store import now_epoch, open_db
+from plugin.store import open_db
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.sync_state import last_runs
 from plugin.worker_lease import LEASE_NAME, WorkerLease, lease_for

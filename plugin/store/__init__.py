@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,10 +213,6 @@ def to_epoch(value: datetime | None) -> int | None:
 
 def from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def now_epoch() -> int:
-    return int(time.time())
 
 
 # One encoder for every JSON column: json.dumps(..., default=str) builds a new encoder per

@@ -14,7 +14,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Customer, CustomerRef
-from plugin.store import dumps, loads_object, now_epoch, select_dicts, to_epoch
+from plugin.clock import now_epoch
+from plugin.store import dumps, loads_object, select_dicts, to_epoch
 
 PROFILE_FIELDS = (
     "name",

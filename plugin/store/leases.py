@@ -7,9 +7,9 @@ well before it expires; a holder that dies loses it when it expires.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+import time
 
-from plugin.store import now_epoch
+from sqlite_utils import Database
 
 
 def acquire_lease(
@@ -20,7 +20,7 @@ def acquire_lease(
     One statement, so two processes racing for a free lease cannot both win: SQLite
     serialises writers, and the second one's WHERE sees the first one's row.
     """
-    now = now_epoch() if now is None else now
+    now = int(time.time()) if now is None else now  # real seconds: holders are processes
     with db.atomic():
         db.execute(
             "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
@@ -43,7 +43,7 @@ def release_lease(db: Database, name: str, holder: str) -> None:
 
 def lease_holder(db: Database, name: str, *, now: int | None = None) -> dict | None:
     """The current holder of `name` and until when, or None when it is free."""
-    now = now_epoch() if now is None else now
+    now = int(time.time()) if now is None else now  # real seconds: holders are processes
     rows = list(
         db.query(
             "SELECT holder, acquired_at, expires_at FROM leases WHERE name = ? AND expires_at > ?",

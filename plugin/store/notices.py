@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlite_utils import Database
 
-from plugin.store import now_epoch
+from plugin.clock import now_epoch
 
 
 def replace_notices(db: Database, source: str, notices: Iterable[str]) -> None:

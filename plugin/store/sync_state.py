@@ -10,7 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
-from plugin.store import now_epoch
+from plugin.clock import now_epoch
 from plugin.store.articles import upsert_articles
 from plugin.store.customers import upsert_customers
 from plugin.store.tickets import write_tickets

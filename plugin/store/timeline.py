@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import now_epoch, select_dicts
+from plugin.clock import now_epoch
+from plugin.store import select_dicts
 
 
 def views_to_push(db: Database, source: str, *, since: int, limit: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from plugin.clock import now_epoch
 from plugin.reply_guard import (
     GuardContext,
     PopularityCache,
@@ -24,7 +25,6 @@ from plugin.reply_guard import (
     check_reply,
     search_for_ticket,
 )
-from plugin.store import now_epoch
 from plugin.store.customers import get_customer
 from plugin.store.knowledge import article_hosts
 from plugin.store.tickets import get_ticket

@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.records import CustomerRef, Ticket
+from plugin.clock import now_epoch
 from plugin.config import Config, load_config
-from plugin.store import now_epoch, open_db
+from plugin.store import open_db
 from plugin.store.customers import get_customer
 from plugin.store.fetches import record_history_fetch
 from plugin.store.tickets import upsert_tickets

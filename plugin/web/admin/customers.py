@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import abort, redirect, render_template, request, url_for
 
+from plugin.clock import now_epoch
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.sidebar import build_customer_journey
-from plugin.store import now_epoch
 from plugin.store.customers import get_customer, get_customer_by_email
 from plugin.store.facts import customer_aggregates
 from plugin.store.journeys import recent_transitions, stage_history

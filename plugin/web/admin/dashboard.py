@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import render_template
 
 from plugin.active_model import load_active_model, stale_customers
+from plugin.clock import now_epoch
 from plugin.journey.model import journey_position
-from plugin.store import now_epoch
 from plugin.store.customers import count_customers
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.sync_state import last_runs

@@ -21,6 +21,7 @@ from plugin.active_model import (
     stale_customers,
     version_model,
 )
+from plugin.clock import now_epoch
 from plugin.jobs import recompute_quietly, run_recompute
 from plugin.journey.conditions import ConditionError
 from plugin.journey.editing import (
@@ -37,7 +38,6 @@ from plugin.journey.editing import (
 )
 from plugin.journey.model import JourneyModel, load_model
 from plugin.journey.preview import Preview
-from plugin.store import now_epoch
 from plugin.store.customers import count_customers, get_customer
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.rule_sets import RuleSet, get_rule_set, list_rule_sets
