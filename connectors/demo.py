@@ -36,6 +36,16 @@ BATCH_SIZE = 1000
 ARTICLES_PER_CATEGORY = 27
 FIRST_ARTICLE_ID = 360_000_100
 FIRST_TICKET_ID = 10_000
+QUIET_DAYS = (64, 120)
+"""A churning customer's last activity, in days before the anchor: past the 60 days of
+the default churn-risk signal, including the day a ticket takes to be solved."""
+TRAIT_SHARES = {  # of the customers a trait can apply to (their order numbers the spreads)
+    "renewing": 0.12,  # retention and advocacy: renews within 30 days
+    "churning": 0.18,  # retention: silent for two months
+    "unhappy": 0.12,  # service and retention: rates tickets bad
+    "repeat_reader": 0.07,  # anyone: re-reads one article in the last week
+    "intense": 0.06,  # paying customers: many articles and tickets in the last week
+}
 STAGE_MIX = [  # target stage of each generated customer, with its share
     ("awareness", 0.10),
     ("consideration", 0.15),
@@ -174,7 +184,7 @@ class DemoDesk:
 
     def _profile(self, index: int) -> dict:
         rng = self._rng(index, "profile")
-        stage = _pick_stage(rng.random())
+        stage = _pick_stage(_spread(index, self.seed, 0))
         spanish = rng.random() < 0.3
         now = self.anchor
         profile = {"stage": stage, "lang": "es" if spanish else "en", "purchased_at": None}
@@ -195,17 +205,34 @@ class DemoDesk:
         else:
             days = {"service": (8, 45), "retention": (46, 700), "advocacy": (120, 900)}[stage]
             bought = now - timedelta(days=rng.uniform(*days))
+            if stage != "service" and self._has(index, "renewing"):
+                # renews within the month: a year (or two) ago, give or take four weeks
+                years = 1 if stage == "retention" else rng.choice([1, 2])
+                bought = now - timedelta(days=365 * years - rng.uniform(2, 28))
             profile.update(
                 signup=bought - timedelta(days=rng.uniform(5, 20)),
                 plan=rng.choice(["team", "team", "business", "enterprise"]),
                 purchased_at=bought,
             )
         profile["interests"] = rng.sample(range(len(CATEGORIES)), 3)
-        profile["churning"] = stage == "retention" and rng.random() < 0.18
-        profile["unhappy"] = stage in ("retention", "service") and rng.random() < 0.12
-        profile["repeat_reader"] = rng.random() < 0.07
-        profile["intense"] = rng.random() < 0.06
+        # Traits are spread evenly over the customers (not drawn by chance), so every
+        # signal they lead to is reached by its share of any demo, whatever its size.
+        profile["churning"] = (  # silent since well after buying (see _sessions)
+            stage == "retention"
+            and now - profile["purchased_at"] > timedelta(days=QUIET_DAYS[1] + 5)
+            and self._has(index, "churning")
+        )
+        profile["unhappy"] = stage in ("retention", "service") and self._has(index, "unhappy")
+        profile["repeat_reader"] = self._has(index, "repeat_reader")
+        profile["intense"] = (
+            stage in ("service", "retention", "advocacy")
+            and not profile["churning"]
+            and self._has(index, "intense")
+        )
         return profile
+
+    def _has(self, index: int, trait: str) -> bool:
+        return _spread(index, self.seed, 1 + list(TRAIT_SHARES).index(trait)) < TRAIT_SHARES[trait]
 
     def _customer(self, index: int) -> Customer:
         rng = self._rng(index, "customer")
@@ -244,8 +271,8 @@ class DemoDesk:
         rng = self._rng(index, "sessions")
         profile = self._profile(index)
         start, end = profile["signup"], self.anchor
-        if profile["churning"]:  # silent for the last two months
-            end = min(end, self.anchor - timedelta(days=rng.uniform(61, 120)))
+        if profile["churning"]:  # silent for the last two months and more
+            end = min(end, self.anchor - timedelta(days=rng.uniform(*QUIET_DAYS)))
             start = min(start, end - timedelta(days=30))
         span = max((end - start).total_seconds(), 3600.0)
         count = rng.randint(14, 34) if not profile["intense"] else rng.randint(36, 48)
@@ -257,6 +284,8 @@ class DemoDesk:
             sessions.append(self._session(rng, profile, at))
         if profile["repeat_reader"] or profile["intense"]:
             sessions.extend(self._rereads(rng, profile))
+        if profile["intense"]:
+            sessions.extend(self._effort_burst(rng, profile))
         sessions.sort(key=lambda s: s.start)
         return [s for s in sessions if s.start < self.anchor]
 
@@ -277,15 +306,25 @@ class DemoDesk:
             [a for a in self.catalogue if a.category_index in profile["interests"]]
         )
         return [
-            Session(
-                self.anchor - timedelta(days=rng.uniform(0.1, 6.5)),
-                [article.id],
-                article.topic,
-                False,
-                None,
-            )
+            Session(self._last_week(rng, profile), [article.id], article.topic, False, None)
             for _ in range(rng.randint(3, 5))
         ]
+
+    def _effort_burst(self, rng: random.Random, profile: dict) -> list[Session]:
+        """A hard week: three sessions of different articles, each ending in a ticket."""
+        burst = []
+        for category in profile["interests"]:
+            reads = rng.sample(self.by_category[category], rng.randint(2, 4))
+            start = self._last_week(rng, profile)
+            ticket_at = start + timedelta(minutes=len(reads) * 6 + rng.uniform(2, 30))
+            burst.append(Session(start, [a.id for a in reads], reads[-1].topic, True, ticket_at))
+        return burst
+
+    def _last_week(self, rng: random.Random, profile: dict) -> datetime:
+        """A moment in the 6.5 days before the anchor (and after signup), an hour or more
+        before it so that what follows still happens before the anchor."""
+        known = (self.anchor - profile["signup"]).total_seconds() / 86400
+        return self.anchor - timedelta(days=rng.uniform(0.1, max(min(6.5, known), 0.2)))
 
     def _touchpoints_of(self, index: int) -> Iterator[Touchpoint]:
         profile = self._profile(index)
@@ -342,12 +381,14 @@ class DemoDesk:
         lang = 0 if profile["lang"] == "en" else 1
         ref = CustomerRef(source_id=f"u{index + 1}")
         moments = [(s.ticket_at, s.topic) for s in self._sessions(index) if s.ticket_at]
-        if rng.random() < 0.25:  # some write without reading first
+        if rng.random() < 0.25 and not profile["churning"]:  # some write without reading first
             at = self.anchor - timedelta(days=rng.uniform(0.1, 60))
             if at > profile["signup"]:
                 moments.append((at, None))
+        if profile["unhappy"]:  # a complaint, solved days ago (and rated bad, see _ticket)
+            moments.append((self.anchor - timedelta(days=rng.uniform(4, 20)), None))
         moments.sort(key=lambda m: m[0])
-        for k, (created, topic) in enumerate(moments[:20]):
+        for k, (created, topic) in enumerate(moments[-20:]):  # the latest twenty
             if topic:
                 template = rng.choice(SUBJECT_TEMPLATES)[lang]
                 subject = template.format(t=topic[lang], T=capitalize(topic[lang]))
@@ -364,9 +405,10 @@ class DemoDesk:
         if age_days > 3 or (age_days > 0.5 and rng.random() < 0.5):
             status = "closed" if age_days > 10 else "solved"
             solved_at = min(created + timedelta(hours=rng.uniform(1, 72)), self.anchor)
-            if rng.random() < 0.7:
-                bad = 0.6 if profile["unhappy"] else 0.08
-                csat = "bad" if rng.random() < bad else "good"
+            if profile["unhappy"]:
+                csat = "bad"
+            elif rng.random() < 0.7:
+                csat = "bad" if rng.random() < 0.08 else "good"
         else:
             status = rng.choice(["new", "open", "open", "pending"])
         return Ticket(
@@ -383,6 +425,20 @@ class DemoDesk:
             first_response_at=first_response if first_response < self.anchor else None,
             csat_score=csat,
         )
+
+
+_STEPS = [(5**0.5 - 1) / 2, *(p**0.5 % 1 for p in (2, 3, 7, 11, 13))]  # rationally independent
+
+
+def _spread(index: int, seed: int, trait: int) -> float:
+    """A number in [0, 1) for customer `index`, evenly spread over consecutive customers.
+
+    An additive recurrence (a Weyl sequence, one irrational step per trait): any run of n
+    customers holds n × share ± 2 of a trait, so every stage and signal appears at its
+    share in any demo of a few hundred customers, not only on a lucky seed or date."""
+    step = _STEPS[trait]
+    offset = random.Random(f"{seed}:spread:{trait}").random()
+    return (offset + index * step) % 1.0
 
 
 def _pick_stage(roll: float) -> str:

@@ -40,6 +40,7 @@ from sqlite_utils import Database
 
 from connectors.files import BadLine
 from connectors.records import TOUCHPOINT_TYPES, CustomerRef, Touchpoint
+from plugin import clock
 from plugin.security import Secret, TokenError, verify_customer_hmac
 from plugin.store import dumps
 from plugin.store.sync_state import record_rejection
@@ -143,7 +144,7 @@ def parse_events(
     items: Iterable[tuple[int, Any]], target: IngestTarget, *, now: datetime | None = None
 ) -> ParsedBatch:
     """Validate `(index, raw event)` pairs; a `BadLine` is rejected with its own reason."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     latest = now + FUTURE_TOLERANCE
     batch = ParsedBatch()
     append = batch.touchpoints.append

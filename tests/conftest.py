@@ -84,13 +84,25 @@ def seeded_demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     os.environ["JOURNEYDESK_SECRET"] = SECRET
     config = load_config(write_config(folder))
-    connector = make_connector(config, config.connector("demo"))
-    connector.anchor = ANCHOR
-    db = open_db(config.database_path)
-    run_sync(db, connector)
-    db.conn.close()
-    run_recompute(config, full=True)
+    with clock.moved_to(ANCHOR, frozen=True):
+        connector = make_connector(config, config.connector("demo"))
+        db = open_db(config.database_path)
+        run_sync(db, connector)
+        db.conn.close()
+        run_recompute(config, full=True)
     return config
+
+
+@pytest.fixture(autouse=True)
+def _demo_time(request):
+    """Tests of the seeded demo read it at the moment it was seeded, to the second: a
+    journey computed later must not differ because a customer crossed a day boundary
+    (a purchase 45 days ago becoming 46) while the suite ran."""
+    if "seeded_demo" not in request.fixturenames:
+        yield
+        return
+    with clock.moved_to(ANCHOR, frozen=True):
+        yield
 
 
 @pytest.fixture

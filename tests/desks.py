@@ -4,9 +4,9 @@ the fake Zendesk (and Freshdesk) (freshness, webhooks, sync errors, resumable sy
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
+from plugin import clock
 from tests.fakes.zendesk import EMAIL, HELP_CENTER, FakeZendesk, iso
 
 TOKEN_ENV = "JD_TEST_ZENDESK_TOKEN"
@@ -71,7 +71,7 @@ def add_articles(fake: FakeZendesk) -> None:
 
 
 def add_customer(fake: FakeZendesk, user_id: int, *, days_ago: float = 200) -> dict:
-    stamp = iso(time.time() - days_ago * 86_400)
+    stamp = iso(clock.now_seconds() - days_ago * 86_400)
     return fake.add_user(
         {
             "id": user_id,
@@ -119,6 +119,6 @@ def add_reader_with_ticket(fake: FakeZendesk) -> None:
     later, opened ticket 100."""
     add_articles(fake)
     add_customer(fake, 1)
-    read_at = time.time() - 3 * 86_400
+    read_at = clock.now_seconds() - 3 * 86_400
     add_view(fake, 1, 500, at=read_at)
     add_ticket(fake, 100, 1, at=read_at + 600)

@@ -9,8 +9,7 @@ through the agent API.
 
 from __future__ import annotations
 
-import time
-
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.jobs import run_source_sync
@@ -57,7 +56,7 @@ def test_a_zendesk_user_merge_joins_the_two_histories(server, tmp_path, monkeypa
     server.clear()
     fake = FakeZendesk(server)
     add_articles(fake)
-    now = time.time()
+    now = clock.now_seconds()
     add_customer(fake, 1)  # the survivor
     add_customer(fake, 2)  # a duplicate account of the same person
     add_view(fake, 2, 500, at=now - 3 * DAY)  # read while signed in as the duplicate
@@ -89,7 +88,7 @@ def test_a_zendesk_user_merge_joins_the_two_histories(server, tmp_path, monkeypa
 def test_a_requester_changed_by_hand_is_not_a_merge(server, tmp_path, monkeypatch):
     server.clear()
     fake = FakeZendesk(server)
-    now = time.time()
+    now = clock.now_seconds()
     add_customer(fake, 1)
     add_customer(fake, 2)
     add_ticket(fake, 20, 2, at=now - DAY)

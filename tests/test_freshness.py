@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.jobs import run_source_sync
@@ -67,7 +68,7 @@ def read_before(body: dict) -> list[str]:
 
 
 def test_the_first_look_at_a_new_ticket_lists_the_article_read_just_before(client, fake):
-    now = time.time()
+    now = clock.now_seconds()
     add_view(fake, 1, 501, at=now - 120)  # read two minutes before writing...
     add_ticket(fake, 101, 1, at=now - 60)  # ...then wrote in; no sync since
 
@@ -82,7 +83,7 @@ def test_the_first_look_at_a_new_ticket_lists_the_article_read_just_before(clien
 
 
 def test_a_fresh_history_costs_no_desk_call(client, fake):
-    add_ticket(fake, 101, 1, at=time.time() - 60)
+    add_ticket(fake, 101, 1, at=clock.now_seconds() - 60)
     assert journey(client, 101).get_json()["freshness"]["reason"] == "fetched"
     calls = len(fake.requests)
 
@@ -98,8 +99,8 @@ def test_a_fresh_history_costs_no_desk_call(client, fake):
 
 def test_a_synced_ticket_with_older_history_is_fetched_first(client, config, fake):
     time.sleep(1.1)  # the ticket is created after the sync read the requester's history
-    add_view(fake, 1, 502, at=time.time() - 30)
-    add_ticket(fake, 102, 1, at=time.time())
+    add_view(fake, 1, 502, at=clock.now_seconds() - 30)
+    add_ticket(fake, 102, 1, at=clock.now_seconds())
     run_source_sync(config, "zendesk", streams=("customers", "tickets"))  # not the history
 
     body = journey(client, 102).get_json()
@@ -112,8 +113,8 @@ def test_a_synced_ticket_with_older_history_is_fetched_first(client, config, fak
 
 def test_a_slow_desk_gets_a_stale_answer_within_the_budget(client, config, fake):
     time.sleep(1.1)
-    add_view(fake, 1, 502, at=time.time() - 30)
-    add_ticket(fake, 102, 1, at=time.time())
+    add_view(fake, 1, 502, at=clock.now_seconds() - 30)
+    add_ticket(fake, 102, 1, at=clock.now_seconds())
     run_source_sync(config, "zendesk", streams=("customers", "tickets"))
     fake.delay = 3.0
 
@@ -138,7 +139,7 @@ def test_a_slow_desk_gets_a_stale_answer_within_the_budget(client, config, fake)
 
 def test_a_failing_desk_gives_a_stale_answer_not_an_error(client, config, fake):
     time.sleep(1.1)
-    add_ticket(fake, 102, 1, at=time.time())
+    add_ticket(fake, 102, 1, at=clock.now_seconds())
     run_source_sync(config, "zendesk", streams=("customers", "tickets"))
     fake.fail("/events", 500)
 
@@ -155,8 +156,8 @@ def test_a_ticket_the_desk_does_not_know_is_a_404(client, fake):
 
 
 def test_the_sidebar_page_fetches_too(client, fake):
-    add_view(fake, 1, 501, at=time.time() - 120)
-    add_ticket(fake, 103, 1, at=time.time() - 60)
+    add_view(fake, 1, 501, at=clock.now_seconds() - 120)
+    add_ticket(fake, 103, 1, at=clock.now_seconds() - 60)
     token = mint_agent_token(SECRET, source="zendesk", ticket_id="103")
 
     page = client.get(f"/sidebar/zendesk/103?token={token}")

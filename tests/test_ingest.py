@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from connectors.records import Article, Customer, CustomerRef
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.security import customer_hmac
@@ -35,7 +36,7 @@ ENV = {
     "JD_JWT_KEY": JWT_KEY,
     "JD_IDENTITY": IDENTITY_SECRET,
 }
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = clock.now().replace(microsecond=0)
 ANA = "ana@example.com"
 
 
@@ -400,7 +401,7 @@ def test_a_key_without_identity_proof_marks_claims_unverified(ingest):
     post(client, [view("n1", {"email": ANA})])
     db = store(config)
     customer_id = find_customer(db, CustomerRef(email=ANA), "demo")
-    [entry] = timeline(db, customer_id, until=int(time.time()) + 60, limit=5)
+    [entry] = timeline(db, customer_id, until=int(clock.now_seconds()) + 60, limit=5)
     assert entry["properties"]["identity"] == "unverified"
     db.conn.close()
 
@@ -412,7 +413,7 @@ def test_large_integers_in_properties_are_kept_exactly(ingest):
     assert post(client, [event]).get_json()["accepted"] == 1
     db = store(config)
     customer_id = find_customer(db, CustomerRef(email=ANA), "demo")
-    [entry] = timeline(db, customer_id, until=int(time.time()) + 60, limit=5)
+    [entry] = timeline(db, customer_id, until=int(clock.now_seconds()) + 60, limit=5)
     db.conn.close()
     assert entry["properties"]["order"] == order
     assert type(entry["properties"]["order"]) is int

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from tests.conftest import SECRET
@@ -83,7 +84,7 @@ def post_events(config: Path, events: list[dict]) -> dict:
 
 
 def view(event_id: str, customer: dict, article_id: str, minutes_ago: int = 5) -> dict:
-    when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    when = clock.now() - timedelta(minutes=minutes_ago)
     return {
         "id": event_id,
         "type": "article_view",
@@ -130,7 +131,7 @@ def test_captured_views_reach_the_contact_timeline_once_each(desk, tmp_path):
             {
                 "id": "e5",
                 "type": "identify",
-                "occurred_at": datetime.now(UTC).isoformat(),
+                "occurred_at": clock.now().isoformat(),
                 "customer": {"anonymous_id": "v-bea", "email": "bea@example.com"},
             }
         ],

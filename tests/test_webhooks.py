@@ -18,6 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import plugin.web.webhooks as webhooks
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.jobs import run_source_sync
@@ -108,7 +109,7 @@ def zendesk_post(client, payload, *, secret=WEBHOOK_SECRET, sent_at=None, raw=No
 
 def new_ticket(zendesk: FakeZendesk, ticket_id: int = 300) -> None:
     """The customer reads an article, then writes in a minute later."""
-    now = time.time()
+    now = clock.now_seconds()
     add_view(zendesk, 7, 501, at=now - 120)
     add_ticket(zendesk, ticket_id, 7, at=now - 60)
 
@@ -303,8 +304,8 @@ def test_a_desk_rejecting_our_credentials_is_a_502_naming_the_setting(
 
 def test_a_webhook_after_a_sync_reads_only_new_history(client, tmp_path, zendesk):
     """The per-user events cursor the sync stored is where the webhook's fetch starts."""
-    add_view(zendesk, 7, 500, at=time.time() - 86_400)
-    add_ticket(zendesk, 299, 7, at=time.time() - 86_000)
+    add_view(zendesk, 7, 500, at=clock.now_seconds() - 86_400)
+    add_ticket(zendesk, 299, 7, at=clock.now_seconds() - 86_000)
     config = load_config(tmp_path / "config.toml")
     run_source_sync(config, "zendesk")
     new_ticket(zendesk)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 
 import requests
 
+from plugin import clock
 from plugin.jobs import run_recompute, run_source_sync
 from plugin.security import mint_agent_token
 from plugin.store import open_db
@@ -93,7 +93,7 @@ class Writer(threading.Thread):
 def test_concurrent_ingest_batches_all_land(desk):
     """Eight portals posting at once: every batch is stored, none is refused."""
     threads, batches, size = 8, 4, 100
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
     before = _touchpoints(desk)
     answers: list[tuple[int, dict]] = []
     lock = threading.Lock()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
+from plugin.clock import now_epoch
 from plugin.journey.editing import describe_condition
 from plugin.journey.reasons import format_value, render_reasons
 
@@ -20,7 +20,7 @@ def ago(epoch: int | None) -> str:
     """An epoch as "3 min ago" / "5 h ago" / "2 days ago"."""
     if epoch is None:
         return "never"
-    seconds = max(int(time.time()) - epoch, 0)
+    seconds = max(now_epoch() - epoch, 0)
     if seconds < 90:
         return "just now"
     if seconds < 90 * 60:
