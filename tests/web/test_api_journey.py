@@ -7,8 +7,10 @@ import sqlite3
 
 import pytest
 
+from plugin.app import create_app
 from plugin.security import mint_agent_token
 from tests.conftest import SECRET
+from tests.copies import private_copy
 
 DAY = 86_400
 
@@ -171,3 +173,33 @@ def test_customer_journey_needs_a_source_wide_token(client, seeded_demo):
     assert client.get(url, headers=token_for(ticket_id)).status_code == 403
     body = client.get(url, headers=token_for(None)).get_json()
     assert body["customer"]["id"] == customer_id and "stage" in body
+
+
+def test_a_source_token_reads_only_its_own_desks_customers(seeded_demo, tmp_path):
+    config = private_copy(seeded_demo, tmp_path)
+    conn = sqlite3.connect(config.database_path)
+    demo_only, merged = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT customer_id FROM tickets WHERE source = 'demo' ORDER BY 1 LIMIT 2"
+        )
+    ]
+    # `merged` is also a Zendesk user (one person on two desks, identities merged)
+    conn.execute("INSERT INTO customer_identities VALUES ('user:zendesk', 'z-77', ?)", [merged])
+    conn.commit()
+    conn.close()
+    client = create_app(config).test_client()
+    zendesk, demo = token_for(None, source="zendesk"), token_for(None)
+
+    def read(customer_id, headers):
+        return client.get(f"/api/v1/customers/{customer_id}/journey", headers=headers)
+
+    other_desk, missing = read(demo_only, zendesk), read(99_999_999, zendesk)
+    assert other_desk.status_code == missing.status_code == 404
+    # the same answer as for no customer at all: whether it exists is not told
+    told = other_desk.text.replace(str(demo_only), "<id>")
+    assert told == missing.text.replace("99999999", "<id>") and "@" not in told
+    assert read(demo_only, demo).status_code == 200
+    for headers in (zendesk, demo):
+        response = read(merged, headers)
+        assert response.status_code == 200 and response.get_json()["customer"]["id"] == str(merged)
