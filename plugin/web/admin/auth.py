@@ -165,6 +165,12 @@ def _start_session(config: Config, name: str) -> None:
     start_admin_session(db(), session["jd_sid"], name, SESSION_SECONDS)
 
 
+def admin_signed_in(config: Config) -> bool:
+    """Does this request come from a signed-in admin (anyone, in the open demo)?"""
+    mode = access_mode(config)
+    return mode == "open" or (mode == "password" and _signed_in_as(config) is not None)
+
+
 def _signed_in_as(config: Config) -> str | None:
     admin = session.get("jd_admin")
     if not isinstance(admin, dict):
