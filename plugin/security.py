@@ -8,7 +8,8 @@ What is here, by caller:
 - Zendesk Help Center JWTs (portal customer identity, JWKS) — :func:`verify_help_center_jwt`;
 - webhooks — :func:`verify_zendesk_webhook`, and our own ``X-Journeydesk-Signature`` for desks
   without one — :func:`sign_generic_webhook`, :func:`verify_generic_webhook`;
-- portal identity, unsubscribe links, CSRF, static keys (ingest keys, per-install keys).
+- portal identity, unsubscribe links, CSRF, admin device cookies, static keys (ingest keys,
+  per-install keys).
 
 Every HMAC we define ourselves is *domain-separated*: its message starts with a purpose label
 (``journeydesk/<purpose>/v1|``), so a MAC produced for one purpose is never a valid MAC for
@@ -54,15 +55,18 @@ __all__ = [
     "SecretLike",
     "TokenError",
     "customer_hmac",
+    "delivery_fingerprint",
     "find_key",
     "key_matches",
     "mint_agent_token",
     "mint_csrf_token",
+    "mint_device_token",
     "mint_unsubscribe_token",
     "sign_generic_webhook",
     "verify_agent_token",
     "verify_csrf_token",
     "verify_customer_hmac",
+    "verify_device_token",
     "verify_generic_webhook",
     "verify_help_center_jwt",
     "verify_unsubscribe_token",
@@ -90,7 +94,8 @@ _AGENT = b"journeydesk/agent-token/v1|"
 _UNSUBSCRIBE = b"journeydesk/unsubscribe/v1|"
 _CSRF = b"journeydesk/csrf/v1|"
 _CUSTOMER = b"journeydesk/customer/v1|"
-PURPOSE_LABELS = (_AGENT, _UNSUBSCRIBE, _CSRF, _CUSTOMER)
+_DEVICE = b"journeydesk/admin-device/v1|"
+PURPOSE_LABELS = (_AGENT, _UNSUBSCRIBE, _CSRF, _CUSTOMER, _DEVICE)
 
 _AGENT_PREFIX = "jd1."
 _UNSUBSCRIBE_PREFIX = "u1."
@@ -98,6 +103,8 @@ _B64 = "[A-Za-z0-9_-]"
 _AGENT_RE = re.compile(rf"jd1\.({_B64}{{1,2048}})\.({_B64}{{43}})")
 _UNSUBSCRIBE_RE = re.compile(rf"u1\.({_B64}{{1,512}})\.({_B64}{{22}})")
 _CSRF_RE = re.compile(rf"({_B64}{{22}})\.({_B64}{{43}})")
+_DEVICE_PREFIX = "d1."
+_DEVICE_RE = re.compile(rf"d1\.({_B64}{{22}})\.({_B64}{{43}})")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _UNIX_TS = re.compile(r"[0-9]{1,12}")
 _UNSUBSCRIBE_MAC_BYTES = 16  # 128 bits: plenty for a link, and keeps it short in emails
@@ -463,8 +470,9 @@ def verify_zendesk_webhook(
     *,
     now: float | None = None,
     window_seconds: int = 300,
-) -> None:
-    """Check ``X-Zendesk-Webhook-Signature`` against ``X-Zendesk-Webhook-Signature-Timestamp``.
+) -> str:
+    """Check ``X-Zendesk-Webhook-Signature`` against ``X-Zendesk-Webhook-Signature-Timestamp``;
+    return the verified timestamp (for :func:`delivery_fingerprint`).
 
     Zendesk signs ``base64(HMAC-SHA256(secret, timestamp + raw_body))``, using the secret
     string exactly as shown (it looks like base64 but is *not* decoded) and the timestamp
@@ -480,6 +488,7 @@ def verify_zendesk_webhook(
     if not hmac.compare_digest(expected, signature.encode("utf-8")):
         raise TokenError("bad_signature")
     _check_window(sent_at, _now(now), window_seconds)
+    return timestamp
 
 
 def _parse_iso_timestamp(timestamp: str) -> float:
@@ -514,8 +523,9 @@ def verify_generic_webhook(
     header: str | None,
     now: float | None = None,
     window_seconds: int = 300,
-) -> None:
+) -> str:
     """Check an ``X-Journeydesk-Signature`` header; several ``v1`` (secret rotation) may appear.
+    Return the verified ``t`` (for :func:`delivery_fingerprint`).
 
     The signature is checked before the time window so that ``stale`` is only ever reported
     for authentic deliveries (a replay), never for random noise.
@@ -527,6 +537,7 @@ def verify_generic_webhook(
     if not any([_same(expected, c.lower()) for c in candidates if _HEX64.fullmatch(c)]):
         raise TokenError("bad_signature")
     _check_window(int(t), _now(now), window_seconds)
+    return t
 
 
 def _parse_generic_header(header: str) -> tuple[str, list[str]]:
@@ -541,6 +552,17 @@ def _parse_generic_header(header: str) -> tuple[str, list[str]]:
 
 def _generic_mac(secret: SecretLike, t: str, body: bytes) -> str:
     return hmac.new(_key(secret), f"{t}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+
+
+def delivery_fingerprint(timestamp: str, body: bytes) -> str:
+    """What identifies one signed delivery, for remembering it over its replay window.
+
+    ``timestamp`` is the one a verify function returned. The signed timestamp and the body,
+    never the signature headers as sent: a replay could append junk ``v1=`` candidates to
+    ours and look new. Both signatures cover the timestamp's characters verbatim, so no
+    other spelling of it verifies.
+    """
+    return hashlib.sha256(timestamp.encode("utf-8") + b"\n" + body).hexdigest()
 
 
 # --- portal identity, unsubscribe links, CSRF, static keys -------------------------------
@@ -617,6 +639,26 @@ def verify_csrf_token(secret: SecretLike, session_id: str, token: str | None) ->
 def _csrf_mac(secret: SecretLike, nonce: str, session_id: str) -> str:
     # The nonce has a fixed length, so nonce + "." + session_id parses one way only.
     return _b64e(_mac(secret, _CSRF, f"{nonce}.{session_id}".encode()))
+
+
+def mint_device_token(secret: SecretLike) -> str:
+    """A device cookie for a browser that signed in to the admin: ``d1.<nonce>.<mac>``.
+
+    The login limiter counts a known browser's failures apart from its address's (OWASP,
+    "Slow Down Online Guessing Attacks with Device Cookies"), so an attacker behind the
+    same address cannot lock the admins out. It opens nothing by itself.
+    """
+    nonce = _b64e(secrets.token_bytes(16))
+    return f"{_DEVICE_PREFIX}{nonce}.{_b64e(_mac(secret, _DEVICE, nonce.encode('ascii')))}"
+
+
+def verify_device_token(secret: SecretLike, token: str | None) -> str | None:
+    """The device id (its nonce) of a device cookie we issued, else None."""
+    match = _DEVICE_RE.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
+        return None
+    nonce, mac = match.groups()
+    return nonce if _same(_b64e(_mac(secret, _DEVICE, nonce.encode("ascii"))), mac) else None
 
 
 def key_matches(expected: SecretLike, presented: str | None) -> bool:

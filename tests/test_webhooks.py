@@ -314,3 +314,37 @@ def test_a_webhook_after_a_sync_reads_only_new_history(client, tmp_path, zendesk
 
     assert answer["history_records"] == 1  # only the new view
     assert zendesk.calls("/api/v2/users/7/events")[-1]["filter[start_time]"]
+
+
+def test_a_replayed_delivery_is_answered_without_fetching_again(client, zendesk, freshdesk):
+    new_ticket(zendesk)
+    sent_at = datetime.now(UTC)
+    assert zendesk_post(client, {"ticket_id": "300"}, sent_at=sent_at).status_code == 200
+    calls = len(zendesk.requests)
+
+    replay = zendesk_post(client, {"ticket_id": "300"}, sent_at=sent_at)  # same bytes, resent
+
+    assert replay.status_code == 200
+    assert replay.get_json() == {"source": "zendesk", "ticket_id": "300", "status": "duplicate"}
+    assert len(zendesk.requests) == calls
+    # our own signature: junk v1 candidates appended do not make a replay look new
+    body = json.dumps({"ticket_id": "900"}).encode()
+    signed = sign_generic_webhook(FRESHDESK_SECRET, body)
+    first = client.post(
+        "/webhooks/freshdesk", data=body, headers={"X-Journeydesk-Signature": signed}
+    )
+    assert first.get_json()["status"] == "fetched"
+    padded = {"X-Journeydesk-Signature": signed + ",v1=" + "0" * 64}
+    again = client.post("/webhooks/freshdesk", data=body, headers=padded)
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
+
+
+def test_a_delivery_whose_fetch_failed_is_done_again_on_retry(client, zendesk):
+    new_ticket(zendesk)
+    sent_at = datetime.now(UTC)
+    zendesk.fail("/api/v2", 401, times=50)  # the desk refuses us: a 502
+    first = zendesk_post(client, {"ticket_id": "300"}, sent_at=sent_at)
+    assert first.status_code == 502
+    zendesk.faults.clear()
+    retry = zendesk_post(client, {"ticket_id": "300"}, sent_at=sent_at)  # the desk retries
+    assert retry.status_code == 200 and retry.get_json()["status"] == "fetched"

@@ -15,6 +15,7 @@ from plugin.app import create_app
 from plugin.clock import now_epoch
 from plugin.config import load_config
 from plugin.jobs import scheduled_sync
+from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.sync_state import last_runs
@@ -90,7 +91,10 @@ def test_two_worker_processes_run_the_first_sync_once(tmp_path):
         time.sleep(1.0)  # both schedulers have fired their first sync by now
         output = "\n".join(f"--- {log.name}:\n{log.read_text()}" for log in logs)
         assert len(all_runs(config)) == 1, output
-        health = create_app(config).test_client().get("/healthz").get_json()
+        monitor = {
+            "Authorization": f"Bearer {mint_agent_token(SECRET, source='demo', ticket_id=None)}"
+        }
+        health = create_app(config).test_client().get("/healthz", headers=monitor).get_json()
         holder_pid = int(health["worker"]["holder"].split(":")[1])
         assert holder_pid in {worker.pid for worker in workers}
     finally:

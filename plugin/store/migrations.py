@@ -378,3 +378,35 @@ def touchpoint_inbox(db: Database) -> None:
                                 article_locale, type)
         """,
     )
+
+
+@migrations(name="0011_access_state")
+def access_state(db: Database) -> None:
+    # Only new tables: nothing existing is touched, so no row can be lost.
+    _run(
+        db,
+        """
+        -- signed-in admin sessions: the cookie names one (by its hash); logout deletes it,
+        -- so a copied cookie stops working at once, in every worker (plugin/web/admin/auth.py)
+        CREATE TABLE admin_sessions (
+            id_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- failed admin logins per bucket (an address, or a known browser's device cookie)
+        CREATE TABLE login_failures (
+            bucket TEXT NOT NULL,
+            at INTEGER NOT NULL
+        );
+        CREATE INDEX login_failures_bucket ON login_failures(bucket, at);
+        -- signed webhook deliveries seen within their replay window (plugin/web/webhooks.py)
+        CREATE TABLE webhook_deliveries (
+            source TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (source, delivery)
+        ) WITHOUT ROWID;
+        CREATE INDEX webhook_deliveries_expiry ON webhook_deliveries(expires_at)
+        """,
+    )

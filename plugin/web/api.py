@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from plugin.freshness import missing_ticket
 from plugin.sidebar import build_customer_journey, current_ticket_journey, read_customer
+from plugin.store.access import customer_in_source
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
@@ -37,17 +38,25 @@ def ticket_journey(source: str, ticket_id: str):
 
 @bp.get("/customers/<int:customer_id>/journey")
 def customer_journey(customer_id: int):
-    # A customer journey is not tied to a ticket: only source-wide tokens open it.
-    require_agent(None, None)
+    # A customer journey is not tied to a ticket: only source-wide tokens open it, and
+    # only for their own desk's customers (ids are sequential: anyone's could be asked).
+    claims = require_agent(None, None)
     handle = db()
+    # Another desk's customer gets the very answer of a missing one: nothing to enumerate.
+    if claims is not None and not customer_in_source(handle, customer_id, claims.source):
+        raise _no_customer(customer_id)
     now, facts = read_customer(handle, customer_id)
     if facts.customer is None:
-        raise ApiError(404, "customer_not_found", f"No customer {customer_id}.")
+        raise _no_customer(customer_id)
     return json_response(
         build_customer_journey(
             handle, state().model, customer_id, lang=pick_language(), now=now, facts=facts
         )
     )
+
+
+def _no_customer(customer_id: int) -> ApiError:
+    return ApiError(404, "customer_not_found", f"No customer {customer_id}.")
 
 
 def json_response(payload: dict[str, Any]) -> Response:

@@ -11,6 +11,10 @@ and the requester's reading history are fetched and stored (`plugin.freshness`, 
 fetch an agent opening the ticket triggers) and the customer's journey recomputed.
 The answer comes within a short budget: 200 when it is all stored, 202 when the desk
 is slow and the fetch finishes in the background.
+
+A signed delivery is remembered (in the store: every worker sees it) for as long as its
+signature verifies; a replay of it is answered 200 `"duplicate"` without fetching again.
+A delivery whose fetch failed is forgotten, so the desk's retry does the work.
 """
 
 from __future__ import annotations
@@ -24,8 +28,15 @@ from flask import Blueprint, jsonify, request
 from connectors.errors import ConnectorError
 from plugin.config import ConnectorConfig
 from plugin.freshness import refresh
-from plugin.security import Secret, TokenError, verify_generic_webhook, verify_zendesk_webhook
-from plugin.web.context import state
+from plugin.security import (
+    Secret,
+    TokenError,
+    delivery_fingerprint,
+    verify_generic_webhook,
+    verify_zendesk_webhook,
+)
+from plugin.store.access import claim_delivery, release_delivery
+from plugin.web.context import db, state
 from plugin.web.errors import ApiError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -34,6 +45,9 @@ MAX_BODY_BYTES = 64 * 1024
 """A trigger's body is a few hundred bytes; Zendesk's event payloads a few kilobytes."""
 BUDGET_SECONDS = 3.0
 """How long the desk's webhook call waits for our fetch (Zendesk gives up after 12 s)."""
+REPLAY_MEMORY_SECONDS = 2 * 300
+"""The verifiers accept a timestamp up to 300 s either side of now, so one delivery
+verifies for at most 600 s from when it is first seen: remember it that long."""
 TICKET_EVENT_PREFIX = "zen:event-type:ticket."
 _TICKET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SIGNATURE_MESSAGES = {
@@ -58,12 +72,24 @@ def receive(source: str):
             f"Webhooks are off for {source}: set webhook_secret_env on its [[connectors]] entry.",
         )
     body = _raw_body()
-    _verify(conf, secret, body)
+    delivery = delivery_fingerprint(_verify(conf, secret, body), body)
     ticket_id = ticket_id_from(_parse(body))
     if ticket_id is None:
         return jsonify({"status": "ignored", "reason": "not a ticket event"}), 200
-    outcome = refresh(app_state.config, app_state.model, source, ticket_id, budget=BUDGET_SECONDS)
     answer: dict[str, Any] = {"source": source, "ticket_id": ticket_id}
+    if not claim_delivery(db(), source, delivery, REPLAY_MEMORY_SECONDS):
+        return jsonify(answer | {"status": "duplicate"}), 200
+    try:
+        return _fetch(source, ticket_id, answer)
+    except ApiError:
+        release_delivery(db(), source, delivery)  # nothing stored: a retry must redo it
+        raise
+
+
+def _fetch(source: str, ticket_id: str, answer: dict[str, Any]):
+    """Fetch and store the ticket and its requester's history; the webhook's answer."""
+    app_state = state()
+    outcome = refresh(app_state.config, app_state.model, source, ticket_id, budget=BUDGET_SECONDS)
     if not outcome.done:
         return jsonify(answer | {"status": "accepted"}), 202
     if isinstance(outcome.error, ConnectorError):
@@ -114,18 +140,18 @@ def _raw_body() -> bytes:
     return body
 
 
-def _verify(conf: ConnectorConfig, secret: Secret, body: bytes) -> None:
+def _verify(conf: ConnectorConfig, secret: Secret, body: bytes) -> str:
+    """Check the signature; return the signed timestamp (a delivery's identity with the body)."""
     headers = request.headers
     try:
         if conf.type == "zendesk":
-            verify_zendesk_webhook(
+            return verify_zendesk_webhook(
                 secret,
                 body,
                 headers.get("X-Zendesk-Webhook-Signature"),
                 headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
             )
-        else:
-            verify_generic_webhook(secret, body, headers.get("X-Journeydesk-Signature"))
+        return verify_generic_webhook(secret, body, headers.get("X-Journeydesk-Signature"))
     except TokenError as exc:
         message = SIGNATURE_MESSAGES.get(exc.reason, "The webhook signature is not valid.")
         raise ApiError(401, f"signature_{exc.reason}", message) from None

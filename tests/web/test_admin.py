@@ -208,6 +208,43 @@ def test_repeated_wrong_passwords_are_slowed_down(anonymous):
     assert response.status_code == 429 and "Try again in" in response.text
 
 
+def test_logout_kills_the_session_cookie_everywhere(admin, admin_app):
+    copied = admin.get_cookie("session").value  # say, lifted from a shared machine
+    thief = admin_app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/admin/").status_code == 200
+    admin.post("/admin/logout", data={"csrf_token": csrf_of(admin.get("/admin/").text)})
+    late = admin_app.test_client()
+    late.set_cookie("session", copied)  # the very cookie that worked before the logout
+    assert late.get("/admin/").status_code == 302
+    assert thief.get("/admin/").status_code == 302
+
+
+def test_a_changed_password_signs_every_session_out(admin, admin_config):
+    assert admin.get("/admin/").status_code == 200
+    changed = create_app(dataclasses.replace(admin_config, admin_password=Secret("new one")))
+    moved = changed.test_client()
+    moved.set_cookie("session", admin.get_cookie("session").value)
+    assert moved.get("/admin/").status_code == 302
+
+
+def test_a_guesser_on_the_same_address_does_not_lock_the_admins_out(admin_app):
+    known = admin_app.test_client()  # an admin's browser that signed in before
+    login(known)
+    known.post("/admin/logout", data={"csrf_token": csrf_of(known.get("/admin/").text)})
+    guesser = admin_app.test_client()  # same address (127.0.0.1), never signed in
+    for _ in range(5):
+        assert login(guesser, password="guess").status_code == 401
+    assert login(guesser, password="one more").status_code == 429  # brute force refused...
+    assert login(guesser).status_code == 429  # ...without checking what it sends
+    response = login(known)  # while the admin still gets in
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    known.post("/admin/logout", data={"csrf_token": csrf_of(known.get("/admin/").text)})
+    for _ in range(5):  # and a stolen device cookie buys no more guesses than an address
+        assert login(known, password="guess").status_code == 401
+    assert login(known).status_code == 429
+
+
 def test_without_a_password_the_admin_names_the_variable_to_set(admin_config):
     closed = create_app(dataclasses.replace(admin_config, admin_password=None)).test_client()
     response = closed.get("/admin/journey")

@@ -7,8 +7,12 @@ import sqlite3
 
 import pytest
 
-from plugin.security import mint_agent_token
+from plugin.app import create_app
+from plugin.security import Secret, mint_agent_token
+from plugin.store import StoreDatabase
+from plugin.web import context
 from tests.conftest import SECRET
+from tests.copies import private_copy
 
 DAY = 86_400
 
@@ -171,3 +175,82 @@ def test_customer_journey_needs_a_source_wide_token(client, seeded_demo):
     assert client.get(url, headers=token_for(ticket_id)).status_code == 403
     body = client.get(url, headers=token_for(None)).get_json()
     assert body["customer"]["id"] == customer_id and "stage" in body
+
+
+def test_a_source_token_reads_only_its_own_desks_customers(seeded_demo, tmp_path):
+    config = private_copy(seeded_demo, tmp_path)
+    conn = sqlite3.connect(config.database_path)
+    demo_only, merged = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT customer_id FROM tickets WHERE source = 'demo' ORDER BY 1 LIMIT 2"
+        )
+    ]
+    # `merged` is also a Zendesk user (one person on two desks, identities merged)
+    conn.execute("INSERT INTO customer_identities VALUES ('user:zendesk', 'z-77', ?)", [merged])
+    conn.commit()
+    conn.close()
+    client = create_app(config).test_client()
+    zendesk, demo = token_for(None, source="zendesk"), token_for(None)
+
+    def read(customer_id, headers):
+        return client.get(f"/api/v1/customers/{customer_id}/journey", headers=headers)
+
+    other_desk, missing = read(demo_only, zendesk), read(99_999_999, zendesk)
+    assert other_desk.status_code == missing.status_code == 404
+    # the same answer as for no customer at all: whether it exists is not told
+    told = other_desk.text.replace(str(demo_only), "<id>")
+    assert told == missing.text.replace("99999999", "<id>") and "@" not in told
+    assert read(demo_only, demo).status_code == 200
+    for headers in (zendesk, demo):
+        response = read(merged, headers)
+        assert response.status_code == 200 and response.get_json()["customer"]["id"] == str(merged)
+
+
+def failed_sync(config) -> None:
+    """The last demo sync failed with a sentence naming the desk's URL, as desk errors do."""
+    conn = sqlite3.connect(config.database_path)
+    conn.execute(
+        "INSERT INTO sync_runs (source, started_at, finished_at, status, message) "
+        "VALUES ('demo', 4102444800, 4102444801, 'error', "
+        "'https://acme-internal.zendesk.com answered 401: check connectors[0].token_env')"
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_healthz_keeps_the_details_for_admins_and_monitors(seeded_demo, tmp_path):
+    config = private_copy(seeded_demo, tmp_path, admin_password=Secret("pw"))
+    failed_sync(config)
+    client = create_app(config).test_client()
+
+    anonymous = client.get("/healthz")
+    assert anonymous.status_code == 200 and anonymous.get_json()["database"] == "ok"
+    assert anonymous.get_json()["syncs"]["demo"]["status"] == "error"  # that it failed...
+    assert "acme-internal" not in anonymous.text and "token_env" not in anonymous.text
+    monitor = client.get("/healthz", headers=token_for(None))  # ...and why, with a token
+    assert "acme-internal.zendesk.com" in monitor.get_json()["syncs"]["demo"]["message"]
+    forged = {"Authorization": "Bearer jd1.forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+    assert "acme-internal" not in client.get("/healthz", headers=forged).text
+
+
+@pytest.mark.parametrize("how", ["read-only file", "query_only"])
+def test_healthz_reports_a_database_that_cannot_take_writes(
+    seeded_demo, tmp_path, monkeypatch, how
+):
+    config = private_copy(seeded_demo, tmp_path)
+    app = create_app(config)
+
+    def read_only(path):
+        if how == "read-only file":  # what SQLite does with a file it may not write
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+        return StoreDatabase(conn)
+
+    monkeypatch.setattr(context, "borrow_db", read_only)  # what the app's requests use
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"
+    assert response.get_json()["database"] == "read-only"

@@ -1,5 +1,10 @@
 """Admin access: a password login, the session, CSRF on every form, a login rate limit.
 
+Sessions live in the store as well as in the signed cookie: logout deletes the stored one,
+so a copied cookie is dead at once in every worker; a changed password ends every session
+too (the cookie names the password it was made with). The rate limit is
+:func:`login_bucket`'s.
+
 Three modes, from the configuration:
 - a password is set (`security.admin_password_env`): every page needs a login;
 - no password, open demo: the admin is open and every page says so;
@@ -11,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
 from urllib.parse import urlsplit
 
 from flask import (
@@ -29,14 +32,29 @@ from flask import (
 )
 
 from plugin.config import Config
-from plugin.security import mint_csrf_token, verify_csrf_token
+from plugin.security import (
+    mint_csrf_token,
+    mint_device_token,
+    verify_csrf_token,
+    verify_device_token,
+)
+from plugin.store.access import (
+    admin_session_alive,
+    clear_login_failures,
+    end_admin_session,
+    recent_login_failures,
+    record_login_failure,
+    start_admin_session,
+)
 from plugin.web.admin import NAV, bp
 from plugin.web.admin.formatting import HELPERS
-from plugin.web.context import state
+from plugin.web.context import db, state
 
 SESSION_SECONDS = 12 * 3600
 MAX_FAILURES = 5
 FAILURE_WINDOW_SECONDS = 600
+DEVICE_COOKIE = "jd_device"
+DEVICE_SECONDS = 365 * 86_400
 PUBLIC_ENDPOINTS = ("admin.login",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -100,23 +118,25 @@ def login():
         return redirect(target)
     if request.method == "GET":
         return render_template("admin/login.html", next=target)
-    limiter = _limiter()
-    who = request.remote_addr or "?"
-    wait = limiter.retry_after(who)
+    bucket = login_bucket(config)
+    wait = retry_after(bucket)
     if wait:
         message = f"Too many failed attempts. Try again in {wait // 60 + 1} minutes."
         return render_template("admin/login.html", next=target, error=message), 429
     if not _password_matches(config, request.form.get("password", "")):
-        limiter.failed(who)
+        record_login_failure(db(), bucket, FAILURE_WINDOW_SECONDS)
         message = "That password is not right."
         return render_template("admin/login.html", next=target, error=message), 401
-    limiter.succeeded(who)
+    clear_login_failures(db(), bucket)
     _start_session(config, request.form.get("name", "").strip()[:60] or "admin")
-    return redirect(target)
+    return _remember_device(config, redirect(target))
 
 
 @bp.post("/logout")
 def logout():
+    sid = session.get("jd_sid")
+    if sid:
+        end_admin_session(db(), sid)  # the cookie may have been copied: kill it server-side
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("admin.login"))
@@ -142,6 +162,13 @@ def _start_session(config: Config, name: str) -> None:
     session.clear()
     session["jd_sid"] = secrets.token_urlsafe(16)
     session["jd_admin"] = {"name": name, "at": int(time.time()), "pw": _fingerprint(config)}
+    start_admin_session(db(), session["jd_sid"], name, SESSION_SECONDS)
+
+
+def admin_signed_in(config: Config) -> bool:
+    """Does this request come from a signed-in admin (anyone, in the open demo)?"""
+    mode = access_mode(config)
+    return mode == "open" or (mode == "password" and _signed_in_as(config) is not None)
 
 
 def _signed_in_as(config: Config) -> str | None:
@@ -151,7 +178,11 @@ def _signed_in_as(config: Config) -> str | None:
     fresh = time.time() - admin.get("at", 0) < SESSION_SECONDS
     # A changed password signs everyone out: the session names the password it was made with.
     same_password = hmac.compare_digest(str(admin.get("pw", "")), _fingerprint(config))
-    return str(admin.get("name") or "admin") if fresh and same_password else None
+    if not (fresh and same_password):
+        return None
+    # Logout (from this or a copied cookie) deleted the stored session: signed out everywhere.
+    alive = admin_session_alive(db(), str(session.get("jd_sid", "")))
+    return str(admin.get("name") or "admin") if alive else None
 
 
 def _fingerprint(config: Config) -> str:
@@ -183,41 +214,48 @@ def _refused(status: int, message: str) -> tuple:
 # --------------------------------------------------------------------------- rate limit
 
 
-class LoginLimiter:
-    """At most MAX_FAILURES failed logins per address per window (per process)."""
+def login_bucket(config: Config) -> str:
+    """Whose failed logins this attempt counts with: its browser's, else its address's.
 
-    def __init__(
-        self, max_failures: int = MAX_FAILURES, window: int = FAILURE_WINDOW_SECONDS
-    ) -> None:
-        self.max_failures, self.window = max_failures, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    A lockout per address alone lets one attacker behind a shared address (an office, a
+    VPN, a carrier NAT) lock every admin out, right password or not. OWASP's answer
+    ("Slow Down Online Guessing Attacks with Device Cookies", and the Authentication
+    Cheat Sheet's warning about lockout as denial of service) is followed here: a
+    browser that once signed in carries a signed device cookie, and its attempts count
+    only against that cookie. So:
 
-    def retry_after(self, who: str) -> int:
-        """Seconds until `who` may try again; 0 when they may now."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._prune(who, now)
-            if len(times) < self.max_failures:
-                return 0
-            return int(times[0] + self.window - now) + 1
+    - a guesser without a device cookie gets MAX_FAILURES tries per address per window,
+      then 429 without the password being checked (nothing to learn from the answer);
+    - an admin who signed in from this browser before still gets in with the right
+      password while the address is locked, and has MAX_FAILURES tries of their own;
+    - a stolen device cookie buys a guesser only its own MAX_FAILURES per window.
 
-    def failed(self, who: str) -> None:
-        with self._lock:
-            self._failures.setdefault(who, deque()).append(time.monotonic())
-            if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, who: str) -> None:
-        with self._lock:
-            self._failures.pop(who, None)
-
-    def _prune(self, who: str, now: float) -> deque[float]:
-        times = self._failures.get(who, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+    What remains: a browser that never signed in, behind a locked address, waits out the
+    window (FAILURE_WINDOW_SECONDS). Failures are counted in the store, so the limit holds
+    across gunicorn workers.
+    """
+    device = verify_device_token(config.secret, request.cookies.get(DEVICE_COOKIE))
+    return f"device:{device}" if device else f"ip:{request.remote_addr or '?'}"
 
 
-def _limiter() -> LoginLimiter:
-    return current_app.extensions.setdefault("journeydesk.admin_login", LoginLimiter())
+def retry_after(bucket: str) -> int:
+    """Seconds until `bucket` may try again; 0 when it may now."""
+    failures = recent_login_failures(db(), bucket, FAILURE_WINDOW_SECONDS)
+    if len(failures) < MAX_FAILURES:
+        return 0
+    return max(1, failures[-MAX_FAILURES] + FAILURE_WINDOW_SECONDS - int(time.time()) + 1)
+
+
+def _remember_device(config: Config, response: Response) -> Response:
+    """Give a browser that just signed in its device cookie (kept if it has a valid one)."""
+    if verify_device_token(config.secret, request.cookies.get(DEVICE_COOKIE)) is None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            mint_device_token(config.secret),
+            max_age=DEVICE_SECONDS,
+            path=url_for("admin.login"),
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+    return response
