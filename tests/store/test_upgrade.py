@@ -1,0 +1,114 @@
+"""Upgrades never lose data: a store written by the previous release opens, migrates forward
+at start-up and keeps every row and every journey.
+
+`fixtures/store-0010.db.gz` was written by the release whose last migration is
+`0010_touchpoint_inbox` (the script beside it, run with that release's code: a 40-customer
+demo, a saved journey version, two portal events still waiting in the inbox). Every later
+schema change must keep this test passing, and adds what it must check about its own data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from plugin.app import create_app
+from plugin.config import load_config
+from plugin.security import mint_agent_token
+from plugin.store import open_db
+from tests.conftest import SECRET, write_config
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store-0010.db.gz"
+RELEASE_MIGRATION = "0010_touchpoint_inbox"
+
+
+def rows_per_table(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT LIKE '%fts%' AND name != '_sqlite_migrations'"
+            )
+        ]
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def snapshot(path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def release_store(tmp_path) -> Path:
+    config_path = write_config(tmp_path, customers=40)
+    target = tmp_path / "journeydesk.db"
+    with gzip.open(FIXTURE) as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+    assert snapshot(target, "SELECT max(name) FROM _sqlite_migrations") == [(RELEASE_MIGRATION,)]
+    return config_path
+
+
+def test_the_previous_release_store_upgrades_in_place_and_keeps_every_row(release_store):
+    path = release_store.parent / "journeydesk.db"
+    before = rows_per_table(path)
+    journeys = (
+        "SELECT customer_id, stage, stage_since, reasons, signals FROM customer_journeys ORDER BY 1"
+    )
+    kept = {
+        "journeys": snapshot(path, journeys),
+        "versions": snapshot(
+            path, "SELECT kind, version, definitions FROM rule_sets ORDER BY 1, 2"
+        ),
+        "identities": snapshot(path, "SELECT kind, value, customer_id FROM customer_identities"),
+        "inbox": snapshot(path, "SELECT id, customer_id, type FROM touchpoint_inbox ORDER BY 1"),
+    }
+
+    open_db(path).conn.close()  # start-up: pending migrations run
+
+    after = rows_per_table(path)
+    assert {t: (n, after.get(t)) for t, n in before.items() if after.get(t) != n} == {}
+    assert snapshot(path, journeys) == kept["journeys"]
+    assert (
+        snapshot(path, "SELECT kind, version, definitions FROM rule_sets ORDER BY 1, 2")
+        == (kept["versions"])
+    )
+    assert sorted(snapshot(path, "SELECT kind, value, customer_id FROM customer_identities")) == (
+        sorted(kept["identities"])
+    )
+    assert (
+        snapshot(path, "SELECT id, customer_id, type FROM touchpoint_inbox ORDER BY 1")
+        == (kept["inbox"])
+    )
+    applied = snapshot(path, "SELECT name FROM _sqlite_migrations ORDER BY id")
+    assert (RELEASE_MIGRATION,) in applied
+
+    open_db(path).conn.close()  # a second start finds nothing to do and changes nothing
+    assert rows_per_table(path) == after
+
+
+def test_the_upgraded_store_serves_the_sidebar_it_served_before(release_store):
+    config = load_config(release_store)
+    open_db(config.database_path).conn.close()
+    (ticket_id, stage), *_ = snapshot(
+        config.database_path,
+        "SELECT t.id, j.stage FROM tickets t JOIN customer_journeys j "
+        "ON j.customer_id = t.customer_id ORDER BY t.created_at DESC",
+    )
+    client = create_app(config).test_client()
+    token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
+    answer = client.get(
+        f"/api/v1/tickets/demo/{ticket_id}/journey", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["stage"]["key"] == stage
