@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,10 +184,8 @@ def _json_line(raw: bytes) -> dict[str, Any] | BadLine:
         value = fastjson.loads(raw)
     except UnicodeDecodeError:
         return BadLine("not UTF-8 text")
-    except ValueError as exc:
+    except ValueError as exc:  # also a line nested too deeply (fastjson.JsonError)
         return BadLine(f"not valid JSON ({exc.args[0].split(':')[0]})")
-    except RecursionError:
-        return BadLine("not valid JSON (nested too deeply)")
     if not isinstance(value, dict):
         return BadLine("expected a JSON object (one event per line)")
     return value
@@ -223,7 +220,7 @@ def _csv_event(row: dict[str, Any]) -> dict[str, Any] | BadLine:
     properties: dict[str, Any] = {}
     if "properties_json" in cells:
         try:
-            properties = json.loads(cells["properties_json"])
+            properties = fastjson.loads(cells["properties_json"])
         except ValueError:
             return BadLine("properties_json: not valid JSON")
         if not isinstance(properties, dict):

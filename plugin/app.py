@@ -23,6 +23,7 @@ from plugin.web import (
     health,
     openapi,
     sidebar_page,
+    strict,
     unavailable,
     webhooks,
 )
@@ -69,6 +70,7 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.session_interface = SessionInterface()
+    strict.install(app)  # bounded row ids in routes, strict JSON out (before the blueprints)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     db = open_db(config.database_path)

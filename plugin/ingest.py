@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import math
 import re
@@ -42,7 +43,6 @@ from connectors.files import BadLine
 from connectors.records import TOUCHPOINT_TYPES, CustomerRef, Touchpoint
 from plugin import clock
 from plugin.security import Secret, TokenError, verify_customer_hmac
-from plugin.store import dumps
 from plugin.store.sync_state import record_rejection
 from plugin.store.touchpoints import INBOX_LIMIT, inbox_backlog, merge_inbox, stage_touchpoints
 
@@ -55,6 +55,7 @@ MAX_URL_LENGTH = 2000
 MAX_TITLE_LENGTH = 500
 MAX_QUERY_LENGTH = 500
 MAX_PROPERTIES_BYTES = 8192
+MAX_PROPERTIES_DEPTH = 32  # orjson writes 254 levels at most; nobody needs more than a few
 FUTURE_TOLERANCE = timedelta(days=1)  # clock skew of visitors' machines
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-20T10:00:00Z"
@@ -294,7 +295,11 @@ def _time(value: Any, latest: datetime) -> datetime:
             raise EventError("occurred_at: not a plausible epoch time in seconds") from None
     else:
         raise EventError(f"occurred_at: expected {TIME_HINT}")
-    return _plausible(at.astimezone(UTC), latest)
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last datetime in UTC
+        raise EventError(f"occurred_at: {value!r} is out of range") from None
+    return _plausible(at, latest)
 
 
 def _plausible(at: datetime, latest: datetime) -> datetime:
@@ -306,17 +311,78 @@ def _plausible(at: datetime, latest: datetime) -> datetime:
 
 
 def _properties(value: Any) -> dict[str, Any]:
+    """The event's free-form properties, held to strict JSON (the one place they are).
+
+    They are stored and served again to browsers, whose JSON.parse refuses NaN and
+    Infinity and rounds integers past 2^53, and to orjson, which refuses those past 64
+    bits: an event carrying such numbers is rejected with the reason, never stored.
+    Cost: the size check's encoding already refuses NaN/Infinity (allow_nan off); the
+    other checks run only when the encoded text hints at a problem (a 19-digit run, more
+    brackets than the depth limit), so plain properties pay two counts and a regex.
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise EventError("properties: expected an object")
     try:
-        size = len(dumps(value))
-    except (RecursionError, ValueError):
+        text = _strict_dumps(value)
+    except RecursionError:
         raise EventError("properties: nested too deeply") from None
-    if size > MAX_PROPERTIES_BYTES:
+    except ValueError:
+        raise EventError("properties: NaN and Infinity are not JSON numbers") from None
+    if len(text) > MAX_PROPERTIES_BYTES:
         raise EventError(f"properties: larger than {MAX_PROPERTIES_BYTES} bytes")
+    if text.count("[") + text.count("{") > MAX_PROPERTIES_DEPTH:
+        if _depth(value) > MAX_PROPERTIES_DEPTH:
+            raise EventError(f"properties: nested deeper than {MAX_PROPERTIES_DEPTH} levels")
+    if _LONG_NUMBER.search(text) and _has_huge_int(value):
+        raise EventError("properties: integers must fit in 64 bits (send larger ones as text)")
     return dict(value)
+
+
+# The store's encoder with allow_nan off, its C core made once (as plugin.store.dumps
+# does: building one per call costs more than encoding a small document).
+_C_STRICT = (
+    json.encoder.c_make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, False
+    )
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+_STRICT = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False, default=str)
+
+
+def _strict_dumps(value: dict[str, Any]) -> str:
+    """JSON text of `value`; ValueError for NaN or Infinity anywhere in it."""
+    if _C_STRICT is None:
+        return _STRICT.encode(value)
+    return "".join(_C_STRICT(value, 0))
+
+
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+INT64 = range(-(2**63), 2**63)
+
+
+def _containers(value: Any) -> Iterator[tuple[Any, int]]:
+    """Every list and dict inside `value` with its depth (no recursion: any depth)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        yield node, depth
+        items = node.values() if isinstance(node, dict) else node
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+
+
+def _depth(value: Any) -> int:
+    return max(depth for _, depth in _containers(value))
+
+
+def _has_huge_int(value: Any) -> bool:
+    for node, _ in _containers(value):
+        items = node.values() if isinstance(node, dict) else node
+        if any(type(item) is int and item not in INT64 for item in items):
+            return True
+    return False
 
 
 def _query(value: Any) -> str:

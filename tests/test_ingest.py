@@ -406,17 +406,25 @@ def test_a_key_without_identity_proof_marks_claims_unverified(ingest):
     db.conn.close()
 
 
-def test_large_integers_in_properties_are_kept_exactly(ingest):
+def test_integers_past_64_bits_in_properties_reject_their_event_with_the_reason(ingest):
+    """Browsers would round them and orjson refuses them: strict JSON only (issue 11)."""
     client, config = ingest
-    order = 12345678901234567890123  # past 64 bits: a fast JSON parser would make it a float
-    event = view("big-int", {"email": ANA}) | {"properties": {"order": order, "n": 7}}
-    assert post(client, [event]).get_json()["accepted"] == 1
+    order = 12345678901234567890123
+    big = view("big-int", {"email": ANA}) | {"properties": {"order": order, "n": 7}}
+    fits = view("fits", {"email": ANA}) | {"properties": {"order": 2**63 - 1}}
+    body = post(client, [big, fits]).get_json()
+    assert body["accepted"] == 1
+    assert body["rejected"] == [
+        {
+            "index": 0,
+            "error": "properties: integers must fit in 64 bits (send larger ones as text)",
+        }
+    ]
     db = store(config)
     customer_id = find_customer(db, CustomerRef(email=ANA), "demo")
     [entry] = timeline(db, customer_id, until=int(clock.now_seconds()) + 60, limit=5)
     db.conn.close()
-    assert entry["properties"]["order"] == order
-    assert type(entry["properties"]["order"]) is int
+    assert entry["properties"]["order"] == 2**63 - 1
 
 
 @pytest.fixture(scope="module")

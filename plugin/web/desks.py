@@ -25,6 +25,7 @@ import time
 import jwt
 from flask import Blueprint, Response, jsonify, render_template, request
 
+from connectors import fastjson
 from connectors.chatwoot import ChatwootConnector
 from connectors.errors import AuthError, ConnectorError
 from connectors.records import Batch
@@ -179,7 +180,7 @@ def desk_token(source: str) -> Response:
     matched = key_matches(secret or "\x00no-secret", presented) and secret is not None
     if not matched:
         raise ApiError(401, "app_secret_invalid", "The app secret is missing or not valid.")
-    data = request.get_json(silent=True)
+    data = _json_body()
     ticket_id = data.get("ticket_id") if isinstance(data, dict) else None
     if isinstance(ticket_id, int) and not isinstance(ticket_id, bool):
         ticket_id = str(ticket_id)
@@ -191,6 +192,15 @@ def desk_token(source: str) -> Response:
     response = jsonify({"token": token, "expires_in": DESK_TOKEN_TTL, "ticket_id": ticket_id})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _json_body() -> object:
+    """The request's JSON, or None when it is not JSON (the shared parser: a body nested
+    too deeply is refused like any other, never a RecursionError)."""
+    try:
+        return fastjson.loads(request.get_data(cache=False))
+    except ValueError:
+        return None
 
 
 # --- Chatwoot --------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def _events_from_body() -> list[Any]:
         raise _too_large()
     try:
         data = fastjson.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
+    except ValueError:  # also a body nested too deeply (fastjson.JsonError)
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list):

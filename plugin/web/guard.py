@@ -10,13 +10,13 @@ Both need an agent token for the ticket. Bad input is a 400/413 JSON error, neve
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from connectors import fastjson
 from plugin.clock import now_epoch
 from plugin.reply_guard import (
     GuardContext,
@@ -110,7 +110,7 @@ def _draft() -> str:
     if len(raw) > MAX_DRAFT_BYTES:
         raise _too_large()
     try:
-        data = json.loads(raw)
+        data = fastjson.loads(raw)  # the shared parser: never RecursionError
     except (ValueError, UnicodeDecodeError):
         raise ApiError(
             400, "invalid_json", 'Send a JSON object like {"body": "<reply draft>"}.'

@@ -24,13 +24,14 @@ from plugin.config import load_config
 from plugin.security import customer_hmac
 from plugin.store import open_db
 from plugin.store.customers import find_customer
-from plugin.store.touchpoints import article_views_of
+from plugin.store.touchpoints import article_views_of, timeline
 from tests.conftest import SECRET, write_config
 
 KEY = "portal-key-0123456789"
 IDENTITY_SECRET = "identity-secret-for-the-browser-test"
+LONG_TITLE = "a" * 499 + "\U0001f600 and more"  # the emoji spans UTF-16 units 500 and 501
 TITLES = {"501": "Export your data to CSV", "502": "Invite your team", "503": "Reset 2FA",
-          "504": "Billing cycles explained", "505": "Webhooks"}  # fmt: skip
+          "504": "Billing cycles explained", "505": "Webhooks", "506": LONG_TITLE}  # fmt: skip
 
 
 def serve(app: Flask) -> tuple[object, int]:
@@ -185,3 +186,62 @@ def test_a_page_on_another_origin_is_refused(page, portal):
     assert visitor, "the snippet did not run"
     time.sleep(0.5)
     assert views(portal["config"], anonymous_id=visitor) == []
+
+
+def titles(config, **ref: str) -> list[str]:
+    db = open_db(config.database_path, migrate=False)
+    try:
+        customer_id = find_customer(db, CustomerRef(**ref), "demo")
+        rows = timeline(db, customer_id, until=2**40, limit=10) if customer_id else []
+        return [row["article_title"] for row in rows]
+    finally:
+        db.conn.close()
+
+
+def test_a_long_title_is_cut_on_code_points_never_inside_an_emoji(page, portal):
+    """`.slice(0, 500)` cut the emoji in half, and the lone surrogate sank the batch."""
+    page.goto(f"{portal['allowed']}/hc/en-us/articles/506-long")
+    visitor = page.evaluate("localStorage.getItem('journeydesk.vid')")
+    stored = wait_for(lambda: titles(portal["config"], anonymous_id=visitor))
+    assert stored == ["a" * 499 + "\U0001f600"]
+
+
+def test_a_batch_refused_as_invalid_is_dropped_and_counted_not_resent(page, portal):
+    hc = portal["allowed"]
+    posts: list[str] = []
+
+    def answer(route) -> None:
+        if route.request.method != "POST":
+            route.continue_()  # the CORS preflight
+            return
+        posts.append(route.request.post_data or "")
+        if len(posts) > 1:
+            route.continue_()
+            return
+        route.fulfill(
+            status=400,
+            content_type="application/json",
+            headers={"Access-Control-Allow-Origin": hc},
+            body='{"error": {"code": "invalid_body", "message": "refused"}}',
+        )
+
+    def waiting(check):  # the page's events (and so `answer`) run only while Playwright waits
+        for _ in range(100):
+            if result := check():
+                return result
+            page.wait_for_timeout(100)
+        return check()
+
+    page.route("**/api/v1/events*", answer)
+    page.goto(f"{hc}/hc/en-us/articles/505-webhooks")
+    assert waiting(lambda: posts), "the first view was never sent"
+    refused_id = json.loads(posts[0])["events"][0]["id"]
+    assert waiting(lambda: page.evaluate("journeydeskPortal.dropped") == 1)
+    page.evaluate(
+        "journeydeskPortal.track('article_view', {article: {id: '503', url: location.href}})"
+    )
+    visitor = page.evaluate("localStorage.getItem('journeydesk.vid')")
+    stored = waiting(lambda: views(portal["config"], anonymous_id=visitor))
+    assert [v["article_id"] for v in stored] == ["503"]  # the later event is not held back
+    assert len(posts) == 2 and refused_id not in posts[1]  # the refused batch was not resent
+    assert page.evaluate("journeydeskPortal.dropped") == 1

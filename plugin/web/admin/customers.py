@@ -14,6 +14,7 @@ from plugin.store.facts import customer_aggregates
 from plugin.store.journeys import recent_transitions, stage_history
 from plugin.web.admin import bp
 from plugin.web.context import db, state
+from plugin.web.strict import MAX_ROW_ID
 
 
 @bp.get("/customers")
@@ -58,6 +59,8 @@ def _find(query: str) -> int | None:
     if "@" in query:
         return get_customer_by_email(db(), query)
     number = query.lstrip("#")
-    if number.isdigit() and get_customer(db(), int(number)) is not None:
-        return int(number)
+    # ASCII digits only, and an id SQLite can bind: "²" or 2^64 are simply not customers
+    if number.isascii() and number.isdigit() and int(number) <= MAX_ROW_ID:
+        if get_customer(db(), int(number)) is not None:
+            return int(number)
     return None
