@@ -171,6 +171,12 @@ class Config:
     def connector(self, name: str) -> ConnectorConfig | None:
         return next((c for c in self.connectors if c.name == name), None)
 
+    def touchpoint_sources(self, desk: str) -> tuple[str, ...]:
+        """Where touchpoints about `desk`'s customers come from: its sync, its imports and
+        the portals whose ingest key names it."""
+        portals = (f"portal:{k.name}" for k in self.ingest_keys if k.source == desk)
+        return (desk, f"import:{desk}", *portals)
+
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; raises ConfigError."""

@@ -11,6 +11,7 @@ import hashlib
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from sqlite_utils import Database
 
@@ -30,16 +31,24 @@ def _hash(session_id: str) -> str:
 # --------------------------------------------------------------------------- customers
 
 
-def customer_in_source(db: Database, customer_id: int, source: str) -> bool:
-    """Is `customer_id` a customer of desk `source`: a user of it, or the requester of one
-    of its tickets? Merges move identities and tickets onto the survivor, so a customer
-    merged across desks belongs to each of them."""
+def customer_in_source(
+    db: Database, customer_id: int, source: str, touchpoint_sources: Sequence[str]
+) -> bool:
+    """Is `customer_id` a customer of desk `source`: a user of it, the requester of one of
+    its tickets, or someone whose touchpoints came from its sync, imports or portals
+    (`touchpoint_sources`)? Merges move identities, tickets and touchpoints onto the
+    survivor, so a customer merged across desks belongs to each of them."""
     if not -(2**63) <= customer_id < 2**63:  # beyond SQLite's integers: no one's customer
         return False
+    marks = ", ".join("?" for _ in touchpoint_sources)
     row = db.execute(
         "SELECT EXISTS (SELECT 1 FROM customer_identities WHERE customer_id = ? AND kind = ?) "
-        "OR EXISTS (SELECT 1 FROM tickets WHERE customer_id = ? AND source = ?)",
-        [customer_id, f"user:{source}", customer_id, source],
+        "OR EXISTS (SELECT 1 FROM tickets WHERE customer_id = ? AND source = ?) "
+        f"OR EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = ? AND source IN ({marks})) "
+        "OR EXISTS (SELECT 1 FROM touchpoint_inbox "
+        f"  WHERE customer_id = ? AND source IN ({marks}))",
+        [customer_id, f"user:{source}", customer_id, source]
+        + [customer_id, *touchpoint_sources] * 2,
     ).fetchone()
     return bool(row[0])
 

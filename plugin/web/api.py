@@ -43,7 +43,8 @@ def customer_journey(customer_id: int):
     claims = require_agent(None, None)
     handle = db()
     # Another desk's customer gets the very answer of a missing one: nothing to enumerate.
-    if claims is not None and not customer_in_source(handle, customer_id, claims.source):
+    sources = state().config.touchpoint_sources(claims.source) if claims else ()
+    if claims is not None and not customer_in_source(handle, customer_id, claims.source, sources):
         raise _no_customer(customer_id)
     now, facts = read_customer(handle, customer_id)
     if facts.customer is None:
