@@ -43,13 +43,16 @@ EVENTS_SOURCE = "zendesk"
 """The reserved source of Zendesk's own events (Guide, Support)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
 
-ARTICLE_EVENTS = {
-    "article_viewed": "direct",
+ARTICLE_EVENTS = {"article_viewed": "direct"}
+"""Guide event type of an article view → how the customer reached it (properties["via"])."""
+CLICK_EVENTS = {
     "article_search_result_clicked": "search_result",
     "article_instant_search_result_clicked": "instant_search_result",
     "suggested_article_clicked": "suggested_article",
 }
-"""Guide event type → how the customer reached the article (kept as properties["via"])."""
+"""Guide clicks on a suggested or found article → where the click happened. The view the
+click leads to fires its own `article_viewed`, so a click is a search touchpoint (with
+the article it chose), never a second view of the article."""
 SEARCH_EVENTS = {"help_center_searched": "help_center", "answers_suggested": "request_form"}
 """Guide search event type → where the search happened (the default channel)."""
 MERGE_EVENT = "user_merged"
@@ -613,6 +616,8 @@ def _parse_event(raw: dict, user_id: str) -> list[Touchpoint]:
             **_article_fields(props),
             "properties": {"via": ARTICLE_EVENTS[kind]},
         }
+    elif kind in CLICK_EVENTS:
+        extra = _click_fields(kind, props)
     elif kind in SEARCH_EVENTS:
         extra = _search_fields(kind, props)
     elif kind == MERGE_EVENT:
@@ -650,6 +655,20 @@ def _article_fields(props: dict) -> dict[str, Any]:
         "article_url": url,
         "article_locale": props.get("locale") or None,
     }
+
+
+def _click_fields(kind: str, props: dict) -> dict[str, Any]:
+    """A click on a search result or suggested article: a `search` touchpoint that names
+    the article chosen (its columns and `properties.article_id`), marked `result_click`."""
+    fields = _article_fields(props)
+    if kind == "suggested_article_clicked" and not props.get("channel"):
+        fields["channel"] = SEARCH_EVENTS["answers_suggested"]  # the request form
+    properties = {
+        "result_click": True,
+        "article_id": fields["article_id"],
+        "via": CLICK_EVENTS[kind],
+    }
+    return {"type": "search", **fields, "properties": properties}
 
 
 def _search_fields(kind: str, props: dict) -> dict[str, Any]:
