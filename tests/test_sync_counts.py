@@ -1,6 +1,6 @@
 """A sync counts right: a Zendesk click on a search result is a search touchpoint, not a
 second view of the article it leads to (the view fires its own `article_viewed`), and a
-ticket the desk deleted answers from the store without asking the desk again.
+ticket the desk deleted answers 410 from the store without asking the desk again.
 
 journeydesk runs in process (Flask test client) against the fake Zendesk on a real
 HTTP server on 127.0.0.1.
@@ -131,3 +131,26 @@ def test_clicks_stored_as_views_by_an_earlier_version_become_searches(config, fa
         db.conn.close()
     assert rows == [("search", 1, "500"), ("article_view", None, None)]
     assert dirty == 1  # its customer's stage is recomputed
+
+
+@pytest.mark.parametrize("requester", [1, None])  # Zendesk may drop it from a deletion
+def test_a_deleted_ticket_answers_gone_from_the_store_while_the_desk_fails(config, fake, requester):
+    now = clock.now_epoch()
+    add_ticket(fake, 100, 1, at=now - 2 * HOUR)
+    run_source_sync(config, "zendesk")
+    deletion = {"status": "deleted", "requester_id": requester, "updated_at": iso(now - HOUR)}
+    fake.add_ticket({**fake.tickets.rows[100][1], **deletion})
+    run_source_sync(config, "zendesk")
+    fake.fail("/api/v2/tickets/100", 503, times=100)
+    client = create_app(config).test_client()
+    before = len(fake.requests)
+
+    answers = [
+        client.get("/api/v1/tickets/zendesk/100/journey", headers=agent(100)),
+        client.get("/sidebar/zendesk/100", headers=agent(100)),
+        client.get("/api/v1/tickets/zendesk/100/journey", headers=agent(100)),
+    ]
+
+    assert [a.status_code for a in answers] == [410, 410, 410]
+    assert answers[0].get_json()["error"]["code"] == "ticket_deleted"
+    assert fake.requests[before:] == []  # no desk call for a ticket known to be gone
