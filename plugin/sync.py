@@ -174,9 +174,10 @@ def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> 
     with db.atomic():  # the flags, the records and the cursor: one transaction
         if gone:
             mark_deleted(db, source, gone)
-        result = sync_state.save_batch(
-            db, source, Batch(batch.stream, records, batch.cursor, batch.scope, batch.rejected)
+        stored = Batch(
+            batch.stream, records, batch.cursor, batch.scope, batch.rejected, batch.stream_cursor
         )
+        result = sync_state.save_batch(db, source, stored)
     # Report what the desk sent, not the derived rows (ticket touchpoints) written with it.
     report.written[batch.stream] = report.written.get(batch.stream, 0) + len(batch.records)
     report.duplicates += result.duplicates

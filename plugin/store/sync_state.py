@@ -36,6 +36,8 @@ def save_batch(db: Database, source: str, batch: Batch) -> BatchResult:
             record_rejection(db, source, batch.stream, reason)
         if batch.cursor is not None:
             set_cursor(db, source, batch.stream, batch.cursor, scope=batch.scope)
+        if batch.stream_cursor is not None:
+            set_cursor(db, source, batch.stream, batch.stream_cursor)
     return BatchResult(written, duplicates, len(batch.rejected))
 
 
