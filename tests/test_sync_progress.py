@@ -19,7 +19,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 
-from plugin import clock
+from plugin import clock, sync_runs
+from plugin.app import create_app
+from plugin.config import load_config
+from plugin.jobs import run_source_sync
+from plugin.store import open_db, sync_state
 from tests.conftest import SECRET
 from tests.desks import (
     TOKEN_ENV,
@@ -119,5 +123,54 @@ def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(d
     try:
         views = db.execute("SELECT count(*) FROM touchpoints WHERE type = 'article_view'")
         assert views.fetchone()[0] == USERS  # nothing lost, nothing twice
+    finally:
+        db.conn.close()
+
+
+def test_a_killed_sync_shows_interrupted_and_the_next_run_closes_it(desk, env, tmp_path):
+    path = zendesk_config(tmp_path, desk.base_url)
+    desk.delay = 0.02
+    sync_killed_after(desk, path, env, 2)
+    desk.delay = 0
+    config = load_config(path, env=env)
+    health = create_app(config).test_client()
+
+    seen = health.get("/healthz").get_json()["syncs"]["zendesk"]
+    run_source_sync(config, "zendesk")
+
+    assert seen["status"] == "interrupted"
+    assert "killed or crashed" in seen["message"]
+    assert runs(tmp_path) == [("zendesk", "interrupted"), ("zendesk", "ok")]
+
+
+def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path):
+    db = open_db(tmp_path / "journeydesk.db")
+    try:
+        mine = sync_runs.start(db, "here")  # this process, going on
+        now = int(time.time())
+        away = [
+            ("elsewhere", "another-host:7:abcd", now - 60),  # another host, beating
+            ("silent", "another-host:8:abcd", now - 2 * sync_runs.STALE_SECONDS),
+            ("reused", f"{sync_runs.process_owner().rsplit(':', 1)[0]}:0ld", now),
+        ]
+        for source, owner, beat in away:
+            sync_state.start_run(db, source, owner=owner, alive_at=beat)
+        sync_runs.settle_dead_runs(db)
+        status = dict(db.execute("SELECT source, status FROM sync_runs").fetchall())
+    finally:
+        db.conn.close()
+    assert status == {
+        "here": "running",
+        "elsewhere": "running",
+        "silent": "interrupted",
+        "reused": "interrupted",  # this pid's earlier process (a restarted container)
+    }
+    assert mine
+
+
+def runs(folder: Path) -> list[tuple[str, str]]:
+    db = Database(str(folder / "journeydesk.db"))
+    try:
+        return db.execute("SELECT source, status FROM sync_runs ORDER BY id").fetchall()
     finally:
         db.conn.close()

@@ -410,3 +410,18 @@ def zendesk_clicks_are_searches(db: Database) -> None:
             "'$.result_click', json('true'), '$.article_id', article_id) "
             f"WHERE id IN (SELECT id {clicks})"
         )
+
+
+@migrations(name="0012_sync_run_owner")
+def sync_run_owner(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Which process runs a sync (host:pid:token) and when it last showed life (real
+        -- epoch seconds), so a run whose process died is told from one still going
+        -- (plugin/sync.py). Runs left `running` by earlier versions age from their start.
+        ALTER TABLE sync_runs ADD COLUMN owner TEXT;
+        ALTER TABLE sync_runs ADD COLUMN heartbeat_at INTEGER;
+        UPDATE sync_runs SET heartbeat_at = started_at WHERE status = 'running'
+        """,
+    )

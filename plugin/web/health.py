@@ -10,8 +10,8 @@ from flask import Blueprint, jsonify
 from plugin.store import schema_version
 from plugin.store.leases import lease_holder
 from plugin.store.notices import notices_by_source
-from plugin.store.sync_state import last_runs
 from plugin.store.touchpoints import count_waiting
+from plugin.sync_runs import last_runs
 from plugin.web.context import db, state
 from plugin.worker_lease import LEASE_NAME
 
