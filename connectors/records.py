@@ -200,3 +200,6 @@ class Batch:
     cursor: str | None
     scope: str = ""  # e.g. a user id for per-user cursors
     rejected: list[str] = field(default_factory=list)
+    stream_cursor: str | None = None
+    """The stream's own cursor (no scope), stored with a per-scope batch: a stream that
+    reads user by user saves how far it got in the same transaction as that user's records."""

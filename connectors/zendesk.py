@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -43,13 +44,16 @@ EVENTS_SOURCE = "zendesk"
 """The reserved source of Zendesk's own events (Guide, Support)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
 
-ARTICLE_EVENTS = {
-    "article_viewed": "direct",
+ARTICLE_EVENTS = {"article_viewed": "direct"}
+"""Guide event type of an article view → how the customer reached it (properties["via"])."""
+CLICK_EVENTS = {
     "article_search_result_clicked": "search_result",
     "article_instant_search_result_clicked": "instant_search_result",
     "suggested_article_clicked": "suggested_article",
 }
-"""Guide event type → how the customer reached the article (kept as properties["via"])."""
+"""Guide clicks on a suggested or found article → where the click happened. The view the
+click leads to fires its own `article_viewed`, so a click is a search touchpoint (with
+the article it chose), never a second view of the article."""
 SEARCH_EVENTS = {"help_center_searched": "help_center", "answers_suggested": "request_form"}
 """Guide search event type → where the search happened (the default channel)."""
 MERGE_EVENT = "user_merged"
@@ -200,29 +204,45 @@ class ZendeskConnector:
         its cursor, then end users the user export returns after its cursor who signed
         in within `ACTIVE_DAYS` and after their last event we stored (people who read
         without writing in). Each one's events come from `customer_touchpoints` with
-        their per-user cursor. The stream cursor holds both export cursors (a plain one
-        is the ticket cursor of an older version) and is yielded once every user of a
-        page has been read.
+        their per-user cursor. The stream cursor (`_Position`) holds both export cursors
+        and the users already read on the page in progress; it moves with each user's
+        last batch, so a run stopped every few seconds still gets further each time.
         """
-        tickets_at, users_at = _split_cursor(since)
+        at = _Position.load(since)
         read: dict[str, str | None] = {}  # cursors reached in this run, per user
-        for _page, tickets, cursor in self._export("tickets", tickets_at):
+        skip = set(at.ticket_page_read)  # read before a restart, on the page resumed
+        for _page, tickets, cursor in self._export("tickets", at.tickets):
             for user_id in _requester_ids(tickets):
-                yield from self._history(user_id, read)
-            tickets_at = cursor
-            yield Batch("touchpoints", [], _join_cursor(tickets_at, users_at))
-        for _page, users, cursor in self._export("users", users_at):
+                if user_id not in skip:
+                    at = at.read_on_ticket_page(user_id)
+                    yield from self._history(user_id, read, at.dump())
+            at, skip = at.after_ticket_page(cursor), set()
+            yield Batch("touchpoints", [], at.dump())
+        skip = set(at.user_page_read)
+        for _page, users, cursor in self._export("users", at.users):
             for user_id in self._signed_in_since_read(users, read):
-                yield from self._history(user_id, read)
-            yield Batch("touchpoints", [], _join_cursor(tickets_at, cursor))
+                if user_id not in skip:
+                    at = at.read_on_user_page(user_id)
+                    yield from self._history(user_id, read, at.dump())
+            at, skip = at.after_user_page(cursor), set()
+            yield Batch("touchpoints", [], at.dump())
 
-    def _history(self, user_id: str, read: dict[str, str | None]) -> Iterator[Batch]:
-        """One user's new events, from this run's cursor or the stored one."""
+    def _history(self, user_id: str, read: dict[str, str | None], position: str) -> Iterator[Batch]:
+        """One user's new events, from this run's cursor or the stored one; the last batch
+        also carries the stream's `position` past this user (one transaction for both)."""
         stored = self._user_cursor(user_id) if self._user_cursor else None
         read.setdefault(user_id, None)
+        last = None
         for batch in self.customer_touchpoints(user_id, read[user_id] or stored):
             read[user_id] = batch.cursor
-            yield batch
+            if last is not None:
+                yield last
+            last = batch
+        if last is None:  # nothing to read (e.g. a user the desk deleted): move on alone
+            yield Batch("touchpoints", [], position)
+        else:
+            last.stream_cursor = position
+            yield last
 
     def _signed_in_since_read(self, users: list, read: dict[str, str | None]) -> list[str]:
         """End users of an export page who signed in recently, after their last event."""
@@ -613,6 +633,8 @@ def _parse_event(raw: dict, user_id: str) -> list[Touchpoint]:
             **_article_fields(props),
             "properties": {"via": ARTICLE_EVENTS[kind]},
         }
+    elif kind in CLICK_EVENTS:
+        extra = _click_fields(kind, props)
     elif kind in SEARCH_EVENTS:
         extra = _search_fields(kind, props)
     elif kind == MERGE_EVENT:
@@ -650,6 +672,20 @@ def _article_fields(props: dict) -> dict[str, Any]:
         "article_url": url,
         "article_locale": props.get("locale") or None,
     }
+
+
+def _click_fields(kind: str, props: dict) -> dict[str, Any]:
+    """A click on a search result or suggested article: a `search` touchpoint that names
+    the article chosen (its columns and `properties.article_id`), marked `result_click`."""
+    fields = _article_fields(props)
+    if kind == "suggested_article_clicked" and not props.get("channel"):
+        fields["channel"] = SEARCH_EVENTS["answers_suggested"]  # the request form
+    properties = {
+        "result_click": True,
+        "article_id": fields["article_id"],
+        "via": CLICK_EVENTS[kind],
+    }
+    return {"type": "search", **fields, "properties": properties}
 
 
 def _search_fields(kind: str, props: dict) -> dict[str, Any]:
@@ -712,20 +748,51 @@ def _requester_ids(tickets: Iterable) -> list[str]:
     return list(seen)
 
 
-def _split_cursor(since: str | None) -> tuple[str | None, str | None]:
-    """(ticket export cursor, user export cursor) of the touchpoints stream; a plain
-    cursor (an older version's) is the ticket cursor alone."""
-    if not since or not since.startswith("{"):
-        return since, None
-    try:
-        both = json.loads(since)
-    except ValueError:
-        raise ValueError(f"a Zendesk touchpoints cursor is not {since!r}") from None
-    return both.get("tickets"), both.get("users")
+@dataclass(frozen=True)
+class _Position:
+    """Where the reading-history stream stands: the ticket and user export cursors, and
+    the users already read on the page that starts at the cursor being read (tickets
+    first, then users). A restart re-fetches that page and skips them."""
 
+    tickets: str | None = None
+    users: str | None = None
+    ticket_page_read: tuple[str, ...] = ()
+    user_page_read: tuple[str, ...] = ()
 
-def _join_cursor(tickets: str | None, users: str | None) -> str:
-    return json.dumps({"tickets": tickets, "users": users}, separators=(",", ":"))
+    @classmethod
+    def load(cls, since: str | None) -> _Position:
+        """A stored cursor; a plain one (an older version's) is the ticket cursor alone."""
+        if not since or not since.startswith("{"):
+            return cls(since)
+        try:
+            both = json.loads(since)
+        except ValueError:
+            raise ValueError(f"a Zendesk touchpoints cursor is not {since!r}") from None
+        read = both.get("read") or {}
+        return cls(
+            both.get("tickets"),
+            both.get("users"),
+            tuple(read.get("tickets") or ()),
+            tuple(read.get("users") or ()),
+        )
+
+    def dump(self) -> str:
+        both: dict[str, Any] = {"tickets": self.tickets, "users": self.users}
+        if self.ticket_page_read or self.user_page_read:
+            both["read"] = {"tickets": self.ticket_page_read, "users": self.user_page_read}
+        return json.dumps(both, separators=(",", ":"))
+
+    def read_on_ticket_page(self, user_id: str) -> _Position:
+        return replace(self, ticket_page_read=(*self.ticket_page_read, user_id))
+
+    def after_ticket_page(self, cursor: str) -> _Position:
+        return replace(self, tickets=cursor, ticket_page_read=())
+
+    def read_on_user_page(self, user_id: str) -> _Position:
+        return replace(self, user_page_read=(*self.user_page_read, user_id))
+
+    def after_user_page(self, cursor: str) -> _Position:
+        return replace(self, users=cursor, user_page_read=())
 
 
 def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:

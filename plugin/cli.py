@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from connectors.errors import ConnectorError
-from plugin.config import ConfigError, demo_config, load_config
+from plugin.config import Config, ConfigError, demo_config, load_config
 from plugin.journey.conditions import ConditionError
 from plugin.store import StoreError, describe_database_error
 
@@ -111,17 +111,30 @@ def worker(config_path: str) -> None:
 @click.option("--full", is_flag=True, help="Forget the cursors and pull everything again.")
 @friendly_errors
 def sync(config_path: str, source: str | None, full: bool) -> None:
-    """Pull from the help desks now, with a progress display."""
-    from plugin import runner
-
+    """Pull from the help desks now, with a progress display. One desk failing does not
+    stop the others; the exit status is 1 when any failed."""
     config = load_config(config_path)
     names = [source] if source else [c.name for c in config.connectors]
     if source and config.connector(source) is None:
         known = ", ".join(c.name for c in config.connectors) or "none"
         raise click.ClickException(f"No connector named {source!r} (configured: {known}).")
-    for name in names:
+    failed = [name for name in names if not _sync_one(config, name, full)]
+    if failed:
+        click.get_current_context().exit(1)  # each failure was said in its own line
+
+
+def _sync_one(config: Config, name: str, full: bool) -> bool:
+    """Sync one desk; a desk's failure is one line on stderr, and the other desks go on."""
+    from plugin import runner
+    from plugin.connections import one_sentence
+
+    try:
         report = runner.sync_with_progress(config, name, full=full)
-        click.echo(runner.describe_sync(report))
+    except ConnectorError as exc:
+        click.echo(f"Error: {one_sentence(exc)}", err=True)
+        return False
+    click.echo(runner.describe_sync(report))
+    return True
 
 
 @main.command()

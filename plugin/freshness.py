@@ -60,7 +60,8 @@ class Freshness:
     (fetched just now), `desk_slow` (the desk did not answer within the budget),
     `desk_error` (it failed; see the logs), `no_desk_history` (the desk keeps no reading
     history: it arrives from the portal snippet or imports as it happens), `not_found`
-    (the desk does not know the ticket), `unknown_source`.
+    (the desk does not know the ticket), `deleted` (the store holds it as deleted by the
+    desk: nothing is fetched), `unknown_source`.
     """
 
     stale: bool
@@ -74,6 +75,9 @@ class Freshness:
 
     def as_dict(self) -> dict[str, Any]:
         return {"stale": self.stale, "fetched_at": iso(self.fetched_at), "reason": self.reason}
+
+
+DELETED = Freshness(False, None, "deleted")
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,8 @@ def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> tuple[i
             "desk_error",
             f"{source} could not be asked about ticket {ticket_id}; try again later.",
         )
+    if freshness.reason == "deleted":
+        return 410, "ticket_deleted", f"Ticket {ticket_id} was deleted in {source}."
     return 404, "ticket_not_found", f"No ticket {ticket_id} from {source}."
 
 

@@ -10,13 +10,14 @@ from sqlite_utils import Database
 
 from plugin.clock import now_epoch
 from plugin.config import Config
-from plugin.freshness import Freshness, ensure_fresh
+from plugin.freshness import DELETED, Freshness, ensure_fresh
 from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.recompute import evaluate_chunk
 from plugin.store import loads_object
 from plugin.store.reading import earlier_reading
 from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
+from plugin.store.tickets import is_deleted
 from plugin.store.touchpoints import last_articles_before, timeline_rows
 from plugin.timestamps import iso
 
@@ -109,6 +110,9 @@ def current_ticket_journey(
     """The journey of a ticket after making the store current enough (`ensure_fresh`),
     with its `freshness`; None when the ticket is not in the store even then."""
     context = read_ticket(db, source, ticket_id)
+    if context is None and is_deleted(db, source, ticket_id):
+        # Known and gone: the store answers; asking the desk again only risks its errors.
+        return None, DELETED
     freshness = ensure_fresh(config, model, source, ticket_id, context)
     if not freshness.store_unchanged:  # a fetch may have written it: read it again
         context = None

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.protocol import STREAMS, Connector
 from connectors.records import Batch, Record, Ticket, Touchpoint
+from plugin import sync_runs
 from plugin.store import sync_state
 from plugin.store.tickets import mark_deleted
 
@@ -60,17 +61,19 @@ def run_sync(
     if full:
         sync_state.clear_cursors(db, source)
     report = SyncReport(source)
-    run_id = sync_state.start_run(db, source)
+    run_id = sync_runs.start(db, source)
+    alive = sync_runs.Heartbeat(db, run_id)
     status, message = "interrupted", "interrupted"
     try:
         with _sync_tuning(), sync_state.sync_cache(db, SYNC_CACHE_MIB):
             for stream in streams:
-                _sync_stream(db, connector, stream, report, progress)
+                _sync_stream(db, connector, stream, report, progress, alive)
         status, message = "ok", "; ".join(report.notices)
     except ConnectorError as exc:
         status, message = "failed", str(exc)
         raise
     finally:
+        sync_runs.ended(run_id)
         sync_state.finish_run(
             db,
             run_id,
@@ -124,11 +127,12 @@ def _sync_tuning() -> Iterator[None]:
                 sys.setswitchinterval(interval)
 
 
-def _sync_stream(db, connector, stream: str, report: SyncReport, progress) -> None:
+def _sync_stream(db, connector, stream: str, report: SyncReport, progress, alive) -> None:
     since = sync_state.get_cursor(db, connector.name, stream)
     try:
         for batch in getattr(connector, stream)(since):
             store_batch(db, connector.name, batch, report)
+            alive()
             if progress:
                 progress(stream, len(batch.records))
     except FeatureUnavailableError as exc:
@@ -174,9 +178,10 @@ def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> 
     with db.atomic():  # the flags, the records and the cursor: one transaction
         if gone:
             mark_deleted(db, source, gone)
-        result = sync_state.save_batch(
-            db, source, Batch(batch.stream, records, batch.cursor, batch.scope, batch.rejected)
+        stored = Batch(
+            batch.stream, records, batch.cursor, batch.scope, batch.rejected, batch.stream_cursor
         )
+        result = sync_state.save_batch(db, source, stored)
     # Report what the desk sent, not the derived rows (ticket touchpoints) written with it.
     report.written[batch.stream] = report.written.get(batch.stream, 0) + len(batch.records)
     report.duplicates += result.duplicates

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from plugin.app import create_app
 from plugin.config import load_config
@@ -124,6 +125,33 @@ def test_freshdesk_names_its_api_key_setting(tmp_path, server):
     sentence = one_sentence(result)
     assert "Freshdesk rejected" in sentence and "connectors[0].api_key_env" in sentence
     assert API_KEY not in result.stderr and "wrong-key" not in result.stderr
+
+
+def test_one_desk_failing_does_not_stop_the_others(tmp_path, zendesk):
+    freshdesk_server = HTTPServer(host="127.0.0.1", threaded=True)
+    freshdesk_server.start()
+    try:
+        freshdesk = FakeFreshdesk(freshdesk_server)
+        freshdesk.add_contact(1, email="ana@example.com", name="Ana")
+        freshdesk.add_ticket(requester_id=1)
+        second = f"""
+            [[connectors]]
+            name = "support"
+            type = "freshdesk"
+            domain = "acme"
+            api_key_env = "JD_TEST_FRESHDESK_KEY"
+            base_url = "{freshdesk.base_url}"
+            """
+        config = zendesk_config(tmp_path, zendesk.base_url, connector=second)
+
+        result = sync(config, token="not-the-token", JD_TEST_FRESHDESK_KEY=API_KEY)
+        freshdesk_server.check_handler_errors()
+    finally:
+        freshdesk_server.stop()
+
+    sentence = one_sentence(result)  # exit 1, one line for the one desk that failed
+    assert "rejected the credentials" in sentence and "connectors[0].token_env" in sentence
+    assert "support: synced" in result.stdout and "tickets: 1" in result.stdout
 
 
 def test_a_plan_without_the_events_api_still_syncs_and_says_so_once(tmp_path, zendesk):

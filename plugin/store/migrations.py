@@ -11,6 +11,8 @@ import sqlite3
 
 from sqlite_utils import Database, Migrations
 
+from plugin.clock import now_epoch
+
 migrations = Migrations("journeydesk")
 
 
@@ -408,5 +410,50 @@ def access_state(db: Database) -> None:
             PRIMARY KEY (source, delivery)
         ) WITHOUT ROWID;
         CREATE INDEX webhook_deliveries_expiry ON webhook_deliveries(expires_at)
+        """,
+    )
+
+
+_CLICKED = (
+    "'article_search_result_clicked', 'article_instant_search_result_clicked', "
+    "'suggested_article_clicked'"
+)
+
+
+@migrations(name="0012_zendesk_clicks_are_searches")
+def zendesk_clicks_are_searches(db: Database) -> None:
+    # Zendesk syncs stored clicks on a search result or suggested article as article
+    # views, so the view the click led to counted twice. They carry the Guide event type
+    # in properties.zendesk_event: re-type them as the search touchpoints a sync now
+    # writes (properties.result_click, the article they chose), and have their customers'
+    # stages recomputed. One walk of the history (~1 min on 28M touchpoints).
+    for table in ("touchpoints", "touchpoint_inbox"):
+        clicks = (
+            f"FROM {table} WHERE type = 'article_view' AND properties LIKE '%_clicked%' "
+            f"AND json_extract(properties, '$.zendesk_event') IN ({_CLICKED})"
+        )
+        db.execute(
+            "INSERT INTO dirty_customers (customer_id, marked_at) "
+            f"SELECT DISTINCT customer_id, ? {clicks} ON CONFLICT(customer_id) DO NOTHING",
+            [now_epoch()],
+        )
+        db.execute(
+            f"UPDATE {table} SET type = 'search', properties = json_set(properties, "
+            "'$.result_click', json('true'), '$.article_id', article_id) "
+            f"WHERE id IN (SELECT id {clicks})"
+        )
+
+
+@migrations(name="0013_sync_run_owner")
+def sync_run_owner(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Which process runs a sync (host:pid:token) and when it last showed life (real
+        -- epoch seconds), so a run whose process died is told from one still going
+        -- (plugin/sync.py). Runs left `running` by earlier versions age from their start.
+        ALTER TABLE sync_runs ADD COLUMN owner TEXT;
+        ALTER TABLE sync_runs ADD COLUMN heartbeat_at INTEGER;
+        UPDATE sync_runs SET heartbeat_at = started_at WHERE status = 'running'
         """,
     )

@@ -95,7 +95,9 @@ def effort_counts(db: Database, customer_id: int, *, start: int, end: int) -> di
     counts = {"articles": 0, "views": 0, "searches": 0, "contacts": 0}
     both = over_both(
         "SELECT type, article_source, article_id FROM {touchpoints} WHERE customer_id = :cid "
-        "AND occurred_at BETWEEN :start AND :end AND type IN ('article_view', 'search')"
+        "AND occurred_at BETWEEN :start AND :end AND type IN ('article_view', 'search') "
+        # a search row naming an article is a click on a result, not another search
+        "AND (type = 'article_view' OR article_id IS NULL)"
     )
     for type_, total, distinct in db.execute(
         "SELECT type, count(*), count(DISTINCT article_source || ':' || article_id) "

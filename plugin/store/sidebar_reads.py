@@ -30,9 +30,11 @@ _HISTORY = "touchpoints INDEXED BY touchpoints_article_views"
 _EFFORT_COUNTS = (
     "json_array(count(*) FILTER (WHERE type = 'article_view'), "
     "count(DISTINCT CASE WHEN type = 'article_view' THEN article_source || ':' || article_id END), "
-    "count(*) FILTER (WHERE type = 'search'))"
+    "count(*) FILTER (WHERE type = 'search' AND article_id IS NULL))"
 )
-"""views, distinct articles and searches in one walk of the window (was three)."""
+"""views, distinct articles and searches in one walk of the window (was three). A search
+row naming an article is a click on a result (a desk's `result_click`): part of the search
+before it, not another one."""
 
 
 def _customer_part(cid: str, end: str) -> str:

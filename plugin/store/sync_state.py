@@ -36,6 +36,8 @@ def save_batch(db: Database, source: str, batch: Batch) -> BatchResult:
             record_rejection(db, source, batch.stream, reason)
         if batch.cursor is not None:
             set_cursor(db, source, batch.stream, batch.cursor, scope=batch.scope)
+        if batch.stream_cursor is not None:
+            set_cursor(db, source, batch.stream, batch.stream_cursor)
     return BatchResult(written, duplicates, len(batch.rejected))
 
 
@@ -118,11 +120,18 @@ def record_rejection(db: Database, source: str, stream: str, reason: str) -> Non
     )
 
 
-def start_run(db: Database, source: str) -> int:
+def start_run(db: Database, source: str, *, owner: str, alive_at: int) -> int:
+    """A `running` row for this sync, owned by the process named `owner`."""
     return db.execute(
-        "INSERT INTO sync_runs (source, started_at, status) VALUES (?, ?, 'running')",
-        [source, now_epoch()],
+        "INSERT INTO sync_runs (source, started_at, status, owner, heartbeat_at) "
+        "VALUES (?, ?, 'running', ?, ?)",
+        [source, now_epoch(), owner, alive_at],
     ).lastrowid
+
+
+def beat(db: Database, run_id: int, alive_at: int) -> None:
+    """The run's process is still at work (real epoch seconds)."""
+    db.execute("UPDATE sync_runs SET heartbeat_at = ? WHERE id = ?", [alive_at, run_id])
 
 
 def finish_run(
@@ -135,12 +144,29 @@ def finish_run(
     )
 
 
+def running_runs(db: Database) -> list[dict[str, Any]]:
+    """Runs still marked `running`: id, source, owner, heartbeat_at."""
+    return list(
+        db.query("SELECT id, source, owner, heartbeat_at FROM sync_runs WHERE status = 'running'")
+    )
+
+
+def interrupt_runs(db: Database, run_ids: list[int], message: str) -> None:
+    """Close runs whose process died as `interrupted` (finished: when this was noticed)."""
+    with db.atomic():  # executemany opens a transaction that nothing else would commit
+        db.conn.executemany(
+            "UPDATE sync_runs SET status = 'interrupted', message = ?, finished_at = ? "
+            "WHERE id = ? AND status = 'running'",
+            [(message, now_epoch(), run_id) for run_id in run_ids],
+        )
+
+
 def last_runs(db: Database) -> list[dict[str, Any]]:
     """The latest finished-or-running sync of each source."""
     return list(
         db.query(
-            "SELECT source, started_at, finished_at, status, accepted, rejected, message "
-            "FROM sync_runs WHERE id IN (SELECT max(id) FROM sync_runs GROUP BY source) "
-            "ORDER BY source"
+            "SELECT id, source, started_at, finished_at, status, accepted, rejected, message, "
+            "owner, heartbeat_at FROM sync_runs "
+            "WHERE id IN (SELECT max(id) FROM sync_runs GROUP BY source) ORDER BY source"
         )
     )

@@ -95,6 +95,14 @@ def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | No
     return row
 
 
+def is_deleted(db: Database, source: str, ticket_id: str) -> bool:
+    """The desk deleted this stored ticket (its row is kept, flagged)."""
+    row = db.execute(
+        "SELECT deleted FROM tickets WHERE source = ? AND id = ?", [source, ticket_id]
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def count_tickets(db: Database) -> int:
     return db.execute("SELECT count(*) FROM tickets WHERE deleted = 0").fetchone()[0]
 

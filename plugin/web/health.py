@@ -20,8 +20,8 @@ from plugin.store import schema_version
 from plugin.store.access import write_problem
 from plugin.store.leases import lease_holder
 from plugin.store.notices import notices_by_source
-from plugin.store.sync_state import last_runs
 from plugin.store.touchpoints import count_waiting
+from plugin.sync_runs import last_runs
 from plugin.web.access import presented_token
 from plugin.web.admin.auth import admin_signed_in
 from plugin.web.context import db, state

@@ -34,6 +34,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "The credentials do not allow this (another ticket, an origin not allowed).",
         404: "No such ticket, customer or source.",
         405: "The method is not allowed on this path.",
+        410: "The help desk deleted this ticket.",
         413: "The body is too large.",
         415: "The body is not JSON.",
         429: "Too many requests for this key; see Retry-After.",
@@ -366,7 +367,7 @@ PATHS: dict[str, Any] = {
             "parameters": [*_TICKET_PARAMS, _LANG],
             "responses": {
                 "200": _json(_ref("TicketJourney"), "The journey."),
-                **_errors(401, 403, 404, 502, 503),
+                **_errors(401, 403, 404, 410, 502, 503),
             },
         }
     },

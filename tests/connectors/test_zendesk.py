@@ -471,13 +471,8 @@ def test_user_events_become_touchpoints_whatever_the_links_shape(fake, connect, 
 
     assert len(batches) == 3 and {b.scope for b in batches} == {"5"}
     assert all(isinstance(t, Touchpoint) for t in found)
-    assert [t.type for t in found] == [
-        "article_view",
-        "search",
-        "article_view",
-        "search",
-        "article_view",
-    ]
+    # A click leads to a view that fires its own article_viewed: it is a search touchpoint.
+    assert [t.type for t in found] == ["article_view", "search", "search", "search", "search"]
     view, search, clicked, suggested, suggested_click = found
     assert (view.article_id, view.article_title, view.article_locale, view.channel) == (
         "100",
@@ -489,7 +484,10 @@ def test_user_events_become_touchpoints_whatever_the_links_shape(fake, connect, 
     assert view.customer.source_id == "5"
     assert view.properties["via"] == "direct"
     assert clicked.properties["via"] == "search_result"
+    assert (clicked.properties["result_click"], clicked.article_id) == (True, "100")
+    assert clicked.properties["article_id"] == "100"
     assert suggested_click.properties["via"] == "suggested_article"
+    assert (suggested_click.channel, suggested_click.article_id) == ("request_form", "101")
     assert search.properties["query"] == "exportar csv"
     assert search.properties["result_count"] == 0
     assert search.channel == "help_center"

@@ -10,9 +10,9 @@ from plugin.clock import now_epoch
 from plugin.journey.model import journey_position
 from plugin.store.customers import count_customers
 from plugin.store.journeys import signal_counts, stage_counts
-from plugin.store.sync_state import last_runs
 from plugin.store.tickets import count_tickets
 from plugin.store.transitions import TransitionCount, transition_counts
+from plugin.sync_runs import last_runs
 from plugin.web.admin import bp
 from plugin.web.context import db, state
 
