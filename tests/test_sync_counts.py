@@ -119,7 +119,7 @@ def test_clicks_stored_as_views_by_an_earlier_version_become_searches(config, fa
             "'zendesk_event', 'article_search_result_clicked') WHERE type = 'search'"
         )
         db.execute("DELETE FROM dirty_customers")
-        db.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_zendesk_clicks_are_searches'")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = '0012_zendesk_clicks_are_searches'")
         migrations.apply(db)
         rows = db.execute(
             "SELECT type, json_extract(properties, '$.result_click'), "

@@ -23,6 +23,7 @@ from plugin import clock, sync_runs
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.jobs import run_source_sync
+from plugin.security import mint_agent_token
 from plugin.store import open_db, sync_state
 from tests.conftest import SECRET
 from tests.desks import (
@@ -135,7 +136,9 @@ def test_a_killed_sync_shows_interrupted_and_the_next_run_closes_it(desk, env, t
     config = load_config(path, env=env)
     health = create_app(config).test_client()
 
-    seen = health.get("/healthz").get_json()["syncs"]["zendesk"]
+    monitor = mint_agent_token(SECRET, source="zendesk", ticket_id=None)  # sees the messages
+    answer = health.get("/healthz", headers={"Authorization": f"Bearer {monitor}"})
+    seen = answer.get_json()["syncs"]["zendesk"]
     run_source_sync(config, "zendesk")
 
     assert seen["status"] == "interrupted"
