@@ -36,6 +36,7 @@ from benchmarks.sync_probe import memory_mb
 from connectors.records import CustomerRef, Touchpoint
 from plugin.jobs import run_recompute
 from plugin.security import mint_agent_token
+from plugin.serving import WORKER_SETTINGS
 from plugin.store import open_db
 from plugin.store.datasets import (
     SampledTicket,
@@ -318,7 +319,8 @@ def _check_reply_parts(bench: Bench, tickets: list, drafts: list) -> list[float]
 
 
 class Gunicorn:
-    """`gunicorn -w 2 --no-control-socket` serving one of the benchmark apps."""
+    """One of the benchmark apps served as `journeydesk serve` serves (benchmarks/serve.py:
+    plugin/serving.py's gunicorn settings), with 2 workers like its default."""
 
     def __init__(self, bench: Bench, factory: str, workers: int = 2) -> None:
         self.bench, self.factory, self.workers = bench, factory, workers
@@ -329,15 +331,14 @@ class Gunicorn:
         self.log = open(self.bench.folder / f"gunicorn-{self.factory}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("gunicorn")),
+                sys.executable,
+                "-m",
+                "benchmarks.serve",
+                self.factory,
+                "--port",
+                str(self.port),
                 "--workers",
                 str(self.workers),
-                "--no-control-socket",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                f"benchmarks.apps:{self.factory}()",
             ],
             cwd=ROOT,
             env=env,
@@ -380,7 +381,8 @@ def _wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60) ->
 def measure_http(bench: Bench) -> None:
     sizes = bench.sizes
     bench.say(
-        f"over HTTP: gunicorn, 2 workers, 16 connections, {sizes.http_seconds:.0f} s "
+        f"over HTTP: gunicorn ({WORKER_SETTINGS['worker_class']} workers, as served), 2 workers, "
+        f"16 connections, {sizes.http_seconds:.0f} s "
         f"or {sizes.http_requests:,} requests each"
     )
     secret = bench.config.secret

@@ -81,13 +81,19 @@ def demo(config_path: str, port: int | None, reset: bool) -> None:
 
 @main.command()
 @config_option
-@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn workers.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="gunicorn worker processes (gevent: each serves many connections).",
+)
 @friendly_errors
 def serve(config_path: str, workers: int) -> None:
     """Serve the web app under gunicorn (the scheduler runs in `journeydesk worker`)."""
-    from plugin import runner
+    from plugin.serving import serve_production
 
-    runner.serve_production(load_config(config_path), workers=workers)
+    serve_production(load_config(config_path), workers=workers)
 
 
 @main.command()

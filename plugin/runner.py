@@ -16,6 +16,7 @@ from plugin.app import create_app
 from plugin.config import Config
 from plugin.jobs import run_recompute, run_source_sync
 from plugin.scheduler import build_scheduler
+from plugin.serving import redact_werkzeug_log
 from plugin.store import open_db
 from plugin.store.sync_state import get_cursor
 from plugin.store.tickets import sample_tickets_by_stage
@@ -90,6 +91,7 @@ def serve_demo(config: Config) -> None:
         raise click.ClickException(
             f"Cannot listen on {host}:{port} ({exc.strerror}). Try --port 8001."
         ) from None
+    redact_werkzeug_log()
     scheduler = build_scheduler(config, background=True, first_run_now=False)
     scheduler.start()
     _print_urls(config)
@@ -125,18 +127,3 @@ def _print_urls(config: Config) -> None:
         click.echo(f"  its journey as JSON:    {base}/api/v1/tickets/{ticket}/journey")
     click.echo(f"  admin:                  {base}/admin")
     click.echo(f"  health:                 {base}/healthz")
-
-
-def serve_production(config: Config, *, workers: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            bind = f"{config.server['host']}:{config.server['port']}"
-            for key, value in {"bind": bind, "workers": workers, "accesslog": "-"}.items():
-                self.cfg.set(key, value)
-
-        def load(self):
-            return create_app(config)
-
-    Server().run()

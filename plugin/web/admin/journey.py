@@ -3,7 +3,6 @@ versions and restore. Thin: parse the form, call plugin.active_model, render."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from plugin.active_model import (
     stale_customers,
     version_model,
 )
+from plugin.background import start_in_thread
 from plugin.clock import now_epoch
 from plugin.jobs import recompute_quietly, run_recompute
 from plugin.journey.conditions import ConditionError
@@ -193,13 +193,7 @@ def _put_in_force(saved: RuleSet) -> None:
             f"{report.moved:,} changed stage."
         )
         return
-    threading.Thread(
-        target=recompute_quietly,
-        args=(app_state.config,),
-        kwargs={"full": True},
-        name="journeydesk-recompute",
-        daemon=True,
-    ).start()
+    start_in_thread(recompute_quietly, app_state.config, full=True, name="journeydesk-recompute")
     flash(
         f"Saved version {saved.version}. Recomputing {customers:,} customers in the "
         "background; the counts below follow as it goes."
