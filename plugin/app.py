@@ -7,6 +7,7 @@ import logging
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from plugin.active_model import load_active_model
 from plugin.config import Config
@@ -70,6 +71,11 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.session_interface = SessionInterface()
+    if config.server["proxy_hops"] > 0:
+        # The client's address as the trusted proxies saw it (login limits count by it);
+        # never trusted without them, or any client could claim any address.
+        hops = config.server["proxy_hops"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     strict.install(app)  # bounded row ids in routes, strict JSON out (before the blueprints)
     app.json.sort_keys = False
     app.json.ensure_ascii = False

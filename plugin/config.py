@@ -40,6 +40,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "host": Key(str, "127.0.0.1", "address the web app listens on"),
         "port": Key(int, 8000, "port the web app listens on"),
         "public_url": Key(str, "http://127.0.0.1:8000", "base URL used in links"),
+        "proxy_hops": Key(int, 0, "reverse proxies in front that set X-Forwarded-For"),
     },
     "database": {"path": Key(str, "journeydesk.db", "the SQLite file")},
     "security": {

@@ -245,6 +245,22 @@ def test_a_guesser_on_the_same_address_does_not_lock_the_admins_out(admin_app):
     assert login(known).status_code == 429
 
 
+@pytest.mark.parametrize("proxy_hops", [0, 1])
+def test_the_login_limit_counts_the_address_the_trusted_proxy_saw(admin_config, proxy_hops):
+    server = {**admin_config.server, "proxy_hops": proxy_hops}
+    client = create_app(dataclasses.replace(admin_config, server=server)).test_client()
+
+    def guess(address: str) -> int:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+        return login(client, password="guess").status_code
+
+    assert [guess("203.0.113.7") for _ in range(5)] == [401] * 5
+    assert guess("203.0.113.7") == 429
+    # Behind nginx another client is another address; without a proxy the header is the
+    # client's own word, and claiming a new address buys no more guesses.
+    assert guess("198.51.100.2") == (401 if proxy_hops else 429)
+
+
 def test_without_a_password_the_admin_names_the_variable_to_set(admin_config):
     closed = create_app(dataclasses.replace(admin_config, admin_password=None)).test_client()
     response = closed.get("/admin/journey")
