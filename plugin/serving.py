@@ -22,11 +22,16 @@ from plugin.config import Config
 from plugin.store import open_db
 
 WORKER_SETTINGS: dict[str, Any] = {
-    "worker_class": "gevent",
+    "worker_class": "plugin.fair_worker.FairGeventWorker",
     "worker_connections": 1000,  # open connections per worker, slow ones included
     # Seconds a kept-alive connection may idle; the gevent worker also gives a request's
     # headers no longer than this to arrive, then hangs up (slowloris).
     "keepalive": 5,
+    # A listening socket per worker (SO_REUSEPORT): the kernel spreads connections evenly
+    # over the workers. With one shared socket, whichever worker is awake accepts most of a
+    # burst, and kept-alive connections stay where they landed: one worker queues its
+    # requests while the other idles (p99 49 ms instead of 14 at 16 connections).
+    "reuse_port": True,
     "timeout": 30,  # a worker whose loop is stuck this long is restarted
     "graceful_timeout": 20,
     "control_socket_disable": True,  # no ~/.gunicorn socket: nothing uses it
