@@ -1,7 +1,7 @@
 """The worker's merge job alone, in its own process, for benchmarks.run's sustained ingest.
 
-`python -m benchmarks.merger CONFIG` runs `plugin.jobs.scheduled_merge` every
-`plugin.scheduler.MERGE_SECONDS`, as `journeydesk worker` does (without its syncs and
+`python -m benchmarks.merger CONFIG` runs `plugin.background.jobs.scheduled_merge` every
+`plugin.background.scheduler.MERGE_SECONDS`, as `journeydesk worker` does (without its syncs and
 recomputes), until it is terminated. The configuration's secrets come from the
 environment (benchmarks.apps.ENV).
 """
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from benchmarks.apps import bench_config
-from plugin.jobs import scheduled_merge
-from plugin.scheduler import MERGE_SECONDS
+from plugin.background.jobs import scheduled_merge
+from plugin.background.scheduler import MERGE_SECONDS
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,7 +34,7 @@ from benchmarks import apps
 from benchmarks.load import LoadResult, percentile, run_load
 from benchmarks.sync_probe import memory_mb
 from connectors.records import CustomerRef, Touchpoint
-from plugin.jobs import run_recompute
+from plugin.background.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.serving import WORKER_SETTINGS
 from plugin.store import open_db
@@ -292,7 +292,7 @@ def _draft(ticket: SampledTicket, n: int) -> str:
 
 
 def _check_reply_parts(bench: Bench, tickets: list, drafts: list) -> list[float]:
-    from plugin.article_links import extract_article_links
+    from plugin.reply_guard.links import extract_article_links
     from plugin.store.articles import article_group
 
     db = open_db(bench.db_path, migrate=False)
@@ -539,7 +539,7 @@ def _wait_until_merged(bench: Bench, timeout: float = 600) -> None:
 
 
 def _merge_inbox(bench: Bench) -> int:
-    """What the worker's merge job does (plugin/jobs.py scheduled_merge), inline."""
+    """What the worker's merge job does (plugin/background/jobs.py scheduled_merge), inline."""
     db = open_db(bench.db_path, migrate=False, cache_mib=64)
     try:
         return merge_inbox(db)

@@ -18,8 +18,8 @@ import json
 import time
 
 from connectors.zendesk import ZendeskConnector
+from plugin.intake.sync import run_sync
 from plugin.store import open_db
-from plugin.sync import run_sync
 
 SAMPLE_EVERY = 100_000
 

@@ -9,8 +9,8 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from plugin.active_model import load_active_model
 from plugin.config import Config
+from plugin.journey.active_model import load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
 from plugin.store import open_db

@@ -28,7 +28,7 @@ def friendly_errors(command: Callable) -> Callable:
         except (ConfigError, ConditionError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
         except ConnectorError as exc:
-            from plugin.connections import one_sentence
+            from plugin.intake.connector_factory import one_sentence
 
             raise click.ClickException(one_sentence(exc)) from None
         except sqlite3.Error as exc:  # full disk, read-only or damaged file: say what to fix
@@ -65,18 +65,18 @@ def main() -> None:
 @friendly_errors
 def demo(config_path: str, port: int | None, reset: bool) -> None:
     """Seed the demo help desk and serve web + scheduler on 127.0.0.1."""
-    from plugin import runner
+    from plugin import demo as demo_desk
 
     if Path(config_path).exists():
         config = load_config(config_path)
     else:
         config = demo_config(DEMO_DATABASE, port or 8000)
     if port:
-        config = runner.with_port(config, port)
+        config = demo_desk.with_port(config, port)
     if reset:
-        runner.delete_database(config.database_path)
-    runner.seed_demo(config)
-    runner.serve_demo(config)
+        demo_desk.delete_database(config.database_path)
+    demo_desk.seed_demo(config)
+    demo_desk.serve_demo(config)
 
 
 @main.command()
@@ -101,7 +101,7 @@ def serve(config_path: str, workers: int) -> None:
 @friendly_errors
 def worker(config_path: str) -> None:
     """Run the scheduler: syncs and stage recomputes."""
-    from plugin.scheduler import build_scheduler
+    from plugin.background.scheduler import build_scheduler
 
     config = load_config(config_path)
     click.echo(f"journeydesk worker: {len(config.connectors)} connector(s); Ctrl-C stops.")
@@ -131,15 +131,15 @@ def sync(config_path: str, source: str | None, full: bool) -> None:
 
 def _sync_one(config: Config, name: str, full: bool) -> bool:
     """Sync one desk; a desk's failure is one line on stderr, and the other desks go on."""
-    from plugin import runner
-    from plugin.connections import one_sentence
+    from plugin.intake import progress
+    from plugin.intake.connector_factory import one_sentence
 
     try:
-        report = runner.sync_with_progress(config, name, full=full)
+        report = progress.sync_with_progress(config, name, full=full)
     except ConnectorError as exc:
         click.echo(f"Error: {one_sentence(exc)}", err=True)
         return False
-    click.echo(runner.describe_sync(report))
+    click.echo(progress.describe_sync(report))
     return True
 
 
@@ -205,8 +205,8 @@ def import_(config_path: str, file: str, source: str) -> None:
     the same file again counts its lines as duplicates.
     """
     from connectors.files import FileFormatError, TouchpointFile
-    from plugin.connections import make_connector
-    from plugin.ingest import ImportReport, IngestTarget
+    from plugin.intake.connector_factory import make_connector
+    from plugin.intake.ingest import ImportReport, IngestTarget
     from plugin.store import open_db
 
     config = load_config(config_path)
@@ -239,7 +239,7 @@ def _import_with_progress(db, target, records, report) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from plugin.ingest import import_events
+    from plugin.intake.ingest import import_events
 
     columns = (
         TextColumn("[bold]importing"),
@@ -292,8 +292,8 @@ def recompute(config_path: str, full: bool) -> None:
     """
     import time
 
-    from plugin.active_model import load_active_model
-    from plugin.jobs import run_recompute
+    from plugin.background.jobs import run_recompute
+    from plugin.journey.active_model import load_active_model
     from plugin.store import open_db
 
     config = load_config(config_path)

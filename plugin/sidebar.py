@@ -8,18 +8,17 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.clock import now_epoch
+from plugin.clock import iso, now_epoch
 from plugin.config import Config
-from plugin.freshness import DELETED, Freshness, ensure_fresh
+from plugin.intake.freshness import DELETED, Freshness, ensure_fresh
 from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
-from plugin.recompute import evaluate_chunk
+from plugin.journey.recompute import evaluate_chunk
 from plugin.store import loads_object
 from plugin.store.reading import earlier_reading
 from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
 from plugin.store.tickets import is_deleted
 from plugin.store.touchpoints import last_articles_before, timeline_rows
-from plugin.timestamps import iso
 
 DAY = 86_400
 TIMELINE_LENGTH = 15

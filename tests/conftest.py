@@ -76,10 +76,10 @@ def server():
 @pytest.fixture(scope="session")
 def seeded_demo(tmp_path_factory):
     """A config + database holding the demo desk of DEMO_CUSTOMERS customers (seeded once)."""
-    from plugin.connections import make_connector
-    from plugin.jobs import run_recompute
+    from plugin.background.jobs import run_recompute
+    from plugin.intake.connector_factory import make_connector
+    from plugin.intake.sync import run_sync
     from plugin.store import open_db
-    from plugin.sync import run_sync
 
     folder = tmp_path_factory.mktemp("demo")
     os.environ["JOURNEYDESK_SECRET"] = SECRET

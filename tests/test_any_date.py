@@ -13,14 +13,14 @@ import pytest
 
 from plugin import clock
 from plugin.app import create_app
+from plugin.background.jobs import run_recompute
 from plugin.config import load_config
-from plugin.connections import make_connector
-from plugin.jobs import run_recompute
+from plugin.intake.connector_factory import make_connector
+from plugin.intake.sync import run_sync
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.tickets import sample_tickets_by_stage
-from plugin.sync import run_sync
 from tests.conftest import SECRET, write_config
 from tests.test_demo import SIGNALS, STAGES
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from plugin.article_links import ArticleLink, extract_article_links
+from plugin.reply_guard.links import ArticleLink, extract_article_links
 
 ZD = "https://acme.zendesk.com"
 FD = "https://acme.freshdesk.com"

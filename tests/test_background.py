@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from plugin.background import start_in_thread
+from plugin.background.threads import start_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_in_a_gevent_patched_process_the_work_runs_in_another_os_thread():
         monkey.patch_all()
         import gevent
 
-        from plugin.background import start_in_thread
+        from plugin.background.threads import start_in_thread
 
         native_id = monkey.get_original("threading", "get_native_id")
         seen = []

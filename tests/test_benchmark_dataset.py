@@ -8,7 +8,7 @@ import io
 import pytest
 
 from benchmarks import apps, generate
-from plugin.jobs import run_recompute
+from plugin.background.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.datasets import core_last_articles, dataset_size, sample_tickets

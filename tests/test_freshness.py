@@ -13,8 +13,8 @@ import pytest
 
 from plugin import clock
 from plugin.app import create_app
+from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
-from plugin.jobs import run_source_sync
 from plugin.security import mint_agent_token
 from tests.conftest import SECRET
 from tests.desks import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from connectors.files import BadLine
 from connectors.records import CustomerRef
-from plugin.ingest import IngestTarget, import_events
+from plugin.intake.ingest import IngestTarget, import_events
 from plugin.store import open_db
 from plugin.store.customers import find_customer
 from plugin.store.touchpoints import article_views_of, count_touchpoints, timeline

@@ -16,22 +16,21 @@ from datetime import timedelta
 import pytest
 
 from connectors.records import Batch, CustomerRef, Touchpoint
-from plugin import jobs
-from plugin.active_model import load_active_model, save_model
 from plugin.app import create_app
-from plugin.clock import now_epoch
-from plugin.jobs import run_recompute, scheduled_recompute
+from plugin.background import jobs
+from plugin.background.jobs import run_recompute, scheduled_recompute
+from plugin.background.scheduler import build_scheduler
+from plugin.background.worker_lease import lease_for
+from plugin.clock import from_epoch, iso, now_epoch
+from plugin.intake.sync import run_sync
+from plugin.journey.active_model import load_active_model, save_model
 from plugin.journey.editing import definitions_of
 from plugin.journey.model import load_model
-from plugin.recompute import recompute
-from plugin.scheduler import build_scheduler
+from plugin.journey.recompute import recompute
 from plugin.security import mint_agent_token
-from plugin.store import from_epoch, open_db
+from plugin.store import open_db
 from plugin.store.journeys import stage_history
 from plugin.store.transitions import transition_counts
-from plugin.sync import run_sync
-from plugin.timestamps import iso
-from plugin.worker_lease import lease_for
 from tests.conftest import ANCHOR, SECRET, write_config
 from tests.copies import private_copy
 

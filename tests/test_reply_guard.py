@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin.app import create_app
-from plugin.article_links import ArticleLink
-from plugin.reply_guard import (
+from plugin.clock import iso
+from plugin.reply_guard.guard import (
     ArticleFacts,
     SourceInfo,
     build_warning,
@@ -26,9 +26,9 @@ from plugin.reply_guard import (
     pick_version,
     warning_message,
 )
+from plugin.reply_guard.links import ArticleLink
 from plugin.security import mint_agent_token
 from plugin.store.reading import Reading
-from plugin.timestamps import iso
 from plugin.web.i18n import ago, translator
 from tests.conftest import SECRET
 

@@ -1,4 +1,4 @@
-"""Each connector, synced into a real SQLite store through `plugin.sync.run_sync`, against
+"""Each connector, synced into a real SQLite store through `plugin.intake.sync.run_sync`, against
 its fake desk on 127.0.0.1 while the desk misbehaves the documented ways: several pages
 per list, a 429 with `Retry-After`, 500s, a call that times out, a malformed page (which
 stops the run; the next run resumes from the stored cursor) and records with missing
@@ -21,9 +21,9 @@ from connectors.errors import BadPayloadError
 from connectors.freshdesk import FreshdeskConnector
 from connectors.http import HttpClient
 from connectors.zendesk import ZendeskConnector
+from plugin.intake.sync import SyncReport, run_sync
 from plugin.store import open_db
 from plugin.store.sync_state import get_cursor
-from plugin.sync import SyncReport, run_sync
 from tests.desks import add_articles, add_customer, add_ticket, add_view
 from tests.fakes.freshdesk import API_KEY, DOMAIN, FakeFreshdesk
 from tests.fakes.zendesk import EMAIL, SUBDOMAIN, TOKEN, FakeZendesk

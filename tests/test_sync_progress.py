@@ -19,10 +19,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 
-from plugin import clock, sync_runs
+from plugin import clock
 from plugin.app import create_app
+from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
-from plugin.jobs import run_source_sync
+from plugin.intake import sync_runs
 from plugin.security import mint_agent_token
 from plugin.store import open_db, sync_state
 from tests.conftest import SECRET

@@ -21,8 +21,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 
+from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
-from plugin.jobs import run_source_sync
 from tests.conftest import SECRET
 from tests.desks import (
     ARTICLES,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plugin import jobs
+from plugin.background import jobs
+from plugin.background.scheduler import build_scheduler
 from plugin.config import load_config
-from plugin.scheduler import build_scheduler
 from tests.conftest import write_config
 
 

@@ -20,8 +20,8 @@ from pytest_httpserver import HTTPServer
 import plugin.web.webhooks as webhooks
 from plugin import clock
 from plugin.app import create_app
+from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
-from plugin.jobs import run_source_sync
 from plugin.security import mint_agent_token, sign_generic_webhook
 from tests.conftest import SECRET
 from tests.desks import (

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 from plugin.app import create_app
+from plugin.background.jobs import scheduled_sync
+from plugin.background.worker_lease import LEASE_NAME, WorkerLease, lease_for
 from plugin.clock import now_epoch
 from plugin.config import load_config
-from plugin.jobs import scheduled_sync
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.sync_state import last_runs
-from plugin.worker_lease import LEASE_NAME, WorkerLease, lease_for
 from tests.conftest import SECRET, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,18 +200,6 @@ def loads_stored(text: str) -> Any:
     if text[:1] == "\ufeff":  # json.loads refuses a BOM in text but skips it in bytes
         return fastjson.loads(text)
     return fastjson.loads(text.encode())
-
-
-def to_epoch(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
-
-
-def from_epoch(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 # One encoder for every JSON column: json.dumps(..., default=str) builds a new encoder per

@@ -10,7 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Article
-from plugin.store import to_epoch
+from plugin.clock import to_epoch
 
 COLUMNS = (
     "source",

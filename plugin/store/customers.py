@@ -14,8 +14,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import Customer, CustomerRef
-from plugin.clock import now_epoch
-from plugin.store import dumps, loads_object, select_dicts, to_epoch
+from plugin.clock import now_epoch, to_epoch
+from plugin.store import dumps, loads_object, select_dicts
 
 PROFILE_FIELDS = (
     "name",

@@ -313,7 +313,7 @@ def timeline_pushes(db: Database) -> None:
         db,
         """
         -- article views written back to a desk's contact timeline, once each
-        -- (outcome: pushed | refused); see plugin/timeline.py
+        -- (outcome: pushed | refused); see plugin/intake/write_back.py
         CREATE TABLE timeline_pushes (
             touchpoint_id INTEGER PRIMARY KEY REFERENCES touchpoints(id) ON DELETE CASCADE,
             outcome TEXT NOT NULL,
@@ -451,7 +451,7 @@ def sync_run_owner(db: Database) -> None:
         """
         -- Which process runs a sync (host:pid:token) and when it last showed life (real
         -- epoch seconds), so a run whose process died is told from one still going
-        -- (plugin/sync.py). Runs left `running` by earlier versions age from their start.
+        -- (plugin/intake/sync.py). Runs left `running` by earlier versions age from their start.
         ALTER TABLE sync_runs ADD COLUMN owner TEXT;
         ALTER TABLE sync_runs ADD COLUMN heartbeat_at INTEGER;
         UPDATE sync_runs SET heartbeat_at = started_at WHERE status = 'running'

@@ -9,7 +9,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Ticket
-from plugin.store import dumps, select_dicts, to_epoch
+from plugin.clock import to_epoch
+from plugin.store import dumps, select_dicts
 from plugin.store.customers import mark_dirty, resolve_customers
 from plugin.store.desk_merges import follow_moved_requesters
 

@@ -11,7 +11,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Touchpoint
-from plugin.store import dumps, loads_object, to_epoch
+from plugin.clock import to_epoch
+from plugin.store import dumps, loads_object
 from plugin.store.articles import article_groups, version_rows
 from plugin.store.customers import mark_dirty, resolve_customers
 

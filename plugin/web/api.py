@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, jsonify
 
-from plugin.freshness import missing_ticket
+from plugin.intake.freshness import missing_ticket
 from plugin.sidebar import build_customer_journey, current_ticket_journey, read_customer
 from plugin.store.access import customer_in_source
 from plugin.web.access import require_agent

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 from sqlite_utils import Database
 
-from plugin.active_model import KIND, load_active_model
 from plugin.config import Config
+from plugin.journey.active_model import KIND, load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
 from plugin.store import StoreError, borrow_db, return_db

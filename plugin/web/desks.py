@@ -30,13 +30,13 @@ from connectors.chatwoot import ChatwootConnector
 from connectors.errors import AuthError, ConnectorError
 from connectors.records import Batch
 from plugin.config import ConnectorConfig
+from plugin.intake.sync import SyncReport, store_batch
 from plugin.security import (
     TokenError,
     key_matches,
     mint_agent_token,
     verify_zendesk_app_jwt,
 )
-from plugin.sync import SyncReport, store_batch
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError

@@ -1,7 +1,7 @@
 """POST /api/v1/events: the portal snippet's ingest API (DESIGN §3-§5).
 
 Thin: authenticate the ingest key, enforce its origins (CORS), its rate limit and the size
-limits, then hand the events to `plugin.ingest`. What is checked, in order:
+limits, then hand the events to `plugin.intake.ingest`. What is checked, in order:
 
 1. the key — `Authorization: Bearer <key>`, or `?key=<key>` for `navigator.sendBeacon`,
    which cannot set headers (ingest keys are public anyway: they sit in the page source);
@@ -30,8 +30,8 @@ from connectors import fastjson
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
 from plugin.config import Config, IngestKeyConfig
-from plugin.connections import make_connector
-from plugin.ingest import IdentityRules, IngestTarget, parse_events, store_batch
+from plugin.intake.connector_factory import make_connector
+from plugin.intake.ingest import IdentityRules, IngestTarget, parse_events, store_batch
 from plugin.security import TokenError, find_key, verify_help_center_jwt
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError, error_response

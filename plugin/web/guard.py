@@ -1,7 +1,7 @@
 """The agent API of the already-read guard: check a reply draft, search the knowledge base.
 
 - `POST /api/v1/tickets/<source>/<ticket_id>/check-reply` `{"body": "<draft>"}` →
-  `{"warnings": [...], "links": n}` (DESIGN §4; fields in `plugin.reply_guard`).
+  `{"warnings": [...], "links": n}` (DESIGN §4; fields in `plugin.reply_guard.guard`).
 - `GET /api/v1/tickets/<source>/<ticket_id>/articles/search?q=` → `{"results": [...]}`,
   each marked `read` when this ticket's customer already read it.
 
@@ -17,8 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from connectors import fastjson
-from plugin.clock import now_epoch
-from plugin.reply_guard import (
+from plugin.clock import iso, now_epoch
+from plugin.reply_guard.guard import (
     GuardContext,
     PopularityCache,
     SourceInfo,
@@ -28,7 +28,6 @@ from plugin.reply_guard import (
 from plugin.store.customers import get_customer
 from plugin.store.knowledge import article_hosts
 from plugin.store.tickets import get_ticket
-from plugin.timestamps import iso
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError

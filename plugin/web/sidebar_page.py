@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template, request
 
-from plugin.freshness import missing_ticket
+from plugin.intake.freshness import missing_ticket
 from plugin.sidebar import current_ticket_journey
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import db, state

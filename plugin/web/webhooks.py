@@ -7,7 +7,7 @@ paste into a Zendesk trigger or a Freshdesk automation — or Zendesk's event sh
 The signature is checked on the raw body before anything is parsed: Zendesk's own
 headers for Zendesk connectors, our `X-Journeydesk-Signature` for every other desk,
 both keyed with the connector's `webhook_secret_env`. Then the ticket, its requester
-and the requester's reading history are fetched and stored (`plugin.freshness`, the same
+and the requester's reading history are fetched and stored (`plugin.intake.freshness`, the same
 fetch an agent opening the ticket triggers) and the customer's journey recomputed.
 The answer comes within a short budget: 200 when it is all stored, 202 when the desk
 is slow and the fetch finishes in the background.
@@ -27,7 +27,7 @@ from flask import Blueprint, jsonify, request
 from connectors import fastjson
 from connectors.errors import ConnectorError
 from plugin.config import ConnectorConfig
-from plugin.freshness import refresh
+from plugin.intake.freshness import refresh
 from plugin.security import (
     Secret,
     TokenError,

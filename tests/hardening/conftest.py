@@ -13,8 +13,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from plugin.app import create_app
+from plugin.background.jobs import run_source_sync
 from plugin.config import Config, load_config
-from plugin.jobs import run_source_sync
 from plugin.store import open_db
 from plugin.store.datasets import sample_tickets
 from tests.conftest import SECRET, write_config

@@ -14,7 +14,7 @@ import time
 import requests
 
 from plugin import clock
-from plugin.jobs import run_recompute, run_source_sync
+from plugin.background.jobs import run_recompute, run_source_sync
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.touchpoints import count_touchpoints

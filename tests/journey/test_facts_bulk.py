@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.active_model import load_active_model
 from plugin.clock import now_epoch
+from plugin.journey.active_model import load_active_model
 from plugin.journey.facts import compute_facts
-from plugin.recompute import recompute
+from plugin.journey.recompute import recompute
 from plugin.store import open_db
 from plugin.store.facts import customer_aggregates
 from tests.copies import private_copy

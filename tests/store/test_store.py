@@ -9,11 +9,11 @@ from sqlite_utils import Database
 
 from connectors.demo import DemoDesk
 from connectors.records import Article, Customer, CustomerRef, Ticket, Touchpoint
+from plugin.intake.sync import run_sync
 from plugin.store import open_db, pending_migrations, schema_version
 from plugin.store.customers import customer_identities, find_customer
 from plugin.store.migrations import migrations
 from plugin.store.touchpoints import insert_touchpoints, last_articles_before
-from plugin.sync import run_sync
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

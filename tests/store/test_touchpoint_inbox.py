@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.records import Article, CustomerRef
-from plugin import ingest as ingest_module
-from plugin.jobs import scheduled_merge
+from plugin.background.jobs import scheduled_merge
+from plugin.background.worker_lease import lease_for
+from plugin.intake import ingest as ingest_module
 from plugin.store.articles import upsert_articles
 from plugin.store.customers import find_customer
 from plugin.store.facts import customer_aggregates
@@ -32,7 +33,6 @@ from plugin.store.touchpoints import (
     merge_inbox,
     timeline,
 )
-from plugin.worker_lease import lease_for
 from tests.test_ingest import ANA, NOW, at, make_app, post, store, view
 
 END = int(NOW.timestamp()) + 60

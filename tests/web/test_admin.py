@@ -11,9 +11,9 @@ import time
 import pytest
 from flask import url_for
 
-from plugin.active_model import config_model
 from plugin.app import create_app
-from plugin.recompute import recompute
+from plugin.journey.active_model import config_model
+from plugin.journey.recompute import recompute
 from plugin.security import Secret, mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import stage_counts

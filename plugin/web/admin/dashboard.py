@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask import render_template
 
-from plugin.active_model import load_active_model, stale_customers
 from plugin.clock import now_epoch
+from plugin.intake.sync_runs import last_runs
+from plugin.journey.active_model import load_active_model, stale_customers
 from plugin.journey.model import journey_position
 from plugin.store.customers import count_customers
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.tickets import count_tickets
 from plugin.store.transitions import TransitionCount, transition_counts
-from plugin.sync_runs import last_runs
 from plugin.web.admin import bp
 from plugin.web.context import db, state
 

@@ -1,5 +1,5 @@
 """Stages & signals: the definitions with their customers, the editor and its preview,
-versions and restore. Thin: parse the form, call plugin.active_model, render."""
+versions and restore. Thin: parse the form, call plugin.journey.active_model, render."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from plugin.active_model import (
+from plugin.background.jobs import recompute_quietly, run_recompute
+from plugin.background.threads import start_in_thread
+from plugin.clock import now_epoch
+from plugin.journey.active_model import (
     KIND,
     ActiveModel,
     config_model,
@@ -20,9 +23,6 @@ from plugin.active_model import (
     stale_customers,
     version_model,
 )
-from plugin.background import start_in_thread
-from plugin.clock import now_epoch
-from plugin.jobs import recompute_quietly, run_recompute
 from plugin.journey.conditions import ConditionError
 from plugin.journey.editing import (
     EDITOR,

@@ -1,5 +1,5 @@
-"""Long-running pieces of the CLI: seeding and serving the demo, production serving,
-and syncs with a progress display."""
+"""The demo: seeding the demo help desk once per database, and serving web + scheduler in
+one process (`journeydesk demo`)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ import signal
 import threading
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from werkzeug.serving import make_server
 
 from plugin.app import create_app
+from plugin.background.jobs import run_recompute
+from plugin.background.scheduler import build_scheduler
 from plugin.config import Config
-from plugin.jobs import run_recompute, run_source_sync
-from plugin.scheduler import build_scheduler
+from plugin.intake.progress import describe_sync, sync_with_progress
 from plugin.serving import redact_werkzeug_log
 from plugin.store import open_db
 from plugin.store.sync_state import get_cursor
 from plugin.store.tickets import sample_tickets_by_stage
-from plugin.sync import SyncReport
 
 
 def with_port(config: Config, port: int) -> Config:
@@ -35,34 +34,6 @@ def delete_database(path: str) -> None:
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
     click.echo(f"Deleted {path}.")
-
-
-def sync_with_progress(config: Config, source: str, *, full: bool = False) -> SyncReport:
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        TextColumn("{task.completed:,} records"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=False) as progress:
-        tasks: dict[str, int] = {}
-
-        def advance(stream: str, count: int) -> None:
-            if stream not in tasks:
-                tasks[stream] = progress.add_task(f"{source} {stream}", total=None)
-            progress.advance(tasks[stream], count)
-
-        return run_source_sync(config, source, full=full, progress=advance)
-
-
-def describe_sync(report: SyncReport) -> str:
-    parts = [f"{stream}: {count:,}" for stream, count in report.written.items()]
-    text = f"{report.source}: synced ({', '.join(parts) or 'nothing new'})"
-    if report.rejected:
-        text += f"; {len(report.rejected)} record(s) rejected, first: {report.rejected[0]}"
-    for notice in report.notices:
-        text += f"\n  note: {notice}"
-    return text
 
 
 def seed_demo(config: Config) -> None:

@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.article_links import ArticleLink, extract_article_links
 from plugin.clock import now_epoch
+from plugin.reply_guard.links import ArticleLink, extract_article_links
 from plugin.store.knowledge import (
     group_by_slug,
     group_of,

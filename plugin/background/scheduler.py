@@ -8,7 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from plugin import jobs
+from plugin.background import jobs
 from plugin.config import Config
 
 RECOMPUTE_MINUTES = 10

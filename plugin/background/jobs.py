@@ -9,25 +9,25 @@ import logging
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
-from plugin.active_model import (
+from plugin.background.worker_lease import lease_for
+from plugin.clock import now_epoch
+from plugin.config import Config
+from plugin.intake.connector_factory import make_connector, with_setting_hint
+from plugin.intake.sync import Progress, SyncReport, plain_notice, run_sync
+from plugin.intake.write_back import push_views, wants_timeline
+from plugin.journey.active_model import (
     KIND,
     load_active_model,
     model_fingerprint,
     recompute_time,
     stale_customers,
 )
-from plugin.clock import now_epoch
-from plugin.config import Config
-from plugin.connections import make_connector, with_setting_hint
-from plugin.recompute import RecomputeReport, recompute
+from plugin.journey.recompute import RecomputeReport, recompute
 from plugin.store import open_db
 from plugin.store.notices import notices_by_source, replace_notices
 from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.touchpoints import merge_inbox
-from plugin.sync import Progress, SyncReport, plain_notice, run_sync
-from plugin.timeline import push_views, wants_timeline
-from plugin.worker_lease import lease_for
 
 log = logging.getLogger("journeydesk.jobs")
 

@@ -115,7 +115,7 @@ class HelperError(Exception):
 
 
 class _Helpers:
-    """`python -m plugin.recompute --helper` processes, fed through pipes.
+    """`python -m plugin.journey.recompute --helper` processes, fed through pipes.
 
     Plain subprocesses rather than multiprocessing: its spawn method re-imports the
     caller's __main__ (`python -m plugin sync` would run the CLI again in every helper)
@@ -130,7 +130,7 @@ class _Helpers:
         try:
             for h in range(count):
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "plugin.recompute", "--helper"],
+                    [sys.executable, "-m", "plugin.journey.recompute", "--helper"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                 )

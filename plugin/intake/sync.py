@@ -21,7 +21,7 @@ from sqlite_utils import Database
 from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.protocol import STREAMS, Connector
 from connectors.records import Batch, Record, Ticket, Touchpoint
-from plugin import sync_runs
+from plugin.intake import sync_runs
 from plugin.store import sync_state
 from plugin.store.tickets import mark_deleted
 

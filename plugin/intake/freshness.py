@@ -29,19 +29,18 @@ from sqlite_utils import Database
 
 from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.records import Batch, Customer, CustomerRef, Ticket
-from plugin.clock import now_epoch
+from plugin.clock import iso, now_epoch
 from plugin.config import Config
-from plugin.connections import keeps_history, make_connector
+from plugin.intake.connector_factory import keeps_history, make_connector
+from plugin.intake.sync import SyncReport, store_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
-from plugin.recompute import evaluate_chunk
+from plugin.journey.recompute import evaluate_chunk
 from plugin.store import open_db
 from plugin.store.customers import find_customer
 from plugin.store.fetches import desk_user_of, record_history_fetch
 from plugin.store.journeys import save_journeys
 from plugin.store.sidebar_reads import TicketContext
 from plugin.store.tickets import get_ticket
-from plugin.sync import SyncReport, store_batch, sync_customer_history
-from plugin.timestamps import iso
 
 log = logging.getLogger("journeydesk.freshness")
 
