@@ -13,7 +13,7 @@ from plugin.config import Config
 from plugin.journey.active_model import load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
-from plugin.store import open_db
+from plugin.store import open_store
 from plugin.web import (
     admin,
     api,
@@ -79,12 +79,9 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
     strict.install(app)  # bounded row ids in routes, strict JSON out (before the blueprints)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    db = open_db(config.database_path)
-    try:
+    with open_store(config.database_path) as db:
         # The latest model saved in the admin, else config.toml's (validated either way).
         active = load_active_model(db, config)
-    finally:
-        db.conn.close()
     app.extensions["journeydesk"] = AppState(
         config,
         model or active.model,

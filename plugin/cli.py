@@ -207,7 +207,7 @@ def import_(config_path: str, file: str, source: str) -> None:
     from connectors.files import FileFormatError, TouchpointFile
     from plugin.intake.connector_factory import make_connector
     from plugin.intake.ingest import ImportReport, IngestTarget
-    from plugin.store import open_db
+    from plugin.store import open_store
 
     config = load_config(config_path)
     conf = config.connector(source)
@@ -222,15 +222,14 @@ def import_(config_path: str, file: str, source: str) -> None:
         desk_types_allowed=True,  # an admin's own export: tickets, CSAT, purchases too
     )
     report = ImportReport()  # filled in as batches commit, so a failure can say how far
-    db = open_db(config.database_path, cache_mib=256)  # a batch's index pages stay cached
-    try:
-        with TouchpointFile(file) as records:
-            _import_with_progress(db, target, records, report)
-    except FileFormatError as exc:
-        done = f" ({report.lines:,} lines before it were imported)" if report.lines else ""
-        raise click.ClickException(f"{exc}{done}") from None
-    finally:
-        db.conn.close()
+    # a batch's index pages stay cached
+    with open_store(config.database_path, cache_mib=256) as db:
+        try:
+            with TouchpointFile(file) as records:
+                _import_with_progress(db, target, records, report)
+        except FileFormatError as exc:
+            done = f" ({report.lines:,} lines before it were imported)" if report.lines else ""
+            raise click.ClickException(f"{exc}{done}") from None
     click.echo(_describe_import(file, source, report))
 
 
@@ -294,16 +293,13 @@ def recompute(config_path: str, full: bool) -> None:
 
     from plugin.background.jobs import run_recompute
     from plugin.journey.active_model import load_active_model
-    from plugin.store import open_db
+    from plugin.store import open_store
 
     config = load_config(config_path)
-    db = open_db(config.database_path)
-    try:
+    with open_store(config.database_path) as db:
         active = load_active_model(db, config)
         started = time.monotonic()
         report = run_recompute(config, full=full, db=db)
-    finally:
-        db.conn.close()
     if not report.customers:
         click.echo("Nothing to recompute: no customer changed since the last run (--full: all).")
         return

@@ -17,7 +17,7 @@ from plugin.background.scheduler import build_scheduler
 from plugin.config import Config
 from plugin.intake.progress import describe_sync, sync_with_progress
 from plugin.serving import redact_werkzeug_log
-from plugin.store import open_db
+from plugin.store import open_store
 from plugin.store.sync_state import get_cursor
 from plugin.store.tickets import sample_tickets_by_stage
 
@@ -38,12 +38,9 @@ def delete_database(path: str) -> None:
 
 def seed_demo(config: Config) -> None:
     """Generate the demo desk through the normal sync path, once per database."""
-    db = open_db(config.database_path)
-    try:
+    with open_store(config.database_path) as db:
         demo = [c for c in config.connectors if c.type == "demo"]
         fresh = [c for c in demo if get_cursor(db, c.name, "touchpoints") is None]
-    finally:
-        db.conn.close()
     for conf in fresh:
         click.echo(f"Generating the demo help desk into {config.database_path} ...")
         click.echo(describe_sync(sync_with_progress(config, conf.name)))
@@ -83,12 +80,9 @@ def serve_demo(config: Config) -> None:
 
 def _print_urls(config: Config) -> None:
     base = config.server["public_url"].rstrip("/")
-    db = open_db(config.database_path, migrate=False)
-    try:
+    with open_store(config.database_path, migrate=False) as db:
         demo = next((c for c in config.connectors if c.type == "demo"), None)
         samples = sample_tickets_by_stage(db, demo.name) if demo else []
-    finally:
-        db.conn.close()
     click.echo("")
     click.echo(f"journeydesk is running on {base}  (Ctrl-C stops)")
     click.echo(f"  demo index (a ticket in every stage): {base}/")

@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 from gunicorn.glogging import Logger
 
 from plugin.config import Config
-from plugin.store import open_db
+from plugin.store import open_store
 
 WORKER_SETTINGS: dict[str, Any] = {
     "worker_class": "plugin.fair_worker.FairGeventWorker",
@@ -49,7 +49,8 @@ def serve_production(config: Config, *, workers: int) -> None:
     """`journeydesk serve`: the web app for `config` until stopped."""
     # Open (and migrate) the database once, here: a bad file is then one sentence, not a
     # traceback from every worker gunicorn forks and restarts.
-    open_db(config.database_path).conn.close()
+    with open_store(config.database_path):
+        pass
     bind = f"{config.server['host']}:{config.server['port']}"
     serve_wsgi(lambda: _production_app(config), bind=bind, workers=workers, accesslog="-")
 

@@ -5,6 +5,7 @@ Each opens its own database handle (connections never cross threads).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from connectors.errors import ConnectorError
@@ -23,7 +24,7 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
-from plugin.store import open_db
+from plugin.store import open_store
 from plugin.store.notices import notices_by_source, replace_notices
 from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
@@ -51,8 +52,7 @@ def run_source_sync(
     conf = config.connector(source)
     if conf is None:
         raise ValueError(f"no connector named {source!r} in {config.path}")
-    db = open_db(config.database_path)
-    try:
+    with open_store(config.database_path) as db:
         # With `db`, Zendesk reads each requester's stored events cursor: no history twice.
         connector = make_connector(config, conf, db=db)
         try:
@@ -67,8 +67,6 @@ def run_source_sync(
         replace_notices(db, source, [*kept, *report.notices])
         run_recompute(config, db=db)
         return report
-    finally:
-        db.conn.close()
 
 
 def _push_timeline(db, connector, report: SyncReport) -> None:
@@ -91,9 +89,9 @@ def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeRe
     differs from the one the last full run used (config.toml edited); otherwise only the
     customers marked changed.
     """
-    own = db is None
-    db = db or open_db(config.database_path)
-    try:
+    # The caller's handle stays open for the caller; our own is closed when done.
+    own = open_store(config.database_path) if db is None else contextlib.nullcontext(db)
+    with own as db:
         active = load_active_model(db, config)
         fingerprint = model_fingerprint(active.model)
         full = full or stale_customers(db, active) > 0 or recorded_model(db) != fingerprint
@@ -116,9 +114,6 @@ def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeRe
                 report.moved,
             )
         return report
-    finally:
-        if own:
-            db.conn.close()
 
 
 def scheduled_sync(config: Config, source: str) -> None:
@@ -161,11 +156,9 @@ def scheduled_merge(config: Config) -> None:
     if not lease_for(config).held():
         return
     try:
-        db = open_db(config.database_path, cache_mib=64)  # a chunk's index pages stay cached
-        try:
+        # a chunk's index pages stay cached
+        with open_store(config.database_path, cache_mib=64) as db:
             merged = merge_inbox(db)
-        finally:
-            db.conn.close()
     except Exception as exc:
         log.error("merging ingested events failed: %s", exc)
         return
@@ -177,11 +170,8 @@ def mark_aged_quietly(config: Config, *, now: int | None = None) -> int:
     """Mark the journeys older than JOURNEY_MAX_AGE_SECONDS for the next recompute."""
     now = now or now_epoch()
     try:
-        db = open_db(config.database_path)
-        try:
+        with open_store(config.database_path) as db:
             return mark_aged_journeys(db, computed_before=now - JOURNEY_MAX_AGE_SECONDS, now=now)
-        finally:
-            db.conn.close()
     except Exception as exc:  # the next run tries again
         log.error("could not mark aged journeys: %s", exc)
         return 0

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 
 from plugin.config import Config
-from plugin.store import StoreError, open_db
+from plugin.store import StoreError, open_store
 from plugin.store.leases import acquire_lease, release_lease
 
 log = logging.getLogger("journeydesk.worker")
@@ -74,30 +74,21 @@ class WorkerLease:
             if self._heartbeat is None:
                 return  # never held: nothing to free
             try:
-                db = open_db(self.database_path, migrate=False)
+                with open_store(self.database_path, migrate=False) as db:
+                    release_lease(db, self.name, self.holder)
             except StoreError:
                 return
-            try:
-                release_lease(db, self.name, self.holder)
             except sqlite3.Error as exc:  # it expires on its own
                 log.warning("could not release the %s lease: %s", self.name, exc)
-            finally:
-                db.conn.close()
 
     def _renew(self) -> bool:
         try:
             # Migrating here too: a worker's first job may find a database nobody opened yet.
-            db = open_db(self.database_path)
-        except StoreError as exc:
+            with open_store(self.database_path) as db:
+                return acquire_lease(db, self.name, self.holder, self.ttl)
+        except (StoreError, sqlite3.Error) as exc:  # a locked or broken database: run nothing
             log.warning("lease %s: %s", self.name, exc)
             return False
-        try:
-            return acquire_lease(db, self.name, self.holder, self.ttl)
-        except sqlite3.Error as exc:  # a locked or broken database: run nothing this time
-            log.warning("lease %s: %s", self.name, exc)
-            return False
-        finally:
-            db.conn.close()
 
     def _beat(self) -> None:
         """Renew well before expiry (three tries per TTL) until stopped or lost."""

@@ -35,7 +35,7 @@ from plugin.intake.connector_factory import keeps_history, make_connector
 from plugin.intake.sync import SyncReport, store_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
 from plugin.journey.recompute import evaluate_chunk
-from plugin.store import open_db
+from plugin.store import open_store
 from plugin.store.customers import find_customer
 from plugin.store.fetches import desk_user_of, record_history_fetch
 from plugin.store.journeys import save_journeys
@@ -164,8 +164,7 @@ def refresh_ticket(
     conf = config.connector(source)
     if conf is None:
         raise ValueError(f"no connector named {source!r}")
-    db = open_db(config.database_path, migrate=False)
-    try:
+    with open_store(config.database_path, migrate=False) as db:
         started = now_epoch()
         connector = make_connector(config, conf, db=db, interactive=True)
         stored = None if refetch else get_ticket(db, source, ticket_id)
@@ -194,8 +193,6 @@ def refresh_ticket(
         if ticket is not None and customer_id is not None:
             ticket_arrived(db, source, ticket, customer_id)
         return Refresh(True, started, customer_id, history, events)
-    finally:
-        db.conn.close()
 
 
 def ticket_arrived(db: Database, source: str, ticket: Ticket, customer_id: int) -> None:

@@ -23,7 +23,7 @@ from plugin.clock import now_epoch
 from plugin.journey.conditions import Leaf
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
-from plugin.store import dumps, open_db
+from plugin.store import dumps, open_store
 from plugin.store.facts import customer_aggregates
 from plugin.store.journeys import (
     EncodedJourney,
@@ -170,18 +170,16 @@ def _serve_helper() -> None:
     """The helper's side: read the work, answer one pickle per chunk on stdout."""
     path, model, chunks, now = pickle.load(sys.stdin.buffer)
     out = sys.stdout.buffer
-    db = open_db(path, migrate=False)
-    try:
-        for chunk in chunks:
-            pickle.dump(("rows", encoded_chunk(db, model, chunk, now)), out)
+    with open_store(path, migrate=False) as db:
+        try:
+            for chunk in chunks:
+                pickle.dump(("rows", encoded_chunk(db, model, chunk, now)), out)
+                out.flush()
+        except BrokenPipeError:  # the parent stopped early (the model changed): nothing to say
+            pass
+        except Exception as exc:  # reported to the parent, which carries on without helpers
+            pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
             out.flush()
-    except BrokenPipeError:  # the parent stopped early (the model changed): nothing to say
-        pass
-    except Exception as exc:  # reported to the parent, which carries on without helpers
-        pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
-        out.flush()
-    finally:
-        db.conn.close()
 
 
 def evaluate_chunk(db: Database, model: JourneyModel, ids: list[int], now: int) -> list[JourneyRow]:

@@ -1,7 +1,8 @@
 """The journeydesk store: the only place that speaks SQL.
 
-Open one `Database` per thread (request, job) with `open_db`; every other module asks
-the store's functions by name and never builds queries.
+Open one `Database` per unit of work (a job, a command) with `with open_store(path) as db:`
+(web requests borrow one from the pool instead); every other module asks the store's
+functions by name and never builds queries, nor closes a connection itself.
 """
 
 from __future__ import annotations
@@ -88,6 +89,19 @@ def open_db(path: str | Path, *, migrate: bool = True, cache_mib: int | None = N
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from None
     return db
+
+
+@contextlib.contextmanager
+def open_store(
+    path: str | Path, *, migrate: bool = True, cache_mib: int | None = None
+) -> Iterator[Database]:
+    """`open_db` for one unit of work (a job, a command, a fetch): the connection is
+    closed when the block ends, however it ends. Takes `open_db`'s arguments."""
+    db = open_db(path, migrate=migrate, cache_mib=cache_mib)
+    try:
+        yield db
+    finally:
+        db.conn.close()
 
 
 _DATABASE_PROBLEMS = (  # (what SQLite says, what an admin reads)
