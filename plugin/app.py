@@ -25,7 +25,6 @@ from plugin.web import (
     openapi,
     sidebar_page,
     strict,
-    unavailable,
     webhooks,
 )
 from plugin.web.context import AppState, close_db, refresh_model
@@ -101,7 +100,6 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         webhooks.bp,
         guard.bp,
         desks.bp,
-        unavailable.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

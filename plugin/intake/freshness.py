@@ -31,6 +31,7 @@ from connectors.errors import ConnectorError, FeatureUnavailableError
 from connectors.records import Batch, Customer, CustomerRef, Ticket
 from plugin.clock import iso, now_epoch
 from plugin.config import Config
+from plugin.errors import DeskSlow, DeskUnavailable, Gone, JourneydeskError, NotFound
 from plugin.intake.connector_factory import keeps_history, make_connector
 from plugin.intake.sync import SyncReport, store_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
@@ -204,23 +205,19 @@ def ticket_arrived(db: Database, source: str, ticket: Ticket, customer_id: int) 
     """
 
 
-def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> tuple[int, str, str]:
-    """(status, code, message) for a journey request whose ticket is not in the store."""
+def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> JourneydeskError:
+    """The error to raise for a journey request whose ticket is not in the store."""
     if freshness.reason == "desk_slow":
-        return (
-            503,
-            "desk_slow",
-            f"{source} has not answered about ticket {ticket_id} yet; try again in a moment.",
+        return DeskSlow(
+            f"{source} has not answered about ticket {ticket_id} yet; try again in a moment."
         )
     if freshness.reason == "desk_error":
-        return (
-            502,
-            "desk_error",
-            f"{source} could not be asked about ticket {ticket_id}; try again later.",
+        return DeskUnavailable(
+            f"{source} could not be asked about ticket {ticket_id}; try again later."
         )
     if freshness.reason == "deleted":
-        return 410, "ticket_deleted", f"Ticket {ticket_id} was deleted in {source}."
-    return 404, "ticket_not_found", f"No ticket {ticket_id} from {source}."
+        return Gone(f"Ticket {ticket_id} was deleted in {source}.", code="ticket_deleted")
+    return NotFound(f"No ticket {ticket_id} from {source}.", code="ticket_not_found")
 
 
 # -- internals -------------------------------------------------------------------------------

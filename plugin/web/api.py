@@ -32,7 +32,7 @@ def ticket_journey(source: str, ticket_id: str):
         lang=pick_language(),
     )
     if payload is None:
-        raise ApiError(*missing_ticket(source, ticket_id, freshness))
+        raise missing_ticket(source, ticket_id, freshness)
     return json_response(payload)
 
 

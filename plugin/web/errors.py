@@ -1,20 +1,45 @@
-"""One error shape: JSON `{"error": {"code", "message"}}` under /api and /webhooks, HTML elsewhere.
+"""The one place errors become answers: JSON `{"error": {"code", "message"}}` under /api,
+/webhooks and /healthz, an HTML page elsewhere.
 
-Unexpected exceptions are logged with their traceback and answered with a plain 500
-that reveals nothing; bad input never reaches that path.
+`handle_exception` is the app's only error handler (after datasette's): whatever a view
+or the code below it raises arrives here and is sorted once —
+
+- `ApiError`: the web layer's own refusal (a bad token, a body too large), with its status;
+- a domain error (`plugin.errors`): its status comes from `DOMAIN_STATUSES`, so domain
+  modules never speak HTTP;
+- Werkzeug's HTTP errors (404 for an unknown route, 405, 413...) keep their status;
+- the database cannot be used (a full disk, a read-only file, a lock held past the busy
+  timeout, a damaged file): the server's condition, not a bug and not the client's fault,
+  so `503 database_unavailable` with `Retry-After`, and one log line saying what to fix
+  (writes are transactions: nothing half-written stays behind);
+- anything else is a bug: logged with its traceback, answered with a plain 500 that
+  reveals nothing. Bad input never reaches that path.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from plugin.errors import DeskSlow, DeskUnavailable, Gone, InvalidInput, JourneydeskError, NotFound
+from plugin.store import StoreError, describe_database_error
 from plugin.web.i18n import catalogue, pick_language
 
 log = logging.getLogger("journeydesk.web")
 JSON_PREFIXES = ("/api/", "/webhooks/", "/healthz")
+RETRY_AFTER_SECONDS = 30
+"""How long a client is asked to wait when the database cannot be used."""
+DOMAIN_STATUSES: tuple[tuple[type[JourneydeskError], int], ...] = (
+    (DeskSlow, 503),  # before DeskUnavailable, its base
+    (DeskUnavailable, 502),
+    (Gone, 410),
+    (NotFound, 404),
+    (InvalidInput, 400),
+)
+"""The HTTP status of each domain error (the first class it is an instance of)."""
 
 
 class ApiError(Exception):
@@ -23,6 +48,49 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(Exception, handle_exception)
+
+
+def handle_exception(exc: Exception) -> Response | tuple:
+    """The answer to any exception a request raised (see the module doc)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, JourneydeskError):
+        return error_response(domain_status(exc), exc.code, exc.message)
+    if isinstance(exc, HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+    if _database_unavailable(exc):
+        return _unavailable(exc)
+    if isinstance(exc, sqlite3.DatabaseError):
+        # IntegrityError, ProgrammingError...: bugs of ours, 500s with a logged traceback.
+        log.error("unexpected database error on %s %s", request.method, request.path, exc_info=exc)
+    else:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def domain_status(exc: JourneydeskError) -> int:
+    return next((status for kind, status in DOMAIN_STATUSES if isinstance(exc, kind)), 500)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    # A damaged file is DatabaseError itself; a full disk, a lock or a read-only file an
+    # OperationalError; StoreError when the file could not be opened at all.
+    return isinstance(exc, StoreError | sqlite3.OperationalError) or (
+        type(exc) is sqlite3.DatabaseError
+    )
+
+
+def _unavailable(exc: Exception) -> Response:
+    message = describe_database_error(exc)
+    log.error("database unavailable on %s %s: %s", request.method, request.path, message)
+    response = make_response(error_response(503, "database_unavailable", message))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def error_response(status: int, code: str, message: str) -> Response | tuple:
@@ -54,19 +122,3 @@ def _family(code: str) -> str | None:
     if code.startswith("zendesk_") and code != "zendesk_not_configured":
         return "error_zendesk_invalid"
     return None
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")

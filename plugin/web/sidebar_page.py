@@ -17,7 +17,6 @@ from plugin.intake.freshness import missing_ticket
 from plugin.sidebar import current_ticket_journey
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import db, state
-from plugin.web.errors import ApiError
 from plugin.web.i18n import ago, pick_language, translator
 
 bp = Blueprint("sidebar", __name__)
@@ -75,7 +74,7 @@ def render_sidebar(
         app_state.config, app_state.model, app_state.sidebar, db(), source, ticket_id, lang=lang
     )
     if journey is None:
-        raise ApiError(*missing_ticket(source, ticket_id, freshness))
+        raise missing_ticket(source, ticket_id, freshness)
     t = translator(lang)
     context = {
         "journey": journey,
