@@ -1,6 +1,6 @@
 """The web admin under /admin: login, dashboard, stages & signals, customer lookup.
 
-Every route sits behind `auth.guard` (login, CSRF on every form); the layout is
+Every route sits behind `auth.require_admin_login` (login, CSRF on every form); the layout is
 `templates/admin/base.html`. A later admin page (outreach, SLA, reports) adds its routes to
 `bp` in a module imported below and one entry to `NAV` — the menu shows only pages that exist.
 """

@@ -67,7 +67,8 @@ def access_mode(config: Config) -> str:
 
 
 @bp.before_request
-def guard() -> Response | tuple | None:
+def require_admin_login() -> Response | tuple | None:
+    """Every admin request: the admin configured, a valid CSRF token on a form, signed in."""
     config = state().config
     mode = access_mode(config)
     if mode == "unconfigured":

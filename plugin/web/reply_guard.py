@@ -1,4 +1,4 @@
-"""The agent API of the already-read guard: check a reply draft, search the knowledge base.
+"""The agent API of the reply guard: check a reply draft, search the knowledge base.
 
 - `POST /api/v1/tickets/<source>/<ticket_id>/check-reply` `{"body": "<draft>"}` →
   `{"warnings": [...], "links": n}` (DESIGN §4; fields in `plugin.reply_guard.guard`).
@@ -33,7 +33,7 @@ from plugin.web.context import db, state
 from plugin.web.errors import ApiError
 from plugin.web.i18n import ago, pick_language, translator
 
-bp = Blueprint("guard", __name__, url_prefix="/api/v1")
+bp = Blueprint("reply_guard", __name__, url_prefix="/api/v1")
 
 MAX_DRAFT_BYTES = 100 * 1024
 MAX_QUERY_CHARS = 200
@@ -143,7 +143,7 @@ def _customer_locale(customer_id: int | None) -> str | None:
 
 
 def _sources() -> tuple[list[SourceInfo], list[str]]:
-    """Every source the guard may look a link up in, with the hosts of its articles."""
+    """Every source the reply guard may look a link up in, with the hosts of its articles."""
     hosts = _article_hosts()
     configured = {c.name: c.type for c in state().config.connectors}
     names = list(configured) + sorted({s for owners in hosts.values() for s in owners})
