@@ -33,7 +33,7 @@ from plugin.clock import iso, now_epoch
 from plugin.config import Config
 from plugin.errors import DeskSlow, DeskUnavailable, Gone, JourneydeskError, NotFound
 from plugin.intake.connector_factory import keeps_history, make_connector
-from plugin.intake.sync import SyncReport, store_batch, sync_customer_history
+from plugin.intake.sync import SyncReport, store_desk_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
 from plugin.journey.recompute import evaluate_chunk
 from plugin.store import open_store
@@ -263,8 +263,8 @@ def _store_ticket(db: Database, source: str, ticket: Ticket, requester: Customer
     """Write the ticket (and its requester first) without moving any stream cursor."""
     report = SyncReport(source)
     if requester is not None:
-        store_batch(db, source, Batch("customers", [requester], None), report)
-    store_batch(db, source, Batch("tickets", [ticket], None), report)
+        store_desk_batch(db, source, Batch("customers", [requester], None), report)
+    store_desk_batch(db, source, Batch("tickets", [ticket], None), report)
 
 
 def _customer_of(db: Database, source: str, user_id: str | None, stored: dict | None) -> int | None:

@@ -3,7 +3,7 @@
 One validator serves both doors (DESIGN §4: the ingest body's events are also the JSONL
 line format): `parse_events` turns raw events into touchpoints and per-item rejections
 (index or line number + reason), so one bad event never costs the good ones beside it.
-`store_batch` then writes the good ones through the store in one transaction, idempotent
+`store_events` then writes the good ones through the store in one transaction, idempotent
 by (source, event id), and records the rejections so they are counted, not lost.
 
 Identity (who an event is about) is where a portal could do harm: the ingest key sits in
@@ -534,7 +534,7 @@ def _article_ref(target: IngestTarget, url: str) -> str | None:
 # --- storing ---------------------------------------------------------------------------
 
 
-def store_batch(
+def store_events(
     db: Database,
     target: IngestTarget,
     batch: ParsedBatch,
@@ -621,7 +621,9 @@ def import_events(
                 break
             budget = max(record_rejections - report.rejected, 0)
             # The caller prints a summary with line numbers; a log line per batch is noise.
-            result = store_batch(db, target, parsed, record_rejections=budget, log_rejections=False)
+            result = store_events(
+                db, target, parsed, record_rejections=budget, log_rejections=False
+            )
             report.add(lines, result, keep_rejections)
             del parsed
         if progress:

@@ -131,7 +131,7 @@ def _sync_stream(db, connector, stream: str, report: SyncReport, progress, alive
     since = sync_state.get_cursor(db, connector.name, stream)
     try:
         for batch in getattr(connector, stream)(since):
-            store_batch(db, connector.name, batch, report)
+            store_desk_batch(db, connector.name, batch, report)
             alive()
             if progress:
                 progress(stream, len(batch.records))
@@ -157,11 +157,13 @@ def sync_customer_history(db: Database, connector: Connector, customer_source_id
     report = SyncReport(connector.name)
     since = sync_state.get_cursor(db, connector.name, "touchpoints", scope=customer_source_id)
     for batch in connector.customer_touchpoints(customer_source_id, since):
-        store_batch(db, connector.name, batch, report)
+        store_desk_batch(db, connector.name, batch, report)
     return report.total_written
 
 
-def store_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> None:
+def store_desk_batch(db: Database, source: str, batch: Batch, report: SyncReport) -> None:
+    """Store a page of desk records (and the touchpoints its tickets imply) with its cursor,
+    in one transaction; count it in `report`."""
     # A deletion may come without its requester (a Zendesk export row of a deleted
     # ticket): it has no customer to file it under, only a stored ticket to flag.
     gone: list[str] = []

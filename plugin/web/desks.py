@@ -30,7 +30,7 @@ from connectors.chatwoot import ChatwootConnector
 from connectors.errors import AuthError, ConnectorError
 from connectors.records import Batch
 from plugin.config import ConnectorConfig
-from plugin.intake.sync import SyncReport, store_batch
+from plugin.intake.sync import SyncReport, store_desk_batch
 from plugin.security import (
     TokenError,
     key_matches,
@@ -276,7 +276,8 @@ def _is_confirmed(conf: ConnectorConfig, conversation_id: str, contact: str) -> 
     if found is None:
         return False
     ticket, customer = found
-    store_batch(db(), conf.name, Batch("tickets", [customer, ticket], None), SyncReport(conf.name))
+    batch = Batch("tickets", [customer, ticket], None)
+    store_desk_batch(db(), conf.name, batch, SyncReport(conf.name))
     with _confirmed_lock:
         _confirmed[cache_key] = time.monotonic() + CHATWOOT_CONFIRM_SECONDS
     return True

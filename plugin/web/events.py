@@ -31,7 +31,7 @@ from connectors.errors import ConnectorError
 from connectors.http import HttpClient
 from plugin.config import Config, IngestKeyConfig
 from plugin.intake.connector_factory import make_connector
-from plugin.intake.ingest import IdentityRules, IngestTarget, parse_events, store_batch
+from plugin.intake.ingest import IdentityRules, IngestTarget, parse_events, store_events
 from plugin.security import TokenError, find_key, verify_help_center_jwt
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError, error_response
@@ -228,7 +228,7 @@ def ingest_events():
         return _too_many(wait)
     events = _events_from_body()
     batch = parse_events(enumerate(events), rt.targets[name])
-    return jsonify(store_batch(db(), rt.targets[name], batch).to_json())
+    return jsonify(store_events(db(), rt.targets[name], batch).to_json())
 
 
 def _presented_key() -> str | None:
