@@ -30,5 +30,11 @@ class RetriesExhaustedError(ConnectorError):
     """The desk kept failing (5xx, 429, timeouts) after every retry. Try again later."""
 
 
+class RecordError(ValueError):
+    """One record of a page cannot be used: the message is the reason kept in
+    `Batch.rejected`, and the page's other records are kept. Not a ConnectorError: the
+    call itself succeeded."""
+
+
 class BadPayloadError(ConnectorError):
     """The desk answered with something we cannot parse (a whole page, not one record)."""

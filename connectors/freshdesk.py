@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.errors import BadPayloadError, ConnectorError
+from connectors.errors import BadPayloadError, ConnectorError, RecordError
 from connectors.http import (
     AccessDeniedError,
     HttpClient,
@@ -57,10 +57,6 @@ inclusive: every query starts a second early and the overlap is dropped by id.""
 ARTICLE_URL = re.compile(
     r"^(?:/[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,4})?)?/support/solutions/articles/(\d+)(?:-[^/]*)?/?$"
 )
-
-
-class RecordError(ValueError):
-    """One record of a page cannot be used; the page's other records are kept."""
 
 
 class FreshdeskConnector:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.errors import AuthError, BadPayloadError, FeatureUnavailableError
+from connectors.errors import AuthError, BadPayloadError, FeatureUnavailableError, RecordError
 from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
 from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
 
@@ -62,10 +62,6 @@ _ARTICLE_PATH = re.compile(
     r"/(?:hc|api/v2/help_center)/(?:[^/]+/)?articles/(\d+)(?=[-/.]|$)", re.IGNORECASE
 )
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
-
-
-class _Reject(Exception):
-    """One record cannot be parsed; the message is the reason kept in `Batch.rejected`."""
 
 
 class _Pacer:
@@ -313,7 +309,7 @@ class ZendeskConnector:
             raise BadPayloadError(f"Zendesk answered ticket {ticket_id} without a ticket")
         try:
             ticket = _parse_ticket(raw, None)
-        except _Reject as why:
+        except RecordError as why:
             raise BadPayloadError(f"Zendesk ticket {ticket_id} is malformed: {why}") from None
         return ticket, self._requester(page.get("users"), ticket.requester.source_id)
 
@@ -470,7 +466,7 @@ class ZendeskConnector:
             if isinstance(raw, dict) and str(raw.get("id")) == requester_id:
                 try:
                     found = self._parse_user(raw)
-                except _Reject:
+                except RecordError:
                     return None
                 return found[0] if found else None
         return None
@@ -525,7 +521,7 @@ def _parse_all(
             continue
         try:
             records.extend(parse(raw))
-        except _Reject as why:
+        except RecordError as why:
             rejected.append(f"{label} {raw.get('id', f'#{index}')}: {why}")
     return records, rejected
 
@@ -541,7 +537,7 @@ def _parse_tickets(raws: list, metrics: dict) -> tuple[list[Record], list[str]]:
             continue
         try:
             records.append(_parse_ticket(raw, metrics.get(raw.get("id"))))
-        except _Reject as why:
+        except RecordError as why:
             rejected.append(f"ticket {raw.get('id', f'#{index}')}: {why}")
     return records, rejected
 
@@ -551,11 +547,11 @@ def _parse_ticket(raw: dict, metrics: dict | None) -> Ticket:
     ticket_id = _require_id(raw)
     created = _time_field(raw, "created_at")
     if created is None:
-        raise _Reject("no created_at")
+        raise RecordError("no created_at")
     status = str(get("status") or "open")
     requester = get("requester_id")
     if requester is None and status != "deleted":
-        raise _Reject("no requester_id")
+        raise RecordError("no requester_id")
     via = get("via")
     rating = get("satisfaction_rating")
     score = comment = None
@@ -606,7 +602,7 @@ def _parse_article(raw: dict, sections: dict, categories: dict) -> list[Article]
     articles = []
     for item in translations:
         if not isinstance(item, dict) or not item.get("locale"):
-            raise _Reject("a translation without a locale")
+            raise RecordError("a translation without a locale")
         locale = str(item["locale"])
         articles.append(
             Article(
@@ -643,10 +639,10 @@ def _parse_event(raw: dict, user_id: str) -> list[Touchpoint]:
         return []
     extra["properties"]["zendesk_event"] = kind
     if not raw.get("id"):
-        raise _Reject("no id")
+        raise RecordError("no id")
     occurred = _time_field(raw, "created_at")
     if occurred is None:
-        raise _Reject("no created_at")
+        raise RecordError("no created_at")
     return [
         Touchpoint(
             id=str(raw["id"]),
@@ -664,7 +660,7 @@ def _article_fields(props: dict) -> dict[str, Any]:
     if article_id is None and url:
         article_id = article_id_from_url(url)
     if article_id is None:
-        raise _Reject("an article event without article_id")
+        raise RecordError("an article event without article_id")
     return {
         "channel": props.get("channel") or "help_center",
         "article_id": str(article_id),
@@ -847,7 +843,7 @@ def _status(exc: Exception) -> int | None:
 def _require_id(raw: dict) -> str:
     value = raw.get("id")
     if value is None or value == "":
-        raise _Reject("no id")
+        raise RecordError("no id")
     return str(value)
 
 
@@ -889,7 +885,7 @@ def _time_field(raw: dict, key: str) -> datetime | None:
     try:
         return _parse_time(value)
     except ValueError:
-        raise _Reject(f"unparsable {key} {value!r}") from None
+        raise RecordError(f"unparsable {key} {value!r}") from None
 
 
 def _lenient_time(value: Any) -> datetime | None:
