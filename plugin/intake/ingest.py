@@ -6,18 +6,8 @@ line format): `parse_events` turns raw events into touchpoints and per-item reje
 `store_events` then writes the good ones through the store in one transaction, idempotent
 by (source, event id), and records the rejections so they are counted, not lost.
 
-Identity (who an event is about) is where a portal could do harm: the ingest key sits in
-the page source, so anyone can post with it. The rules, per `IdentityRules`:
-
-- a key with no identity proof configured trusts the claimed email/external id (the
-  origin allow-list is then the only guard; the event is marked `identity: unverified`);
-- a key with an `identity_secret` keeps an email or external id only when the event's
-  `customer.hmac` signs that very value (`plugin.security.customer_hmac`); a key with a
-  Help Center JWKS also accepts a valid `customer.jwt` and takes the identity from its
-  claims. Anything unproven is dropped: the event is kept under its `anonymous_id` only
-  (with a warning), or rejected when nothing is left — so a portal can never write into an
-  arbitrary customer's history;
-- an admin's file import (`identity=None`) is trusted as given.
+Who an event is about is believed only as far as it is proven (`plugin.intake.identity`:
+customer HMAC, Help Center JWT); an admin's file import (`identity=None`) is trusted.
 
 `identify` events (anonymous visitor id + email/external id) let the store merge the
 visitor's earlier anonymous reads into that customer (`store.customers.resolve_customer`).
@@ -42,7 +32,7 @@ from sqlite_utils import Database
 from connectors.files import BadLine
 from connectors.records import TOUCHPOINT_TYPES, CustomerRef, Touchpoint
 from plugin import clock
-from plugin.security import Secret, TokenError, verify_customer_hmac
+from plugin.intake.identity import EMAIL, IdentityRules, is_named, prove_identity
 from plugin.store.sync_state import record_rejection
 from plugin.store.touchpoints import INBOX_LIMIT, inbox_backlog, merge_inbox, stage_touchpoints
 
@@ -61,7 +51,6 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-20T10:00:00Z"
 
 _TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}")
 _WEB = ("https://", "http://")
 _USUAL_LOCALES = {
@@ -73,21 +62,6 @@ _USUAL_LOCALES = {
 
 class EventError(ValueError):
     """One event is unusable; the message names the field and the problem."""
-
-
-@dataclass(frozen=True)
-class IdentityRules:
-    """How far an untrusted sender's claimed identities are believed (see module doc)."""
-
-    hmac_secret: Secret | None = None
-    verify_jwt: Callable[[str], dict[str, Any]] | None = None
-    """Verifies a Help Center JWT and returns its claims; raises TokenError."""
-    jwt_user_is_desk_user: bool = False
-    """The JWT's `user_id` is the key's desk's own user id (a Zendesk source)."""
-
-    @property
-    def proof_required(self) -> bool:
-        return bool(self.hmac_secret or self.verify_jwt)
 
 
 @dataclass(frozen=True)
@@ -212,7 +186,7 @@ def _parse_event(raw: Any, target: IngestTarget, latest: datetime) -> tuple[Touc
         )
     if type_ == "search":
         properties["query"] = _query(properties.get("query", raw.get("query")))
-    if type_ == "identify" and not (customer.anonymous_id and _named(customer)):
+    if type_ == "identify" and not (customer.anonymous_id and is_named(customer)):
         raise EventError(
             "identify: needs customer.anonymous_id and a verified email or external_id"
             if notice
@@ -392,10 +366,6 @@ def _query(value: Any) -> str:
     return query
 
 
-def _named(ref: CustomerRef) -> bool:
-    return bool(ref.email or ref.external_id or ref.source_id)
-
-
 def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None, str | None]:
     """The customer reference after the identity rules, its proof, and a warning."""
     if not isinstance(value, dict):
@@ -405,7 +375,7 @@ def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None
     email = get("email")
     if email is not None:
         email = _text(email, "customer.email", 254)
-        if email and not _EMAIL.fullmatch(email):
+        if email and not EMAIL.fullmatch(email):
             raise EventError("customer.email: not an email address")
     external_id = get("external_id")
     if external_id is not None:
@@ -418,69 +388,14 @@ def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None
         if email or external_id or anonymous_id:
             return ref, None, None
         raise EventError("customer: needs email, external_id or anonymous_id")
-    ref, proof, notice = _prove(ref, value, target.identity)
+    ref, proof, notice = prove_identity(ref, value, target.identity)
     if ref.is_empty():
         if notice:
             raise EventError(f"{notice}, and there is no customer.anonymous_id to keep it under")
         raise EventError("customer: needs email, external_id or anonymous_id")
-    if notice and ref.anonymous_id and not _named(ref):
+    if notice and ref.anonymous_id and not is_named(ref):
         notice += ": kept as anonymous"
     return ref, proof, notice
-
-
-def _prove(
-    ref: CustomerRef, value: dict[str, Any], rules: IdentityRules
-) -> tuple[CustomerRef, str | None, str | None]:
-    """Keep only the identities the sender proved (JWT claims, or what the HMAC signs)."""
-    notice = None
-    token = value.get("jwt")
-    if token and rules.verify_jwt is not None:
-        try:
-            claims = rules.verify_jwt(token)
-        except TokenError as exc:
-            notice = f"customer.jwt not accepted ({exc.reason})"
-        else:
-            return _from_claims(claims, ref.anonymous_id, rules), "jwt", None
-    if not rules.proof_required:
-        return ref, ("unverified" if _named(ref) else None), None
-    if rules.hmac_secret is not None:
-        signed = _hmac_signed(ref, value.get("hmac"), rules.hmac_secret)
-        if _named(signed):
-            dropped = signed.email != ref.email or signed.external_id != ref.external_id
-            notice = "customer: kept only what customer.hmac signs" if dropped else None
-            return signed, "hmac", notice
-    if _named(ref):
-        notice = notice or "customer identity not verified (no valid customer.hmac or customer.jwt)"
-    return CustomerRef(anonymous_id=ref.anonymous_id), None, notice
-
-
-def _hmac_signed(ref: CustomerRef, mac: Any, secret: Secret) -> CustomerRef:
-    """`ref` with only the email / external id that `mac` signs (the site's own HMAC)."""
-
-    def signed(value: str | None) -> str | None:
-        return value if value and verify_customer_hmac(secret, value, mac) else None
-
-    return CustomerRef(
-        email=signed(ref.email), external_id=signed(ref.external_id), anonymous_id=ref.anonymous_id
-    )
-
-
-def _from_claims(
-    claims: dict[str, Any], anonymous_id: str | None, rules: IdentityRules
-) -> CustomerRef:
-    def claim(name: str) -> str | None:
-        raw = claims.get(name)
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw)
-        return raw if isinstance(raw, str) and raw else None
-
-    email = claim("email")
-    return CustomerRef(
-        source_id=claim("user_id") if rules.jwt_user_is_desk_user else None,
-        email=email if email and _EMAIL.fullmatch(email) else None,
-        external_id=claim("external_id"),
-        anonymous_id=anonymous_id,
-    )
 
 
 def _article(

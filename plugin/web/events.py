@@ -27,12 +27,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from connectors import fastjson
-from connectors.errors import ConnectorError
-from connectors.http import HttpClient
 from plugin.config import Config, IngestKeyConfig
 from plugin.intake.connector_factory import make_connector
-from plugin.intake.ingest import IdentityRules, IngestTarget, parse_events, store_events
-from plugin.security import TokenError, find_key, verify_help_center_jwt
+from plugin.intake.identity import identity_rules, normalise_origin
+from plugin.intake.ingest import IngestTarget, parse_events, store_events
+from plugin.security import find_key
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError, error_response
 
@@ -41,8 +40,6 @@ bp = Blueprint("events", __name__, url_prefix="/api/v1")
 MAX_BODY_BYTES = 1_000_000
 MAX_EVENTS = 1000
 PREFLIGHT_MAX_AGE = 600
-JWKS_TTL_SECONDS = 3600
-JWKS_REFRESH_SECONDS = 60  # at most one refetch a minute for an unknown kid (key rotation)
 
 
 # --- per-app runtime state -------------------------------------------------------------
@@ -71,56 +68,6 @@ class TokenBucket:
                 self.tokens -= 1
                 return 0.0
             return (1 - self.tokens) / self.refill
-
-
-class JwksCache:
-    """A Help Center's JSON Web Key Set, fetched on first use and kept for an hour."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.keys: dict[str, Any] | None = None
-        self.fetched_at = -math.inf
-        self.lock = threading.Lock()
-
-    def get(self, *, refresh: bool = False) -> dict[str, Any]:
-        with self.lock:
-            age = time.monotonic() - self.fetched_at
-            stale = self.keys is None or age > JWKS_TTL_SECONDS
-            if stale or (refresh and age > JWKS_REFRESH_SECONDS):
-                self.keys = self._fetch()
-                self.fetched_at = time.monotonic()
-            return self.keys or {}
-
-    def _fetch(self) -> dict[str, Any]:
-        client = HttpClient(
-            self.url,
-            None,
-            desk="Zendesk Help Center",
-            credentials_setting="ingest.keys.help_center_jwks_url",
-            domain_setting="ingest.keys.help_center_jwks_url",
-            timeout=3.0,
-            max_retries=0,  # a visitor's request is waiting; the next one tries again
-        )
-        try:
-            keys = client.get_json(self.url)
-        except ConnectorError as exc:
-            current_app.logger.warning("cannot fetch Help Center keys: %s", exc)
-            raise TokenError("unknown_key", "help center keys unavailable") from None
-        finally:
-            client.close()
-        return keys if isinstance(keys, dict) else {}
-
-
-def jwt_verifier(cache: JwksCache, issuer: str) -> Callable[[str], dict[str, Any]]:
-    def verify(token: str) -> dict[str, Any]:
-        try:
-            return verify_help_center_jwt(token, cache.get(), issuer=issuer or None)
-        except TokenError as exc:
-            if exc.reason != "unknown_key":
-                raise
-            return verify_help_center_jwt(token, cache.get(refresh=True), issuer=issuer or None)
-
-    return verify
 
 
 @dataclass
@@ -164,25 +111,13 @@ def build_runtime(config: Config) -> IngestRuntime:
 def _target(config: Config, key: IngestKeyConfig) -> IngestTarget:
     conf = config.connector(key.source)
     connector = make_connector(config, conf)
-    verify = None
-    if key.help_center_jwks_url:
-        verify = jwt_verifier(JwksCache(key.help_center_jwks_url), key.help_center_issuer)
     return IngestTarget(
         source=f"portal:{key.name}",
         article_source=key.source,
         article_ref=connector.article_ref,
         channel="portal",
-        identity=IdentityRules(
-            hmac_secret=key.identity_secret,
-            verify_jwt=verify,
-            jwt_user_is_desk_user=conf.type == "zendesk",
-        ),
+        identity=identity_rules(key, desk_type=conf.type),
     )
-
-
-def normalise_origin(origin: str) -> str:
-    """`https://Help.Acme.example/` → `https://help.acme.example` (as browsers send it)."""
-    return origin.strip().rstrip("/").lower()
 
 
 # --- the endpoint ----------------------------------------------------------------------
