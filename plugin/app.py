@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 from flask import Flask
@@ -14,6 +13,7 @@ from plugin.journey.active_model import load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
 from plugin.store import open_store
+from plugin.tuning import freeze_startup_objects
 from plugin.web import (
     admin,
     api,
@@ -104,18 +104,5 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     logging.getLogger("journeydesk").setLevel(logging.INFO)
-    _freeze_startup_objects()
+    freeze_startup_objects()
     return app
-
-
-_frozen = False
-
-
-def _freeze_startup_objects() -> None:
-    """Move what start-up made (modules, the app, the model: ~80,000 objects) out of the
-    cyclic collector's sight, once per process: every full collection re-walked them
-    (~40 ms, about once every few thousand journey requests of a web worker)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()

@@ -15,8 +15,6 @@ visitor's earlier anonymous reads into that customer (`store.customers.resolve_c
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import math
@@ -35,6 +33,7 @@ from plugin import clock
 from plugin.intake.identity import EMAIL, IdentityRules, is_named, prove_identity
 from plugin.store.sync_state import record_rejection
 from plugin.store.touchpoints import INBOX_LIMIT, inbox_backlog, merge_inbox, stage_touchpoints
+from plugin.tuning import gc_paused
 
 log = logging.getLogger("journeydesk.ingest")
 
@@ -137,25 +136,6 @@ def parse_events(
             if notice:
                 batch.notices.append(Notice(index, notice))
     return batch
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch's objects are made (then as before).
-
-    A batch makes tens of thousands of small objects that all stay alive until it is
-    stored, so the collector ran every 700 allocations and walked them all again each
-    time (16 % of an import's CPU). They hold no cycles: reference counting frees them.
-    Nested use keeps the outer pause.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def parse_event(raw: Any, target: IngestTarget, *, now: datetime) -> tuple[Touchpoint, str | None]:

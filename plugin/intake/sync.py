@@ -7,12 +7,8 @@ No SQL here.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +20,7 @@ from connectors.records import Batch, Record, Ticket, Touchpoint
 from plugin.intake import sync_runs
 from plugin.store import sync_state
 from plugin.store.tickets import mark_deleted
+from plugin.tuning import sync_tuning
 
 log = logging.getLogger("journeydesk.sync")
 
@@ -65,7 +62,7 @@ def run_sync(
     alive = sync_runs.Heartbeat(db, run_id)
     status, message = "interrupted", "interrupted"
     try:
-        with _sync_tuning(), sync_state.sync_cache(db, SYNC_CACHE_MIB):
+        with sync_tuning(), sync_state.sync_cache(db, SYNC_CACHE_MIB):
             for stream in streams:
                 _sync_stream(db, connector, stream, report, progress, alive)
         status, message = "ok", "; ".join(report.notices)
@@ -89,42 +86,6 @@ SYNC_CACHE_MIB = 32
 """SQLite page cache of the sync's connection while it runs (SQLite's default: 2 MB):
 the indexes a page of tickets touches stay cached. 1,000,000 tickets on a busy machine:
 98 → 93 s of CPU (the file read back less), peak RSS 67 → 103 MB, flat."""
-SYNC_GC_THRESHOLD = 20_000
-"""Container allocations between two young-generation collections while a sync runs
-(Python's default is 700). An export page is ~40,000 dicts and lists alive until the
-page is stored: with the default, the collector walks each page dozens of times (about
-a tenth of the sync's CPU) and finds nothing, since parsed JSON holds no cycles."""
-SYNC_SWITCH_INTERVAL = 0.0001
-"""Seconds a thread may hold the GIL while another waits for it, during a sync (Python's
-default: 0.005). The writer releases the GIL for each SQLite step and then waits for the
-read-ahead thread (parsing the next page) to hand it back; with the default it waits up
-to 5 ms per step, so SQLite's work and the parsing hardly overlap. 200,000 tickets on two
-busy cores, same CPU time: 5,000-5,200 tickets/s at 5 ms, 5,900-6,700 at 0.5 ms; 0.1 ms
-was ~10 % faster than 0.5 ms again."""
-_tuning_lock = threading.Lock()
-_tuning: dict = {"syncs": 0, "saved": None}  # syncs running in this process
-
-
-@contextlib.contextmanager
-def _sync_tuning() -> Iterator[None]:
-    """The collector threshold and GIL switch interval above, for the duration of a sync
-    (process-wide settings: the previous ones are restored when the last sync running in
-    the process ends)."""
-    with _tuning_lock:
-        if not _tuning["syncs"]:
-            gc_threshold, interval = _tuning["saved"] = gc.get_threshold(), sys.getswitchinterval()
-            gc.set_threshold(max(gc_threshold[0], SYNC_GC_THRESHOLD), *gc_threshold[1:])
-            sys.setswitchinterval(min(interval, SYNC_SWITCH_INTERVAL))
-        _tuning["syncs"] += 1
-    try:
-        yield
-    finally:
-        with _tuning_lock:
-            _tuning["syncs"] -= 1
-            if not _tuning["syncs"]:
-                gc_threshold, interval = _tuning["saved"]
-                gc.set_threshold(*gc_threshold)
-                sys.setswitchinterval(interval)
 
 
 def _sync_stream(db, connector, stream: str, report: SyncReport, progress, alive) -> None:
