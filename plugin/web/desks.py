@@ -23,7 +23,7 @@ import threading
 import time
 
 import jwt
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
 from connectors import fastjson
 from connectors.chatwoot import ChatwootConnector
@@ -62,8 +62,6 @@ _ZENDESK_MESSAGES = {
     "(app_audience); the app may have been reinstalled.",
     "bad_issuer": "The signed request comes from another Zendesk account.",
 }
-_confirmed: dict[tuple, float] = {}
-_confirmed_lock = threading.Lock()
 
 
 # --- Zendesk ---------------------------------------------------------------------------------
@@ -252,9 +250,9 @@ def _chatwoot_for_key(key: str | None) -> ConnectorConfig:
 def _is_confirmed(conf: ConnectorConfig, conversation_id: str, contact: str) -> bool:
     """Ask Chatwoot (or a confirmation from the last few seconds) and store what it says."""
     cache_key = (conf.name, conf.get("base_url"), conf.get("account_id"), conversation_id, contact)
-    with _confirmed_lock:
-        if _confirmed.get(cache_key, 0.0) > time.monotonic():
-            return True
+    confirmations = chatwoot_confirmations()
+    if confirmations.confirmed(cache_key):
+        return True
     connector = ChatwootConnector(
         conf.name,
         conf.get("base_url"),
@@ -278,9 +276,35 @@ def _is_confirmed(conf: ConnectorConfig, conversation_id: str, contact: str) -> 
     ticket, customer = found
     batch = Batch("tickets", [customer, ticket], None)
     store_desk_batch(db(), conf.name, batch, SyncReport(conf.name))
-    with _confirmed_lock:
-        _confirmed[cache_key] = time.monotonic() + CHATWOOT_CONFIRM_SECONDS
+    confirmations.remember(cache_key, CHATWOOT_CONFIRM_SECONDS)
     return True
+
+
+class ChatwootConfirmations:
+    """The (connector, conversation, contact) triples Chatwoot confirmed lately, each until
+    when it is trusted: one per app (`chatwoot_confirmations`), shared by its threads."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    def confirmed(self, key: tuple) -> bool:
+        with self._lock:
+            return self._until.get(key, 0.0) > time.monotonic()
+
+    def remember(self, key: tuple, seconds: float) -> None:
+        with self._lock:
+            self._until[key] = time.monotonic() + seconds
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+def chatwoot_confirmations(app: Flask | None = None) -> ChatwootConfirmations:
+    """This app's confirmations (the current app's unless `app` is given)."""
+    extensions = (app or current_app).extensions
+    return extensions.setdefault("journeydesk.chatwoot_confirmed", ChatwootConfirmations())
 
 
 def _origin(url: str) -> str:

@@ -136,7 +136,8 @@ def desks_live(seeded_demo, tmp_path_factory):
         reader = reading_ticket(config)
         created = add_desk_ticket(config, "freshdesk", "601", reader["customer_id"])
         add_desk_ticket(config, "zendesk", "501", reader["customer_id"])
-        server, url = serve(create_app(config))
+        app = create_app(config)
+        server, url = serve(app)
         chatwoot.app_url = f"{url}/chatwoot/app?key={quote(CHATWOOT_APP_KEY)}"
         yield {
             "url": url,
@@ -145,6 +146,7 @@ def desks_live(seeded_demo, tmp_path_factory):
             "reader": reader,
             "created": created,
             "chatwoot": chatwoot,
+            "app": app,
         }
         server.shutdown()
     patch.undo()
@@ -354,7 +356,7 @@ def reader_email(live) -> str:
 
 
 def test_the_chatwoot_dashboard_app_shows_the_confirmed_conversation(page, desks_live, artifacts):
-    desks._confirmed.clear()
+    desks.chatwoot_confirmations(desks_live["app"]).clear()
     reader = desks_live["reader"]
     chatwoot_conversation(desks_live, 71, 9701)
     page.set_viewport_size({"width": 1000, "height": 900})
@@ -372,7 +374,7 @@ def test_the_chatwoot_dashboard_app_shows_the_confirmed_conversation(page, desks
 
 
 def test_the_chatwoot_app_shows_nothing_for_a_contact_chatwoot_does_not_confirm(page, desks_live):
-    desks._confirmed.clear()
+    desks.chatwoot_confirmations(desks_live["app"]).clear()
     chatwoot_conversation(desks_live, 72, 9702)
     base = desks_live["chatwoot"].base_url
     page.goto(f"{base}/app/accounts/{ACCOUNT_ID}/conversations/72?as_contact=9999")
@@ -400,7 +402,7 @@ def test_the_sidebar_speaks_the_language_of_the_agents_browser(spanish_page, des
     type_draft(page, reader["read_urls"]["en-us"])
     expect(page.locator("#jd-draft-result .warning-message")).to_contain_text("El cliente ya leyó")
 
-    desks._confirmed.clear()
+    desks.chatwoot_confirmations(desks_live["app"]).clear()
     chatwoot_conversation(desks_live, 73, 9703)
     page.goto(f"{desks_live['chatwoot'].base_url}/app/accounts/{ACCOUNT_ID}/conversations/73")
     inner = page.frame_locator("#dashboard-app").frame_locator("#journeydesk-frame")

@@ -74,8 +74,8 @@ def client(setup):
 
 
 @pytest.fixture
-def fake(setup, chatwoot_server, monkeypatch):
-    monkeypatch.setattr(desks, "_confirmed", {})
+def fake(setup, chatwoot_server):
+    desks.chatwoot_confirmations(setup["app"]).clear()
     return FakeChatwoot(chatwoot_server)
 
 
