@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from plugin.clock import iso, now_epoch
 from plugin.config import Config
-from plugin.intake.freshness import DELETED, Freshness, ensure_fresh
+from plugin.intake.freshness import DELETED, Freshness, TicketFetches, ensure_fresh
 from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
@@ -104,6 +104,7 @@ def current_ticket_journey(
     source: str,
     ticket_id: str,
     *,
+    fetches: TicketFetches,
     lang: str,
 ) -> tuple[dict[str, Any] | None, Freshness]:
     """The journey of a ticket after making the store current enough (`ensure_fresh`),
@@ -112,7 +113,7 @@ def current_ticket_journey(
     if context is None and is_deleted(db, source, ticket_id):
         # Known and gone: the store answers; asking the desk again only risks its errors.
         return None, DELETED
-    freshness = ensure_fresh(config, model, source, ticket_id, context)
+    freshness = ensure_fresh(config, model, source, ticket_id, context, fetches=fetches)
     if not freshness.store_unchanged:  # a fetch may have written it: read it again
         context = None
     payload = build_ticket_journey(

@@ -102,6 +102,8 @@ class WorkerLease:
 
 
 _leases: dict[str, WorkerLease] = {}
+"""Per process, by nature: a lease's holder is this process (host, pid), its heartbeat a
+thread of it, and it is released when the process exits. Kept here and nowhere else."""
 _registry_lock = threading.Lock()
 
 

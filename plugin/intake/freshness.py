@@ -98,6 +98,7 @@ def ensure_fresh(
     ticket_id: str,
     stored: TicketContext | None,
     *,
+    fetches: TicketFetches,
     budget: float = BUDGET_SECONDS,
 ) -> Freshness:
     """Make the store current enough to answer for this ticket, within `budget` seconds.
@@ -119,7 +120,9 @@ def ensure_fresh(
         if last is not None and last >= stored.ticket["created_at"]:
             return Freshness(False, last, "up_to_date")
     # A ticket already stored needs only its requester's history; an unknown one all of it.
-    outcome = refresh(config, model, source, ticket_id, budget=budget, refetch=stored is None)
+    outcome = refresh(
+        config, model, source, ticket_id, fetches=fetches, budget=budget, refetch=stored is None
+    )
     return _freshness(outcome, last)
 
 
@@ -138,6 +141,7 @@ def refresh(
     source: str,
     ticket_id: str,
     *,
+    fetches: TicketFetches,
     budget: float,
     refetch: bool = True,
 ) -> Outcome:
@@ -145,7 +149,7 @@ def refresh(
 
     Waits at most `budget` seconds; the fetch goes on in the background after that.
     """
-    future = _start(config, model, source, str(ticket_id), refetch)
+    future = fetches.start(config, model, source, str(ticket_id), refetch)
     try:
         return Outcome(True, result=future.result(timeout=budget))
     except FutureTimeout:
@@ -220,33 +224,38 @@ def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> Journey
     return NotFound(f"No ticket {ticket_id} from {source}.", code="ticket_not_found")
 
 
+class TicketFetches:
+    """The desk fetches of one app (held on its state, passed to `ensure_fresh` and
+    `refresh`): at most `threads` at once, and one per ticket at a time, so a webhook and
+    an agent asking for the same ticket share it. Its threads start on the first fetch."""
+
+    def __init__(self, threads: int = FETCH_THREADS) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="journeydesk-fetch")
+        self._in_flight: dict[Hashable, Future] = {}
+        self._lock = threading.RLock()  # re-entrant: a done-callback may run inside `start`
+
+    def start(
+        self, config: Config, model: JourneyModel, source: str, ticket_id: str, refetch: bool
+    ) -> Future:
+        """The running fetch of this ticket, or a new one."""
+        key = (config.database_path, source, ticket_id)
+        with self._lock:
+            future = self._in_flight.get(key)
+            if future is None:
+                future = self._executor.submit(
+                    refresh_ticket, config, model, source, ticket_id, refetch=refetch
+                )
+                self._in_flight[key] = future
+                future.add_done_callback(lambda done: self._forget(key, done))
+            return future
+
+    def _forget(self, key: Hashable, future: Future) -> None:
+        with self._lock:
+            if self._in_flight.get(key) is future:
+                del self._in_flight[key]
+
+
 # -- internals -------------------------------------------------------------------------------
-
-_executor = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="journeydesk-fetch")
-_in_flight: dict[Hashable, Future] = {}
-_lock = threading.RLock()  # re-entrant: a done-callback may run inside `_start`
-
-
-def _start(
-    config: Config, model: JourneyModel, source: str, ticket_id: str, refetch: bool
-) -> Future:
-    """The running fetch of this ticket, or a new one: one fetch per ticket at a time."""
-    key = (config.database_path, source, ticket_id)
-    with _lock:
-        future = _in_flight.get(key)
-        if future is None:
-            future = _executor.submit(
-                refresh_ticket, config, model, source, ticket_id, refetch=refetch
-            )
-            _in_flight[key] = future
-            future.add_done_callback(lambda done: _forget(key, done))
-        return future
-
-
-def _forget(key: Hashable, future: Future) -> None:
-    with _lock:
-        if _in_flight.get(key) is future:
-            del _in_flight[key]
 
 
 def _freshness(outcome: Outcome, last: int | None) -> Freshness:

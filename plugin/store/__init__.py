@@ -134,6 +134,8 @@ def describe_database_error(exc: BaseException) -> str:
 POOL_SIZE = 16
 """Idle connections kept per database file and process (one per busy thread is enough)."""
 _pool: dict[str, list[Database]] = {}
+"""Per process, by nature (SQLite connections never cross a fork, see below), and shared by
+every app of the process that opens the same file: the store's only module-level state."""
 _pool_lock = threading.Lock()
 
 

@@ -29,6 +29,7 @@ def ticket_journey(source: str, ticket_id: str):
         db(),
         source,
         ticket_id,
+        fetches=app_state.fetches,
         lang=pick_language(),
     )
     if payload is None:

@@ -1,16 +1,18 @@
-"""Per-app state and the per-request database handle."""
+"""Per-app state (the Flask extension state `app.extensions["journeydesk"]`) and the
+per-request database handle."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g, request
 from sqlite_utils import Database
 
 from plugin.config import Config
+from plugin.intake.freshness import TicketFetches
 from plugin.journey.active_model import KIND, load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings
@@ -29,6 +31,8 @@ class AppState:
     model_version: int | None = None
     """The newest saved journey model version id this process has seen."""
     model_checked_at: float = 0.0
+    fetches: TicketFetches = field(default_factory=TicketFetches)
+    """This app's desk fetches (freshness checks and webhooks)."""
 
 
 def state() -> AppState:

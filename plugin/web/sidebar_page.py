@@ -71,7 +71,14 @@ def render_sidebar(
     app_state = state()
     lang = pick_language()
     journey, freshness = current_ticket_journey(
-        app_state.config, app_state.model, app_state.sidebar, db(), source, ticket_id, lang=lang
+        app_state.config,
+        app_state.model,
+        app_state.sidebar,
+        db(),
+        source,
+        ticket_id,
+        fetches=app_state.fetches,
+        lang=lang,
     )
     if journey is None:
         raise missing_ticket(source, ticket_id, freshness)

@@ -89,7 +89,14 @@ def receive(source: str):
 def _fetch(source: str, ticket_id: str, answer: dict[str, Any]):
     """Fetch and store the ticket and its requester's history; the webhook's answer."""
     app_state = state()
-    outcome = refresh(app_state.config, app_state.model, source, ticket_id, budget=BUDGET_SECONDS)
+    outcome = refresh(
+        app_state.config,
+        app_state.model,
+        source,
+        ticket_id,
+        fetches=app_state.fetches,
+        budget=BUDGET_SECONDS,
+    )
     if not outcome.done:
         return jsonify(answer | {"status": "accepted"}), 202
     if isinstance(outcome.error, ConnectorError):
