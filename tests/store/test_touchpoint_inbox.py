@@ -13,10 +13,9 @@ from connectors.records import Article, CustomerRef
 from plugin.background.jobs import scheduled_merge
 from plugin.background.worker_lease import lease_for
 from plugin.intake import ingest as ingest_module
-from plugin.store.articles import upsert_articles
+from plugin.store.articles import popular_in, upsert_articles
 from plugin.store.customers import find_customer
 from plugin.store.facts import customer_aggregates
-from plugin.store.knowledge import popular_in
 from plugin.store.reading import (
     earlier_reading,
     effort_counts,
