@@ -8,7 +8,7 @@ and when one record links two customers they are merged (recorded in customer_me
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -234,6 +234,28 @@ def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) ->
         [from_id, into_id, reason, now_epoch()],
     )
     mark_dirty(db, [into_id])
+
+
+def customer_in_source(
+    db: Database, customer_id: int, source: str, touchpoint_sources: Sequence[str]
+) -> bool:
+    """Is `customer_id` a customer of desk `source`: a user of it, the requester of one of
+    its tickets, or someone whose touchpoints came from its sync, imports or portals
+    (`touchpoint_sources`)? Merges move identities, tickets and touchpoints onto the
+    survivor, so a customer merged across desks belongs to each of them."""
+    if not -(2**63) <= customer_id < 2**63:  # beyond SQLite's integers: no one's customer
+        return False
+    marks = ", ".join("?" for _ in touchpoint_sources)
+    row = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM customer_identities WHERE customer_id = ? AND kind = ?) "
+        "OR EXISTS (SELECT 1 FROM tickets WHERE customer_id = ? AND source = ?) "
+        f"OR EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = ? AND source IN ({marks})) "
+        "OR EXISTS (SELECT 1 FROM touchpoint_inbox "
+        f"  WHERE customer_id = ? AND source IN ({marks}))",
+        [customer_id, f"user:{source}", customer_id, source]
+        + [customer_id, *touchpoint_sources] * 2,
+    ).fetchone()
+    return bool(row[0])
 
 
 def get_customer(db: Database, customer_id: int) -> dict[str, Any] | None:
