@@ -36,10 +36,10 @@ from plugin.intake.sync import SyncReport, store_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
 from plugin.journey.recompute import evaluate_chunk
 from plugin.store import open_db
-from plugin.store.customers import find_customer
-from plugin.store.fetches import desk_user_of, record_history_fetch
+from plugin.store.customers import desk_user_of, find_customer
 from plugin.store.journeys import save_journeys
 from plugin.store.sidebar_reads import TicketContext
+from plugin.store.sync_state import record_history_fetch
 from plugin.store.tickets import get_ticket
 
 log = logging.getLogger("journeydesk.freshness")

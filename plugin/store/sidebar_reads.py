@@ -122,9 +122,9 @@ class TicketContext:
     """The ticket row, as `store.tickets.get_ticket` returns it."""
     facts: CustomerFacts
     desk_user: str | None
-    """The requester's user id at the ticket's desk (`store.fetches.desk_user_of`)."""
+    """The requester's user id at the ticket's desk (`store.customers.desk_user_of`)."""
     last_history_fetch: int | None
-    """When that user's history was last read (`store.fetches.last_history_fetch`)."""
+    """When that user's history was last read (`store.sync_state.last_history_fetch`)."""
 
 
 def ticket_context(

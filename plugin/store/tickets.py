@@ -11,8 +11,8 @@ from sqlite_utils import Database
 from connectors.records import CustomerRef, Ticket
 from plugin.clock import to_epoch
 from plugin.store import dumps, select_dicts
-from plugin.store.customers import mark_dirty, resolve_customers
-from plugin.store.desk_merges import follow_moved_requesters
+from plugin.store.customers import follow_moved_requesters, resolve_customers
+from plugin.store.journeys import mark_dirty
 
 COLUMNS = (
     "source",

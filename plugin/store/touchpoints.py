@@ -14,7 +14,8 @@ from connectors.records import CustomerRef, Touchpoint
 from plugin.clock import to_epoch
 from plugin.store import dumps, loads_object
 from plugin.store.articles import article_groups, version_rows
-from plugin.store.customers import mark_dirty, resolve_customers
+from plugin.store.customers import resolve_customers
+from plugin.store.journeys import mark_dirty
 
 COLUMNS = (
     "source",
