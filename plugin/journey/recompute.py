@@ -25,7 +25,7 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
 from plugin.store import dumps, open_db
 from plugin.store.customers import all_customer_ids
-from plugin.store.facts import customer_aggregates
+from plugin.store.history import customer_aggregates
 from plugin.store.journeys import (
     EncodedJourney,
     JourneyRow,

@@ -41,7 +41,7 @@ from plugin.store.articles import (
     search_articles,
     versions_of,
 )
-from plugin.store.reading import ArticleKey, Reading, read_articles, readings
+from plugin.store.history import ArticleKey, Reading, read_articles, readings
 
 DAY = 86_400
 ALTERNATIVES = 3
