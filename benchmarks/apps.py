@@ -18,8 +18,8 @@ from pathlib import Path
 
 from flask import Flask, jsonify
 
+from benchmarks.datasets import core_last_articles
 from plugin.config import INGEST_KEYS, Config, load_config
-from plugin.store.datasets import core_last_articles
 
 CONFIG_ENV = "JOURNEYDESK_BENCH_CONFIG"
 SOURCE = "zendesk"

@@ -12,7 +12,7 @@ timeline entries a sync derives (opened, solved, CSAT), each customer a signup (
 purchase), some sessions a help-center search.
 
 Rows are made in chunks of customers, ordered by time within a chunk (the way a desk
-writes them), and written with `plugin.store.bulk` (no journal, indexes rebuilt once at
+writes them), and written with `benchmarks.bulk` (no journal, indexes rebuilt once at
 the end). Deterministic for a given seed, relative to the generation time (the "anchor",
 so the last-7-days facts have data whenever it runs).
 """
@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
 
+from benchmarks import bulk
 from connectors.demo_content import (
     ARTICLE_TEMPLATES,
     CATEGORIES,
@@ -45,7 +46,7 @@ from connectors.demo_content import (
     slugify,
 )
 from connectors.records import Article
-from plugin.store import bulk, dumps, open_db
+from plugin.store import dumps, open_db
 from plugin.store.articles import upsert_articles
 
 SOURCE = "zendesk"

@@ -31,14 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import apps
-from benchmarks.load import LoadResult, percentile, run_load
-from benchmarks.sync_probe import memory_mb
-from connectors.records import CustomerRef, Touchpoint
-from plugin.background.jobs import run_recompute
-from plugin.security import mint_agent_token
-from plugin.serving import WORKER_SETTINGS
-from plugin.store import open_db
-from plugin.store.datasets import (
+from benchmarks.datasets import (
     SampledTicket,
     core_last_articles,
     customer_emails,
@@ -46,6 +39,13 @@ from plugin.store.datasets import (
     sample_customers,
     sample_tickets,
 )
+from benchmarks.load import LoadResult, percentile, run_load
+from benchmarks.sync_probe import memory_mb
+from connectors.records import CustomerRef, Touchpoint
+from plugin.background.jobs import run_recompute
+from plugin.security import mint_agent_token
+from plugin.serving import WORKER_SETTINGS
+from plugin.store import open_db
 from plugin.store.touchpoints import count_waiting, insert_touchpoints, merge_inbox
 
 ROOT = Path(__file__).resolve().parents[1]

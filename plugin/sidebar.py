@@ -15,10 +15,14 @@ from plugin.journey.model import JourneyModel, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
 from plugin.store import loads_object
-from plugin.store.reading import earlier_reading
-from plugin.store.sidebar_reads import CustomerFacts, TicketContext, customer_facts, ticket_context
-from plugin.store.tickets import is_deleted
-from plugin.store.touchpoints import last_articles_before, timeline_rows
+from plugin.store.history import earlier_reading, last_articles_before, timeline_rows
+from plugin.store.tickets import (
+    CustomerFacts,
+    TicketContext,
+    customer_facts,
+    is_deleted,
+    ticket_context,
+)
 
 DAY = 86_400
 TIMELINE_LENGTH = 15
@@ -231,7 +235,7 @@ def _timeline_item(
     ticket_id: str | None,
     properties: str | None,
 ) -> dict[str, Any]:
-    """One row of `store.touchpoints.timeline_rows` as the payload shows it."""
+    """One row of `store.history.timeline_rows` as the payload shows it."""
     props = loads_object(properties)
     return {
         "type": type_,

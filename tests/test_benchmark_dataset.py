@@ -8,10 +8,10 @@ import io
 import pytest
 
 from benchmarks import apps, generate
+from benchmarks.datasets import core_last_articles, dataset_size, sample_tickets
 from plugin.background.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.store import open_db
-from plugin.store.datasets import core_last_articles, dataset_size, sample_tickets
 
 
 @pytest.fixture(scope="module")

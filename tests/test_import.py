@@ -14,7 +14,8 @@ from connectors.records import CustomerRef
 from plugin.intake.ingest import IngestTarget, import_events
 from plugin.store import open_db
 from plugin.store.customers import find_customer
-from plugin.store.touchpoints import article_views_of, count_touchpoints, timeline
+from plugin.store.history import article_views_of, timeline
+from plugin.store.touchpoints import count_touchpoints
 from tests.conftest import SECRET, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ from plugin.security import customer_hmac
 from plugin.store import open_db
 from plugin.store.articles import upsert_articles
 from plugin.store.customers import find_customer, upsert_customers
-from plugin.store.touchpoints import article_views_of, count_touchpoints, timeline
+from plugin.store.history import article_views_of, timeline
+from plugin.store.touchpoints import count_touchpoints
 from tests.conftest import SECRET, write_config
 
 KEY = "ingest-key-0123456789"

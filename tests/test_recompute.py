@@ -29,8 +29,7 @@ from plugin.journey.model import load_model
 from plugin.journey.recompute import recompute
 from plugin.security import mint_agent_token
 from plugin.store import open_db
-from plugin.store.journeys import stage_history
-from plugin.store.transitions import transition_counts
+from plugin.store.journeys import stage_history, transition_counts
 from tests.conftest import ANCHOR, SECRET, write_config
 from tests.copies import private_copy
 

@@ -28,7 +28,7 @@ from plugin.reply_guard.guard import (
 )
 from plugin.reply_guard.links import ArticleLink
 from plugin.security import mint_agent_token
-from plugin.store.reading import Reading
+from plugin.store.history import Reading
 from plugin.web.i18n import ago, translator
 from tests.conftest import SECRET
 

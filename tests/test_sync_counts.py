@@ -16,7 +16,7 @@ from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
 from plugin.security import mint_agent_token
 from plugin.store import open_db
-from plugin.store.facts import customer_aggregates
+from plugin.store.history import customer_aggregates
 from plugin.store.migrations import migrations
 from tests.conftest import SECRET
 from tests.desks import (

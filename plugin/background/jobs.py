@@ -25,9 +25,9 @@ from plugin.journey.active_model import (
 )
 from plugin.journey.recompute import RecomputeReport, recompute
 from plugin.store import open_store
-from plugin.store.notices import notices_by_source, replace_notices
-from plugin.store.recompute_state import mark_aged_journeys, record_model, recorded_model
+from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
+from plugin.store.sync_state import notices_by_source, replace_notices
 from plugin.store.touchpoints import merge_inbox
 
 log = logging.getLogger("journeydesk.jobs")

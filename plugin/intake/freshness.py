@@ -37,11 +37,10 @@ from plugin.intake.sync import SyncReport, store_desk_batch, sync_customer_histo
 from plugin.journey.model import JourneyModel
 from plugin.journey.recompute import evaluate_chunk
 from plugin.store import open_store
-from plugin.store.customers import find_customer
-from plugin.store.fetches import desk_user_of, record_history_fetch
+from plugin.store.customers import desk_user_of, find_customer
 from plugin.store.journeys import save_journeys
-from plugin.store.sidebar_reads import TicketContext
-from plugin.store.tickets import get_ticket
+from plugin.store.sync_state import record_history_fetch
+from plugin.store.tickets import TicketContext, get_ticket
 
 log = logging.getLogger("journeydesk.freshness")
 
@@ -103,7 +102,7 @@ def ensure_fresh(
 ) -> Freshness:
     """Make the store current enough to answer for this ticket, within `budget` seconds.
 
-    `stored` is what the store holds of the ticket (`store.sidebar_reads.ticket_context`:
+    `stored` is what the store holds of the ticket (`store.tickets.ticket_context`:
     the row with its requester's desk user id and last history fetch), None when it holds
     nothing. Never raises for a desk problem: a failed or slow fetch gives a stale answer.
     """

@@ -25,8 +25,7 @@ from connectors.freshdesk import FreshdeskConnector
 from connectors.records import CustomerRef, Touchpoint
 from plugin.clock import now_epoch
 from plugin.config import ConnectorConfig
-from plugin.store.timeline import mark_pushed, views_to_push
-from plugin.store.touchpoints import merge_inbox
+from plugin.store.touchpoints import mark_pushed, merge_inbox, views_to_push
 
 log = logging.getLogger("journeydesk.timeline")
 

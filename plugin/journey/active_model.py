@@ -25,7 +25,7 @@ from plugin.journey.editing import definitions_of
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, load_model
 from plugin.journey.preview import Preview, preview_models
-from plugin.store.facts import customer_aggregates
+from plugin.store.history import customer_aggregates
 from plugin.store.journeys import count_computed_before
 from plugin.store.rule_sets import RuleSet, get_rule_set, latest_rule_set, save_rule_set
 

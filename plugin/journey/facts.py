@@ -2,7 +2,7 @@
 
 Each fact has a name, a type, a description (shown in the admin and docs) and one
 function computing it from the store's per-customer aggregates
-(`plugin.store.facts.customer_aggregates`). Pure: aggregates + now in, facts out.
+(`plugin.store.history.customer_aggregates`). Pure: aggregates + now in, facts out.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from plugin.journey.conditions import Leaf
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
 from plugin.store import dumps, open_store
-from plugin.store.facts import customer_aggregates
+from plugin.store.customers import all_customer_ids
+from plugin.store.history import customer_aggregates
 from plugin.store.journeys import (
     EncodedJourney,
     JourneyRow,
-    all_customer_ids,
     save_encoded_journeys,
     take_dirty_customers,
 )

@@ -33,15 +33,15 @@ from sqlite_utils import Database
 
 from plugin.clock import now_epoch
 from plugin.reply_guard.links import ArticleLink, extract_article_links
-from plugin.store.knowledge import (
+from plugin.store.articles import (
+    article_group,
     group_by_slug,
-    group_of,
     knowledge_sources,
     popular_in,
     search_articles,
     versions_of,
 )
-from plugin.store.reading import ArticleKey, Reading, read_articles, readings
+from plugin.store.history import ArticleKey, Reading, read_articles, readings
 
 DAY = 86_400
 ALTERNATIVES = 3
@@ -311,7 +311,7 @@ def _resolve(
         hit = group_by_slug(db, [*preferred, *others], link.slug or "")
         return [hit] if hit else []
     for name in (*preferred, *others):
-        group = group_of(db, name, link.article_id)
+        group = article_group(db, name, link.article_id)
         if group is not None:
             return [(name, group)]
     return [(name, link.article_id) for name in preferred]

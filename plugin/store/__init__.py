@@ -2,7 +2,11 @@
 
 Open one `Database` per unit of work (a job, a command) with `with open_store(path) as db:`
 (web requests borrow one from the pool instead); every other module asks the store's
-functions by name and never builds queries, nor closes a connection itself.
+functions by name and never builds queries, nor closes a connection itself. This module
+holds what concerns the database file itself (opening it, the connection pool, errors
+described for an admin, whether it takes writes) and the JSON column helpers; each other
+module of the store holds the statements of one table or noun (customers, articles,
+tickets, ...).
 """
 
 from __future__ import annotations
@@ -129,6 +133,48 @@ def describe_database_error(exc: BaseException) -> str:
     if problem is None:
         return f"The database cannot be used right now ({text})."
     return f"The database cannot be used: {problem} ({text}). Nothing saved so far was lost."
+
+
+FULL_DISK_BYTES = 16 * 1024 * 1024
+"""Below this much free space beside the database, /healthz calls the disk full: SQLite
+needs room for the WAL and a checkpoint before it can write anything at all."""
+
+
+def write_problem(db: Database) -> str | None:
+    """Why this database cannot take writes now ("read-only", "full"), or None.
+
+    A write that changes nothing (a DELETE matching no row, rolled back) meets the same
+    checks as a real one — a file opened read-only, `PRAGMA query_only` — without
+    writing anything. It never waits: a busy writer proves the file takes writes.
+    """
+    if _free_bytes(db) < FULL_DISK_BYTES:
+        return "full"
+    timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        db.conn.execute("DELETE FROM leases WHERE 0")
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text:
+            return "read-only"
+        if "full" in text:
+            return "full"
+        if "locked" not in text and "busy" not in text:
+            raise
+    finally:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    return None
+
+
+def _free_bytes(db: Database) -> int:
+    """Free space in the database's folder (unlimited for an in-memory database)."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    if not path:
+        return FULL_DISK_BYTES
+    stats = os.statvfs(os.path.dirname(path) or ".")
+    return stats.f_bavail * stats.f_frsize
 
 
 POOL_SIZE = 16

@@ -1,10 +1,14 @@
-"""Knowledge-base articles, one row per locale, grouped so translations count as one."""
+"""Knowledge-base articles, one row per locale, grouped so translations count as one:
+writing them, their groups and versions, where they live (hosts), what is popular in a
+section, and full-text search (FTS5 table `articles_fts`, migration 0005).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -24,6 +28,12 @@ COLUMNS = (
     "updated_at",
     "draft",
 )
+POPULARITY_CAP = 500
+"""Recent views counted per article when ranking alternatives. Counting stops there, so a
+ranking costs at most (articles in the section × cap) index entries however large the
+history; past a few hundred recent views an article is "popular" either way."""
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_SEARCH_TERMS = 8
 
 
 def upsert_articles(db: Database, source: str, articles: Iterable[Article]) -> int:
@@ -53,7 +63,8 @@ def upsert_articles(db: Database, source: str, articles: Iterable[Article]) -> i
 
 
 def article_group(db: Database, source: str, article_id: str) -> str | None:
-    """The group (the article all its translations count as) of an article id."""
+    """The group (the article all its translations count as) of an article id in one
+    source, or None."""
     row = db.execute(
         "SELECT group_id FROM articles WHERE source = ? AND article_id = ? LIMIT 1",
         [source, article_id],
@@ -75,14 +86,17 @@ def article_groups(db: Database, source: str, article_ids: Iterable[str]) -> dic
     )
 
 
-def article_versions(db: Database, source: str, group_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Every locale of the given article groups."""
+def versions_of(db: Database, source: str, group_ids: Iterable[str]) -> dict[str, list[dict]]:
+    """Every locale of each group, keyed by group id."""
     ids = list(dict.fromkeys(group_ids))
     if not ids:
-        return []
-    cursor = _versions(db, source, ids, "*")
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+        return {}
+    cursor = _versions(db, source, ids, ", ".join(COLUMNS))
+    result: dict[str, list[dict]] = {}
+    for row in cursor:
+        version = dict(zip(COLUMNS, row, strict=True))
+        result.setdefault(version["group_id"], []).append(version)
+    return result
 
 
 def version_rows(db: Database, source: str, group_ids: Iterable[str]) -> list[tuple]:
@@ -107,16 +121,107 @@ def _versions(db: Database, source: str, ids: list[str], columns: str) -> sqlite
     )
 
 
-def count_articles(db: Database) -> int:
-    return db.execute("SELECT count(DISTINCT source || ':' || group_id) FROM articles").fetchone()[
-        0
-    ]
+def article_hosts(db: Database) -> dict[str, set[str]]:
+    """Host (lower case, no port) → the sources whose article URLs live there."""
+    hosts: dict[str, set[str]] = {}
+    for source, host in db.execute(
+        "SELECT DISTINCT source, lower(substr(rest, 1, CASE WHEN instr(rest, '/') > 0 "
+        "THEN instr(rest, '/') - 1 ELSE length(rest) END)) "
+        "FROM (SELECT source, substr(url, instr(url, '://') + 3) AS rest FROM articles "
+        "WHERE url LIKE 'http%://%')"
+    ):
+        name = host.rpartition("@")[2].partition(":")[0] if not host.startswith("[") else host
+        if name:
+            hosts.setdefault(name, set()).add(source)
+    return hosts
 
 
-def list_categories(db: Database) -> list[str]:
-    return [
-        row[0]
-        for row in db.execute(
-            "SELECT DISTINCT category FROM articles WHERE category IS NOT NULL ORDER BY 1"
+def group_by_slug(db: Database, sources: Sequence[str], slug: str) -> tuple[str, str] | None:
+    """The (source, group) whose article URL ends in `/articles/<slug>` (slug-named desks)."""
+    escaped = slug.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    for source in sources:
+        row = db.execute(
+            "SELECT group_id FROM articles WHERE source = ? "
+            "AND (url LIKE ? ESCAPE '\\' OR url LIKE ? ESCAPE '\\') LIMIT 1",
+            [source, f"%/articles/{escaped}", f"%/articles/{escaped}?%"],
+        ).fetchone()
+        if row:
+            return source, row[0]
+    return None
+
+
+def popular_in(
+    db: Database,
+    source: str,
+    *,
+    field: str,
+    value: str,
+    locale: str | None,
+    since: int,
+    cap: int = POPULARITY_CAP,
+) -> list[dict[str, Any]]:
+    """Published articles sharing `field` (section or category), most read since `since` first.
+
+    One row per group (the version in `locale` when there is one); each has `recent_views`
+    (counted up to `cap`, in one statement: a correlated, LIMITed count per article).
+    """
+    if field not in ("section", "category"):
+        raise ValueError("field must be section or category")
+    # The inbox (events not merged yet) has no per-article index: its counts are one
+    # GROUP BY over it, materialized once, not a walk per article.
+    rows = db.query(
+        "WITH waiting AS MATERIALIZED (SELECT article_id, count(*) AS n FROM touchpoint_inbox "
+        "WHERE article_source = :source AND type = 'article_view' AND occurred_at >= :since "
+        "GROUP BY article_id) "
+        "SELECT a.article_id, a.locale, a.group_id, a.title, a.url, a.section, a.category, "
+        "min((SELECT count(*) FROM (SELECT 1 FROM touchpoints t "
+        "INDEXED BY touchpoints_article_popularity WHERE t.article_source = a.source "
+        "AND t.article_id = a.group_id AND t.occurred_at >= :since AND t.type = 'article_view' "
+        "LIMIT :cap)) + coalesce((SELECT n FROM waiting w WHERE w.article_id = a.group_id), 0), "
+        ":cap) AS recent_views "
+        f"FROM articles a WHERE a.source = :source AND a.{field} = :value AND a.draft = 0",  # noqa: S608
+        {"since": since, "cap": cap, "source": source, "value": value},
+    )
+    by_group: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        kept = by_group.get(row["group_id"])
+        if kept is None or (row["locale"] == locale and kept["locale"] != locale):
+            by_group[row["group_id"]] = row
+    return sorted(by_group.values(), key=lambda r: (-r["recent_views"], r["title"]))
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH string: every word as a quoted prefix term (all must match)."""
+    words = _WORD.findall(text)[:MAX_SEARCH_TERMS]
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', "") + '"*' for w in words)
+
+
+def search_articles(
+    db: Database, text: str, *, sources: Sequence[str], limit: int = 50
+) -> list[dict[str, Any]]:
+    """Published article versions matching `text` (title, section, category), best first.
+
+    Several locales of one article may come back; the caller picks one per group.
+    """
+    query = fts_query(text)
+    if query is None or not sources:
+        return []
+    marks = ", ".join("?" for _ in sources)
+    return list(
+        db.query(
+            "SELECT a.source, a.article_id, a.locale, a.group_id, a.title, a.url, a.section, "
+            "a.category, a.updated_at FROM (SELECT source, article_id, locale, "
+            "bm25(articles_fts) AS rank FROM articles_fts WHERE articles_fts MATCH ? "
+            f"AND source IN ({marks}) ORDER BY rank LIMIT ?) AS hit "  # noqa: S608
+            "JOIN articles a ON a.source = hit.source AND a.article_id = hit.article_id "
+            "AND a.locale = hit.locale WHERE a.draft = 0 ORDER BY hit.rank",
+            [query, *sources, limit],
         )
-    ]
+    )
+
+
+def knowledge_sources(db: Database) -> list[str]:
+    """Sources that have a knowledge base in the store."""
+    return [row[0] for row in db.execute("SELECT DISTINCT source FROM articles ORDER BY 1")]

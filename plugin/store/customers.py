@@ -3,12 +3,21 @@
 The same person seen by a desk (requester id + email) and by the portal (email,
 external id, anonymous visitor id) is one customer: identities point at a customer row,
 and when one record links two customers they are merged (recorded in customer_merges).
+
+A user merge made in the help desk is followed too (`follow_moved_requesters`). When an
+agent merges two users in Zendesk, the merged-away user is deactivated (it comes back
+from the user export with `active: false`) and every ticket it requested moves to the
+surviving user. The export names no survivor, so the move is the evidence: a stored
+ticket whose requester changes away from a customer the desk has deactivated means that
+customer was merged into the new requester. A requester changed by hand (the old user
+still active) is not a merge. (Freshdesk keeps the merged contacts' addresses on the
+survivor as `other_emails`, which identity resolution follows by itself.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -16,6 +25,7 @@ from sqlite_utils import Database
 from connectors.records import Customer, CustomerRef
 from plugin.clock import now_epoch, to_epoch
 from plugin.store import dumps, loads_object, select_dicts
+from plugin.store.journeys import mark_dirty
 
 PROFILE_FIELDS = (
     "name",
@@ -236,6 +246,58 @@ def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) ->
     mark_dirty(db, [into_id])
 
 
+def follow_moved_requesters(db: Database, source: str, moves: dict[str, int]) -> bool:
+    """Merge each deactivated former requester into the ticket's new requester.
+
+    `moves` maps ticket id → the customer the ticket is about to be stored under. One
+    query for the whole batch: deactivated requesters are rare, so it finds little.
+    Returns whether anyone was merged.
+    """
+    found = db.execute(
+        # CROSS JOIN keeps this order: left to itself the planner walks every ticket of
+        # the source (the primary key's prefix) per batch, which grows with the desk.
+        "SELECT t.id, t.customer_id FROM json_each(?) j "
+        "CROSS JOIN tickets t ON t.source = ? AND t.id = j.value "
+        "CROSS JOIN customers c ON c.id = t.customer_id "
+        "WHERE c.merged_into IS NULL AND json_extract(c.attributes, '$.active') = 0",
+        [json.dumps(list(moves)), source],
+    ).fetchall()
+    merged = False
+    for ticket_id, old_customer in found:
+        new_customer = moves[ticket_id]
+        if old_customer != new_customer:
+            merged = True
+            merge_customers(
+                db,
+                old_customer,
+                new_customer,
+                reason=f"merged in {source}: its tickets moved to the surviving user",
+            )
+    return merged
+
+
+def customer_in_source(
+    db: Database, customer_id: int, source: str, touchpoint_sources: Sequence[str]
+) -> bool:
+    """Is `customer_id` a customer of desk `source`: a user of it, the requester of one of
+    its tickets, or someone whose touchpoints came from its sync, imports or portals
+    (`touchpoint_sources`)? Merges move identities, tickets and touchpoints onto the
+    survivor, so a customer merged across desks belongs to each of them."""
+    if not -(2**63) <= customer_id < 2**63:  # beyond SQLite's integers: no one's customer
+        return False
+    marks = ", ".join("?" for _ in touchpoint_sources)
+    row = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM customer_identities WHERE customer_id = ? AND kind = ?) "
+        "OR EXISTS (SELECT 1 FROM tickets WHERE customer_id = ? AND source = ?) "
+        f"OR EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = ? AND source IN ({marks})) "
+        "OR EXISTS (SELECT 1 FROM touchpoint_inbox "
+        f"  WHERE customer_id = ? AND source IN ({marks}))",
+        [customer_id, f"user:{source}", customer_id, source]
+        + [customer_id, *touchpoint_sources] * 2,
+    ).fetchone()
+    return bool(row[0])
+
+
 def get_customer(db: Database, customer_id: int) -> dict[str, Any] | None:
     rows = select_dicts(db, "SELECT * FROM customers WHERE id = ?", [customer_id])
     if not rows:
@@ -249,6 +311,16 @@ def get_customer_by_email(db: Database, email: str) -> int | None:
     return find_customer(db, CustomerRef(email=email), source="")
 
 
+def desk_user_of(db: Database, customer_id: int, source: str) -> str | None:
+    """The desk's own user id for a customer (the requester id to fetch history by)."""
+    row = db.execute(
+        "SELECT value FROM customer_identities WHERE customer_id = ? AND kind = ? "
+        "ORDER BY value LIMIT 1",
+        [customer_id, f"user:{source}"],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def customer_identities(db: Database, customer_id: int) -> list[dict[str, Any]]:
     return list(
         db.query(
@@ -258,18 +330,12 @@ def customer_identities(db: Database, customer_id: int) -> list[dict[str, Any]]:
     )
 
 
-def mark_dirty(db: Database, customer_ids: Iterable[int]) -> None:
-    """Remember customers whose facts changed, for the incremental recompute."""
-    now = now_epoch()
-    db.conn.executemany(
-        "INSERT INTO dirty_customers (customer_id, marked_at) VALUES (?, ?) "
-        "ON CONFLICT(customer_id) DO NOTHING",
-        [(cid, now) for cid in set(customer_ids)],
-    )
-
-
 def count_customers(db: Database) -> int:
     return db.execute("SELECT count(*) FROM customers WHERE merged_into IS NULL").fetchone()[0]
+
+
+def all_customer_ids(db: Database) -> list[int]:
+    return [row[0] for row in db.execute("SELECT id FROM customers WHERE merged_into IS NULL")]
 
 
 def _customers_for(db: Database, keys: list[tuple[str, str]]) -> set[int]:

@@ -1,4 +1,15 @@
-"""Computed journey state per customer: stage, signals, reasons, and stage history."""
+"""Computed journey state per customer: stage, signals, reasons, the stage history and
+its transition counts, and what is due for a recompute.
+
+Two reasons a customer's stored journey goes stale although none of their data changed:
+- the definitions changed (config.toml edited, then a restart): the store keeps a
+  fingerprint of the model the last full recompute used (`journey_model_state`), so the
+  next run can tell;
+- time passed: "days since purchase" or "days until renewal" move every day, so a journey
+  computed yesterday may hold yesterday's stage.
+And customers whose data changed are marked (`dirty_customers`) for the incremental
+recompute.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.clock import now_epoch
 from plugin.store import dumps, select_dicts
 
 
@@ -131,6 +143,35 @@ def recent_transitions(db: Database, *, limit: int = 20) -> list[dict[str, Any]]
     )
 
 
+@dataclass(frozen=True)
+class TransitionCount:
+    from_stage: str | None
+    """None for customers journeydesk placed in a stage for the first time."""
+    to_stage: str
+    customers: int
+    moves: int
+    """Can exceed `customers`: one customer may make the same move twice in a period."""
+
+
+def transition_counts(
+    db: Database, *, since: int, until: int, first_stages: bool = False
+) -> list[TransitionCount]:
+    """Stage changes with `since <= at < until`, per (from, to), most frequent first.
+
+    First placements (a new customer, or everyone at the first recompute) are left out
+    unless `first_stages`: they are not moves along the journey.
+    """
+    first = "" if first_stages else "AND from_stage IS NOT NULL "
+    rows = db.execute(
+        "SELECT from_stage, to_stage, count(DISTINCT customer_id), count(*) "
+        "FROM stage_history INDEXED BY stage_history_at "
+        f"WHERE at >= ? AND at < ? {first}"  # noqa: S608 - one of two literals
+        "GROUP BY from_stage, to_stage ORDER BY count(*) DESC, from_stage, to_stage",
+        [since, until],
+    )
+    return [TransitionCount(*row) for row in rows]
+
+
 def count_computed_before(db: Database, at: int) -> int:
     """Customers whose stored journey was computed before `at` (e.g. a new model's save)."""
     return db.execute(
@@ -153,6 +194,16 @@ def signal_counts(db: Database) -> dict[str, int]:
     return counts
 
 
+def mark_dirty(db: Database, customer_ids: Iterable[int]) -> None:
+    """Remember customers whose facts changed, for the incremental recompute."""
+    now = now_epoch()
+    db.conn.executemany(
+        "INSERT INTO dirty_customers (customer_id, marked_at) VALUES (?, ?) "
+        "ON CONFLICT(customer_id) DO NOTHING",
+        [(cid, now) for cid in set(customer_ids)],
+    )
+
+
 def take_dirty_customers(db: Database) -> list[int]:
     """The customers marked changed since the last recompute, and unmark them."""
     # One statement, so a mark written concurrently is either taken or kept, never lost.
@@ -160,5 +211,31 @@ def take_dirty_customers(db: Database) -> list[int]:
         return [row[0] for row in db.execute("DELETE FROM dirty_customers RETURNING customer_id")]
 
 
-def all_customer_ids(db: Database) -> list[int]:
-    return [row[0] for row in db.execute("SELECT id FROM customers WHERE merged_into IS NULL")]
+def mark_aged_journeys(db: Database, *, computed_before: int, now: int) -> int:
+    """Mark for the next incremental recompute every customer whose journey was computed
+    before `computed_before`; returns how many were marked."""
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO dirty_customers (customer_id, marked_at) "
+            "SELECT customer_id, ? FROM customer_journeys WHERE computed_at < ? "
+            "ON CONFLICT(customer_id) DO NOTHING",
+            [now, computed_before],
+        )
+    return cursor.rowcount
+
+
+def recorded_model(db: Database) -> str | None:
+    """The fingerprint of the model every stored journey was last computed with."""
+    row = db.execute("SELECT fingerprint FROM journey_model_state WHERE id = 1").fetchone()
+    return row[0] if row else None
+
+
+def record_model(db: Database, fingerprint: str, *, now: int) -> None:
+    """Remember that a full recompute with `fingerprint` finished at `now`."""
+    with db.atomic():
+        db.execute(
+            "INSERT INTO journey_model_state (id, fingerprint, computed_at) VALUES (1, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "computed_at = excluded.computed_at",
+            [fingerprint, now],
+        )

@@ -1,9 +1,11 @@
-"""Sync bookkeeping: cursors, batches written with their cursor, runs and rejections."""
+"""Sync bookkeeping: cursors, batches written with their cursor, runs and rejections,
+when each desk user's reading history was last fetched (on-demand freshness), and what
+the last sync of each source said an admin should know (shown on /healthz)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,14 +107,6 @@ def clear_cursors(db: Database, source: str) -> None:
     db.execute("DELETE FROM sync_cursors WHERE source = ?", [source])
 
 
-def cursor_updated_at(db: Database, source: str, stream: str, scope: str = "") -> int | None:
-    row = db.execute(
-        "SELECT updated_at FROM sync_cursors WHERE source = ? AND stream = ? AND scope = ?",
-        [source, stream, scope],
-    ).fetchone()
-    return row[0] if row else None
-
-
 def record_rejection(db: Database, source: str, stream: str, reason: str) -> None:
     db.execute(
         "INSERT INTO rejections (source, stream, at, reason) VALUES (?, ?, ?, ?)",
@@ -170,3 +164,54 @@ def last_runs(db: Database) -> list[dict[str, Any]]:
             "WHERE id IN (SELECT max(id) FROM sync_runs GROUP BY source) ORDER BY source"
         )
     )
+
+
+def record_history_fetch(db: Database, source: str, user_id: str, fetched_at: int) -> None:
+    """Remember that `user_id`'s history was fetched as of `fetched_at` (never moves back)."""
+    db.execute(
+        "INSERT INTO customer_fetches (source, user_id, fetched_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(source, user_id) DO UPDATE SET "
+        "fetched_at = max(customer_fetches.fetched_at, excluded.fetched_at)",
+        [source, str(user_id), fetched_at],
+    )
+
+
+def last_history_fetch(db: Database, source: str, user_id: str) -> int | None:
+    """The latest time `user_id`'s history was read: on demand, or by a sync.
+
+    A sync leaves its mark as the user's events cursor (stream `touchpoints`, scope =
+    the user id); its `updated_at` is when that page was stored.
+    """
+    row = db.execute(
+        "SELECT max(t) FROM ("
+        " SELECT fetched_at AS t FROM customer_fetches WHERE source = ? AND user_id = ?"
+        " UNION ALL SELECT updated_at FROM sync_cursors"
+        " WHERE source = ? AND stream = 'touchpoints' AND scope = ?)",
+        [source, str(user_id), source, str(user_id)],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def replace_notices(db: Database, source: str, notices: Iterable[str]) -> None:
+    """Make `notices` the source's current ones; a notice kept keeps its `since`."""
+    current = list(dict.fromkeys(notices))
+    with db.atomic():
+        marks = ", ".join("?" for _ in current)
+        db.execute(
+            f"DELETE FROM source_notices WHERE source = ? AND notice NOT IN ({marks})",
+            [source, *current],
+        )
+        db.conn.executemany(
+            "INSERT INTO source_notices (source, notice, since) VALUES (?, ?, ?) "
+            "ON CONFLICT(source, notice) DO NOTHING",
+            [(source, notice, now_epoch()) for notice in current],
+        )
+
+
+def notices_by_source(db: Database) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for source, notice in db.execute(
+        "SELECT source, notice FROM source_notices ORDER BY source, since, notice"
+    ):
+        result.setdefault(source, []).append(notice)
+    return result

@@ -1,18 +1,32 @@
-"""Tickets (and conversations) of every connected desk."""
+"""Tickets (and conversations) of every connected desk, and a ticket's context.
+
+`ticket_context` is the sidebar's per-request reads merged: one statement for everything
+a journey needs about one ticket (or, `customer_facts`, one customer) that is a single
+value. A journey request used to ask ~12 small questions one statement each (the ticket,
+its requester, their journey row, whether they have any activity, the effort counts, the
+requester's desk id and when their history was last fetched, their open tickets), and
+each statement costs 10-25 µs from Python whatever it does. Here they are one statement
+of scalar subqueries, each keyed by `customer_id` first like the separate queries were
+(same indexes, same rows visited); the few that give several values give them as a JSON
+array. The longer lists (timeline, articles read) are in `history.py`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Ticket
 from plugin.clock import to_epoch
-from plugin.store import dumps, select_dicts
-from plugin.store.customers import mark_dirty, resolve_customers
-from plugin.store.desk_merges import follow_moved_requesters
+from plugin.store import dumps, loads_stored, select_dicts
+from plugin.store.customers import follow_moved_requesters, resolve_customers
+from plugin.store.journeys import mark_dirty
+from plugin.store.touchpoints import over_both
 
 COLUMNS = (
     "source",
@@ -132,4 +146,191 @@ def mark_deleted(db: Database, source: str, ticket_ids: Iterable[str]) -> None:
     db.conn.executemany(
         "UPDATE tickets SET deleted = 1 WHERE source = ? AND id = ? AND deleted = 0",
         [(source, ticket_id) for ticket_id in ticket_ids],
+    )
+
+
+OPEN_TICKETS_SHOWN = 10
+"""Open tickets listed beside a journey, newest first."""
+
+_HISTORY = "touchpoints INDEXED BY touchpoints_article_views"
+_EFFORT_COUNTS = (
+    "json_array(count(*) FILTER (WHERE type = 'article_view'), "
+    "count(DISTINCT CASE WHEN type = 'article_view' THEN article_source || ':' || article_id END), "
+    "count(*) FILTER (WHERE type = 'search' AND article_id IS NULL))"
+)
+"""views, distinct articles and searches in one walk of the window (was three). A search
+row naming an article is a click on a result (a desk's `result_click`): part of the search
+before it, not another one."""
+
+
+def _customer_part(cid: str, end: str) -> str:
+    """The customer's columns, for the customer whose id is the SQL `cid`; effort counted
+    up to the SQL `end`. Touchpoints are read in the history and the inbox: the effort
+    window's walk covers the inbox only when the customer has rows there (one seek of its
+    index decides; an empty or small inbox then costs nothing more)."""
+    window = (
+        f"customer_id = {cid} AND occurred_at BETWEEN {end} - :effort AND {end} "
+        "AND type IN ('article_view', 'search')"
+    )
+    waiting = f"EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = {cid})"
+    both = over_both(f"SELECT type, article_source, article_id FROM {{touchpoints}} WHERE {window}")
+    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+    return f"""
+    c.id IS NOT NULL, c.name, c.email, c.signup_at, c.plan, c.locale,
+    j.stage, j.stage_since, j.reasons, j.signals,
+    EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid}) OR {waiting},
+    CASE WHEN {waiting} THEN (SELECT {_EFFORT_COUNTS} FROM ({both}))
+     ELSE (SELECT {_EFFORT_COUNTS} FROM {_HISTORY} WHERE {window}) END,
+    (SELECT count(*) FROM tickets
+     WHERE customer_id = {cid} AND deleted = 0
+     AND created_at BETWEEN {end} - :effort AND {end}),
+    (SELECT json_group_array(json_array(source, id, subject, status, created_at))
+     FROM (SELECT source, id, subject, status, created_at FROM tickets
+           WHERE customer_id = {cid} AND deleted = 0 AND status IN ({statuses})
+           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}))"""
+
+
+_CUSTOMER_WIDTH = 14
+
+# The requester's desk user id, when their history was last fetched and last synced, from
+# one walk of their identities (a column of a subquery read three times ran it three times).
+_DESK_USER = (
+    "(SELECT json_array(i.value, "
+    "(SELECT fetched_at FROM customer_fetches WHERE source = :source AND user_id = i.value), "
+    "(SELECT updated_at FROM sync_cursors WHERE source = :source AND stream = 'touchpoints' "
+    " AND scope = i.value)) "
+    "FROM customer_identities i WHERE i.customer_id = t.customer_id AND i.kind = :kind "
+    "ORDER BY i.value LIMIT 1)"
+)
+
+_TICKET_SQL = (
+    "SELECT "
+    + ", ".join(f"t.{c}" for c in COLUMNS)
+    + ","
+    + _customer_part("t.customer_id", "t.created_at")
+    + ", "
+    + _DESK_USER
+    + " FROM tickets t "
+    "LEFT JOIN customers c ON c.id = t.customer_id "
+    "LEFT JOIN customer_journeys j ON j.customer_id = t.customer_id "
+    "WHERE t.source = :source AND t.id = :id AND t.deleted = 0"
+)
+
+_CUSTOMER_SQL = (
+    "SELECT " + _customer_part(":cid", ":end") + " FROM (SELECT :cid AS id) k "
+    "LEFT JOIN customers c ON c.id = k.id "
+    "LEFT JOIN customer_journeys j ON j.customer_id = k.id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """A customer's single-valued sidebar facts and open tickets (the longer lists are
+    read separately)."""
+
+    customer: dict[str, Any] | None
+    """name, email, signup_at, plan, locale; None when there is no such customer."""
+    journey: dict[str, Any] | None
+    """The stored journey (stage, stage_since, reasons, signals), None if not computed yet."""
+    has_activity: bool
+    effort: dict[str, int]
+    """articles, views, searches and contacts in the effort window."""
+    open_tickets: list[dict[str, Any]]
+    """The newest open tickets (at most OPEN_TICKETS_SHOWN): source, id, subject, status,
+    created_at."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketContext:
+    """A stored ticket with its requester's facts and the freshness check's inputs."""
+
+    ticket: dict[str, Any]
+    """The ticket row, as `store.tickets.get_ticket` returns it."""
+    facts: CustomerFacts
+    desk_user: str | None
+    """The requester's user id at the ticket's desk (`store.customers.desk_user_of`)."""
+    last_history_fetch: int | None
+    """When that user's history was last read (`store.sync_state.last_history_fetch`)."""
+
+
+def ticket_context(
+    db: Database, source: str, ticket_id: str, *, effort_seconds: int
+) -> TicketContext | None:
+    """The ticket (not deleted) and everything single-valued the sidebar shows beside it,
+    in one statement; None when the ticket is not stored. Effort counts cover
+    [created_at - effort_seconds, created_at]."""
+    row = db.conn.execute(
+        _TICKET_SQL,
+        {"source": source, "id": ticket_id, "kind": f"user:{source}", "effort": effort_seconds},
+    ).fetchone()
+    if row is None:
+        return None
+    width = len(COLUMNS)
+    ticket = dict(zip(COLUMNS, row[:width], strict=True))
+    tags = ticket["tags"]
+    ticket["tags"] = [] if tags == "[]" else loads_stored(tags)
+    desk = row[width + _CUSTOMER_WIDTH]
+    desk_user, fetched, synced = (None, None, None) if desk is None else loads_stored(desk)
+    last = fetched if synced is None else synced if fetched is None else max(fetched, synced)
+    return TicketContext(
+        ticket=ticket,
+        facts=_facts(row, width),
+        desk_user=desk_user,
+        last_history_fetch=last,
+    )
+
+
+def customer_facts(
+    db: Database, customer_id: int, *, end: int, effort_seconds: int
+) -> CustomerFacts:
+    """A customer's single-valued sidebar facts, effort counted in [end - effort_seconds, end]."""
+    row = db.conn.execute(
+        _CUSTOMER_SQL, {"cid": customer_id, "end": end, "effort": effort_seconds}
+    ).fetchone()
+    return _facts(row, 0)
+
+
+def _facts(row: tuple, at: int) -> CustomerFacts:
+    (
+        found,
+        name,
+        email,
+        signup_at,
+        plan,
+        locale,
+        stage,
+        stage_since,
+        reasons,
+        signals,
+        active,
+        counts,
+        contacts,
+        open_tickets,
+    ) = row[at : at + _CUSTOMER_WIDTH]
+    customer = (
+        {"name": name, "email": email, "signup_at": signup_at, "plan": plan, "locale": locale}
+        if found
+        else None
+    )
+    journey = (
+        None
+        if stage is None
+        else {
+            "stage": stage,
+            "stage_since": stage_since,
+            "reasons": loads_stored(reasons),
+            "signals": loads_stored(signals),
+        }
+    )
+    views, articles, searches = orjson.loads(counts)
+    effort = {"articles": articles, "views": views, "searches": searches, "contacts": contacts}
+    return CustomerFacts(
+        customer,
+        journey,
+        bool(active),
+        effort,
+        [
+            {"source": src, "id": id_, "subject": subject, "status": status, "created_at": when}
+            for src, id_, subject, status, when in loads_stored(open_tickets)
+        ],
     )

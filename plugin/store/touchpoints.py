@@ -1,20 +1,28 @@
-"""Touchpoints: every interaction on a customer's timeline, and the reading history."""
+"""Touchpoints: every interaction on a customer's timeline, written once each.
+
+A desk's sync writes the history (`touchpoints`) directly; ingest and import stage events
+in the inbox (`touchpoint_inbox`), readable at once and merged into the history later.
+Article views may be written back to a desk's contact timeline (Freshdesk
+contact-activities): each at most once, a row in `timeline_pushes` marking it done (or
+refused by the desk), committed right after the desk's answer.
+
+The reads over one customer's history are in `history.py`.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Touchpoint
-from plugin.clock import to_epoch
-from plugin.store import dumps, loads_object
-from plugin.store.articles import article_groups, version_rows
-from plugin.store.customers import mark_dirty, resolve_customers
+from plugin.clock import now_epoch, to_epoch
+from plugin.store import dumps, select_dicts
+from plugin.store.articles import article_groups
+from plugin.store.customers import resolve_customers
+from plugin.store.journeys import mark_dirty
 
 COLUMNS = (
     "source",
@@ -237,133 +245,6 @@ def _row(
     )
 
 
-_LAST_ARTICLES = (
-    over_both(
-        "SELECT occurred_at, article_source, article_id, article_locale FROM {touchpoints} "
-        "WHERE customer_id = :cid AND type = 'article_view' "
-        "AND occurred_at BETWEEN :since AND :before"
-    )
-    + " ORDER BY occurred_at DESC"
-)
-
-_ARTICLE_KEY = itemgetter(1, 2)
-"""(article_source, article_id) of a `_LAST_ARTICLES` row."""
-
-_TIMELINE = (
-    over_both(
-        "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
-        "article_url, ticket_id, properties FROM {touchpoints} "
-        "WHERE customer_id = :cid AND occurred_at <= :until"
-    )
-    + " ORDER BY occurred_at DESC LIMIT :limit"
-)
-"""The newest of both tables (ties: the history's first). SQLite merges the two index walks,
-each already in `occurred_at` order, and stops at the limit; a LIMIT inside each half made
-it sort each half's rows again (~12 µs a sidebar)."""
-
-
-def last_articles_before(
-    db: Database, customer_id: int, before: int, *, since: int, limit: int
-) -> list[dict[str, Any]]:
-    """The distinct articles read in [since, before], newest view first, with view counts.
-
-    Each item: article_source, article_id, last_viewed_at, views, locale, title, url
-    (title/url in the locale the customer read last, else any locale we know).
-    """
-    rows = db.conn.execute(
-        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}
-    ).fetchall()
-    # Every article's views counted in C (a heavy reader has hundreds in the window); the
-    # newest `limit` articles are the first distinct ones, rows coming newest first.
-    views = Counter(map(_ARTICLE_KEY, rows))
-    picked: dict[tuple[str, str], dict[str, Any]] = {}
-    if limit > 0:
-        for at, src, aid, locale in rows:
-            key = (src, aid)
-            if key not in picked:
-                picked[key] = {
-                    "article_source": src,
-                    "article_id": aid,
-                    "last_viewed_at": at,
-                    "views": views[key],
-                    "locale": locale,
-                    "title": None,
-                    "url": None,
-                }
-                if len(picked) == limit:
-                    break
-    _fill_titles(db, customer_id, list(picked.values()))
-    return list(picked.values())
-
-
-def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) -> None:
-    """Prefer the knowledge base's current title and URL in the locale that was read."""
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_source.setdefault(item["article_source"], []).append(item)
-    for source, group in by_source.items():
-        versions: dict[str, dict[str, tuple]] = {}
-        for row in version_rows(db, source, [i["article_id"] for i in group]):
-            versions.setdefault(row[0], {})[row[1]] = row
-        for item in group:
-            known = versions.get(item["article_id"], {})
-            best = known.get(item["locale"]) or next(iter(known.values()), None)
-            if best:
-                _, _, item["title"], item["url"], item["category"], item["updated_at"] = best
-            else:  # not in the knowledge base yet: what the view itself said
-                item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
-            item["title"] = item["title"] or f"Article {item['article_id']}"
-
-
-def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:
-    row = db.execute(
-        over_both(
-            "SELECT article_title, article_url FROM {touchpoints} WHERE customer_id = :cid "
-            "AND type = 'article_view' AND occurred_at = :at AND article_id = :article"
-        )
-        + " LIMIT 1",
-        {"cid": customer_id, "at": item["last_viewed_at"], "article": item["article_id"]},
-    ).fetchone()
-    return {"title": row[0], "url": row[1]} if row else {}
-
-
-def timeline_rows(db: Database, customer_id: int, *, until: int, limit: int) -> list[tuple]:
-    """`timeline` as plain rows: (type, occurred_at, channel, article_source, article_id,
-    article_title, article_url, ticket_id, properties as stored JSON text). The sidebar
-    builds its items from them directly (its busiest read: 15 rows a request)."""
-    return db.conn.execute(
-        _TIMELINE, {"cid": customer_id, "until": until, "limit": limit}
-    ).fetchall()
-
-
-def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
-    """The customer's most recent touchpoints up to `until`, newest first."""
-    return [
-        {
-            "type": type_,
-            "occurred_at": occurred_at,
-            "channel": channel,
-            "article_source": article_source,
-            "article_id": article_id,
-            "article_title": article_title,
-            "article_url": article_url,
-            "ticket_id": ticket_id,
-            "properties": loads_object(properties),
-        }
-        for (
-            type_,
-            occurred_at,
-            channel,
-            article_source,
-            article_id,
-            article_title,
-            article_url,
-            ticket_id,
-            properties,
-        ) in timeline_rows(db, customer_id, until=until, limit=limit)
-    ]
-
-
 def count_touchpoints(db: Database, type_: str | None = None) -> int:
     # The customer index holds the type and is far smaller than the table.
     where = "" if type_ is None else " WHERE type = :type"
@@ -374,14 +255,35 @@ def count_touchpoints(db: Database, type_: str | None = None) -> int:
     ).fetchone()[0]
 
 
-def article_views_of(db: Database, customer_id: int) -> list[dict[str, Any]]:
-    """Every article view of a customer, oldest first (tests and exports)."""
-    return list(
-        db.query(
-            "SELECT occurred_at, article_source, article_id, article_locale FROM ("
-            "SELECT *, 0 AS waiting FROM touchpoints WHERE customer_id = :cid "
-            "UNION ALL SELECT *, 1 FROM touchpoint_inbox WHERE customer_id = :cid) "
-            "WHERE type = 'article_view' ORDER BY occurred_at, waiting, id",
-            {"cid": customer_id},
-        )
+def views_to_push(db: Database, source: str, *, since: int, limit: int) -> list[dict[str, Any]]:
+    """Captured article views of `source`'s articles not written back yet, oldest first.
+
+    Only views of customers the desk can find (a contact id of `source`, or an email) are
+    returned; an anonymous visitor's views wait until the visitor is identified. Views the
+    desk recorded itself (touchpoint source = the desk) are never written back.
+    """
+    return select_dicts(
+        db,
+        "SELECT t.id, t.event_id, t.occurred_at, t.article_id, t.article_title, "
+        "t.article_url, t.article_locale, c.email, "
+        "(SELECT value FROM customer_identities i WHERE i.customer_id = t.customer_id "
+        " AND i.kind = ? ORDER BY value LIMIT 1) AS contact_id "
+        "FROM touchpoints t JOIN customers c ON c.id = t.customer_id "
+        "WHERE t.type = 'article_view' AND t.article_source = ? AND t.source != ? "
+        "AND t.occurred_at >= ? "
+        "AND NOT EXISTS (SELECT 1 FROM timeline_pushes p WHERE p.touchpoint_id = t.id) "
+        "AND (c.email IS NOT NULL OR EXISTS (SELECT 1 FROM customer_identities i "
+        " WHERE i.customer_id = t.customer_id AND i.kind = ?)) "
+        "ORDER BY t.id LIMIT ?",
+        [f"user:{source}", source, source, since, f"user:{source}", limit],
     )
+
+
+def mark_pushed(db: Database, touchpoint_id: int, *, outcome: str) -> None:
+    """Remember that a view was written (`outcome` "pushed") or refused ("refused")."""
+    with db.atomic():
+        db.execute(
+            "INSERT INTO timeline_pushes (touchpoint_id, outcome, at) VALUES (?, ?, ?) "
+            "ON CONFLICT(touchpoint_id) DO NOTHING",
+            [touchpoint_id, outcome, now_epoch()],
+        )

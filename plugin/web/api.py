@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from plugin.intake.freshness import missing_ticket
 from plugin.sidebar import build_customer_journey, current_ticket_journey, read_customer
-from plugin.store.access import customer_in_source
+from plugin.store.customers import customer_in_source
 from plugin.web.access import require_agent
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError

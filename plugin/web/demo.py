@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from plugin.journey.model import journey_position
-from plugin.store.articles import article_versions
+from plugin.store.articles import versions_of
 from plugin.store.customers import count_customers
 from plugin.store.journeys import stage_counts
 from plugin.store.tickets import count_tickets, sample_tickets_by_stage
@@ -48,7 +48,7 @@ def index():
 def help_center_article(locale: str, article_slug: str):
     article_id = article_slug.split("-", 1)[0]
     demo = next((c for c in state().config.connectors if c.type == "demo"), None)
-    versions = article_versions(db(), demo.name, [article_id]) if demo else []
+    versions = versions_of(db(), demo.name, [article_id]).get(article_id, []) if demo else []
     if not versions:
         abort(404, description="No such article in the demo help center.")
     article = next((v for v in versions if v["locale"] == locale), versions[0])

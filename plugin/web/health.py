@@ -18,10 +18,9 @@ from flask import Blueprint, jsonify
 from plugin.background.worker_lease import LEASE_NAME
 from plugin.intake.sync_runs import last_runs
 from plugin.security import TokenError, verify_agent_token
-from plugin.store import schema_version
-from plugin.store.access import write_problem
+from plugin.store import schema_version, write_problem
 from plugin.store.leases import lease_holder
-from plugin.store.notices import notices_by_source
+from plugin.store.sync_state import notices_by_source
 from plugin.store.touchpoints import count_waiting
 from plugin.web.access import presented_token
 from plugin.web.admin.auth import admin_signed_in

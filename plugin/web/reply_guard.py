@@ -25,8 +25,8 @@ from plugin.reply_guard.guard import (
     check_reply,
     search_for_ticket,
 )
+from plugin.store.articles import article_hosts
 from plugin.store.customers import get_customer
-from plugin.store.knowledge import article_hosts
 from plugin.store.tickets import get_ticket
 from plugin.web.access import require_agent
 from plugin.web.context import db, state

@@ -35,7 +35,7 @@ from plugin.security import (
     verify_generic_webhook,
     verify_zendesk_webhook,
 )
-from plugin.store.access import claim_delivery, release_delivery
+from plugin.store.webhook_deliveries import claim_delivery, release_delivery
 from plugin.web.context import db, state
 from plugin.web.errors import ApiError
 

@@ -24,7 +24,7 @@ from plugin.config import load_config
 from plugin.security import customer_hmac
 from plugin.store import open_db
 from plugin.store.customers import find_customer
-from plugin.store.touchpoints import article_views_of, timeline
+from plugin.store.history import article_views_of, timeline
 from tests.conftest import SECRET, write_config
 
 KEY = "portal-key-0123456789"

@@ -16,7 +16,6 @@ from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
 from plugin.config import Config, load_config
 from plugin.store import open_db
-from plugin.store.datasets import sample_tickets
 from tests.conftest import SECRET, write_config
 
 INGEST_KEY = "hardening-ingest-key-0123456789"
@@ -49,7 +48,14 @@ class Desk:
     def tickets(self, count: int) -> list[str]:
         db = open_db(self.database, migrate=False)
         try:
-            return [t.id for t in sample_tickets(db, "demo", count, seed=1)]
+            # The demo desk's tickets in a seeded, repeatable shuffle (seed 1).
+            rows = db.execute(
+                "SELECT id FROM tickets WHERE source = 'demo' AND deleted = 0 "
+                "AND customer_id IS NOT NULL "
+                "ORDER BY ((CAST(id AS INTEGER)) * 2654435761 + 1) % 4294967291 LIMIT ?",
+                [count],
+            )
+            return [ticket_id for (ticket_id,) in rows]
         finally:
             db.conn.close()
 

@@ -25,7 +25,7 @@ from plugin.cli import main
 from plugin.security import Secret, mint_agent_token
 from plugin.store import open_db
 from plugin.store.customers import find_customer
-from plugin.store.touchpoints import timeline
+from plugin.store.history import timeline
 from tests.hardening.conftest import INGEST_KEY
 
 PASSWORD = "correct horse battery staple"

@@ -10,7 +10,7 @@ from plugin.journey.active_model import load_active_model
 from plugin.journey.facts import compute_facts
 from plugin.journey.recompute import recompute
 from plugin.store import open_db
-from plugin.store.facts import customer_aggregates
+from plugin.store.history import customer_aggregates
 from tests.copies import private_copy
 
 DAY = 86_400

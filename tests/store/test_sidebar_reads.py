@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from plugin.store import open_db
-from plugin.store.customers import get_customer
-from plugin.store.fetches import desk_user_of, last_history_fetch, record_history_fetch
+from plugin.store.customers import desk_user_of, get_customer
+from plugin.store.history import effort_counts, has_activity
 from plugin.store.journeys import get_journey
-from plugin.store.reading import effort_counts, has_activity
-from plugin.store.sidebar_reads import customer_facts, ticket_context
-from plugin.store.tickets import get_ticket
+from plugin.store.sync_state import last_history_fetch, record_history_fetch
+from plugin.store.tickets import customer_facts, get_ticket, ticket_context
 
 WEEK = 7 * 86_400
 

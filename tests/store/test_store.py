@@ -12,8 +12,9 @@ from connectors.records import Article, Customer, CustomerRef, Ticket, Touchpoin
 from plugin.intake.sync import run_sync
 from plugin.store import open_db, pending_migrations, schema_version
 from plugin.store.customers import customer_identities, find_customer
+from plugin.store.history import last_articles_before
 from plugin.store.migrations import migrations
-from plugin.store.touchpoints import insert_touchpoints, last_articles_before
+from plugin.store.touchpoints import insert_touchpoints
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

@@ -13,26 +13,21 @@ from connectors.records import Article, CustomerRef
 from plugin.background.jobs import scheduled_merge
 from plugin.background.worker_lease import lease_for
 from plugin.intake import ingest as ingest_module
-from plugin.store.articles import upsert_articles
+from plugin.store.articles import popular_in, upsert_articles
 from plugin.store.customers import find_customer
-from plugin.store.facts import customer_aggregates
-from plugin.store.knowledge import popular_in
-from plugin.store.reading import (
+from plugin.store.history import (
+    article_views_of,
+    customer_aggregates,
     earlier_reading,
     effort_counts,
     has_activity,
+    last_articles_before,
     read_articles,
     readings,
-)
-from plugin.store.sidebar_reads import customer_facts
-from plugin.store.touchpoints import (
-    article_views_of,
-    count_touchpoints,
-    inbox_backlog,
-    last_articles_before,
-    merge_inbox,
     timeline,
 )
+from plugin.store.tickets import customer_facts
+from plugin.store.touchpoints import count_touchpoints, inbox_backlog, merge_inbox
 from tests.test_ingest import ANA, NOW, at, make_app, post, store, view
 
 END = int(NOW.timestamp()) + 60

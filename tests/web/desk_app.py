@@ -20,7 +20,7 @@ from plugin.clock import now_epoch
 from plugin.config import Config, load_config
 from plugin.store import open_db
 from plugin.store.customers import get_customer
-from plugin.store.fetches import record_history_fetch
+from plugin.store.sync_state import record_history_fetch
 from plugin.store.tickets import upsert_tickets
 from tests.conftest import write_config
 

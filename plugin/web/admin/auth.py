@@ -38,7 +38,7 @@ from plugin.security import (
     verify_csrf_token,
     verify_device_token,
 )
-from plugin.store.access import (
+from plugin.store.admin_sessions import (
     admin_session_alive,
     clear_login_failures,
     end_admin_session,

@@ -10,7 +10,7 @@ from plugin.journey.model import reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.sidebar import build_customer_journey
 from plugin.store.customers import get_customer, get_customer_by_email
-from plugin.store.facts import customer_aggregates
+from plugin.store.history import customer_aggregates
 from plugin.store.journeys import recent_transitions, stage_history
 from plugin.web.admin import bp
 from plugin.web.context import db, state

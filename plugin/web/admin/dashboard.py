@@ -10,9 +10,13 @@ from plugin.intake.sync_runs import last_runs
 from plugin.journey.active_model import load_active_model, stale_customers
 from plugin.journey.model import journey_position
 from plugin.store.customers import count_customers
-from plugin.store.journeys import signal_counts, stage_counts
+from plugin.store.journeys import (
+    TransitionCount,
+    signal_counts,
+    stage_counts,
+    transition_counts,
+)
 from plugin.store.tickets import count_tickets
-from plugin.store.transitions import TransitionCount, transition_counts
 from plugin.web.admin import bp
 from plugin.web.context import db, state
 

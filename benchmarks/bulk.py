@@ -1,4 +1,4 @@
-"""Bulk loading: millions of rows in minutes (benchmark datasets, first imports).
+"""Bulk loading: millions of rows in minutes (benchmark datasets).
 
 The normal write paths resolve identities and upsert row by row, which is right for a
 sync and far too slow for building a 20-million-view desk. Here rows arrive as plain
@@ -8,7 +8,8 @@ about four times slower than building the index once afterwards (runtime notes).
 
 `bulk_loading` also turns the journal and fsync off for the duration. That is only safe
 for a file nobody else uses and that can be rebuilt from scratch if the process dies, so
-the benchmark generator is its only caller; the WAL journal is restored on the way out.
+the benchmark generator (`benchmarks/generate.py`) is its only caller; the WAL journal is
+restored on the way out.
 """
 
 from __future__ import annotations

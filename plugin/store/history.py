@@ -1,0 +1,424 @@
+"""A customer's history read back: the articles read before a ticket, the timeline, how
+they read given articles, effort counts, and the aggregates journey facts are computed from.
+
+Every per-customer query here is keyed by `customer_id` first, so it runs on the covering
+index `touchpoints_article_views` (customer_id, occurred_at, article_source, article_id,
+...), and costs the customer's own rows, never the table's; each also reads the inbox's
+twin index (events ingested but not merged yet, `touchpoints.over_both`).
+An article is `(article_source, group_id)`: touchpoints store the group id, so a view in
+any locale of an article counts as that article.
+
+The journey aggregates (`customer_aggregates`) are set-based: one query per aggregate for
+a whole set of customers (never one query per customer per fact);
+`plugin/journey/facts.py` turns these raw values into named facts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.store import loads_object
+from plugin.store.articles import version_rows
+from plugin.store.tickets import OPEN_STATUSES
+from plugin.store.touchpoints import over_both
+
+DAY = 86_400
+
+_LAST_ARTICLES = (
+    over_both(
+        "SELECT occurred_at, article_source, article_id, article_locale FROM {touchpoints} "
+        "WHERE customer_id = :cid AND type = 'article_view' "
+        "AND occurred_at BETWEEN :since AND :before"
+    )
+    + " ORDER BY occurred_at DESC"
+)
+
+_ARTICLE_KEY = itemgetter(1, 2)
+"""(article_source, article_id) of a `_LAST_ARTICLES` row."""
+
+_TIMELINE = (
+    over_both(
+        "SELECT type, occurred_at, channel, article_source, article_id, article_title, "
+        "article_url, ticket_id, properties FROM {touchpoints} "
+        "WHERE customer_id = :cid AND occurred_at <= :until"
+    )
+    + " ORDER BY occurred_at DESC LIMIT :limit"
+)
+"""The newest of both tables (ties: the history's first). SQLite merges the two index walks,
+each already in `occurred_at` order, and stops at the limit; a LIMIT inside each half made
+it sort each half's rows again (~12 µs a sidebar)."""
+
+
+def last_articles_before(
+    db: Database, customer_id: int, before: int, *, since: int, limit: int
+) -> list[dict[str, Any]]:
+    """The distinct articles read in [since, before], newest view first, with view counts.
+
+    Each item: article_source, article_id, last_viewed_at, views, locale, title, url
+    (title/url in the locale the customer read last, else any locale we know).
+    """
+    rows = db.conn.execute(
+        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}
+    ).fetchall()
+    # Every article's views counted in C (a heavy reader has hundreds in the window); the
+    # newest `limit` articles are the first distinct ones, rows coming newest first.
+    views = Counter(map(_ARTICLE_KEY, rows))
+    picked: dict[tuple[str, str], dict[str, Any]] = {}
+    if limit > 0:
+        for at, src, aid, locale in rows:
+            key = (src, aid)
+            if key not in picked:
+                picked[key] = {
+                    "article_source": src,
+                    "article_id": aid,
+                    "last_viewed_at": at,
+                    "views": views[key],
+                    "locale": locale,
+                    "title": None,
+                    "url": None,
+                }
+                if len(picked) == limit:
+                    break
+    _fill_titles(db, customer_id, list(picked.values()))
+    return list(picked.values())
+
+
+def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) -> None:
+    """Prefer the knowledge base's current title and URL in the locale that was read."""
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_source.setdefault(item["article_source"], []).append(item)
+    for source, group in by_source.items():
+        versions: dict[str, dict[str, tuple]] = {}
+        for row in version_rows(db, source, [i["article_id"] for i in group]):
+            versions.setdefault(row[0], {})[row[1]] = row
+        for item in group:
+            known = versions.get(item["article_id"], {})
+            best = known.get(item["locale"]) or next(iter(known.values()), None)
+            if best:
+                _, _, item["title"], item["url"], item["category"], item["updated_at"] = best
+            else:  # not in the knowledge base yet: what the view itself said
+                item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
+            item["title"] = item["title"] or f"Article {item['article_id']}"
+
+
+def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:
+    row = db.execute(
+        over_both(
+            "SELECT article_title, article_url FROM {touchpoints} WHERE customer_id = :cid "
+            "AND type = 'article_view' AND occurred_at = :at AND article_id = :article"
+        )
+        + " LIMIT 1",
+        {"cid": customer_id, "at": item["last_viewed_at"], "article": item["article_id"]},
+    ).fetchone()
+    return {"title": row[0], "url": row[1]} if row else {}
+
+
+def timeline_rows(db: Database, customer_id: int, *, until: int, limit: int) -> list[tuple]:
+    """`timeline` as plain rows: (type, occurred_at, channel, article_source, article_id,
+    article_title, article_url, ticket_id, properties as stored JSON text). The sidebar
+    builds its items from them directly (its busiest read: 15 rows a request)."""
+    return db.conn.execute(
+        _TIMELINE, {"cid": customer_id, "until": until, "limit": limit}
+    ).fetchall()
+
+
+def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:
+    """The customer's most recent touchpoints up to `until`, newest first."""
+    return [
+        {
+            "type": type_,
+            "occurred_at": occurred_at,
+            "channel": channel,
+            "article_source": article_source,
+            "article_id": article_id,
+            "article_title": article_title,
+            "article_url": article_url,
+            "ticket_id": ticket_id,
+            "properties": loads_object(properties),
+        }
+        for (
+            type_,
+            occurred_at,
+            channel,
+            article_source,
+            article_id,
+            article_title,
+            article_url,
+            ticket_id,
+            properties,
+        ) in timeline_rows(db, customer_id, until=until, limit=limit)
+    ]
+
+
+def article_views_of(db: Database, customer_id: int) -> list[dict[str, Any]]:
+    """Every article view of a customer, oldest first (tests and exports)."""
+    return list(
+        db.query(
+            "SELECT occurred_at, article_source, article_id, article_locale FROM ("
+            "SELECT *, 0 AS waiting FROM touchpoints WHERE customer_id = :cid "
+            "UNION ALL SELECT *, 1 FROM touchpoint_inbox WHERE customer_id = :cid) "
+            "WHERE type = 'article_view' ORDER BY occurred_at, waiting, id",
+            {"cid": customer_id},
+        )
+    )
+
+
+ArticleKey = tuple[str, str]
+"""(source, group id): one article whatever the locale it was read in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one customer read one article within a window."""
+
+    views: int
+    views_before: int  # views at or before the reference time (the ticket's creation)
+    first_viewed_at: int
+    last_viewed_at: int
+    last_locale: str | None
+
+
+def readings(
+    db: Database,
+    customer_id: int,
+    keys: Iterable[ArticleKey],
+    *,
+    since: int,
+    reference: int,
+) -> dict[ArticleKey, Reading]:
+    """The customer's views of `keys` from `since` on; `views_before` counts those ≤ reference.
+
+    Articles the customer did not read in the window are absent from the answer.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    pairs = ", ".join(f"(:s{n}, :a{n})" for n in range(len(wanted)))
+    params: dict[str, object] = {"cid": customer_id, "since": since}
+    for n, (source, article_id) in enumerate(wanted):
+        params[f"s{n}"], params[f"a{n}"] = source, article_id
+    rows = db.execute(
+        over_both(
+            "SELECT occurred_at, article_source, article_id, article_locale "
+            "FROM {touchpoints} WHERE customer_id = :cid AND type = 'article_view' "
+            f"AND occurred_at >= :since AND (article_source, article_id) IN (VALUES {pairs})"
+        )
+        + " ORDER BY occurred_at",
+        params,
+    ).fetchall()
+    found: dict[ArticleKey, Reading] = {}
+    for at, source, article_id, locale in rows:
+        key = (source, article_id)
+        seen = found.get(key)
+        before = int(at <= reference)
+        if seen is None:
+            found[key] = Reading(1, before, at, at, locale)
+        else:
+            found[key] = Reading(
+                seen.views + 1, seen.views_before + before, seen.first_viewed_at, at, locale
+            )
+    return found
+
+
+def read_articles(db: Database, customer_id: int) -> set[ArticleKey]:
+    """Every article the customer ever read (to keep alternatives new to them)."""
+    return {
+        (source, article_id)
+        for source, article_id in db.execute(
+            "SELECT DISTINCT article_source, article_id FROM ("
+            + over_both(
+                "SELECT article_source, article_id FROM {touchpoints} "
+                "WHERE customer_id = :cid AND type = 'article_view'"
+            )
+            + ")",
+            {"cid": customer_id},
+        )
+    }
+
+
+def effort_counts(db: Database, customer_id: int, *, start: int, end: int) -> dict[str, int]:
+    """Customer-effort proxies in [start, end]: articles, views, searches and contacts."""
+    counts = {"articles": 0, "views": 0, "searches": 0, "contacts": 0}
+    both = over_both(
+        "SELECT type, article_source, article_id FROM {touchpoints} WHERE customer_id = :cid "
+        "AND occurred_at BETWEEN :start AND :end AND type IN ('article_view', 'search') "
+        # a search row naming an article is a click on a result, not another search
+        "AND (type = 'article_view' OR article_id IS NULL)"
+    )
+    for type_, total, distinct in db.execute(
+        "SELECT type, count(*), count(DISTINCT article_source || ':' || article_id) "
+        f"FROM ({both}) GROUP BY type",
+        {"cid": customer_id, "start": start, "end": end},
+    ):
+        if type_ == "article_view":
+            counts.update(views=total, articles=distinct)
+        else:
+            counts["searches"] = total
+    counts["contacts"] = db.execute(
+        "SELECT count(*) FROM tickets WHERE customer_id = ? AND deleted = 0 "
+        "AND created_at BETWEEN ? AND ?",
+        [customer_id, start, end],
+    ).fetchone()[0]
+    return counts
+
+
+def earlier_reading(db: Database, customer_id: int, *, before: int) -> dict[str, int] | None:
+    """Distinct articles read before `before` and the last such view, or None if none."""
+    both = over_both(
+        "SELECT article_source, article_id, occurred_at FROM {touchpoints} "
+        "WHERE customer_id = :cid AND type = 'article_view' AND occurred_at < :before"
+    )
+    articles, last = db.conn.execute(
+        "SELECT count(DISTINCT article_source || ':' || article_id), max(occurred_at) "
+        f"FROM ({both})",
+        {"cid": customer_id, "before": before},
+    ).fetchone()
+    return {"articles": articles, "last_viewed_at": last} if articles else None
+
+
+def has_activity(db: Database, customer_id: int) -> bool:
+    return bool(
+        db.execute(
+            "SELECT EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = :cid) "
+            "OR EXISTS (SELECT 1 FROM touchpoint_inbox WHERE customer_id = :cid)",
+            {"cid": customer_id},
+        ).fetchone()[0]
+    )
+
+
+def customer_aggregates(
+    db: Database, customer_ids: list[int] | None, *, now: int
+) -> dict[int, dict[str, Any]]:
+    """Raw per-customer values: profile, ticket and reading aggregates.
+
+    `customer_ids=None` means every customer (full recompute).
+    """
+    scope, params = _scope(customer_ids)
+    result: dict[int, dict[str, Any]] = {}
+    for cid, signup, purchased, renewal, plan, value, zone, attributes in db.conn.execute(
+        "SELECT id, signup_at, purchased_at, renewal_at, plan, lifetime_value, time_zone, "
+        f"attributes FROM customers WHERE merged_into IS NULL AND id IN {scope}",
+        params,
+    ):
+        result[cid] = {
+            "signup_at": signup,
+            "purchased_at": purchased,
+            "renewal_at": renewal,
+            "plan": plan,
+            "lifetime_value": value,
+            "time_zone": zone,
+            "attributes": json.loads(attributes) if attributes and attributes != "{}" else {},
+            "open_tickets": 0,
+            "tickets_last_30d": 0,
+            "tickets_last_7d": 0,
+            "last_csat": None,
+            "articles_read_last_7d": 0,
+            "max_views_same_article_7d": 0,
+            "views_last_7d": 0,
+            "last_activity_at": None,
+            "read_categories": {},
+        }
+    _add_ticket_aggregates(db, result, scope, params, now)
+    _add_reading_aggregates(db, result, scope, params, now)
+    return result
+
+
+def _scope(customer_ids: list[int] | None) -> tuple[str, list[Any]]:
+    if customer_ids is None:
+        return "(SELECT id FROM customers)", []
+    return "(SELECT value AS id FROM json_each(?))", [json.dumps(customer_ids)]
+
+
+def _add_ticket_aggregates(db, result, scope, params, now) -> None:
+    # One walk of the customer's tickets for the counts and the latest CSAT: the row of
+    # max() gives the bare csat_score (NULL when no ticket has one), each ticket's row is
+    # read once instead of once per figure.
+    marks = ", ".join("?" for _ in OPEN_STATUSES)
+    for cid, open_count, last30, last7, _rated_at, score in db.conn.execute(
+        f"SELECT customer_id, sum(status IN ({marks})), sum(created_at >= ?), "
+        "sum(created_at >= ?), max(CASE WHEN csat_score IS NOT NULL "
+        "THEN coalesce(solved_at, updated_at, created_at) END), csat_score "
+        f"FROM tickets WHERE deleted = 0 AND customer_id IN {scope} GROUP BY customer_id",
+        [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
+    ):
+        agg = result.get(cid)
+        if agg is not None:
+            agg["open_tickets"] = open_count
+            agg["tickets_last_30d"] = last30
+            agg["tickets_last_7d"] = last7
+            agg["last_csat"] = score
+
+
+def _add_reading_aggregates(db, result, scope, params, now) -> None:
+    # max() per customer as one index seek each (a GROUP BY would read every touchpoint),
+    # in the history and in the inbox.
+    for cid, last_at in db.conn.execute(
+        "SELECT s.id, (SELECT max(at) FROM ("
+        "SELECT max(occurred_at) AS at FROM touchpoints WHERE customer_id = s.id UNION ALL "
+        "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id)) "
+        f"FROM {scope} AS s",
+        params,
+    ):
+        if last_at is not None and cid in result:
+            result[cid]["last_activity_at"] = last_at
+    # One walk of the reading index over 30 days gives both the 7-day figures and the
+    # categories: per (customer, article), its views in 30 days and in the last 7.
+    week, month = now - 7 * DAY, now - 30 * DAY
+    views = over_both(
+        "SELECT customer_id, article_source, article_id, occurred_at FROM {touchpoints} "
+        f"WHERE type = 'article_view' AND occurred_at >= ? AND customer_id IN {scope}"
+    )
+    per_article = db.conn.execute(
+        "SELECT customer_id, article_source, article_id, sum(occurred_at >= ?) "
+        f"FROM ({views}) GROUP BY customer_id, article_source, article_id",
+        [week, month, *params, month, *params],
+    ).fetchall()
+    # Distinct articles read in 30 days per category (any locale's category name).
+    categories = _categories_of(db, {(src, aid) for _cid, src, aid, _views in per_article})
+    read: dict[int, dict[str, set[str]]] = {}
+    for cid, source, article_id, views in per_article:
+        agg = result.get(cid)
+        if agg is None:
+            continue
+        if views:
+            agg["articles_read_last_7d"] += 1
+            agg["views_last_7d"] += views
+            if views > agg["max_views_same_article_7d"]:
+                agg["max_views_same_article_7d"] = views
+        names = categories.get((source, article_id))
+        if names:
+            by_category = read.get(cid)
+            if by_category is None:
+                by_category = read[cid] = {}
+            for category in names:
+                articles = by_category.get(category)
+                if articles is None:
+                    by_category[category] = {article_id}
+                else:
+                    articles.add(article_id)
+    for cid, by_category in read.items():
+        result[cid]["read_categories"] = {c: len(ids) for c, ids in by_category.items()}
+
+
+def _categories_of(db, groups: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if not groups:
+        return found
+    for source, group_id, category in db.conn.execute(
+        "SELECT a.source, a.group_id, a.category FROM json_each(?) j "
+        "JOIN articles a INDEXED BY articles_group "
+        "ON a.source = json_extract(j.value, '$[0]') "
+        "AND a.group_id = json_extract(j.value, '$[1]') "
+        "WHERE a.category IS NOT NULL",
+        [json.dumps(sorted(groups))],
+    ):
+        found[(source, group_id)].add(category)
+    return found
