@@ -21,7 +21,7 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.tickets import sample_tickets_by_stage
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
 from tests.test_demo import SIGNALS, STAGES
 
 MOMENTS = [

@@ -22,16 +22,16 @@ from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET
-from tests.desks import (
+from tests.fakes.zendesk import EMAIL, FakeZendesk
+from tests.helpers.config import SECRET
+from tests.helpers.desks import (
     TOKEN_ENV,
     WEBHOOK_ENV,
-    WEBHOOK_SECRET,
     add_reader_with_ticket,
     add_ticket,
     add_view,
+    zendesk_env,
 )
-from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 
 PASSWORD = "admin password for the connector pages"
 DAY = 86_400
@@ -50,8 +50,7 @@ def desk():
 
 @pytest.fixture
 def journeydesk(desk, tmp_path, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setenv(WEBHOOK_ENV, WEBHOOK_SECRET)
+    zendesk_env(monkeypatch)
     monkeypatch.setenv("JD_TEST_ADMIN_PASSWORD", PASSWORD)
     path = tmp_path / "config.toml"
     path.write_text(

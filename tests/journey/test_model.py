@@ -28,7 +28,7 @@ from plugin.journey.facts import FACTS
 from plugin.journey.model import default_definitions, load_model
 from plugin.journey.preview import preview_models
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400

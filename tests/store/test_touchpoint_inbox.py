@@ -33,7 +33,7 @@ from plugin.store.touchpoints import (
     merge_inbox,
     timeline,
 )
-from tests.test_ingest import ANA, NOW, at, make_app, post, store, view
+from tests.intake.test_ingest import ANA, NOW, at, make_app, post, store, view
 
 END = int(NOW.timestamp()) + 60
 DAY = 86_400
