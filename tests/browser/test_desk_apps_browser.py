@@ -44,7 +44,8 @@ from tests.browser.test_sidebar_guard import (
     wait_for,
     wait_verdict,
 )
-from tests.fakes.chatwoot import ACCOUNT_ID, Contact, FakeChatwoot, serving
+from tests.fakes.chatwoot import ACCOUNT_ID, Contact, FakeChatwoot
+from tests.fakes.serving import serving
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import (
     CHATWOOT_APP_KEY,

@@ -35,10 +35,13 @@ def journeydesk(
     )
 
 
-def start(
+def start_journeydesk(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, **kwargs
 ) -> subprocess.Popen:
-    """`journeydesk ARGS` started in the background (stdout and stderr as asked)."""
+    """`journeydesk ARGS` started in the background; its output is discarded unless
+    `stdout` / `stderr` say where it goes."""
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
     return subprocess.Popen(
         [*COMMAND, *args], cwd=cwd, env=cli_env() if env is None else env, **kwargs
     )

@@ -52,11 +52,12 @@ def zendesk_env(monkeypatch, *, token: str = TOKEN) -> None:
 
 
 def load_zendesk_config(
-    monkeypatch, folder: Path, base_url: str, extra: str = "", *, token: str = TOKEN
+    monkeypatch, folder: Path, base_url: str, extra: str = "", *, more: str = "", token: str = TOKEN
 ) -> Config:
-    """`zendesk_config` loaded, with its credentials in the environment for the test."""
+    """`zendesk_config` loaded (`more`: tables after the connector's), with its credentials
+    in the environment for the test."""
     zendesk_env(monkeypatch, token=token)
-    return load_config(zendesk_config(folder, base_url, extra))
+    return load_config(zendesk_config(folder, base_url, extra, connector=more))
 
 
 def freshdesk_config(

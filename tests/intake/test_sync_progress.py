@@ -9,12 +9,10 @@ process.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 
 from plugin import clock
@@ -24,8 +22,9 @@ from plugin.config import load_config
 from plugin.intake import sync_runs
 from plugin.security import mint_agent_token
 from plugin.store import open_db, sync_state
+from tests.fakes.serving import serving
 from tests.fakes.zendesk import FakeZendesk
-from tests.helpers.cli import cli_env, journeydesk, start
+from tests.helpers.cli import cli_env, journeydesk, start_journeydesk
 from tests.helpers.config import SECRET
 from tests.helpers.desks import (
     ZENDESK_ENV,
@@ -44,18 +43,16 @@ KILLS = 3
 
 @pytest.fixture
 def desk():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    fake = FakeZendesk(server)
-    add_articles(fake)
-    start = clock.now_epoch() - 10 * 86_400
-    for user in range(1, USERS + 1):  # one export page: sixteen requesters
-        add_customer(fake, user)
-        add_view(fake, user, 500, at=start + user * 60)
-        add_ticket(fake, 100 + user, user, at=start + user * 3600)
-    yield fake
-    server.check_handler_errors()
-    server.stop()
+    with serving() as server:
+        fake = FakeZendesk(server)
+        add_articles(fake)
+        start = clock.now_epoch() - 10 * 86_400
+        for user in range(1, USERS + 1):  # one export page: sixteen requesters
+            add_customer(fake, user)
+            add_view(fake, user, 500, at=start + user * 60)
+            add_ticket(fake, 100 + user, user, at=start + user * 3600)
+        yield fake
+        server.check_handler_errors()
 
 
 @pytest.fixture
@@ -72,14 +69,7 @@ def sync_killed_after(desk: FakeZendesk, config: Path, env: dict, calls: int) ->
     """Start `journeydesk sync`, SIGKILL it once it asked for `calls` users' histories;
     returns the users it asked for."""
     before = len(desk.requests)
-    process = start(
-        "sync",
-        "--config",
-        str(config),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_journeydesk("sync", "--config", str(config), env=env)
     deadline = time.monotonic() + 30
     while len(events_users(desk, before)) < calls:
         assert process.poll() is None, "the sync ended before it was killed"

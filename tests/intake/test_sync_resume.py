@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 
 from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
+from tests.fakes.serving import serving
 from tests.fakes.zendesk import FakeZendesk
-from tests.helpers.cli import cli_env, journeydesk, start
+from tests.helpers.cli import cli_env, journeydesk, start_journeydesk
 from tests.helpers.desks import (
     ARTICLES,
     ZENDESK_ENV,
@@ -40,22 +40,20 @@ ROUNDS = 3
 
 @pytest.fixture(scope="module")
 def desk():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    fake = FakeZendesk(server)
-    add_articles(fake)
-    fake.article_page_size = 2
-    start = 1_760_000_000
-    for user in range(1, USERS + 1):
-        add_customer(fake, user)
-        for view in range(VIEWS_PER_USER):
-            article = list(ARTICLES)[(user + view) % len(ARTICLES)]
-            add_view(fake, user, article, at=start + user * 3600 + view * 60)
-    for ticket in range(1, TICKETS + 1):
-        add_ticket(fake, 1000 + ticket, 1 + ticket % USERS, at=start + ticket * 5000)
-    yield fake
-    server.check_handler_errors()
-    server.stop()
+    with serving() as server:
+        fake = FakeZendesk(server)
+        add_articles(fake)
+        fake.article_page_size = 2
+        start = 1_760_000_000
+        for user in range(1, USERS + 1):
+            add_customer(fake, user)
+            for view in range(VIEWS_PER_USER):
+                article = list(ARTICLES)[(user + view) % len(ARTICLES)]
+                add_view(fake, user, article, at=start + user * 3600 + view * 60)
+        for ticket in range(1, TICKETS + 1):
+            add_ticket(fake, 1000 + ticket, 1 + ticket % USERS, at=start + ticket * 5000)
+        yield fake
+        server.check_handler_errors()
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +104,7 @@ def kill_sync_after(desk: FakeZendesk, config: Path, env: dict, calls: int, paus
     """Start `journeydesk sync`; SIGKILL it `pause` seconds after its call number `calls`
     reached the desk (so the kill lands anywhere: waiting, parsing, writing)."""
     before = len(desk.requests)
-    process = start(
-        "sync",
-        "--config",
-        str(config),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_journeydesk("sync", "--config", str(config), env=env)
     deadline = time.monotonic() + 30
     while len(desk.requests) - before < calls and process.poll() is None:
         assert time.monotonic() < deadline, "the sync made no progress"

@@ -17,7 +17,8 @@ import pytest
 from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
-from tests.fakes.freshdesk import API_KEY, FakeFreshdesk, serving
+from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
+from tests.fakes.serving import serving
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import SECRET
 from tests.helpers.desks import freshdesk_config

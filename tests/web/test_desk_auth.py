@@ -23,7 +23,8 @@ import pytest
 from plugin.app import create_app
 from plugin.security import verify_agent_token
 from plugin.web import desks
-from tests.fakes.chatwoot import Contact, FakeChatwoot, serving
+from tests.fakes.chatwoot import Contact, FakeChatwoot
+from tests.fakes.serving import serving
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import (
     AUDIENCE,
