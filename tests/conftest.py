@@ -1,4 +1,4 @@
-"""Shared fixtures: config files on disk, a seeded demo database, apps and live servers.
+"""Shared fixtures: a seeded demo database, apps and live servers (helpers: tests/helpers/).
 
 Everything runs on real parts: SQLite files under tmp_path, a real HTTP server on
 127.0.0.1 for browser tests, Debian's Chromium driven by Playwright.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,39 +17,12 @@ from werkzeug.serving import make_server
 from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
+from tests.helpers.config import ANCHOR, SECRET, write_config
 
-SECRET = "test-secret-0123456789abcdef"
-ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
-"""The suite's "now": the demo's history ends here and the journey is evaluated here, in
-this process and in every subprocess a test starts (they inherit JOURNEYDESK_NOW). Tests
-that need another moment move the clock themselves (tests/test_any_date.py)."""
 os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
 clock.set_now(ANCHOR)
-DEMO_CUSTOMERS = 300
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-def write_config(folder: Path, body: str = "", *, customers: int = DEMO_CUSTOMERS) -> Path:
-    """A config.toml with a demo connector (plus `body`), its database beside it."""
-    path = folder / "config.toml"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            [server]
-            public_url = "http://127.0.0.1:8000"
-            [database]
-            path = "journeydesk.db"
-            [[connectors]]
-            name = "demo"
-            type = "demo"
-            customers = {customers}
-            """
-        )
-        + textwrap.dedent(body),
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture(autouse=True)

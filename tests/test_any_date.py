@@ -21,8 +21,8 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.tickets import sample_tickets_by_stage
-from tests.conftest import SECRET, write_config
-from tests.test_demo import SIGNALS, STAGES
+from tests.helpers.config import SECRET, write_config
+from tests.helpers.model import SIGNALS, STAGES
 
 MOMENTS = [
     "2028-02-29T00:00:00Z",  # a leap day, at midnight

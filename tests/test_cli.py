@@ -8,26 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import requests
 
 from plugin.security import verify_agent_token
-from tests.conftest import SECRET, write_config
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def journeydesk(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JOURNEYDESK_SECRET": SECRET}
-    return subprocess.run(
-        [sys.executable, "-m", "plugin", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        **kwargs,
-    )
+from tests.helpers.cli import journeydesk
+from tests.helpers.config import SECRET, write_config
 
 
 def test_every_command_has_help():

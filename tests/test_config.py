@@ -6,15 +6,14 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from plugin.config import CONNECTOR_KEYS, INGEST_KEYS, SECTIONS, ConfigError, load_config
 from plugin.journey.model import default_definitions
-from tests.conftest import write_config
+from tests.helpers.cli import ROOT
+from tests.helpers.config import write_config
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.toml"
 EXAMPLE_ENV = {
     "JOURNEYDESK_SECRET": "s",

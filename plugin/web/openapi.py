@@ -1,6 +1,6 @@
 """GET /api/v1/openapi.json: an OpenAPI 3.1 description of the whole JSON API.
 
-The description is a plain dict kept beside the code; `tests/hardening/test_openapi.py`
+The description is a plain dict kept beside the code; `tests/web/test_openapi.py`
 keeps it true: every /api/v1 and /webhooks route must be described, and schemathesis
 sends generated requests to each and checks every answer against it (no 5xx, the
 documented status codes, content types and bodies).

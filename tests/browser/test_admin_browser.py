@@ -10,7 +10,7 @@ from werkzeug.serving import make_server
 
 from plugin.app import create_app
 from plugin.security import Secret
-from tests.copies import private_copy
+from tests.helpers.copies import private_copy
 
 PASSWORD = "a long admin password"
 

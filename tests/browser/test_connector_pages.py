@@ -14,24 +14,21 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from plugin import clock
 from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
-from plugin.config import load_config
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET
-from tests.desks import (
-    TOKEN_ENV,
-    WEBHOOK_ENV,
-    WEBHOOK_SECRET,
+from tests.fakes.serving import serving
+from tests.fakes.zendesk import FakeZendesk
+from tests.helpers.config import SECRET
+from tests.helpers.desks import (
     add_reader_with_ticket,
     add_ticket,
     add_view,
+    load_zendesk_config,
 )
-from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 
 PASSWORD = "admin password for the connector pages"
 DAY = 86_400
@@ -39,40 +36,18 @@ DAY = 86_400
 
 @pytest.fixture
 def desk():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    fake = FakeZendesk(server)
-    add_reader_with_ticket(fake)
-    yield fake
-    fake.delay = 0
-    server.stop()
+    with serving() as server:
+        fake = FakeZendesk(server)
+        add_reader_with_ticket(fake)
+        yield fake
+        fake.delay = 0
 
 
 @pytest.fixture
 def journeydesk(desk, tmp_path, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setenv(WEBHOOK_ENV, WEBHOOK_SECRET)
     monkeypatch.setenv("JD_TEST_ADMIN_PASSWORD", PASSWORD)
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[database]
-path = "journeydesk.db"
-[security]
-admin_password_env = "JD_TEST_ADMIN_PASSWORD"
-[[connectors]]
-name = "zendesk"
-type = "zendesk"
-subdomain = "acme"
-email = "{EMAIL}"
-token_env = "{TOKEN_ENV}"
-webhook_secret_env = "{WEBHOOK_ENV}"
-base_url = "{desk.base_url}"
-export_requests_per_minute = 60000
-""",
-        encoding="utf-8",
-    )
-    config = load_config(path)
+    security = '[security]\nadmin_password_env = "JD_TEST_ADMIN_PASSWORD"\n'
+    config = load_zendesk_config(monkeypatch, tmp_path, desk.base_url, more=security)
     server = make_server("127.0.0.1", 0, create_app(config), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -44,9 +44,10 @@ from tests.browser.test_sidebar_guard import (
     wait_for,
     wait_verdict,
 )
-from tests.conftest import SECRET
-from tests.fakes.chatwoot import ACCOUNT_ID, Contact, FakeChatwoot, serving
-from tests.web.desk_app import (
+from tests.fakes.chatwoot import ACCOUNT_ID, Contact, FakeChatwoot
+from tests.fakes.serving import serving
+from tests.helpers.config import SECRET
+from tests.helpers.desk_app import (
     CHATWOOT_APP_KEY,
     FRESHDESK_APP_SECRET,
     add_desk_ticket,

@@ -20,7 +20,7 @@ from flask import Flask, make_response, request
 from plugin.app import create_app
 from plugin.config import load_config
 from tests.browser.test_portal_snippet import serve, views, wait_for
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
 
 KEY = "portal-key-forms-0123456789"
 TITLES = {"601": "Reset your password", "602": "Change the billing email"}

@@ -25,7 +25,7 @@ from plugin.security import customer_hmac
 from plugin.store import open_db
 from plugin.store.customers import find_customer
 from plugin.store.history import article_views_of, timeline
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
 
 KEY = "portal-key-0123456789"
 IDENTITY_SECRET = "identity-secret-for-the-browser-test"

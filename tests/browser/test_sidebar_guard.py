@@ -33,8 +33,8 @@ from plugin.store.customers import upsert_customers
 from plugin.store.tickets import upsert_tickets
 from plugin.store.touchpoints import insert_touchpoints
 from plugin.web.desks import ZAF_SDK_URL
-from tests.conftest import SECRET
-from tests.web.desk_app import add_desk_ticket, desk_config, rsa_key_pair, zaf_jwt
+from tests.helpers.config import SECRET
+from tests.helpers.desk_app import add_desk_ticket, desk_config, rsa_key_pair, zaf_jwt
 
 DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "sidebar.png"
 XSS_TITLE = '<script>window.__pwned = "title"</script><img src=x onerror="window.__pwned=1">'

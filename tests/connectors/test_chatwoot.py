@@ -9,7 +9,8 @@ import pytest
 from connectors.chatwoot import ChatwootConnector
 from connectors.errors import AuthError, ConnectorError, FeatureUnavailableError
 from connectors.protocol import Connector
-from tests.fakes.chatwoot import ACCOUNT_ID, TOKEN, Contact, FakeChatwoot, serving
+from tests.fakes.chatwoot import ACCOUNT_ID, TOKEN, Contact, FakeChatwoot
+from tests.fakes.serving import serving
 
 CREATED = 1_795_000_000
 

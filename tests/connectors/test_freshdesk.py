@@ -12,7 +12,8 @@ from connectors.errors import AuthError, BadPayloadError, ConnectorError
 from connectors.freshdesk import FreshdeskConnector
 from connectors.protocol import Connector
 from connectors.records import Article, Batch, Customer, CustomerRef, Ticket, Touchpoint
-from tests.fakes.freshdesk import API_KEY, DOMAIN, FakeFreshdesk, iso, serving
+from tests.fakes.freshdesk import API_KEY, DOMAIN, FakeFreshdesk, iso
+from tests.fakes.serving import serving
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from connectors.http import (
     HttpStatusError,
     ResourceNotFoundError,
 )
-from tests.fakes.freshdesk import API_KEY, DOMAIN, FakeFreshdesk, serving
+from tests.fakes.freshdesk import API_KEY, DOMAIN, FakeFreshdesk
+from tests.fakes.serving import serving
 
 SECRETS = (API_KEY, base64.b64encode(f"{API_KEY}:X".encode()).decode())
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,15 +153,3 @@ def _render(c: Conversation) -> dict[str, Any]:
 
 def _json(body: Any, status: int) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
-
-
-@contextmanager
-def serving() -> Iterator[HTTPServer]:
-    """A local server on 127.0.0.1 (threaded)."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        server.stop()

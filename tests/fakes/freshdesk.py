@@ -25,7 +25,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -509,15 +508,3 @@ def _validation(name: str, code: str) -> Response:
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(payload), status, headers=headers or {}, mimetype="application/json")
-
-
-@contextmanager
-def serving() -> Iterator[HTTPServer]:
-    """A local server on 127.0.0.1 (threaded, so a slow answer does not block the next)."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        server.stop()

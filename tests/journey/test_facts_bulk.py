@@ -11,7 +11,7 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.recompute import recompute
 from plugin.store import open_db
 from plugin.store.history import customer_aggregates
-from tests.copies import private_copy
+from tests.helpers.copies import private_copy
 
 DAY = 86_400
 

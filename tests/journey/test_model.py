@@ -28,19 +28,11 @@ from plugin.journey.facts import FACTS
 from plugin.journey.model import default_definitions, load_model
 from plugin.journey.preview import preview_models
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
+from tests.helpers.model import SIGNALS, STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
-STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
-SIGNALS = (
-    "renewal_due",
-    "churn_risk",
-    "repeat_reader",
-    "negative_csat",
-    "high_value",
-    "high_effort",
-)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from plugin.store.history import (
 )
 from plugin.store.tickets import customer_facts
 from plugin.store.touchpoints import count_touchpoints, inbox_backlog, merge_inbox
-from tests.test_ingest import ANA, NOW, at, make_app, post, store, view
+from tests.intake.test_ingest import ANA, NOW, at, make_app, post, store, view
 
 END = int(NOW.timestamp()) + 60
 DAY = 86_400

@@ -20,7 +20,7 @@ from plugin.app import create_app
 from plugin.config import load_config
 from plugin.security import mint_agent_token
 from plugin.store import open_db
-from tests.conftest import SECRET, write_config
+from tests.helpers.config import SECRET, write_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-0010.db.gz"
 RELEASE_MIGRATION = "0010_touchpoint_inbox"

@@ -13,8 +13,8 @@ import pytest
 
 from plugin.app import create_app
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET
-from tests.web.desk_app import desk_config, rsa_key_pair
+from tests.helpers.config import SECRET
+from tests.helpers.desk_app import desk_config, rsa_key_pair
 
 PUBLIC = {
     "/healthz": "health check (no customer data)",

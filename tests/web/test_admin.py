@@ -20,7 +20,7 @@ from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
 from plugin.web.admin import journey as journey_views
-from tests.copies import private_copy
+from tests.helpers.copies import private_copy
 
 PASSWORD = "correct horse battery staple"
 SERVICE = "/admin/journey/edit?kind=stages&key=service"

@@ -11,8 +11,8 @@ from plugin.app import create_app
 from plugin.security import Secret, mint_agent_token
 from plugin.store import StoreDatabase
 from plugin.web import context
-from tests.conftest import SECRET
-from tests.copies import private_copy
+from tests.helpers.config import SECRET
+from tests.helpers.copies import private_copy
 
 DAY = 86_400
 

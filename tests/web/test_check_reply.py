@@ -12,7 +12,7 @@ import time
 import pytest
 
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET
+from tests.helpers.config import SECRET
 
 WARNING_FIELDS = {
     "article_id",

@@ -23,9 +23,10 @@ import pytest
 from plugin.app import create_app
 from plugin.security import verify_agent_token
 from plugin.web import desks
-from tests.conftest import SECRET
-from tests.fakes.chatwoot import Contact, FakeChatwoot, serving
-from tests.web.desk_app import (
+from tests.fakes.chatwoot import Contact, FakeChatwoot
+from tests.fakes.serving import serving
+from tests.helpers.config import SECRET
+from tests.helpers.desk_app import (
     AUDIENCE,
     CHATWOOT_APP_KEY,
     CHATWOOT_TOKEN,

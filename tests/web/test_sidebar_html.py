@@ -7,7 +7,7 @@ import re
 from markupsafe import escape
 
 from plugin.security import mint_agent_token
-from tests.conftest import SECRET
+from tests.helpers.config import SECRET
 from tests.web.test_api_journey import ticket_ids
 
 

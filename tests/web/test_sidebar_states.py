@@ -19,8 +19,8 @@ from plugin.store.articles import upsert_articles
 from plugin.store.customers import upsert_customers
 from plugin.store.tickets import upsert_tickets
 from plugin.store.touchpoints import insert_touchpoints
-from tests.conftest import SECRET
-from tests.web.desk_app import desk_config, rsa_key_pair
+from tests.helpers.config import SECRET
+from tests.helpers.desk_app import desk_config, rsa_key_pair
 
 CREATED = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 URL = "https://help.acme.example/hc/en-us/articles/880001-{}"

@@ -1,0 +1,37 @@
+"""The suite's secret, its "now", and a config.toml with the demo desk."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+SECRET = "test-secret-0123456789abcdef"
+ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+"""The suite's "now": the demo's history ends here and the journey is evaluated here, in
+this process and in every subprocess a test starts (they inherit JOURNEYDESK_NOW; the root
+conftest sets both). Tests that need another moment move the clock themselves
+(tests/test_demo.py's dates)."""
+DEMO_CUSTOMERS = 300
+
+
+def write_config(folder: Path, body: str = "", *, customers: int = DEMO_CUSTOMERS) -> Path:
+    """A config.toml with a demo connector (plus `body`), its database beside it."""
+    path = folder / "config.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [server]
+            public_url = "http://127.0.0.1:8000"
+            [database]
+            path = "journeydesk.db"
+            [[connectors]]
+            name = "demo"
+            type = "demo"
+            customers = {customers}
+            """
+        )
+        + textwrap.dedent(body),
+        encoding="utf-8",
+    )
+    return path
