@@ -333,42 +333,34 @@ class DemoDesk:
         locale = "en-us" if lang == "en" else "es"
         rng = self._rng(index, "views")
         by_id = {a.id: a for a in self.catalogue}
-        yield Touchpoint(
-            id=f"signup-{index + 1}",
-            type="signup",
-            occurred_at=profile["signup"],
-            customer=ref,
-            channel="web",
-        )
-        if profile["purchased_at"]:
-            yield Touchpoint(
-                id=f"purchase-{index + 1}",
-                type="purchase",
-                customer=ref,
-                occurred_at=profile["purchased_at"],
-                channel="web",
+        number = index + 1
+
+        def touchpoint(
+            event_id: str, kind: str, at: datetime, channel: str, **fields
+        ) -> Touchpoint:
+            return Touchpoint(
+                id=event_id, type=kind, occurred_at=at, customer=ref, channel=channel, **fields
             )
+
+        yield touchpoint(f"signup-{number}", "signup", profile["signup"], "web")
+        if profile["purchased_at"]:
+            yield touchpoint(f"purchase-{number}", "purchase", profile["purchased_at"], "web")
         for n, session in enumerate(self._sessions(index)):
             at = session.start
             if session.search:
                 query = SEARCH_WORDS[lang].format(t=session.topic[0 if lang == "en" else 1])
-                yield Touchpoint(
-                    id=f"s-{index + 1}-{n}",
-                    type="search",
-                    occurred_at=at,
-                    customer=ref,
-                    channel="help_center",
-                    properties={"query": query, "result_count": rng.randint(0, 12)},
+                properties = {"query": query, "result_count": rng.randint(0, 12)}
+                yield touchpoint(
+                    f"s-{number}-{n}", "search", at, "help_center", properties=properties
                 )
             for k, article_id in enumerate(session.article_ids):
                 at += timedelta(minutes=rng.uniform(0.5, 6))
                 art = by_id[article_id]
-                yield Touchpoint(
-                    id=f"v-{index + 1}-{n}-{k}",
-                    type="article_view",
-                    occurred_at=at,
-                    customer=ref,
-                    channel="help_center",
+                yield touchpoint(
+                    f"v-{number}-{n}-{k}",
+                    "article_view",
+                    at,
+                    "help_center",
                     article_id=article_id,
                     article_title=art.titles[0 if lang == "en" else 1],
                     article_url=self.article_url(art, lang),

@@ -351,18 +351,11 @@ def _customer(value: Any, target: IngestTarget) -> tuple[CustomerRef, str | None
     if not isinstance(value, dict):
         raise EventError("customer: required, with email, external_id or anonymous_id")
     get = value.get
-    # An absent field is skipped (what `_text` returns for None): most events name one.
-    email = get("email")
-    if email is not None:
-        email = _text(email, "customer.email", 254)
-        if email and not EMAIL.fullmatch(email):
-            raise EventError("customer.email: not an email address")
-    external_id = get("external_id")
-    if external_id is not None:
-        external_id = _text(external_id, "customer.external_id", MAX_ID_LENGTH)
-    anonymous_id = get("anonymous_id")
-    if anonymous_id is not None:
-        anonymous_id = _text(anonymous_id, "customer.anonymous_id", MAX_ID_LENGTH)
+    email = _text(get("email"), "customer.email", 254)  # None when absent
+    if email and not EMAIL.fullmatch(email):
+        raise EventError("customer.email: not an email address")
+    external_id = _text(get("external_id"), "customer.external_id", MAX_ID_LENGTH)
+    anonymous_id = _text(get("anonymous_id"), "customer.anonymous_id", MAX_ID_LENGTH)
     ref = CustomerRef(None, email, external_id, anonymous_id)
     if target.identity is None or not (email or external_id or get("jwt")):  # nothing to prove
         if email or external_id or anonymous_id:
@@ -389,14 +382,10 @@ def _article(
     if not isinstance(value, dict):
         raise EventError("article: expected an object with an id or a url")
     get = value.get
-    article_id = get("id")
-    if article_id is not None:
-        article_id = _text(article_id, "article.id", MAX_ID_LENGTH)
-    url = get("url")
-    if url is not None:
-        url = _text(url, "article.url", MAX_URL_LENGTH)
-        if url and not url.startswith(_WEB) and not url.lower().startswith(_WEB):
-            raise EventError("article.url: expected an http(s) URL")
+    article_id = _text(get("id"), "article.id", MAX_ID_LENGTH)
+    url = _text(get("url"), "article.url", MAX_URL_LENGTH)
+    if url and not url.startswith(_WEB) and not url.lower().startswith(_WEB):
+        raise EventError("article.url: expected an http(s) URL")
     if not article_id and url:
         article_id = _article_ref(target, url)
         if not article_id:

@@ -8,10 +8,10 @@ import orjson
 from flask import Blueprint, Response, current_app, jsonify
 
 from plugin.intake.freshness import missing_ticket
-from plugin.sidebar import build_customer_journey, current_ticket_journey, read_customer
+from plugin.sidebar import build_customer_journey, read_customer
 from plugin.store.customers import customer_in_source
 from plugin.web.access import require_agent
-from plugin.web.context import db, state
+from plugin.web.context import db, state, ticket_journey_now
 from plugin.web.errors import ApiError
 from plugin.web.i18n import pick_language
 
@@ -21,17 +21,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.get("/tickets/<source>/<ticket_id>/journey")
 def ticket_journey(source: str, ticket_id: str):
     require_agent(source, ticket_id)
-    app_state = state()
-    payload, freshness = current_ticket_journey(
-        app_state.config,
-        app_state.model,
-        app_state.sidebar,
-        db(),
-        source,
-        ticket_id,
-        fetches=app_state.fetches,
-        lang=pick_language(),
-    )
+    payload, freshness = ticket_journey_now(source, ticket_id, pick_language())
     if payload is None:
         raise missing_ticket(source, ticket_id, freshness)
     return json_response(payload)

@@ -15,7 +15,7 @@ from plugin.config import Config
 from plugin.intake.freshness import TicketFetches
 from plugin.journey.active_model import KIND, load_active_model
 from plugin.journey.model import JourneyModel
-from plugin.sidebar import SidebarSettings
+from plugin.sidebar import SidebarSettings, current_ticket_journey
 from plugin.store import StoreError, borrow_db, return_db
 from plugin.store.rule_sets import latest_rule_set_id
 
@@ -69,3 +69,19 @@ def close_db(exc: BaseException | None = None) -> None:
     handle = g.pop("db", None)
     if handle is not None:
         return_db(handle, state().config.database_path, broken=exc is not None)
+
+
+def ticket_journey_now(source: str, ticket_id: str, lang: str):
+    """A ticket's journey as an agent opening it sees it now: `(payload, freshness)`, its
+    requester's history fetched from the desk first when it is due (the API and the page)."""
+    app_state = state()
+    return current_ticket_journey(
+        app_state.config,
+        app_state.model,
+        app_state.sidebar,
+        db(),
+        source,
+        ticket_id,
+        fetches=app_state.fetches,
+        lang=lang,
+    )

@@ -14,9 +14,8 @@ from typing import Any
 from flask import Blueprint, Response, make_response, render_template, request
 
 from plugin.intake.freshness import missing_ticket
-from plugin.sidebar import current_ticket_journey
 from plugin.web.access import presented_token, require_agent
-from plugin.web.context import db, state
+from plugin.web.context import state, ticket_journey_now
 from plugin.web.i18n import ago, pick_language, translator
 
 bp = Blueprint("sidebar", __name__)
@@ -70,16 +69,7 @@ def render_sidebar(
     """The sidebar page (or its journey fragment) of one ticket, for an authorised caller."""
     app_state = state()
     lang = pick_language()
-    journey, freshness = current_ticket_journey(
-        app_state.config,
-        app_state.model,
-        app_state.sidebar,
-        db(),
-        source,
-        ticket_id,
-        fetches=app_state.fetches,
-        lang=lang,
-    )
+    journey, freshness = ticket_journey_now(source, ticket_id, lang)
     if journey is None:
         raise missing_ticket(source, ticket_id, freshness)
     t = translator(lang)
