@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.errors import AuthError, BadPayloadError, FeatureUnavailableError, RecordError
+from connectors.errors import (
+    AuthError,
+    BadPayloadError,
+    FeatureUnavailableError,
+    NotFoundError,
+    RecordError,
+)
 from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
 from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
 
@@ -39,7 +45,15 @@ EVENTS_PAGE_SIZE = 100
 """`page[size]` cap of cursor-paginated endpoints such as the user events."""
 ACTIVE_DAYS = 90
 """Users who signed in within this many days have their reading history read even
-without a ticket (90 days: the Events API's shortest retention, Team and Growth)."""
+without a ticket (90 days: the Events API's shortest retention, Team and Growth).
+`history_signed_in_days` changes it; 0 turns that pass off."""
+AUDIENCE_USERS_PER_SYNC = 500
+"""Default cap on the users a sync reads because of their tag or organization
+(`history_users_per_sync`). Each costs at least one Events API call; 500 per 5-minute
+sync is 100 calls/min, under half the smallest Events budget (250/min, Team)."""
+AUDIENCE_PAGE_SIZE = 100
+"""`page[size]` of the audience lists: the cap of `/organizations/{id}/users`, and the
+size the docs recommend for `/search/export` (which allows 1000)."""
 EVENTS_SOURCE = "zendesk"
 """The reserved source of Zendesk's own events (Guide, Support)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -110,6 +124,12 @@ class ZendeskConnector:
         renewal_at_field: str = "renewal_at",
         lifetime_value_field: str = "lifetime_value",
         user_cursor: Callable[[str], str | None] | None = None,
+        history_signed_in_days: int = ACTIVE_DAYS,
+        history_user_tags: Iterable[str] = (),
+        history_organizations: Iterable[str | int] = (),
+        history_users_per_sync: int = AUDIENCE_USERS_PER_SYNC,
+        audience_page_size: int = AUDIENCE_PAGE_SIZE,
+        audience_setting: str = "history_organizations",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], float] = time.time,
@@ -137,6 +157,15 @@ class ZendeskConnector:
             "lifetime_value": lifetime_value_field,
         }
         self._user_cursor = user_cursor
+        self.signed_in_days = history_signed_in_days
+        self.audience = tuple(
+            [f"tag:{tag}" for tag in history_user_tags]
+            + [f"org:{org}" for org in history_organizations]
+        )
+        """Where the widened audience comes from, in order: `tag:<tag>`, `org:<id or name>`."""
+        self.audience_cap = history_users_per_sync
+        self.audience_page_size = audience_page_size
+        self._audience_setting = audience_setting
         self._now = now
         self._export_pacer = _Pacer(export_interval, clock, sleep)
         self._events_seen = False  # the events API answered once: a later 404 is one user
@@ -194,15 +223,20 @@ class ZendeskConnector:
             start = end if end > start else start + 1
 
     def touchpoints(self, since: str | None) -> Iterator[Batch]:
-        """Reading history of recently active customers, each from their own cursor.
+        """Reading history of the customers worth reading, each from their own cursor.
 
-        "Recently active" = requesters of the tickets the ticket export returns after
-        its cursor, then end users the user export returns after its cursor who signed
-        in within `ACTIVE_DAYS` and after their last event we stored (people who read
-        without writing in). Each one's events come from `customer_touchpoints` with
-        their per-user cursor. The stream cursor (`_Position`) holds both export cursors
-        and the users already read on the page in progress; it moves with each user's
-        last batch, so a run stopped every few seconds still gets further each time.
+        Three passes, in this order:
+        1. requesters of the tickets the ticket export returns after its cursor;
+        2. end users the user export returns after its cursor who signed in within
+           `signed_in_days` and after their last event we stored (people who read
+           without writing in); skipped when `signed_in_days` is 0;
+        3. the widened audience: end users carrying one of `history_user_tags` or
+           members of one of `history_organizations`, at most `audience_cap` per run,
+           the rest left for the next run (`_audience`).
+        Each one's events come from `customer_touchpoints` with their per-user cursor.
+        The stream cursor (`_Position`) holds both export cursors, where the audience
+        pass stands and the users already read on the page in progress; it moves with
+        each user's last batch, so a run stopped every few seconds still gets further.
         """
         at = _Position.load(since)
         read: dict[str, str | None] = {}  # cursors reached in this run, per user
@@ -214,14 +248,114 @@ class ZendeskConnector:
                     yield from self._history(user_id, read, at.dump())
             at, skip = at.after_ticket_page(cursor), set()
             yield Batch("touchpoints", [], at.dump())
-        skip = set(at.user_page_read)
-        for _page, users, cursor in self._export("users", at.users):
-            for user_id in self._signed_in_since_read(users, read):
-                if user_id not in skip:
-                    at = at.read_on_user_page(user_id)
+        if self.signed_in_days > 0:
+            skip = set(at.user_page_read)
+            for _page, users, cursor in self._export("users", at.users):
+                for user_id in self._signed_in_since_read(users, read):
+                    if user_id not in skip:
+                        at = at.read_on_user_page(user_id)
+                        yield from self._history(user_id, read, at.dump())
+                at, skip = at.after_user_page(cursor), set()
+                yield Batch("touchpoints", [], at.dump())
+        if self.audience:
+            yield from self._audience(at, read)
+
+    def _audience(self, at: _Position, read: dict[str, str | None]) -> Iterator[Batch]:
+        """Pass 3 of `touchpoints`: the users named by tag or organization.
+
+        One round walks every source of `self.audience` in order, page by page, and
+        reads the history of each end user on it (a user already read in this run is
+        skipped and not counted). After `audience_cap` users the run stops; the
+        position (source, page cursor, users read on that page) is stored with the
+        last user's events, and the next run goes on from there. A finished round
+        leaves no position, so the next run starts a new one: every member is read
+        once per round, and a round costs at most one run when the audience fits the
+        cap.
+        """
+        budget = self.audience_cap
+        start = self.audience.index(at.audience) if at.audience in self.audience else 0
+        if at.audience not in self.audience:  # a new round, or the sources changed
+            at = at.audience_at(self.audience[0])
+        for key in self.audience[start:]:
+            if at.audience != key:
+                at = at.audience_at(key)
+            skip = set(at.audience_read)
+            for users, after in self._audience_pages(key, at.audience_page):
+                for user_id in _audience_ids(users):
+                    if user_id in skip or user_id in read:
+                        continue
+                    if budget <= 0:
+                        return  # the position stored with the last user resumes here
+                    budget -= 1
+                    at = at.read_on_audience_page(user_id)
                     yield from self._history(user_id, read, at.dump())
-            at, skip = at.after_user_page(cursor), set()
-            yield Batch("touchpoints", [], at.dump())
+                if after is None:
+                    break
+                at, skip = at.after_audience_page(after), set()
+                yield Batch("touchpoints", [], at.dump())
+                if budget <= 0:
+                    return
+        yield Batch("touchpoints", [], at.audience_done().dump())
+
+    def _audience_pages(self, key: str, after: str | None) -> Iterator[tuple[list, str | None]]:
+        """(items, next page cursor or None) of one audience source, from `after`.
+
+        `tag:<tag>` is `GET /api/v2/search/export?query=tags:<tag>&filter[type]=user`
+        (cursor pagination; the type goes in `filter[type]`, never in the query; the
+        docs say its cursor expires after an hour, so a stale stored cursor restarts
+        the source from its first page). `org:<id or name>` is
+        `GET /api/v2/organizations/{id}/users?role=end-user`, a name found first by
+        `GET /api/v2/organizations/search?name=` (exact, case-insensitive).
+        """
+        kind, _, value = key.partition(":")
+        if kind == "tag":
+            path, items_key = "/api/v2/search/export", "results"
+            base: dict[str, Any] = {"query": f"tags:{value}", "filter[type]": "user"}
+        else:
+            path = f"/api/v2/organizations/{self._organization_id(value)}/users"
+            items_key, base = "users", {"role": "end-user"}
+        base["page[size]"] = self.audience_page_size
+        while True:
+            params = base | ({"page[after]": after} if after else {})
+            try:
+                page = self._http.get_json(path, params)
+            except HttpStatusError as exc:
+                if after is None or exc.status not in (400, 422):
+                    raise
+                after = None  # an expired cursor (status UNVERIFIED): start the source over
+                continue
+            except ResourceNotFoundError as exc:
+                if kind != "org":
+                    raise
+                raise self._no_organization(value) from exc
+            items = _items(page, items_key)
+            meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
+            if not meta.get("has_more"):
+                yield items, None
+                return
+            following = meta.get("after_cursor")
+            if not following or following == after:
+                raise BadPayloadError(f"Zendesk said more of {key} follow but gave no cursor")
+            yield items, following
+            after = following
+
+    def _organization_id(self, value: str) -> str:
+        """An organization id as configured, or the id of the one with that exact name."""
+        if value.isdigit():
+            return value
+        page = self._http.get_json("/api/v2/organizations/search", {"name": value})
+        for org in _items(page, "organizations"):
+            name = org.get("name") if isinstance(org, dict) else None
+            if isinstance(name, str) and name.strip().casefold() == value.strip().casefold():
+                return _require_id(org)
+        raise self._no_organization(value)
+
+    def _no_organization(self, value: str) -> NotFoundError:
+        return NotFoundError(
+            f"Zendesk has no organization {value!r} (GET /api/v2/organizations/search finds "
+            f"organizations by their exact name); check {self._audience_setting}",
+            setting=self._audience_setting,
+        )
 
     def _history(self, user_id: str, read: dict[str, str | None], position: str) -> Iterator[Batch]:
         """One user's new events, from this run's cursor or the stored one; the last batch
@@ -242,7 +376,7 @@ class ZendeskConnector:
 
     def _signed_in_since_read(self, users: list, read: dict[str, str | None]) -> list[str]:
         """End users of an export page who signed in recently, after their last event."""
-        recent = datetime.fromtimestamp(self._now(), UTC) - timedelta(days=ACTIVE_DAYS)
+        recent = datetime.fromtimestamp(self._now(), UTC) - timedelta(days=self.signed_in_days)
         found = []
         for raw in users:
             if not isinstance(raw, dict) or raw.get("role", "end-user") != "end-user":
@@ -744,6 +878,20 @@ def _requester_ids(tickets: Iterable) -> list[str]:
     return list(seen)
 
 
+def _audience_ids(users: Iterable) -> list[str]:
+    """End users of an audience page whose history can be read (agents, deactivated
+    users and other result types left out), in the desk's order, each once."""
+    seen: dict[str, None] = {}
+    for raw in users:
+        if not isinstance(raw, dict) or raw.get("result_type", "user") != "user":
+            continue
+        user_id = str(raw.get("id", ""))
+        if raw.get("role", "end-user") == "end-user" and raw.get("active") is not False:
+            if user_id.isdigit():
+                seen.setdefault(user_id, None)
+    return list(seen)
+
+
 @dataclass(frozen=True)
 class _Position:
     """Where the reading-history stream stands: the ticket and user export cursors, and
@@ -754,6 +902,9 @@ class _Position:
     users: str | None = None
     ticket_page_read: tuple[str, ...] = ()
     user_page_read: tuple[str, ...] = ()
+    audience: str | None = None  # the audience source in progress (None: none begun)
+    audience_page: str | None = None  # the cursor of its page in progress
+    audience_read: tuple[str, ...] = ()  # users read on that page
 
     @classmethod
     def load(cls, since: str | None) -> _Position:
@@ -765,17 +916,27 @@ class _Position:
         except ValueError:
             raise ValueError(f"a Zendesk touchpoints cursor is not {since!r}") from None
         read = both.get("read") or {}
+        audience = both.get("audience") or {}
         return cls(
             both.get("tickets"),
             both.get("users"),
             tuple(read.get("tickets") or ()),
             tuple(read.get("users") or ()),
+            audience.get("at"),
+            audience.get("page"),
+            tuple(audience.get("read") or ()),
         )
 
     def dump(self) -> str:
         both: dict[str, Any] = {"tickets": self.tickets, "users": self.users}
         if self.ticket_page_read or self.user_page_read:
             both["read"] = {"tickets": self.ticket_page_read, "users": self.user_page_read}
+        if self.audience is not None:
+            both["audience"] = {
+                "at": self.audience,
+                "page": self.audience_page,
+                "read": self.audience_read,
+            }
         return json.dumps(both, separators=(",", ":"))
 
     def read_on_ticket_page(self, user_id: str) -> _Position:
@@ -789,6 +950,18 @@ class _Position:
 
     def after_user_page(self, cursor: str) -> _Position:
         return replace(self, users=cursor, user_page_read=())
+
+    def audience_at(self, source: str) -> _Position:
+        return replace(self, audience=source, audience_page=None, audience_read=())
+
+    def read_on_audience_page(self, user_id: str) -> _Position:
+        return replace(self, audience_read=(*self.audience_read, user_id))
+
+    def after_audience_page(self, cursor: str) -> _Position:
+        return replace(self, audience_page=cursor, audience_read=())
+
+    def audience_done(self) -> _Position:
+        return replace(self, audience=None, audience_page=None, audience_read=())
 
 
 def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:

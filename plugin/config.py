@@ -86,6 +86,16 @@ CONNECTOR_KEYS: dict[str, dict[str, Key]] = {
         "renewal_at_field": Key(str, "renewal_at", "user field key: renewal date"),
         "lifetime_value_field": Key(str, "lifetime_value", "user field key: lifetime value"),
         "max_retries": Key(int, 5, "retries of a failing call before the sync gives up"),
+        "history_signed_in_days": Key(
+            int, 90, "read the history of users signed in this many days back (0: off)"
+        ),
+        "history_user_tags": Key(list, [], "also read the history of users with these tags"),
+        "history_organizations": Key(
+            list, [], "also read the history of these organizations' members (ids or names)"
+        ),
+        "history_users_per_sync": Key(
+            int, 500, "cap on users a sync reads for tags/organizations; the rest go next"
+        ),
     },
     "freshdesk": {
         **_COMMON_CONNECTOR_KEYS,
@@ -321,6 +331,8 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
             )
         keys = CONNECTOR_KEYS[kind]
         settings = _section(path, where, item, keys)
+        if kind == "zendesk":
+            _check_history_audience(path, where, settings)
         for key, spec in keys.items():
             if spec.default is None and not settings.get(key):
                 raise ConfigError(path, f"{where}.{key}", "is required", f"set {key} ({spec.help})")
@@ -332,6 +344,54 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
         }
         result.append(ConnectorConfig(settings["name"], kind, settings, secrets_))
     return result
+
+
+MAX_SIGNED_IN_DAYS = 1095
+"""Zendesk keeps events 3 years at most (Enterprise Plus): further back finds nothing."""
+MAX_HISTORY_USERS_PER_SYNC = 5000
+"""Each user costs at least one Events API call: 5,000 in one sync already takes 5 to 20
+minutes of the whole Events budget (250-1,000 requests/min by plan)."""
+
+
+def _check_history_audience(path: str, where: str, settings: dict[str, Any]) -> None:
+    """The Zendesk keys that say whose reading history is read (docs/connectors.md)."""
+    days = settings["history_signed_in_days"]
+    if days > MAX_SIGNED_IN_DAYS:
+        raise ConfigError(
+            path,
+            f"{where}.history_signed_in_days",
+            f"{days} days is longer than Zendesk keeps events ({MAX_SIGNED_IN_DAYS} days at most)",
+            "write it like history_signed_in_days = 90 (0 turns that pass off)",
+        )
+    cap = settings["history_users_per_sync"]
+    if not 1 <= cap <= MAX_HISTORY_USERS_PER_SYNC:
+        raise ConfigError(
+            path,
+            f"{where}.history_users_per_sync",
+            f"must be between 1 and {MAX_HISTORY_USERS_PER_SYNC}, got {cap}",
+            "write it like history_users_per_sync = 500 (the rest are read by the next syncs)",
+        )
+    for tag in settings["history_user_tags"]:
+        word = isinstance(tag, str) and tag != ""
+        if not word or any(c.isspace() or c in '",' for c in tag):
+            raise ConfigError(
+                path,
+                f"{where}.history_user_tags",
+                f"{tag!r} is not a Zendesk tag (a tag is one word: no spaces, commas or quotes)",
+                'write each tag as Zendesk shows it, e.g. history_user_tags = ["vip", "beta"]',
+            )
+    for org in settings["history_organizations"]:
+        ok = (isinstance(org, int) and not isinstance(org, bool) and org > 0) or (
+            isinstance(org, str) and org.strip() != ""
+        )
+        if not ok:
+            raise ConfigError(
+                path,
+                f"{where}.history_organizations",
+                f"{org!r} is neither an organization id nor a name",
+                "write ids as numbers and names as text, e.g. "
+                'history_organizations = [360012345678, "Acme Inc"]',
+            )
 
 
 def _ingest_keys(path: str, section: Any, env: Any, sources: set[str]) -> list[IngestKeyConfig]:

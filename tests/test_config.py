@@ -122,3 +122,55 @@ def test_malformed_config_exits_non_zero_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert "sidebar.lookback_days" in result.stderr and "config.toml" in result.stderr
     assert "lookback_days = 30" in result.stderr
+
+
+ZENDESK = "[[connectors]]\nname='z'\ntype='zendesk'\nsubdomain='acme'\nemail='e@x'\n"
+ZENDESK_ENV = {"JOURNEYDESK_SECRET": "s", "ZENDESK_API_TOKEN": "t"}
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "fix"),
+    [
+        (
+            "history_user_tags = ['big customer']",
+            "history_user_tags",
+            'e.g. history_user_tags = ["vip"',
+        ),
+        ("history_user_tags = [7]", "history_user_tags", "as Zendesk shows it"),
+        ("history_user_tags = 'vip'", "history_user_tags", 'history_user_tags = ["..."]'),
+        ("history_organizations = [true]", "history_organizations", "ids as numbers"),
+        ("history_organizations = ['']", "history_organizations", "names as text"),
+        ("history_users_per_sync = 0", "history_users_per_sync", "history_users_per_sync = 500"),
+        ("history_users_per_sync = 100000", "history_users_per_sync", "next syncs"),
+        ("history_signed_in_days = 5000", "history_signed_in_days", "0 turns that pass off"),
+        ("history_signed_in_days = -1", "history_signed_in_days", "positive number"),
+        ("history_user_tag = ['vip']", "history_user_tag", 'did you mean "history_user_tags"'),
+    ],
+)
+def test_bad_history_audience_names_file_key_and_fix(tmp_path, line, key, fix):
+    path = write_config(tmp_path, ZENDESK + line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=ZENDESK_ENV)
+    message = str(info.value)
+    assert str(path) in message and f"connectors[1].{key}" in message and fix in message
+
+
+def test_history_audience_defaults_and_values(tmp_path):
+    body = ZENDESK + "history_user_tags = ['vip']\nhistory_organizations = [123, 'Acme Inc']\n"
+    zendesk = load_config(write_config(tmp_path, body), env=ZENDESK_ENV).connector("z")
+    assert zendesk.get("history_user_tags") == ["vip"]
+    assert zendesk.get("history_organizations") == [123, "Acme Inc"]
+    assert zendesk.get("history_users_per_sync") == 500
+    assert zendesk.get("history_signed_in_days") == 90
+
+
+def test_the_zendesk_connector_gets_the_history_audience(tmp_path):
+    from plugin.intake.connector_factory import make_connector
+
+    body = ZENDESK + "history_user_tags = ['vip']\nhistory_organizations = [123, 'Acme Inc']\n"
+    body += "history_users_per_sync = 50\nhistory_signed_in_days = 0\n"
+    config = load_config(write_config(tmp_path, body), env=ZENDESK_ENV)
+    connector = make_connector(config, config.connector("z"))
+    assert connector.audience == ("tag:vip", "org:123", "org:Acme Inc")
+    assert (connector.audience_cap, connector.signed_in_days) == (50, 0)
+    assert connector._audience_setting == "connectors[1].history_organizations"

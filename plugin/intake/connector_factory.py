@@ -161,6 +161,11 @@ def _zendesk(
         renewal_at_field=conf.get("renewal_at_field"),
         lifetime_value_field=conf.get("lifetime_value_field"),
         user_cursor=user_cursor,
+        history_signed_in_days=conf.get("history_signed_in_days"),
+        history_user_tags=[str(t).strip() for t in conf.get("history_user_tags")],
+        history_organizations=[str(o).strip() for o in conf.get("history_organizations")],
+        history_users_per_sync=conf.get("history_users_per_sync"),
+        audience_setting=setting(config, conf, "history_organizations"),
     )
 
 

@@ -422,3 +422,33 @@ def _categories_of(db, groups: set[tuple[str, str]]) -> dict[tuple[str, str], se
     ):
         found[(source, group_id)].add(category)
     return found
+
+
+def count_without_synced_history(
+    db: Database, source: str, customer_ids: Iterable[int] | None = None
+) -> int:
+    """How many of `source`'s desk users (or of `customer_ids` among them) have never had
+    their reading history read from the desk: no per-user events cursor from a sync
+    (`sync_cursors`, stream `touchpoints`, scope = the user id) and no on-demand fetch
+    (`customer_fetches`). A customer known by several user ids of the desk counts as
+    read once any of them was. Customers the desk does not know (portal-only visitors)
+    are not counted: their history arrives from the portal as it happens.
+
+    For the outreach preview ("N of this rule's possible audience have no reading
+    history synced"); a customer whose history was read and is empty is not counted.
+    """
+    scope, params = "", {"kind": f"user:{source}", "source": source}
+    if customer_ids is not None:
+        scope = "AND i.customer_id IN (SELECT value FROM json_each(:ids)) "
+        params["ids"] = json.dumps([int(c) for c in customer_ids])
+    return db.execute(
+        "SELECT count(*) FROM (SELECT i.customer_id FROM customer_identities i "
+        "JOIN customers c ON c.id = i.customer_id AND c.merged_into IS NULL "
+        f"WHERE i.kind = :kind {scope}"
+        "GROUP BY i.customer_id HAVING max("
+        " EXISTS (SELECT 1 FROM sync_cursors s WHERE s.source = :source"
+        "  AND s.stream = 'touchpoints' AND s.scope = i.value)"
+        " OR EXISTS (SELECT 1 FROM customer_fetches f WHERE f.source = :source"
+        "  AND f.user_id = i.value)) = 0)",
+        params,
+    ).fetchone()[0]

@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from pytest_httpserver import HTTPServer
 
-from connectors.errors import AuthError, BadPayloadError, FeatureUnavailableError
+from connectors.errors import (
+    AuthError,
+    BadPayloadError,
+    FeatureUnavailableError,
+    NotFoundError,
+)
 from connectors.protocol import Connector
 from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
 from connectors.zendesk import EXPORT_MIN_INTERVAL, ZendeskConnector
@@ -634,6 +639,154 @@ def test_a_touchpoints_cursor_of_the_older_shape_is_the_ticket_cursor(fake, conn
     batches = list(connect(export_page_size=10).touchpoints(plain))
 
     assert {b.scope for b in batches if b.records} == {"6"}
+
+
+# -- the widened audience: tags and organizations ------------------------------------------
+
+
+def stream_position(batches: list[Batch]) -> str:
+    """The stream cursor the store keeps after `batches` (a user's batch carries it aside)."""
+    last = batches[-1]
+    return last.stream_cursor if last.scope else last.cursor
+
+
+def read_users(batches: list[Batch]) -> list[str]:
+    return list(dict.fromkeys(b.scope for b in batches if b.scope))
+
+
+def test_a_tagged_user_who_never_wrote_in_has_their_history_read(fake, connect):
+    fake.add_user(user(20, tags=["vip"]))  # never wrote in, never signed in lately
+    fake.add_user(user(21, tags=["vip"], role="agent"))
+    fake.add_user(user(22, tags=["other"]))
+    fake.add_user(user(23, tags=["vip"], active=False))
+    for user_id in (20, 21, 22, 23):
+        add_history(fake, user_id)
+    connector = connect(history_user_tags=["vip"], export_page_size=10, events_page_size=100)
+
+    batches = list(connector.touchpoints(None))
+
+    assert read_users(batches) == ["20"]
+    assert {type(r) for r in records(batches)} == {Touchpoint}
+    search = fake.calls("/search/export")
+    assert search == [{"query": "tags:vip", "filter[type]": "user", "page[size]": "100"}]
+    assert "audience" not in json.loads(stream_position(batches))  # the round is complete
+
+
+def test_members_of_an_organization_by_id_or_name_have_their_history_read(fake, connect):
+    for user_id in (30, 31, 32, 33):
+        fake.add_user(user(user_id))
+        add_history(fake, user_id)
+    fake.add_user(user(34, role="agent"))
+    fake.add_organization(500, "Acme Inc", members=[30, 31, 34])
+    fake.add_organization(501, "Globex", members=[31, 32])  # 31 belongs to both
+    connector = connect(
+        history_organizations=["acme inc", "501"], audience_page_size=2, events_page_size=100
+    )
+
+    batches = list(connector.touchpoints(None))
+
+    assert read_users(batches) == ["30", "31", "32"]  # each once; never 33 or the agent
+    assert fake.calls("/organizations/search") == [{"name": "acme inc"}]
+    assert [c.get("role") for c in fake.calls("/organizations/500/users")] == ["end-user"]
+
+
+def test_an_unknown_organization_names_the_setting_to_fix(fake, connect):
+    fake.add_user(user(30))
+    connector = connect(
+        history_organizations=["Nobody Ltd"], audience_setting="connectors[0].history_organizations"
+    )
+    with pytest.raises(NotFoundError) as error:
+        list(connector.touchpoints(None))
+    assert "Nobody Ltd" in str(error.value)
+    assert error.value.setting == "connectors[0].history_organizations"
+
+
+def test_the_cap_defers_the_rest_of_the_audience_to_the_next_syncs(fake, connect):
+    for user_id in range(40, 45):
+        fake.add_user(user(user_id, tags=["vip"], created_at=f"2024-06-0{user_id - 39}T09:00:00Z"))
+        add_history(fake, user_id)
+    stored: dict[str, str] = {}
+    connector = connect(
+        history_user_tags=["vip"],
+        history_users_per_sync=2,
+        audience_page_size=3,
+        events_page_size=100,
+        user_cursor=stored.get,
+    )
+
+    def sync(position: str | None) -> tuple[list[str], str]:
+        batches = list(connector.touchpoints(position))
+        stored.update({b.scope: b.cursor for b in batches if b.scope})
+        return read_users(batches), stream_position(batches)
+
+    first, position = sync(None)
+    second, position = sync(position)
+    third, position = sync(position)
+    assert (first, second, third) == (["40", "41"], ["42", "43"], ["44"])
+    events_calls = len(fake.calls("/events"))
+    assert events_calls == 5  # nobody read twice within a round
+
+    fourth, _ = sync(position)  # a new round: everyone again, from their own cursor
+    assert fourth == ["40", "41"]
+    assert all(c["filter[start_time]"] for c in fake.calls("/events")[events_calls:])
+
+
+def test_a_user_read_as_a_requester_is_not_read_again_nor_counted(fake, connect):
+    fake.add_user(user(50, tags=["vip"]))
+    fake.add_user(user(51, tags=["vip"]))
+    fake.add_ticket(ticket(1, requester=50))
+    for user_id in (50, 51):
+        add_history(fake, user_id)
+    connector = connect(history_user_tags=["vip"], history_users_per_sync=1, events_page_size=100)
+
+    batches = list(connector.touchpoints(None))
+
+    assert read_users(batches) == ["50", "51"]
+    assert len(fake.calls("/users/50/events")) == 1
+
+
+def test_rate_limits_on_the_audience_lists_are_waited_out(fake, connect, clock):
+    fake.add_user(user(60, tags=["vip"]))
+    add_history(fake, 60)
+    fake.fail("/search/export", 429, retry_after=7)
+
+    batches = list(connect(history_user_tags=["vip"]).touchpoints(None))
+
+    assert read_users(batches) == ["60"]
+    assert 7.0 in clock.sleeps
+
+
+def test_an_expired_search_cursor_starts_that_tag_over(fake, connect):
+    for user_id in (70, 71, 72):
+        fake.add_user(user(user_id, tags=["vip"]))
+        add_history(fake, user_id)
+    connector = connect(history_user_tags=["vip"], history_users_per_sync=1, audience_page_size=1)
+    first = list(connector.touchpoints(None))
+    assert json.loads(stream_position(first))["audience"]["page"]  # resumes on page 2
+
+    fake.search_cursor_ttl = -1  # the worker was down for more than an hour
+    again = list(connector.touchpoints(stream_position(first)))
+
+    assert read_users(again) == ["70"]  # from the first page again, no error
+    assert "page[after]" not in fake.calls("/search/export")[-1]
+
+
+def test_signed_in_days_zero_skips_the_user_export_pass(fake, connect):
+    fake.add_user(user(80, last_login_at=iso_z(time.time() - 3600)))
+    add_history(fake, 80)
+
+    batches = list(connect(history_signed_in_days=0).touchpoints(None))
+
+    assert read_users(batches) == []
+    assert fake.calls("/incremental/users") == []
+
+
+def test_signed_in_days_widens_or_narrows_the_signed_in_pass(fake, connect):
+    fake.add_user(user(81, last_login_at=iso_z(time.time() - 120 * 86_400)))
+    add_history(fake, 81)
+
+    assert read_users(list(connect().touchpoints(None))) == []
+    assert read_users(list(connect(history_signed_in_days=180).touchpoints(None))) == ["81"]
 
 
 # -- single tickets -------------------------------------------------------------------------

@@ -9,6 +9,12 @@ What it models (shapes from /work/shared/reference/helpdesk-apis.md §1):
 - user events with `filter[...]`, `page[size]`, `page[after]`, `meta.has_more` and
   `links` as an array (the docs' example) or an object (`links_shape`);
 - ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create;
+- the audience lists: `GET /api/v2/search/export` (`query=tags:<tag>`, `filter[type]`
+  required and `type:` refused in the query, `page[size]` up to 1000, ordered by
+  `created_at`, `meta.after_cursor`/`has_more`, `links.next`; a cursor older than
+  `search_cursor_ttl` answers 400), `GET /api/v2/organizations/search?name=` (exact,
+  case-insensitive) and `GET /api/v2/organizations/{id}/users` (cursor pagination, at
+  most 100 a page, `role` filter, members of any of a user's organizations);
 - rate-limit headers on every answer, and switches to inject faults (`fail`) and to
   answer slowly (`delay`).
 
@@ -108,6 +114,9 @@ class FakeZendesk:
         self.rate_limit_remaining = 699
         self.concurrent_tags: list[str] = []  # another agent adds these before our next PUT
         self.delay = 0.0  # seconds every answer waits first: a slow desk
+        self.organizations: dict[int, dict] = {}
+        self.memberships: dict[int, list[int]] = {}  # organization id → user ids
+        self.search_cursor_ttl = 3600.0  # seconds a search export cursor lives (docs: 1 h)
         self._now = now or (lambda: datetime.now(UTC).timestamp())
         self._ticket_ids = itertools.count(10_000)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
@@ -122,6 +131,9 @@ class FakeZendesk:
                 self._articles,
             ),
             ("GET", re.compile(r"/api/v2/users/(\d+)/events(?:\.json)?"), self._events),
+            ("GET", re.compile(r"/api/v2/search/export(?:\.json)?"), self._search_export),
+            ("GET", re.compile(r"/api/v2/organizations/search(?:\.json)?"), self._org_search),
+            ("GET", re.compile(r"/api/v2/organizations/(\d+)/users(?:\.json)?"), self._org_users),
             ("GET", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._show_ticket),
             ("PUT", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._update_ticket),
             ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), self._create_ticket),
@@ -135,6 +147,11 @@ class FakeZendesk:
         record = {"role": "end-user", "active": True, "user_fields": {}, **user}
         self.users.put(record.get("id", object()), record)
         return record
+
+    def add_organization(self, org_id: int, name: str, members: list[int] = ()) -> None:
+        """An organization and the users who belong to it (any of their organizations)."""
+        self.organizations[org_id] = {"id": org_id, "name": name, "tags": []}
+        self.memberships[org_id] = list(members)
 
     def add_ticket(self, ticket: dict, metric_set: dict | None = None) -> dict:
         record = {"status": "open", "tags": [], "via": {"channel": "web"}, **ticket}
@@ -387,6 +404,68 @@ class FakeZendesk:
             }
         )
 
+    # -- audience lists ----------------------------------------------------------------
+
+    def _search_export(self, request: Request) -> Response:
+        args = request.args
+        kind, query = args.get("filter[type]"), args.get("query", "")
+        if kind not in ("ticket", "organization", "user", "group") or "type:" in query:
+            return _json({"error": "InvalidValue", "description": "filter[type] required"}, 400)
+        size = int(args.get("page[size]", 100))
+        if not 1 <= size <= 1000:
+            return _json({"error": "InvalidValue", "description": "page[size] 1-1000"}, 400)
+        tags = [t.removeprefix("tags:") for t in query.split() if t.startswith("tags:")]
+        users = [rec for _, rec in self.users.rows.values() if isinstance(rec.get("id"), int)]
+        found = sorted(
+            (u for u in users if any(t in (u.get("tags") or ()) for t in tags)),
+            key=lambda u: (u.get("created_at") or "", u["id"]),
+        )
+        offset = 0
+        if "page[after]" in args:
+            issued, offset = _decode_cursor(args["page[after]"])
+            if self._now() - issued > self.search_cursor_ttl:
+                return _json({"error": "InvalidCursor", "description": "cursor expired"}, 400)
+        page, more = found[offset : offset + size], len(found) > offset + size
+        after = _encode_cursor(int(self._now()), offset + len(page)) if more else None
+        return _json(
+            {
+                "results": [{**u, "result_type": "user"} for u in page],
+                "facets": None,
+                "links": {"next": _next_link(request, after), "prev": None},
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+            }
+        )
+
+    def _org_search(self, request: Request) -> Response:
+        name = request.args.get("name", "").strip().casefold()
+        found = [o for o in self.organizations.values() if o["name"].casefold() == name]
+        return _json({"organizations": found, "count": len(found), "next_page": None})
+
+    def _org_users(self, request: Request, org_id: str) -> Response:
+        if int(org_id) not in self.organizations:
+            return _json({"error": "RecordNotFound", "description": "Not found"}, 404)
+        args = request.args
+        size = int(args.get("page[size]", 100))
+        if size > 100:
+            return _json({"error": "InvalidPaginationParameter", "description": "max 100"}, 400)
+        members = set(self.memberships.get(int(org_id), ()))
+        users = sorted(
+            (rec for _, rec in self.users.rows.values() if rec.get("id") in members),
+            key=lambda u: u["id"],
+        )
+        if "role" in args:
+            users = [u for u in users if u.get("role") == args["role"]]
+        offset = int(base64.b64decode(args["page[after]"]).decode()) if "page[after]" in args else 0
+        page, more = users[offset : offset + size], len(users) > offset + size
+        after = base64.b64encode(str(offset + len(page)).encode()).decode() if more else None
+        return _json(
+            {
+                "users": page,
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+                "links": {"next": _next_link(request, after), "prev": None},
+            }
+        )
+
     # -- tickets -----------------------------------------------------------------------
 
     def _ticket(self, ticket_id: str) -> dict | None:
@@ -449,6 +528,14 @@ class FakeZendesk:
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status, content_type="application/json; charset=utf-8")
+
+
+def _next_link(request: Request, after: str | None) -> str | None:
+    """`links.next` of cursor pagination: the same query with `page[after]`."""
+    if after is None:
+        return None
+    query = {k: v for k, v in request.args.items() if k != "page[after]"}
+    return f"{HELP_CENTER}{request.path}?{urlencode(query | {'page[after]': after})}"
 
 
 def _authorized(request: Request) -> bool:
