@@ -103,7 +103,7 @@ def serve(config_path: str, workers: int) -> None:
 @config_option
 @friendly_errors
 def worker(config_path: str) -> None:
-    """Run the scheduler: syncs and stage recomputes."""
+    """Run the scheduler: syncs, stage recomputes and outreach rules."""
     from plugin.background.scheduler import build_scheduler
 
     config = load_config(config_path)
@@ -190,6 +190,14 @@ def check_config(config_path: str) -> None:
         )
     click.echo(f"  stages: {', '.join(s.key for s in model.stages)}")
     click.echo(f"  signals: {', '.join(s.key for s in model.signals)}")
+    from plugin.outreach.active_rules import config_origin, config_rules
+
+    rules = config_rules(config)
+    enabled = [r.name for r in rules.rules if r.enabled]
+    origin = "config file" if config_origin(config) == "config" else "shipped"
+    click.echo(
+        f"  outreach rules ({origin}): {len(rules.rules)}, enabled: {', '.join(enabled) or 'none'}"
+    )
 
 
 @main.command("import")

@@ -198,3 +198,25 @@ def test_the_period_key_spans_the_cooldown():
     assert start // day % 14 == 0
     assert period_of(rule, start) == period_of(rule, start + 13 * day + 5)
     assert period_of(rule, start) != period_of(rule, start + 14 * day)
+
+
+def test_the_worker_schedules_each_enabled_rule_and_the_delivery(tmp_path, seeded_demo, smtp_sink):
+    from plugin.background import jobs
+    from plugin.background.scheduler import build_scheduler, schedule_outreach
+    from tests.outreach.conftest import SILENT
+
+    config = outreach_config(tmp_path, seeded_demo, port=smtp_sink.port)
+    scheduler = build_scheduler(config, background=True)
+    by_id = {job.id: job for job in scheduler.get_jobs()}
+    assert by_id["outreach:repeat-reader"].func is jobs.scheduled_outreach
+    assert "hour='9'" in str(by_id["outreach:repeat-reader"].trigger)
+    assert by_id["outreach-deliver"].func is jobs.scheduled_delivery
+
+    import tomllib
+
+    with open_store(config.database_path) as db:  # an admin saves: silent-customer only
+        silent = tomllib.loads(SILENT)["outreach"]["rules"]
+        save_rules(db, {"rules": silent}, created_by="admin", note="", now=1)
+    schedule_outreach(scheduler, config)
+    ids = {job.id for job in scheduler.get_jobs() if job.id.startswith("outreach:")}
+    assert ids == {"outreach:silent-customer"}
