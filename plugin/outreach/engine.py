@@ -82,6 +82,9 @@ BACKOFF_SECONDS = (60, 300, 1800)
 """Waits before the 2nd, 3rd and 4th attempt of a transient failure; then `failed`."""
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 OUTBOUND_DESKS = ("zendesk", "freshdesk", "demo")
+RUN_WAIT_SECONDS = 30
+"""How long a run waits for another process's delivery to end before leaving its claimed
+messages to the worker's next delivery."""
 SAMPLE_RENDERS = 20
 
 
@@ -288,7 +291,7 @@ def run_outreach(
             report.claimed[rule.name] = len(claim_plan(db, plan, now=now))
             _pause("claimed")
     if not dry_run:
-        report.delivery = deliver_due(config, active=active)
+        report.delivery = deliver_due(config, active=active, wait_seconds=RUN_WAIT_SECONDS)
     return report
 
 
@@ -348,15 +351,27 @@ def _dead_local_process(holder: str) -> bool:
 
 
 def deliver_due(
-    config: Config, *, active: ActiveRules | None = None, batch: int = 100
+    config: Config,
+    *,
+    active: ActiveRules | None = None,
+    batch: int = 100,
+    wait_seconds: float = 0,
 ) -> DeliveryReport:
-    """Send every due pending message, in the one process holding the delivery lease."""
+    """Send every due pending message, in the one process holding the delivery lease.
+
+    When another process delivers, wait up to `wait_seconds` (real time) for it to finish,
+    then deliver what is left (what this process claimed meanwhile, for one); else leave it
+    to that process and the worker's next delivery.
+    """
     report = DeliveryReport()
     holder = _holder()
     with open_store(config.database_path) as db:
-        if not _take_lease(db, holder):
-            report.busy = True
-            return report
+        deadline = time.monotonic() + wait_seconds
+        while not _take_lease(db, holder):
+            if time.monotonic() >= deadline:
+                report.busy = True
+                return report
+            time.sleep(0.2)
         try:
             if active is None:
                 active = load_active_rules(db, config)

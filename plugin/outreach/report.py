@@ -56,7 +56,10 @@ def describe_run(report) -> str:
     delivery = report.delivery
     if delivery is not None:
         if delivery.busy:
-            lines.append("Another process is delivering; it sends what was claimed here.")
+            lines.append(
+                "Another process is still delivering; the next delivery (the worker's, every "
+                "minute) sends what was claimed here."
+            )
         else:
             lines.append(
                 f"Delivered: {delivery.sent} sent, {delivery.retrying} to retry, "
