@@ -25,6 +25,7 @@ from plugin.web import (
     reply_guard,
     sidebar_page,
     strict,
+    unsubscribe,
     webhooks,
 )
 from plugin.web.context import AppState, close_db, refresh_model
@@ -101,6 +102,7 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         reply_guard.bp,
         desks.bp,
         openapi.bp,
+        unsubscribe.bp,
     ):
         app.register_blueprint(blueprint)
     logging.getLogger("journeydesk").setLevel(logging.INFO)

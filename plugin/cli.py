@@ -13,6 +13,7 @@ import click
 
 from connectors.errors import ConnectorError
 from plugin.config import Config, ConfigError, demo_config, load_config
+from plugin.errors import JourneydeskError
 from plugin.journey.conditions import ConditionError
 from plugin.store import StoreError, describe_database_error
 
@@ -27,6 +28,8 @@ def friendly_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except (ConfigError, ConditionError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
+        except JourneydeskError as exc:
+            raise click.ClickException(exc.message) from None
         except ConnectorError as exc:
             from plugin.intake.connector_factory import one_sentence
 
@@ -100,7 +103,7 @@ def serve(config_path: str, workers: int) -> None:
 @config_option
 @friendly_errors
 def worker(config_path: str) -> None:
-    """Run the scheduler: syncs and stage recomputes."""
+    """Run the scheduler: syncs, stage recomputes and outreach rules."""
     from plugin.background.scheduler import build_scheduler
 
     config = load_config(config_path)
@@ -187,6 +190,14 @@ def check_config(config_path: str) -> None:
         )
     click.echo(f"  stages: {', '.join(s.key for s in model.stages)}")
     click.echo(f"  signals: {', '.join(s.key for s in model.signals)}")
+    from plugin.outreach.active_rules import config_origin, config_rules
+
+    rules = config_rules(config)
+    enabled = [r.name for r in rules.rules if r.enabled]
+    origin = "config file" if config_origin(config) == "config" else "shipped"
+    click.echo(
+        f"  outreach rules ({origin}): {len(rules.rules)}, enabled: {', '.join(enabled) or 'none'}"
+    )
 
 
 @main.command("import")
@@ -307,3 +318,95 @@ def recompute(config_path: str, full: bool) -> None:
         f"Recomputed {report.customers:,} customers with {active.describe()} in "
         f"{time.monotonic() - started:.1f} s: {report.moved:,} changed stage."
     )
+
+
+@main.group()
+def outreach() -> None:
+    """Proactive outreach rules: preview, run, and the outbox (docs/outreach.md)."""
+
+
+@outreach.command("preview")
+@config_option
+@click.argument("rule")
+@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True)
+@friendly_errors
+def outreach_preview(config_path: str, rule: str, limit: int) -> None:
+    """Who RULE would write to now, what, and why; sends nothing."""
+    from plugin.outreach.engine import preview_rule
+    from plugin.outreach.report import describe_plan
+
+    click.echo(describe_plan(preview_rule(load_config(config_path), rule), limit=limit))
+
+
+@outreach.command("run")
+@config_option
+@click.argument("rule", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; claim and send nothing.")
+@friendly_errors
+def outreach_run(config_path: str, rule: str | None, dry_run: bool) -> None:
+    """Run the enabled rules (or RULE) now, then deliver every due message."""
+    from plugin.outreach.engine import run_outreach
+    from plugin.outreach.report import describe_run
+
+    report = run_outreach(load_config(config_path), rule, dry_run=dry_run)
+    click.echo(describe_run(report))
+    if report.delivery and report.delivery.failed:
+        click.get_current_context().exit(1)
+
+
+@outreach.command("outbox")
+@config_option
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["pending", "sending", "sent", "failed", "uncertain", "held_out", "discarded"]
+    ),
+    default=None,
+)
+@click.option("--rule", default=None, help="Only this rule's messages.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@friendly_errors
+def outreach_outbox(config_path: str, status: str | None, rule: str | None, limit: int) -> None:
+    """The newest outbox messages (and counts by status)."""
+    from plugin.outreach.report import describe_outbox
+    from plugin.store import open_store
+    from plugin.store.outbox import list_messages, status_counts
+
+    config = load_config(config_path)
+    with open_store(config.database_path) as db:
+        rows = list_messages(db, status=status, rule=rule, limit=limit)
+        counts = status_counts(db, rule=rule)
+    click.echo(describe_outbox(rows, counts))
+
+
+@outreach.command("requeue")
+@config_option
+@click.argument("message_id", type=int)
+@friendly_errors
+def outreach_requeue(config_path: str, message_id: int) -> None:
+    """Send an uncertain or failed message again (check first that it did not arrive)."""
+    _decide(config_path, message_id, "requeue")
+
+
+@outreach.command("discard")
+@config_option
+@click.argument("message_id", type=int)
+@friendly_errors
+def outreach_discard(config_path: str, message_id: int) -> None:
+    """Close an uncertain or failed message without sending it."""
+    _decide(config_path, message_id, "discard")
+
+
+def _decide(config_path: str, message_id: int, action: str) -> None:
+    from plugin.clock import now_epoch
+    from plugin.store import open_store
+    from plugin.store.outbox import discard_message, requeue_message
+
+    config = load_config(config_path)
+    change = requeue_message if action == "requeue" else discard_message
+    with open_store(config.database_path) as db:
+        if not change(db, message_id, now=now_epoch()):
+            raise click.ClickException(
+                f"message {message_id} is not uncertain or failed (see journeydesk outreach outbox)"
+            )
+    click.echo(f"message {message_id}: {'queued again' if action == 'requeue' else 'discarded'}.")

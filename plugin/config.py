@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.journey.model import load_model
+from plugin.outreach.rules import load_rules
 from plugin.security import Secret
 
 
@@ -57,9 +58,12 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "smtp_host": Key(str, "localhost", "SMTP server"),
         "smtp_port": Key(int, 25, "SMTP port"),
         "starttls": Key(bool, False, "use STARTTLS"),
+        "ssl": Key(bool, False, "connect over TLS from the start (SMTPS, usually port 465)"),
         "username_env": Key(str, "", "env var: SMTP user (empty: no login)"),
         "password_env": Key(str, "", "env var: SMTP password"),
         "from": Key(str, "Support <support@example.com>", "sender of proactive emails"),
+        "unsubscribe_mailto": Key(str, "", "address for mailto: unsubscribes (empty: none)"),
+        "timeout_seconds": Key(int, 30, "SMTP connect and command timeout"),
     },
 }
 
@@ -236,6 +240,11 @@ def build_config(data: dict[str, Any], *, path: str, env: Any, demo: bool = Fals
             raise ConfigError(path, name, "must be a table", f"write it as [{name}] ...")
     # Every command stops here on a bad stage or signal (ConditionError names it), not later.
     load_model(data.get("journey", {}), file=path)
+    load_rules(data.get("outreach", {}), file=path, env=env)
+    if sections["email"]["ssl"] and sections["email"]["starttls"]:
+        raise ConfigError(
+            path, "email.ssl", "ssl and starttls are both true", "choose one (ssl: port 465)"
+        )
     return Config(
         path=path,
         server=sections["server"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
@@ -175,3 +176,63 @@ def mark_aged_quietly(config: Config, *, now: int | None = None) -> int:
     except Exception as exc:  # the next run tries again
         log.error("could not mark aged journeys: %s", exc)
         return 0
+
+
+def scheduled_outreach(config: Config, rule: str) -> None:
+    """One outreach rule's cron job (lease holder only; never raises): plan, claim, deliver."""
+    from plugin.errors import JourneydeskError
+    from plugin.outreach.engine import run_outreach
+
+    if not lease_for(config).held():
+        return
+    try:
+        report = run_outreach(config, rule)
+    except JourneydeskError as exc:  # disabled or removed since it was scheduled
+        log.info("outreach %s not run: %s", rule, exc.message)
+        return
+    except Exception as exc:  # the next run tries again; claimed messages wait in the outbox
+        log.error("outreach %s failed: %s", rule, exc)
+        return
+    delivery = report.delivery
+    log.info(
+        "outreach %s: %d claimed, %d sent, %d to retry, %d failed",
+        rule,
+        sum(report.claimed.values()),
+        delivery.sent if delivery else 0,
+        delivery.retrying if delivery else 0,
+        delivery.failed if delivery else 0,
+    )
+
+
+def scheduled_delivery(config: Config) -> None:
+    """Send what came due since (retries, messages deferred past quiet hours); never raises."""
+    from plugin.outreach.engine import deliver_due
+
+    if not lease_for(config).held():
+        return
+    try:
+        report = deliver_due(config)
+    except Exception as exc:
+        log.error("outreach delivery failed: %s", exc)
+        return
+    if report.sent or report.failed or report.uncertain:
+        log.info(
+            "outreach delivery: %d sent, %d failed, %d marked uncertain",
+            report.sent,
+            report.failed,
+            report.uncertain,
+        )
+
+
+def outreach_schedules(config: Config) -> dict[str, Any]:
+    """{rule name: its cron trigger} of the enabled rules in force (saved versions first)."""
+    from plugin.outreach.active_rules import config_rules, load_active_rules
+    from plugin.outreach.rules import cron_trigger
+
+    try:
+        with open_store(config.database_path) as db:
+            rules = load_active_rules(db, config).rules
+    except Exception as exc:  # an unreadable store: the config file's rules meanwhile
+        log.warning("outreach rules read from the config file only: %s", exc)
+        rules = config_rules(config)
+    return {rule.name: cron_trigger(rule, rules) for rule in rules.rules if rule.enabled}

@@ -13,6 +13,9 @@ from plugin.config import Config
 
 RECOMPUTE_MINUTES = 10
 MERGE_SECONDS = 5
+OUTREACH_DELIVERY_SECONDS = 60
+OUTREACH_RULES_MINUTES = 5
+"""How often the worker picks up outreach rules saved in the admin (new cron jobs)."""
 
 
 def build_scheduler(
@@ -35,8 +38,41 @@ def build_scheduler(
     for job, job_id, interval in (
         (jobs.scheduled_recompute, "recompute", {"minutes": RECOMPUTE_MINUTES}),
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
+        (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
     ):
         scheduler.add_job(
             job, "interval", args=[config], id=job_id, coalesce=True, max_instances=1, **interval
         )
+    schedule_outreach(scheduler, config)
+    scheduler.add_job(
+        schedule_outreach,
+        "interval",
+        args=[scheduler, config],
+        minutes=OUTREACH_RULES_MINUTES,
+        id="outreach-rules",
+        coalesce=True,
+        max_instances=1,
+    )
     return scheduler
+
+
+def schedule_outreach(scheduler: BaseScheduler, config: Config) -> None:
+    """One cron job per enabled outreach rule in force (`outreach:<name>`); jobs of rules
+    disabled or removed since are dropped, changed schedules replaced."""
+    wanted = jobs.outreach_schedules(config)
+    for job in scheduler.get_jobs():
+        if job.id.startswith("outreach:") and job.id.removeprefix("outreach:") not in wanted:
+            scheduler.remove_job(job.id)
+    for name, trigger in wanted.items():
+        existing = scheduler.get_job(f"outreach:{name}")
+        if existing is not None and str(existing.trigger) == str(trigger):
+            continue
+        scheduler.add_job(
+            jobs.scheduled_outreach,
+            trigger,
+            args=[config, name],
+            id=f"outreach:{name}",
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )

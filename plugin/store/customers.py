@@ -434,3 +434,29 @@ def _fill_missing_profile(db: Database, from_id: int, into_id: int) -> None:
             f"WHERE id = ? AND {field} IS NULL",
             [from_id, into_id],
         )
+
+
+def contact_details(db: Database, customer_ids: list[int] | None = None) -> dict[int, tuple]:
+    """(name, email, locale, time_zone) of each current (unmerged) customer, or of those
+    of `customer_ids` (outreach writes to them)."""
+    where, params = "", []
+    if customer_ids is not None:
+        where, params = " AND id IN (SELECT value FROM json_each(?))", [dumps(customer_ids)]
+    return {
+        cid: (name, email, locale, zone)
+        for cid, name, email, locale, zone in db.conn.execute(
+            "SELECT id, name, email, locale, time_zone FROM customers "
+            f"WHERE merged_into IS NULL{where}",
+            params,
+        )
+    }
+
+
+def desk_users(db: Database, source: str) -> dict[int, str]:
+    """Each customer's user id in the desk `source` (helpdesk outreach writes through it)."""
+    return dict(
+        db.conn.execute(
+            "SELECT customer_id, value FROM customer_identities WHERE kind = ?",
+            [f"user:{source}"],
+        )
+    )

@@ -239,3 +239,19 @@ def record_model(db: Database, fingerprint: str, *, now: int) -> None:
             "computed_at = excluded.computed_at",
             [fingerprint, now],
         )
+
+
+def stored_stages(db: Database, customer_ids: list[int] | None = None) -> dict[int, tuple]:
+    """(stage, [signal keys]) of each customer's stored journey (of `customer_ids`)."""
+    where, params = "", []
+    if customer_ids is not None:
+        where, params = (
+            " WHERE customer_id IN (SELECT value FROM json_each(?))",
+            [dumps(customer_ids)],
+        )
+    return {
+        cid: (stage, [signal["key"] for signal in json.loads(signals or "[]")])
+        for cid, stage, signals in db.conn.execute(
+            f"SELECT customer_id, stage, signals FROM customer_journeys{where}", params
+        )
+    }

@@ -457,3 +457,49 @@ def sync_run_owner(db: Database) -> None:
         UPDATE sync_runs SET heartbeat_at = started_at WHERE status = 'running'
         """,
     )
+
+
+@migrations(name="0014_outreach_outbox")
+def outreach_outbox(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Proactive messages (plugin/outreach/): one row per (rule, customer, period),
+        -- claimed before anything is sent, so nobody gets the same message twice.
+        -- status: pending | sending | sent | failed | uncertain | held_out | discarded
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            customer_id INTEGER NOT NULL,
+            period TEXT NOT NULL,
+            rule_version INTEGER,
+            status TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            recipient TEXT,
+            locale TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            subject TEXT,
+            body_text TEXT,
+            body_html TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            error TEXT,
+            outcome TEXT,
+            external_id TEXT,
+            sending_by TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            sent_at INTEGER,
+            UNIQUE (rule, customer_id, period)
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_customer ON outbox(customer_id, created_at);
+        -- Who asked never to be written to again, by lower-cased address: a re-sync that
+        -- recreates or merges customers cannot bring them back.
+        CREATE TABLE suppressions (
+            email TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )

@@ -112,3 +112,12 @@ def test_the_upgraded_store_serves_the_sidebar_it_served_before(release_store):
     )
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["stage"]["key"] == stage
+
+
+def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(release_store):
+    """0014_outreach_outbox: new tables only; the saved journey versions keep their kind."""
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM outbox") == [(0,)]
+    assert snapshot(path, "SELECT count(*) FROM suppressions") == [(0,)]
+    assert snapshot(path, "SELECT DISTINCT kind FROM rule_sets") == [("journey",)]

@@ -1,0 +1,297 @@
+"""`[outreach]` and `[[outreach.rules]]`: validated once, into frozen `OutreachRules`.
+
+Pure: definitions in (the config file's table, or a version saved in the admin), rules out.
+Every problem is a `ConditionError` naming the file, the rule (index and name), the key or
+the position in the audience tree, and the fix, like the journey model's.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from plugin.journey.conditions import Condition, ConditionError, parse_condition
+from plugin.journey.facts import fact_specs
+
+CHANNELS = ("email", "helpdesk", "webhook")
+SETTING_KEYS = {"timezone", "quiet_hours", "global_cap", "rules"}
+RULE_KEYS = {
+    "name": "a unique name, e.g. repeat-reader",
+    "description": "what the rule is for (shown to admins)",
+    "enabled": "true or false (default false)",
+    "schedule": 'a cron expression, e.g. "0 9 * * *"',
+    "channel": "email | helpdesk | webhook",
+    "subject": 'the subject (Jinja), or a table by language: { en = "...", es = "..." }',
+    "template": "a shipped template's name (plugin/outreach/templates/)",
+    "body": "the message (Jinja), or a table by language, instead of template",
+    "audience": "a condition tree over the facts, stage and signal:<key>",
+    "cooldown_days": "days before the rule may write to the same customer again",
+    "skip_if_open_ticket": "true: not while the customer has an unsolved ticket",
+    "dry_run": "true: runs only show what they would send",
+    "url": "webhook: where to POST",
+    "secret_env": "webhook: the environment variable holding the signing secret",
+}
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: int
+    """Minutes after local midnight when quiet hours begin."""
+    end: int
+    """... and end (may be earlier than start: the night wraps midnight)."""
+
+    def contains(self, minute: int) -> bool:
+        if self.start <= self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+
+@dataclass(frozen=True)
+class GlobalCap:
+    messages: int
+    days: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    channel: str
+    schedule: str
+    audience: Condition
+    subject: Mapping[str, str]
+    """By language; DEFAULT_LANGUAGE always present."""
+    template: str | None = None
+    body: Mapping[str, str] = field(default_factory=dict)
+    enabled: bool = False
+    description: str = ""
+    cooldown_days: int = 7
+    skip_if_open_ticket: bool = False
+    dry_run: bool = False
+    url: str = ""
+    secret_env: str = ""
+    source: Mapping[str, Any] = field(default_factory=dict)
+    """The definition as written (what a saved version stores)."""
+
+
+@dataclass(frozen=True)
+class OutreachRules:
+    timezone: str = "UTC"
+    quiet_hours: QuietHours | None = None
+    global_cap: GlobalCap | None = None
+    rules: tuple[Rule, ...] = ()
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def default_definitions() -> dict[str, Any]:
+    """The shipped rules (all disabled), as the `[outreach]` table of a config file."""
+    text = resources.files("plugin.outreach").joinpath("default_rules.toml").read_text("utf-8")
+    return tomllib.loads(text)["outreach"]
+
+
+def load_rules(
+    outreach: Mapping[str, Any] | None, *, file: str, env: Mapping[str, str] | None = None
+) -> OutreachRules:
+    """Validate `[outreach]` (the shipped rules when it has none); raises ConditionError.
+
+    With `env`, an enabled webhook rule whose secret variable is unset is an error too.
+    """
+    outreach = dict(outreach or {})
+    where = f"{file}: outreach"
+    unknown = set(outreach) - SETTING_KEYS
+    if unknown:
+        raise ConditionError(
+            where,
+            ", ".join(sorted(unknown)),
+            f"unknown key; known: {', '.join(sorted(SETTING_KEYS))}",
+        )
+    timezone = outreach.get("timezone", "UTC")
+    if not isinstance(timezone, str) or not _zone(timezone):
+        raise ConditionError(
+            where, "timezone", f'unknown time zone {timezone!r}; write e.g. "Europe/Madrid"'
+        )
+    items = outreach["rules"] if "rules" in outreach else default_definitions()["rules"]
+    if not isinstance(items, list):
+        raise ConditionError(where, "rules", "write each rule as [[outreach.rules]]")
+    rules = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        rule = _rule(item, where=f"{where}.rules[{index}]", zone=timezone, env=env)
+        if rule.name in seen:
+            raise ConditionError(
+                f'{where}.rules[{index}] "{rule.name}"', "name", "used twice; names are unique"
+            )
+        seen.add(rule.name)
+        rules.append(rule)
+    return OutreachRules(
+        timezone=timezone,
+        quiet_hours=_quiet_hours(outreach.get("quiet_hours"), where),
+        global_cap=_global_cap(outreach.get("global_cap"), where),
+        rules=tuple(rules),
+    )
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _quiet_hours(value: Any, where: str) -> QuietHours | None:
+    if value is None:
+        return None
+    fix = 'write quiet_hours = { start = "20:00", end = "08:00" }'
+    if not isinstance(value, Mapping) or set(value) != {"start", "end"}:
+        raise ConditionError(where, "quiet_hours", fix)
+    minutes = []
+    for key in ("start", "end"):
+        match = _HHMM.fullmatch(str(value[key]))
+        if match is None:
+            raise ConditionError(where, f"quiet_hours.{key}", f"expected HH:MM; {fix}")
+        minutes.append(int(match[1]) * 60 + int(match[2]))
+    if minutes[0] == minutes[1]:
+        raise ConditionError(where, "quiet_hours", "start and end are equal; " + fix)
+    return QuietHours(*minutes)
+
+
+def _global_cap(value: Any, where: str) -> GlobalCap | None:
+    if value is None:
+        return None
+    fix = "write global_cap = { messages = 1, days = 3 }"
+    if not isinstance(value, Mapping) or set(value) != {"messages", "days"}:
+        raise ConditionError(where, "global_cap", fix)
+    for key in ("messages", "days"):
+        if not _positive_int(value[key]):
+            raise ConditionError(where, f"global_cap.{key}", f"expected a whole number ≥ 1; {fix}")
+    return GlobalCap(value["messages"], value["days"])
+
+
+def _positive_int(value: Any, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) -> Rule:
+    if not isinstance(item, Mapping):
+        raise ConditionError(where, "", "write each rule as [[outreach.rules]]")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConditionError(
+            where, "name", "each rule needs a name of a-z, 0-9, - and _, e.g. repeat-reader"
+        )
+    where = f'{where} "{name}"'
+    extra = set(item) - set(RULE_KEYS)
+    if extra:
+        raise ConditionError(
+            where, ", ".join(sorted(extra)), f"unknown key; known: {', '.join(RULE_KEYS)}"
+        )
+    for key in ("enabled", "skip_if_open_ticket", "dry_run"):
+        if key in item and not isinstance(item[key], bool):
+            raise ConditionError(where, key, f"expected true or false, got {item[key]!r}")
+    channel = item.get("channel", "email")
+    if channel not in CHANNELS:
+        raise ConditionError(where, "channel", f"expected one of {', '.join(CHANNELS)}")
+    schedule = item.get("schedule")
+    if not isinstance(schedule, str) or _cron_problem(schedule, zone):
+        problem = _cron_problem(schedule, zone) if isinstance(schedule, str) else "missing"
+        raise ConditionError(
+            where, "schedule", f'{problem}; write a cron expression like "0 9 * * *"'
+        )
+    cooldown = item.get("cooldown_days", 7)
+    if not _positive_int(cooldown, 0):
+        raise ConditionError(where, "cooldown_days", "expected a whole number ≥ 0")
+    if ("template" in item) == ("body" in item):
+        raise ConditionError(
+            where, "template", 'write either template = "<shipped name>" or body = "..."'
+        )
+    template = item.get("template")
+    if template is not None:
+        from plugin.outreach.templates import shipped_templates
+
+        if template not in shipped_templates():
+            known = ", ".join(sorted(shipped_templates()))
+            raise ConditionError(where, "template", f"no template {template!r}; shipped: {known}")
+    body = _by_language(item.get("body"), where, "body") if "body" in item else {}
+    subject = _by_language(item.get("subject"), where, "subject")
+    url, secret_env = item.get("url", ""), item.get("secret_env", "")
+    if channel == "webhook":
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ConditionError(where, "url", 'a webhook rule needs url = "https://..."')
+        if not isinstance(secret_env, str) or not secret_env:
+            raise ConditionError(
+                where, "secret_env", "a webhook rule names the variable of its signing secret"
+            )
+        if env is not None and item.get("enabled") and not env.get(secret_env):
+            raise ConditionError(
+                where,
+                "secret_env",
+                f"the environment variable {secret_env} is not set; export it before starting",
+            )
+    elif url or secret_env:
+        raise ConditionError(where, "url", "url and secret_env are for webhook rules only")
+    audience = parse_condition(
+        item.get("audience", {"all": []}),
+        known_facts=fact_specs(with_stage=True),
+        where=where,
+        root="audience",
+    )
+    return Rule(
+        name=name,
+        channel=channel,
+        schedule=schedule,
+        audience=audience,
+        subject=subject,
+        template=template,
+        body=body,
+        enabled=bool(item.get("enabled", False)),
+        description=str(item.get("description", "")),
+        cooldown_days=cooldown,
+        skip_if_open_ticket=bool(item.get("skip_if_open_ticket", False)),
+        dry_run=bool(item.get("dry_run", False)),
+        url=url,
+        secret_env=secret_env,
+        source=dict(item),
+    )
+
+
+def _by_language(value: Any, where: str, key: str) -> dict[str, str]:
+    if isinstance(value, str) and value.strip():
+        return {DEFAULT_LANGUAGE: value}
+    if (
+        isinstance(value, Mapping)
+        and DEFAULT_LANGUAGE in value
+        and all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items())
+    ):
+        return dict(value)
+    raise ConditionError(
+        where,
+        key,
+        f'write {key} = "..." or a table by language with English: {key} = {{ en = "...", '
+        'es = "..." }',
+    )
+
+
+def _cron_problem(expression: str, zone: str) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone=zone)
+    except ValueError as exc:
+        return f"not a cron expression ({exc})"
+    return None
+
+
+def cron_trigger(rule: Rule, rules: OutreachRules):
+    """The APScheduler trigger of `rule`, in the outreach time zone."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    return CronTrigger.from_crontab(rule.schedule, timezone=rules.timezone)

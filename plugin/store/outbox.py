@@ -1,0 +1,218 @@
+"""The outreach outbox: one row per (rule, customer, period), claimed before any send.
+
+A run first claims its messages (`claim_messages`, committed), then sends each one
+between `start_sending` (committed: the row says `sending`, by whom) and `record_sent` /
+`record_retry` / `record_failed`. A row still `sending` when the next delivery run starts
+was left by a run that died mid-send: `mark_abandoned` turns it `uncertain`, and only an
+admin's `requeue_message` sends it again (or `discard_message` closes it).
+
+Statuses: pending → sending → sent | failed | uncertain; held_out (a control group);
+discarded (an admin closed an uncertain or failed message).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.store import dumps, select_dicts
+
+STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "held_out", "discarded")
+LIVE_STATUSES = ("pending", "sending", "sent", "uncertain")
+"""Messages that count against cooldowns and the global cap (sent or possibly sent)."""
+
+_CLAIM_COLUMNS = (
+    "rule",
+    "customer_id",
+    "period",
+    "rule_version",
+    "status",
+    "channel",
+    "recipient",
+    "locale",
+    "reasons",
+    "subject",
+    "body_text",
+    "body_html",
+    "next_attempt_at",
+)
+
+
+def claim_messages(db: Database, messages: Iterable[Mapping[str, Any]], *, now: int) -> list[int]:
+    """Insert the messages whose (rule, customer_id, period) is still free, in one
+    committed transaction; returns the ids of those claimed now (the others were taken).
+
+    Each message holds the `_CLAIM_COLUMNS` (`reasons` as a list, `status` pending or
+    held_out).
+    """
+    sql = (
+        f"INSERT INTO outbox ({', '.join(_CLAIM_COLUMNS)}, created_at, updated_at) "
+        f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)}, ?, ?) "
+        "ON CONFLICT (rule, customer_id, period) DO NOTHING"
+    )
+    claimed = []
+    with db.atomic():
+        for message in messages:
+            row = [message.get(column) for column in _CLAIM_COLUMNS]
+            row[_CLAIM_COLUMNS.index("reasons")] = dumps(message.get("reasons") or [])
+            cursor = db.conn.execute(sql, [*row, now, now])
+            if cursor.rowcount == 1:
+                claimed.append(cursor.lastrowid)
+    return claimed
+
+
+def recent_messages(db: Database, *, since: int) -> list[dict[str, Any]]:
+    """(rule, customer_id, status, at) of the live messages at or after `since`, where `at`
+    is when it was sent, else when it is due: what cooldowns and the cap count."""
+    marks = ", ".join("?" for _ in LIVE_STATUSES)
+    return select_dicts(
+        db,
+        "SELECT rule, customer_id, status, coalesce(sent_at, next_attempt_at) AS at FROM outbox "
+        f"WHERE status IN ({marks}) AND coalesce(sent_at, next_attempt_at) >= ?",
+        [*LIVE_STATUSES, since],
+    )
+
+
+def claimed_keys(db: Database, rule: str, period: str) -> set[int]:
+    """Customers who already hold a row of `rule` for `period` (whatever its status)."""
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT customer_id FROM outbox WHERE rule = ? AND period = ?", [rule, period]
+        )
+    }
+
+
+def due_messages(
+    db: Database, *, now: int, limit: int = 100, rules: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Pending messages whose time has come, oldest first (of `rules` when given)."""
+    where, params = "", [now]
+    if rules is not None:
+        names = list(rules)
+        where = f" AND rule IN ({', '.join('?' for _ in names)})"
+        params += names
+    return _decoded(
+        select_dicts(
+            db,
+            "SELECT * FROM outbox INDEXED BY outbox_due WHERE status = 'pending' "
+            f"AND next_attempt_at <= ?{where} ORDER BY next_attempt_at, id LIMIT ?",
+            [*params, limit],
+        )
+    )
+
+
+def start_sending(db: Database, message_id: int, *, holder: str, now: int) -> bool:
+    """pending → sending by `holder`, committed before the send; False if it is not pending."""
+    with db.atomic():
+        cursor = db.conn.execute(
+            "UPDATE outbox SET status = 'sending', sending_by = ?, attempts = attempts + 1, "
+            "updated_at = ? WHERE id = ? AND status = 'pending'",
+            [holder, now, message_id],
+        )
+    return cursor.rowcount == 1
+
+
+def record_sent(
+    db: Database, message_id: int, *, holder: str, outcome: str, external_id: str | None, now: int
+) -> None:
+    """The send succeeded. Also from `uncertain`: the run that sent it says so after all."""
+    with db.atomic():
+        db.conn.execute(
+            "UPDATE outbox SET status = 'sent', outcome = ?, external_id = ?, error = NULL, "
+            "sent_at = ?, updated_at = ? "
+            "WHERE id = ? AND sending_by = ? AND status IN ('sending', 'uncertain')",
+            [outcome, external_id, now, now, message_id, holder],
+        )
+
+
+def record_retry(db: Database, message_id: int, *, error: str, retry_at: int, now: int) -> None:
+    """A transient failure: pending again, from `retry_at` on, with the error kept."""
+    with db.atomic():
+        db.conn.execute(
+            "UPDATE outbox SET status = 'pending', error = ?, next_attempt_at = ?, "
+            "sending_by = NULL, updated_at = ? WHERE id = ? AND status = 'sending'",
+            [error, retry_at, now, message_id],
+        )
+
+
+def record_failed(db: Database, message_id: int, *, error: str, now: int) -> None:
+    with db.atomic():
+        db.conn.execute(
+            "UPDATE outbox SET status = 'failed', error = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [error, now, message_id],
+        )
+
+
+def mark_abandoned(db: Database, *, holder: str, now: int) -> int:
+    """`sending` rows of any other holder become `uncertain` (their run died mid-send);
+    returns how many. Only the holder of the delivery lease may call this."""
+    with db.atomic():
+        cursor = db.conn.execute(
+            "UPDATE outbox SET status = 'uncertain', updated_at = ?, error = coalesce(error "
+            "|| '; ', '') || 'the run sending it stopped before recording the outcome' "
+            "WHERE status = 'sending' AND coalesce(sending_by, '') != ?",
+            [now, holder],
+        )
+    return cursor.rowcount
+
+
+def requeue_message(db: Database, message_id: int, *, now: int) -> bool:
+    """An admin's decision: send an uncertain or failed message again (from now)."""
+    with db.atomic():
+        cursor = db.conn.execute(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, attempts = 0, "
+            "sending_by = NULL, updated_at = ? WHERE id = ? AND status IN ('uncertain', 'failed')",
+            [now, now, message_id],
+        )
+    return cursor.rowcount == 1
+
+
+def discard_message(db: Database, message_id: int, *, now: int) -> bool:
+    """An admin's decision: never send an uncertain or failed message (it stays recorded)."""
+    with db.atomic():
+        cursor = db.conn.execute(
+            "UPDATE outbox SET status = 'discarded', updated_at = ? "
+            "WHERE id = ? AND status IN ('uncertain', 'failed')",
+            [now, message_id],
+        )
+    return cursor.rowcount == 1
+
+
+def get_message(db: Database, message_id: int) -> dict[str, Any] | None:
+    rows = _decoded(select_dicts(db, "SELECT * FROM outbox WHERE id = ?", [message_id]))
+    return rows[0] if rows else None
+
+
+def list_messages(
+    db: Database, *, status: str | None = None, rule: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest messages, optionally of one status and/or rule."""
+    clauses, params = [], []
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    if rule:
+        clauses.append("rule = ?")
+        params.append(rule)
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+    return _decoded(
+        select_dicts(db, f"SELECT * FROM outbox {where}ORDER BY id DESC LIMIT ?", [*params, limit])
+    )
+
+
+def status_counts(db: Database, *, rule: str | None = None) -> dict[str, int]:
+    where, params = ("WHERE rule = ? ", [rule]) if rule else ("", [])
+    return dict(
+        db.conn.execute(f"SELECT status, count(*) FROM outbox {where}GROUP BY status", params)
+    )
+
+
+def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["reasons"] = json.loads(row["reasons"] or "[]")
+    return rows
