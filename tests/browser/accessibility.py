@@ -1,0 +1,28 @@
+"""axe-core in the browser tests: a page a person uses must have no accessibility violation
+that axe finds (WCAG 2.1 A and AA rules), in the state the test leaves it in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def violations(page: Page) -> list[str]:
+    """One line per violation: the rule, its impact, and the first element it names."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => `${v.id} (${v.impact}): ${v.help} — ${v.nodes[0].target}`)",
+        RULES,
+    )
+    return list(found)
+
+
+def assert_accessible(page: Page) -> None:
+    problems = violations(page)
+    assert problems == [], "\n".join(problems)
