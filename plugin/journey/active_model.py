@@ -13,24 +13,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
 from plugin.config import Config
-from plugin.journey.conditions import ConditionError
+from plugin.journey import versions
 from plugin.journey.editing import definitions_of
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, load_model
 from plugin.journey.preview import Preview, preview_models
+from plugin.journey.versions import Versioned, from_config, in_force, of_version
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import count_computed_before
-from plugin.store.rule_sets import RuleSet, get_rule_set, latest_rule_set, save_rule_set
+from plugin.store.rule_sets import RuleSet
 
 KIND = "journey"
-log = logging.getLogger("journeydesk.model")
+
+
+JOURNEY: Versioned[JourneyModel] = Versioned(
+    kind=KIND,
+    label="journey model",
+    build=lambda definitions, file: load_model(definitions, file=file),
+    section=lambda config: config.journey,
+    defines=lambda section: bool(section.get("stages") or section.get("signals")),
+    file_definitions=lambda config: definitions_of(config_model(config)),
+    from_file="the config file's model",
+    shipped="the shipped default",
+)
 
 
 @dataclass(frozen=True)
@@ -50,59 +61,39 @@ class ActiveModel:
         return self.version.id if self.version else None
 
     def describe(self) -> str:
-        if self.version:
-            return f"version {self.version.version}"
-        return "the config file's model" if self.origin == "config" else "the shipped default"
+        return JOURNEY.describe(self.origin, self.version)
 
 
 def config_model(config: Config) -> JourneyModel:
     """The model the config file defines (or the default); raises ConditionError."""
-    return load_model(config.journey, file=config.path)
+    return from_config(config, JOURNEY)
 
 
 def config_origin(config: Config) -> str:
-    return "config" if config.journey.get("stages") or config.journey.get("signals") else "default"
+    return versions.config_origin(config, JOURNEY)
 
 
 def load_active_model(db: Database, config: Config) -> ActiveModel:
-    base = config_model(config)
-    saved = latest_rule_set(db, KIND)
-    if saved is None:
-        return ActiveModel(base, None, config_origin(config))
-    try:
-        return ActiveModel(version_model(saved), saved, "admin", latest_id=saved.id)
-    except ConditionError as exc:
-        # A version saved by an older release may name a fact this release dropped.
-        problem = f"journey model version {saved.version} cannot be used ({exc})"
-        log.error("%s; using the config file's model instead", problem)
-        return ActiveModel(base, None, config_origin(config), problem, latest_id=saved.id)
+    found = in_force(db, config, JOURNEY)
+    return ActiveModel(found.value, found.version, found.origin, found.problem, found.latest_id)
 
 
 def version_model(saved: RuleSet) -> JourneyModel:
-    return load_model(saved.definitions, file=f"journey model version {saved.version}")
+    return of_version(JOURNEY, saved)
 
 
 def save_model(
     db: Database, definitions: dict[str, Any], *, created_by: str, note: str, now: int
 ) -> RuleSet:
     """Validate and save `definitions` as the next version; raises ConditionError."""
-    load_model(definitions, file="the new version")
-    return save_rule_set(db, KIND, definitions, created_by=created_by, note=note, now=now)
+    return versions.save(db, JOURNEY, definitions, created_by=created_by, note=note, now=now)
 
 
 def restore_version(
     db: Database, config: Config, version: int, *, created_by: str, now: int
 ) -> RuleSet | None:
     """Save an old version (0: the config file's model) again as the newest one."""
-    if version == 0:
-        base = ActiveModel(config_model(config), None, config_origin(config))
-        definitions, note = definitions_of(base.model), f"restored {base.describe()}"
-    else:
-        old = get_rule_set(db, KIND, version)
-        if old is None:
-            return None
-        definitions, note = old.definitions, f"restored version {version}"
-    return save_model(db, definitions, created_by=created_by, note=note, now=now)
+    return versions.restore(db, config, JOURNEY, version, created_by=created_by, now=now)
 
 
 def model_fingerprint(model: JourneyModel) -> str:

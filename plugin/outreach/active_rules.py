@@ -1,26 +1,37 @@
 """Which outreach rules are in force, and saving a new version of them.
 
-The same machinery as the journey model (`plugin.journey.active_model`): versions are
-`rule_sets` of kind "outreach" holding the whole `[outreach]` table; the latest saved
+The journey model's machinery (`plugin.journey.versions`): versions are `rule_sets` of
+kind "outreach" holding the whole `[outreach]` table; the latest saved
 version wins, else the config file's `[outreach]`, else the shipped rules (all disabled).
 The config file is validated at start-up whatever the store holds.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
 from plugin.config import Config
-from plugin.journey.conditions import ConditionError
+from plugin.journey import versions
+from plugin.journey.versions import Versioned, from_config, in_force
 from plugin.outreach.rules import OutreachRules, load_rules
-from plugin.store.rule_sets import RuleSet, get_rule_set, latest_rule_set, save_rule_set
+from plugin.store.rule_sets import RuleSet
 
 KIND = "outreach"
-log = logging.getLogger("journeydesk.outreach")
+
+
+OUTREACH: Versioned[OutreachRules] = Versioned(
+    kind=KIND,
+    label="outreach rules",
+    build=lambda definitions, file: load_rules(definitions, file=file),
+    section=lambda config: config.outreach,
+    defines=lambda section: "rules" in section,
+    file_definitions=lambda config: dict(config.outreach),
+    from_file="the config file's rules",
+    shipped="the shipped rules",
+)
 
 
 @dataclass(frozen=True)
@@ -38,48 +49,31 @@ class ActiveRules:
     def describe(self) -> str:
         if self.version:
             return f"outreach rules version {self.version.version}"
-        return "the config file's rules" if self.origin == "config" else "the shipped rules"
+        return OUTREACH.describe(self.origin)
 
 
 def config_rules(config: Config) -> OutreachRules:
-    return load_rules(config.outreach, file=config.path)
+    return from_config(config, OUTREACH)
 
 
 def config_origin(config: Config) -> str:
-    return "config" if "rules" in config.outreach else "default"
+    return versions.config_origin(config, OUTREACH)
 
 
 def load_active_rules(db: Database, config: Config) -> ActiveRules:
-    base = config_rules(config)
-    saved = latest_rule_set(db, KIND)
-    if saved is None:
-        return ActiveRules(base, None, config_origin(config))
-    try:
-        rules = load_rules(saved.definitions, file=f"outreach rules version {saved.version}")
-        return ActiveRules(rules, saved, "admin")
-    except ConditionError as exc:  # saved by an older release that knew other facts
-        problem = f"outreach rules version {saved.version} cannot be used ({exc})"
-        log.error("%s; using the config file's rules instead", problem)
-        return ActiveRules(base, None, config_origin(config), problem)
+    found = in_force(db, config, OUTREACH)
+    return ActiveRules(found.value, found.version, found.origin, found.problem)
 
 
 def save_rules(
     db: Database, definitions: dict[str, Any], *, created_by: str, note: str, now: int
 ) -> RuleSet:
     """Validate and save `definitions` (an `[outreach]` table) as the next version."""
-    load_rules(definitions, file="the new version")
-    return save_rule_set(db, KIND, definitions, created_by=created_by, note=note, now=now)
+    return versions.save(db, OUTREACH, definitions, created_by=created_by, note=note, now=now)
 
 
 def restore_version(
     db: Database, config: Config, version: int, *, created_by: str, now: int
 ) -> RuleSet | None:
     """Save an old version (0: the config file's rules) again as the newest one."""
-    if version == 0:
-        definitions, note = dict(config.outreach), "restored the config file's rules"
-    else:
-        old = get_rule_set(db, KIND, version)
-        if old is None:
-            return None
-        definitions, note = old.definitions, f"restored version {version}"
-    return save_rules(db, definitions, created_by=created_by, note=note, now=now)
+    return versions.restore(db, config, OUTREACH, version, created_by=created_by, now=now)
