@@ -53,7 +53,7 @@ from plugin.outreach.channels import (
     WebhookChannel,
     unsubscribe_url,
 )
-from plugin.outreach.rules import Rule
+from plugin.outreach.rules import OutreachRules, Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
 from plugin.store.customers import contact_details, desk_users
@@ -118,17 +118,20 @@ class RulePlan:
         return [p for p in self.planned if p.error]
 
 
-def load_candidates(db: Database, config: Config, *, now: int) -> list[Candidate]:
-    """Every current customer with their facts now, stored stage and signals."""
-    contacts = contact_details(db)
-    journeys = stored_stages(db)
+def load_candidates(
+    db: Database, config: Config, *, now: int, customer_ids: list[int] | None = None
+) -> list[Candidate]:
+    """Every current customer (or those of `customer_ids`) with their facts now, stored
+    stage and signals."""
+    contacts = contact_details(db, customer_ids)
+    journeys = stored_stages(db, customer_ids)
     users: dict[int, str] = {}
     for conf in config.connectors:
         if conf.type in OUTBOUND_DESKS:
             for cid, user in desk_users(db, conf.name).items():
                 users.setdefault(cid, f"{conf.name}:{user}")
     result = []
-    for cid, aggregates in customer_aggregates(db, None, now=now).items():
+    for cid, aggregates in customer_aggregates(db, customer_ids, now=now).items():
         name, email, locale, zone = contacts.get(cid, (None, None, None, None))
         stage, signals = journeys.get(cid, (None, []))
         facts = candidate_facts(compute_facts(aggregates, now), stage, signals)
@@ -153,15 +156,10 @@ def plan_rule(
         candidates = load_candidates(db, config, now=now)
     period = period_of(rule, now)
     settings = active.rules
-    window = max(rule.cooldown_days, settings.global_cap.days if settings.global_cap else 0)
-    limits = Limits(
-        suppressed=frozenset(suppressed_emails(db)),
-        recent=tuple(recent_messages(db, since=now - window * DAY)),
-        claimed=frozenset(claimed_keys(db, rule.name, period)),
-    )
     matched = matching(rule, candidates)
     plan = RulePlan(rule, period, active.version_number, matched=len(matched))
     rendered = 0
+    limits = limits_for(db, rule, settings, now=now)
     for decision in decide(rule, settings, matched, limits, now=now):
         planned = Planned(decision)
         if decision.skipped is None and (render_all or rendered < SAMPLE_RENDERS):
@@ -172,6 +170,16 @@ def plan_rule(
                 planned.error = exc.message
         plan.planned.append(planned)
     return plan
+
+
+def limits_for(db: Database, rule: Rule, settings: OutreachRules, *, now: int) -> Limits:
+    """What the limits of `rule` look at now: opt-outs, recent messages, this period's claims."""
+    window = max(rule.cooldown_days, settings.global_cap.days if settings.global_cap else 0)
+    return Limits(
+        suppressed=frozenset(suppressed_emails(db)),
+        recent=tuple(recent_messages(db, since=now - window * DAY)),
+        claimed=frozenset(claimed_keys(db, rule.name, period_of(rule, now))),
+    )
 
 
 def render_for(db: Database, config: Config, rule: Rule, candidate: Candidate, *, now: int):
