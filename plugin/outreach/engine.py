@@ -303,6 +303,18 @@ def run_outreach(
     return report
 
 
+def run_quietly(config: Config, name: str) -> RunReport | None:
+    """`run_outreach` for one rule, logging instead of raising (an admin's "Run now", in a
+    thread: the outbox shows what it claims and sends)."""
+    try:
+        report = run_outreach(config, name)
+    except Exception as exc:  # claimed messages wait in the outbox for the next delivery
+        log.error("outreach %s (run now) failed: %s", name, exc)
+        return None
+    log.info("outreach %s (run now): %d claimed", name, sum(report.claimed.values()))
+    return report
+
+
 def preview_rule(config: Config, name: str, *, now: int | None = None) -> RulePlan:
     now = now_epoch() if now is None else now
     with open_store(config.database_path) as db:
