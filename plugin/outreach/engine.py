@@ -184,7 +184,8 @@ def limits_for(db: Database, rule: Rule, settings: OutreachRules, *, now: int) -
 
 def render_for(db: Database, config: Config, rule: Rule, candidate: Candidate, *, now: int):
     """The message `rule` sends `candidate`; raises TemplateRefused."""
-    week = last_articles_before(db, candidate.customer_id, now, since=now - 7 * DAY, limit=5)
+    # every article of the week (not only the newest few): the most re-read one may be older
+    week = last_articles_before(db, candidate.customer_id, now, since=now - 7 * DAY, limit=50)
     month = last_articles_before(db, candidate.customer_id, now, since=now - 30 * DAY, limit=10)
     articles = [_article(a) for a in month]
     top = max(week, key=lambda a: (a["views"], a["last_viewed_at"]), default=None)
