@@ -102,6 +102,10 @@ def test_a_template_reaching_for_internals_is_refused_in_the_preview(admin):
     assert 'id="preview-refused"' in page.text
     assert "was refused: it reaches for something templates may not use" in page.text
     assert "__mro__" not in page.text.split('id="preview-refused"')[1].split("</pre>")[1]
+    assert 'id="save-blocked"' in page.text and 'id="save-button"' not in page.text
+    saved = post_rule(admin, text, action="save")
+    assert saved.status_code == 422 and "was refused" in saved.text
+    assert list_rule_sets(_db(admin), KIND) == []
 
 
 def test_an_invalid_rule_is_named_and_nothing_is_saved(admin):

@@ -27,7 +27,7 @@ from plugin.outreach.active_rules import (
     restore_version,
     save_rules,
 )
-from plugin.outreach.audience import SKIP_REASONS
+from plugin.outreach.audience import SKIP_REASONS, Candidate
 from plugin.outreach.editing import (
     candidate_table,
     describe_schedule,
@@ -36,9 +36,10 @@ from plugin.outreach.editing import (
     table_to_toml,
     with_enabled,
 )
-from plugin.outreach.engine import RulePlan, load_candidates, plan_rule, run_quietly
+from plugin.outreach.engine import RulePlan, load_candidates, plan_rule, render_for, run_quietly
 from plugin.outreach.explain import VERDICTS, explain
 from plugin.outreach.rules import cron_trigger, load_rules
+from plugin.outreach.templates import LANGUAGES, TemplateRefused
 from plugin.store.customers import get_customer
 from plugin.store.outbox import (
     STATUSES,
@@ -114,6 +115,9 @@ def outreach_edit_post():
     except ConditionError as exc:
         return _editor(active, name, text, error=str(exc)), 422
     if request.form.get("action") == "save":
+        refused = _refused(candidate, name)
+        if refused:
+            return _editor(active, name, text, error=refused), 422
         return _save(active, name, text, candidate)
     return _editor(active, name, text, previews=_previews(active, candidate, name))
 
@@ -354,6 +358,21 @@ def _save(active: ActiveRules, name: str | None, text: str, candidate: dict[str,
     saved = save_rules(db(), candidate, created_by=g.admin_name, note=note, now=now_epoch())
     flash(f"Saved version {saved.version}.")
     return redirect(url_for("admin.outreach"))
+
+
+def _refused(candidate: dict[str, Any], name: str | None) -> str | None:
+    """The sandbox's refusal of an edited rule's template, tried in each language on a
+    stand-in customer (a cheap check before saving: a preview plans every customer)."""
+    rules = load_rules(candidate, file=EDITOR)
+    now = now_epoch()
+    for rule in [rules.rule(name)] if name else rules.rules:
+        for locale in LANGUAGES:
+            stand_in = Candidate(0, "Alex Doe", "alex@example.com", locale, None, None, (), {})
+            try:
+                render_for(db(), state().config, rule, stand_in, now=now)
+            except TemplateRefused as exc:
+                return exc.message
+    return None
 
 
 def _previews(
