@@ -53,7 +53,7 @@ from plugin.outreach.channels import (
     WebhookChannel,
     unsubscribe_url,
 )
-from plugin.outreach.rules import Rule
+from plugin.outreach.rules import OutreachRules, Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
 from plugin.store.customers import contact_details, desk_users
@@ -118,17 +118,20 @@ class RulePlan:
         return [p for p in self.planned if p.error]
 
 
-def load_candidates(db: Database, config: Config, *, now: int) -> list[Candidate]:
-    """Every current customer with their facts now, stored stage and signals."""
-    contacts = contact_details(db)
-    journeys = stored_stages(db)
+def load_candidates(
+    db: Database, config: Config, *, now: int, customer_ids: list[int] | None = None
+) -> list[Candidate]:
+    """Every current customer (or those of `customer_ids`) with their facts now, stored
+    stage and signals."""
+    contacts = contact_details(db, customer_ids)
+    journeys = stored_stages(db, customer_ids)
     users: dict[int, str] = {}
     for conf in config.connectors:
         if conf.type in OUTBOUND_DESKS:
             for cid, user in desk_users(db, conf.name).items():
                 users.setdefault(cid, f"{conf.name}:{user}")
     result = []
-    for cid, aggregates in customer_aggregates(db, None, now=now).items():
+    for cid, aggregates in customer_aggregates(db, customer_ids, now=now).items():
         name, email, locale, zone = contacts.get(cid, (None, None, None, None))
         stage, signals = journeys.get(cid, (None, []))
         facts = candidate_facts(compute_facts(aggregates, now), stage, signals)
@@ -153,15 +156,10 @@ def plan_rule(
         candidates = load_candidates(db, config, now=now)
     period = period_of(rule, now)
     settings = active.rules
-    window = max(rule.cooldown_days, settings.global_cap.days if settings.global_cap else 0)
-    limits = Limits(
-        suppressed=frozenset(suppressed_emails(db)),
-        recent=tuple(recent_messages(db, since=now - window * DAY)),
-        claimed=frozenset(claimed_keys(db, rule.name, period)),
-    )
     matched = matching(rule, candidates)
     plan = RulePlan(rule, period, active.version_number, matched=len(matched))
     rendered = 0
+    limits = limits_for(db, rule, settings, now=now)
     for decision in decide(rule, settings, matched, limits, now=now):
         planned = Planned(decision)
         if decision.skipped is None and (render_all or rendered < SAMPLE_RENDERS):
@@ -174,9 +172,20 @@ def plan_rule(
     return plan
 
 
+def limits_for(db: Database, rule: Rule, settings: OutreachRules, *, now: int) -> Limits:
+    """What the limits of `rule` look at now: opt-outs, recent messages, this period's claims."""
+    window = max(rule.cooldown_days, settings.global_cap.days if settings.global_cap else 0)
+    return Limits(
+        suppressed=frozenset(suppressed_emails(db)),
+        recent=tuple(recent_messages(db, since=now - window * DAY)),
+        claimed=frozenset(claimed_keys(db, rule.name, period_of(rule, now))),
+    )
+
+
 def render_for(db: Database, config: Config, rule: Rule, candidate: Candidate, *, now: int):
     """The message `rule` sends `candidate`; raises TemplateRefused."""
-    week = last_articles_before(db, candidate.customer_id, now, since=now - 7 * DAY, limit=5)
+    # every article of the week (not only the newest few): the most re-read one may be older
+    week = last_articles_before(db, candidate.customer_id, now, since=now - 7 * DAY, limit=50)
     month = last_articles_before(db, candidate.customer_id, now, since=now - 30 * DAY, limit=10)
     articles = [_article(a) for a in month]
     top = max(week, key=lambda a: (a["views"], a["last_viewed_at"]), default=None)
@@ -292,6 +301,18 @@ def run_outreach(
             _pause("claimed")
     if not dry_run:
         report.delivery = deliver_due(config, active=active, wait_seconds=RUN_WAIT_SECONDS)
+    return report
+
+
+def run_quietly(config: Config, name: str) -> RunReport | None:
+    """`run_outreach` for one rule, logging instead of raising (an admin's "Run now", in a
+    thread: the outbox shows what it claims and sends)."""
+    try:
+        report = run_outreach(config, name)
+    except Exception as exc:  # claimed messages wait in the outbox for the next delivery
+        log.error("outreach %s (run now) failed: %s", name, exc)
+        return None
+    log.info("outreach %s (run now): %d claimed", name, sum(report.claimed.values()))
     return report
 
 

@@ -212,6 +212,33 @@ def status_counts(db: Database, *, rule: str | None = None) -> dict[str, int]:
     )
 
 
+def rule_activity(db: Database) -> dict[str, dict[str, Any]]:
+    """Per rule: its message counts by status and when it last claimed one (`last_at`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for rule, status, count, last_at in db.conn.execute(
+        "SELECT rule, status, count(*), max(created_at) FROM outbox GROUP BY rule, status"
+    ):
+        entry = found.setdefault(rule, {"counts": {}, "last_at": 0})
+        entry["counts"][status] = count
+        entry["last_at"] = max(entry["last_at"], last_at)
+    return found
+
+
+def customer_messages(
+    db: Database, customer_id: int, *, rule: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """A customer's messages (of one rule), newest first."""
+    where, params = ("AND rule = ? ", [rule]) if rule else ("", [])
+    return _decoded(
+        select_dicts(
+            db,
+            f"SELECT * FROM outbox INDEXED BY outbox_customer WHERE customer_id = ? {where}"
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            [customer_id, *params, limit],
+        )
+    )
+
+
 def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["reasons"] = json.loads(row["reasons"] or "[]")

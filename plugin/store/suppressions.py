@@ -35,5 +35,15 @@ def is_suppressed(db: Database, email: str | None) -> bool:
     return row is not None
 
 
+def suppression_of(db: Database, email: str | None) -> dict | None:
+    """The opt-out of `email` (`reason`, `created_at`), or None."""
+    if not email:
+        return None
+    row = db.conn.execute(
+        "SELECT reason, created_at FROM suppressions WHERE email = ?", [email.strip().lower()]
+    ).fetchone()
+    return {"reason": row[0], "created_at": row[1]} if row else None
+
+
 def suppressed_emails(db: Database) -> set[str]:
     return {email for (email,) in db.conn.execute("SELECT email FROM suppressions")}

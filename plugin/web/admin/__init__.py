@@ -15,8 +15,9 @@ NAV: list[tuple[str, str]] = [
     ("admin.dashboard", "Dashboard"),
     ("admin.journey", "Stages & signals"),
     ("admin.customers", "Customers"),
+    ("admin.outreach", "Outreach"),
 ]
 """(endpoint, label) of the admin menu, in order."""
 
 # The modules register their routes on `bp`; imported last because they import `bp`.
-from plugin.web.admin import auth, customers, dashboard, journey  # noqa: E402, F401
+from plugin.web.admin import auth, customers, dashboard, journey, outreach  # noqa: E402, F401

@@ -1,0 +1,164 @@
+"""Outreach rules as text an admin edits: TOML out, validated candidate `[outreach]` tables in.
+
+The same shape as `config.toml` (``[[outreach.rules]]`` ...), written by the journey editor's
+TOML writer, so what an admin writes can be pasted into the file and the other way round.
+Pure: no I/O, no Flask.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from plugin.journey.conditions import ConditionError
+from plugin.journey.editing import EDITOR, _children, _key, _value
+from plugin.outreach.rules import RULE_KEYS, default_definitions, load_rules
+
+SETTING_ORDER = ("timezone", "quiet_hours", "global_cap")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# --------------------------------------------------------------------------- TOML out
+
+
+def full_definitions(definitions: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An `[outreach]` table with its rules spelled out (the shipped ones when it has none)."""
+    table = copy.deepcopy(dict(definitions or {}))
+    if "rules" not in table:
+        table["rules"] = default_definitions()["rules"]
+    return table
+
+
+def rule_to_toml(item: Mapping[str, Any]) -> str:
+    """One rule as a `[[outreach.rules]]` block."""
+    lines = ["[[outreach.rules]]"]
+    for name in RULE_KEYS:
+        if name == "audience" or name not in item:
+            continue
+        value = item[name]
+        if isinstance(value, Mapping) and name in ("subject", "body"):
+            lines += [f"{name}.{_key(str(k))} = {_text(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{name} = {_text(value)}")
+    audience = item.get("audience") or {"all": []}
+    group = next((k for k in ("all", "any") if k in audience), None)
+    if group is None or len(audience) != 1:
+        lines.append(f"audience = {_value(audience)}")
+    else:
+        lines.append("[outreach.rules.audience]")
+        lines.append(f"{group} = {_children(audience[group], indent=0)}")
+    return "\n".join(lines)
+
+
+def table_to_toml(definitions: Mapping[str, Any]) -> str:
+    """The whole `[outreach]` table: the settings, then every rule."""
+    head = ["[outreach]"]
+    head += [f"{k} = {_value(definitions[k])}" for k in SETTING_ORDER if k in definitions]
+    blocks = ["\n".join(head)]
+    blocks += [rule_to_toml(item) for item in definitions.get("rules") or []]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _text(value: Any) -> str:
+    """A value; text with line breaks as a multi-line string, readable in the editor."""
+    if isinstance(value, str) and "\n" in value and not _CONTROL.search(value):
+        escaped = value.replace("\\", "\\\\").replace('"""', '""\\"')
+        if escaped.endswith('"'):
+            escaped = escaped[:-1] + '\\"'
+        return f'"""\n{escaped}"""'
+    return _value(value)
+
+
+# --------------------------------------------------------------------------- text in
+
+
+def candidate_table(text: str, current: Mapping[str, Any], rule: str | None) -> dict[str, Any]:
+    """The `[outreach]` table `current` would become with `text` replacing the rule named
+    `rule` (or, with rule None, the whole table); validated. Raises ConditionError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConditionError(EDITOR, "", f"this is not valid TOML: {exc}") from None
+    extra = [key for key in data if key != "outreach"]
+    if extra or "outreach" not in data:
+        found = f"found {', '.join(extra)} " if extra else ""
+        raise ConditionError(
+            EDITOR,
+            "",
+            f"{found}— write the rule as in config.toml: an [[outreach.rules]] line, its keys, "
+            "then [outreach.rules.audience] with the conditions",
+        )
+    table = data["outreach"]
+    if rule is None:
+        candidate = dict(table)
+        candidate.setdefault("rules", [])
+    else:
+        items = table.get("rules") or []
+        others = [key for key in table if key != "rules"]
+        if others or not isinstance(items, list) or len(items) != 1:
+            raise ConditionError(
+                EDITOR,
+                "",
+                "write exactly one [[outreach.rules]] here (this editor changes the rule "
+                f'"{rule}"); edit all rules and settings to add or remove rules or to change '
+                + ", ".join(SETTING_ORDER),
+            )
+        new = items[0]
+        if isinstance(new, Mapping) and new.get("name") != rule:
+            raise ConditionError(
+                EDITOR,
+                "name",
+                f'this editor changes the rule "{rule}": keep name = "{rule}" (to rename it, '
+                "edit all rules and settings)",
+            )
+        candidate = full_definitions(current)
+        names = [item.get("name") for item in candidate["rules"]]
+        if rule not in names:
+            raise ConditionError(EDITOR, "", f'the rule "{rule}" no longer exists; reload the page')
+        candidate["rules"][names.index(rule)] = dict(new)
+    try:
+        load_rules(candidate, file=EDITOR)
+    except RecursionError:
+        raise ConditionError(EDITOR, "", "groups are nested too deeply; flatten them") from None
+    return candidate
+
+
+def with_enabled(current: Mapping[str, Any], rule: str, enabled: bool) -> dict[str, Any]:
+    """`current` with the rule named `rule` switched on or off."""
+    table = full_definitions(current)
+    for item in table["rules"]:
+        if item.get("name") == rule:
+            item["enabled"] = enabled
+            return table
+    raise ConditionError(EDITOR, "", f'there is no rule "{rule}"; reload the page')
+
+
+# --------------------------------------------------------------------------- reading
+
+_DAYS = {
+    "*": "every day",
+    "1-5": "weekdays",
+    "0,6": "weekends",
+    "6,0": "weekends",
+    "6-7": "weekends",
+}
+_WEEKDAYS = ("Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays")
+
+
+def describe_schedule(cron: str) -> str:
+    """A cron expression in words when it is a usual one ("weekdays at 10:00"), else itself."""
+    parts = cron.split()
+    if len(parts) != 5:
+        return cron
+    minute, hour, day, month, weekday = parts
+    if not (minute.isdigit() and hour.isdigit()) or day != "*" or month != "*":
+        return cron
+    at = f"{int(hour):02d}:{int(minute):02d}"
+    if weekday in _DAYS:
+        return f"{_DAYS[weekday]} at {at}"
+    if weekday.isdigit() and int(weekday) <= 7:
+        return f"{_WEEKDAYS[int(weekday) % 7]} at {at}"
+    return cron
