@@ -17,7 +17,15 @@ from typing import Any
 
 import requests
 
-from connectors.errors import AuthError, ConnectorError, FeatureUnavailableError, NotFoundError
+from connectors.errors import (
+    AuthError,
+    BadPayloadError,
+    ConnectorError,
+    FeatureUnavailableError,
+    NotFoundError,
+    RetriesExhaustedError,
+)
+from connectors.http import HttpStatusError
 from connectors.records import Customer
 from plugin.config import Config
 from plugin.security import mint_unsubscribe_token, sign_generic_webhook
@@ -196,15 +204,29 @@ class HelpdeskChannel:
             email=message["payload"]["customer"]["email"],
             name=message["payload"]["customer"]["name"],
         )
+        key = f"journeydesk-outbox-{message['id']}"
         try:
-            ticket = connector.send_outbound(customer, message["subject"], message["body_text"])
-        except (AuthError, NotFoundError, FeatureUnavailableError) as exc:
-            raise SendError(one_sentence(exc), transient=False) from None
+            ticket = connector.send_outbound(
+                customer, message["subject"], message["body_text"], key=key
+            )
         except ConnectorError as exc:
-            raise SendError(one_sentence(exc), transient=True) from None
+            raise SendError(one_sentence(exc), transient=_desk_may_recover(exc)) from None
         except ValueError as exc:
             raise SendError(str(exc), transient=False) from None
         return f"ticket {ticket} in {source}", str(ticket)
 
     def close(self) -> None:
         pass
+
+
+def _desk_may_recover(exc: ConnectorError) -> bool:
+    """Whether trying again later may help: a 5xx, a desk that kept failing or a broken
+    connection may; credentials, a missing setting, a 4xx (the desk says why) or an
+    answer we cannot read will not."""
+    if isinstance(exc, AuthError | NotFoundError | FeatureUnavailableError | BadPayloadError):
+        return False
+    if isinstance(exc, HttpStatusError):
+        return exc.status >= 500
+    if isinstance(exc, RetriesExhaustedError):
+        return True
+    return exc.setting is None
