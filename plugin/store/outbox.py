@@ -93,6 +93,29 @@ def recent_messages(db: Database, *, since: int) -> list[dict[str, Any]]:
     )
 
 
+RECEIVED_STATUSES = ("sent", "uncertain")
+"""What the sidebar shows the agent: messages the customer got (or may have got)."""
+
+
+def received_messages(
+    db: Database, customer_id: int, *, since: int, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The proactive messages `customer_id` received at or after `since`, newest first:
+    id, rule, channel, subject, status and `at` (sent, or last touched when uncertain).
+    Webhook alerts went to the team, not the customer: left out.
+    One read on the index outbox_customer (customer_id, created_at): a customer has a
+    handful of rows, never a scan of the outbox."""
+    return select_dicts(
+        db,
+        "SELECT id, rule, channel, subject, status, coalesce(sent_at, updated_at) AS at "
+        "FROM outbox INDEXED BY outbox_customer WHERE customer_id = ? "
+        "AND status IN ('sent', 'uncertain') AND channel != 'webhook' "
+        "AND coalesce(sent_at, updated_at) >= ? "
+        "ORDER BY at DESC, id DESC LIMIT ?",
+        [customer_id, since, limit],
+    )
+
+
 def claimed_keys(db: Database, rule: str, period: str) -> set[int]:
     """Customers who already hold a row of `rule` for `period` (whatever its status, but
     refused: a refused message is claimed again once its template renders)."""
