@@ -82,6 +82,7 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "sync_peak_rss_mb": (150, "le"),
     "recompute_incremental_10k_s": (2.0, "le"),
     "recompute_full_1m_s": (60.0, "le"),
+    "outreach_send_msgs_per_s": (200, "ge"),
 }
 
 
@@ -649,6 +650,41 @@ def measure_sync(bench: Bench) -> None:
     bench.record("sync_rss_growth_mb", growth)
 
 
+def measure_outreach_send(bench: Bench) -> None:
+    """Outreach delivery to a local SMTP sink (benchmarks/outreach_probe.py, its own
+    process; the sink in another): messages/s over one connection, and RSS while sending.
+    Uses a scratch outbox, not the benchmark database."""
+    count = 2_000 if bench.args.quick else 20_000
+    bench.say(f"outreach_send: {count:,} emails to a local SMTP sink, one connection")
+    probe = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.outreach_probe", "--messages", str(count)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    peak = _watch(probe)
+    report = json.loads(probe.stdout.read().strip().splitlines()[-1])
+    if probe.returncode or report["sent"] != count:
+        raise SystemExit(f"the outreach probe failed ({probe.returncode}): {report['errors']}")
+    samples = report["samples"]
+    growth = samples[-1]["VmRSS"] - samples[0]["VmRSS"] if len(samples) > 1 else 0.0
+    bench.record(
+        "outreach_send_msgs_per_s",
+        report["sent"] / report["seconds"],
+        f"{report['sent']:,} emails in {report['seconds']:.1f} s over "
+        f"{report['smtp_sessions']} SMTP connection(s)",
+    )
+    bench.record(
+        "outreach_send_peak_rss_mb",
+        max(peak, report.get("VmHWM", 0)),
+        f"RSS {samples[0]['VmRSS']:.0f} MB at {samples[0]['at']} s, "
+        f"{samples[-1]['VmRSS']:.0f} MB at {samples[-1]['at']} s ({growth:+.1f} MB)"
+        if samples
+        else "",
+    )
+    bench.record("outreach_send_rss_growth_mb", growth)
+
+
 def _watch(process: subprocess.Popen) -> float:
     """Sample a process's peak resident memory (VmHWM) from /proc until it exits."""
     peak = 0.0
@@ -854,6 +890,7 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     # would fall on the import.
     "sustained_ingest": measure_sustained_ingest,
     "sync": measure_sync,
+    "outreach_send": measure_outreach_send,
 }
 
 

@@ -143,7 +143,9 @@ class ChatwootConnector:
     ) -> None:
         raise FeatureUnavailableError("journeydesk does not write to Chatwoot conversations yet")
 
-    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+    def send_outbound(
+        self, customer: Customer, subject: str, body: str, *, key: str | None = None
+    ) -> str:
         raise FeatureUnavailableError("journeydesk does not send through Chatwoot yet")
 
     def article_ref(self, url: str) -> str | None:

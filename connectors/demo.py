@@ -138,7 +138,9 @@ class DemoDesk:
     def update_ticket(self, ticket_id: str, priority=None, add_tags=()) -> None:
         """The demo desk accepts SLA updates and forgets them."""
 
-    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+    def send_outbound(
+        self, customer: Customer, subject: str, body: str, *, key: str | None = None
+    ) -> str:
         return f"demo-outbound-{customer.source_id}"
 
     def article_ref(self, url: str) -> str | None:

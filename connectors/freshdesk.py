@@ -198,7 +198,9 @@ class FreshdeskConnector:
         if body:
             self.http.put_json(f"/api/v2/tickets/{int(ticket_id)}", body)
 
-    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+    def send_outbound(
+        self, customer: Customer, subject: str, body: str, *, key: str | None = None
+    ) -> str:
         """Create an outbound email ticket (created closed, so no SLA timer runs).
 
         `body` is HTML when it starts with a tag; plain text is escaped and its line

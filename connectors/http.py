@@ -153,9 +153,18 @@ class HttpClient:
         next_url = response.links.get("next", {}).get("url")
         return self._json(response), next_url
 
-    def post_json(self, path: str, body: Any, timeout: float | None = None) -> Any:
-        """POST a JSON body; returns the parsed answer (None when the desk sends none)."""
-        return self._json(self._request("POST", path, json=body, timeout=timeout), empty_ok=True)
+    def post_json(
+        self,
+        path: str,
+        body: Any,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST a JSON body (with extra `headers`); returns the parsed answer (None when
+        the desk sends none)."""
+        extra = {"headers": dict(headers)} if headers else {}
+        answer = self._request("POST", path, json=body, timeout=timeout, **extra)
+        return self._json(answer, empty_ok=True)
 
     def put_json(self, path: str, body: Any, timeout: float | None = None) -> Any:
         """PUT a JSON body; returns the parsed answer (None when the desk sends none)."""

@@ -44,8 +44,13 @@ class Connector(Protocol):
         self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
     ) -> None: ...
 
-    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
-        """Send a proactive message through the desk; returns the desk's reference."""
+    def send_outbound(
+        self, customer: Customer, subject: str, body: str, *, key: str | None = None
+    ) -> str:
+        """Send a proactive message through the desk; returns the desk's reference.
+
+        `key` names the message (the same on a retry): desks that support idempotent
+        creation (Zendesk) create it once however often it is sent with that key."""
         ...
 
     def article_ref(self, url: str) -> str | None:

@@ -473,11 +473,15 @@ class ZendeskConnector:
                 if exc.status != 409 or attempt:
                     raise
 
-    def send_outbound(self, customer: Customer, subject: str, body: str) -> str:
+    def send_outbound(
+        self, customer: Customer, subject: str, body: str, *, key: str | None = None
+    ) -> str:
         """Open a ticket for the customer with a public comment; returns its id.
 
         Whether Zendesk emails it depends on the account's triggers (a default account
-        notifies the requester of a new ticket with a public comment).
+        notifies the requester of a new ticket with a public comment). With `key`, the
+        call carries an `Idempotency-Key`: Zendesk answers a repeat within two hours with
+        the ticket it already created instead of opening a second one.
         """
         ticket: dict[str, Any] = {"subject": subject, "comment": {"body": body, "public": True}}
         if customer.source_id.isdigit():
@@ -486,7 +490,8 @@ class ZendeskConnector:
             ticket["requester"] = {"email": customer.email, "name": customer.name or customer.email}
         else:
             raise ValueError(f"customer {customer.source_id!r} has no Zendesk id and no email")
-        answer = self._http.post_json("/api/v2/tickets.json", {"ticket": ticket})
+        headers = {"Idempotency-Key": key} if key else None
+        answer = self._http.post_json("/api/v2/tickets.json", {"ticket": ticket}, headers=headers)
         new = answer.get("ticket") if isinstance(answer, dict) else None
         if not isinstance(new, dict) or new.get("id") is None:
             raise BadPayloadError("Zendesk created the ticket but did not return its id")

@@ -64,6 +64,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "from": Key(str, "Support <support@example.com>", "sender of proactive emails"),
         "unsubscribe_mailto": Key(str, "", "address for mailto: unsubscribes (empty: none)"),
         "timeout_seconds": Key(int, 30, "SMTP connect and command timeout"),
+        "ca_file": Key(str, "", "PEM file of the CA that signs the SMTP server (empty: system)"),
     },
 }
 

@@ -16,6 +16,7 @@ from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
 from plugin.store import loads_object
 from plugin.store.history import earlier_reading, last_articles_before, timeline_rows
+from plugin.store.outbox import received_messages
 from plugin.store.tickets import (
     CustomerFacts,
     TicketContext,
@@ -28,6 +29,8 @@ DAY = 86_400
 TIMELINE_LENGTH = 15
 EFFORT_DAYS = 7
 """The customer-effort hint counts reading and contacts in this many days up to the ticket."""
+OUTREACH_DAYS = 30
+"""The sidebar lists the proactive messages the customer received in this many days."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,16 @@ def build_customer_journey(
                 "created_at": iso(t["created_at"]),
             }
             for t in facts.open_tickets
+        ],
+        "outreach": [
+            {
+                "at": iso(m["at"]),
+                "rule": m["rule"],
+                "channel": m["channel"],
+                "subject": m["subject"],
+                "status": m["status"],
+            }
+            for m in received_messages(db, customer_id, since=now - OUTREACH_DAYS * DAY)
         ],
     }
 

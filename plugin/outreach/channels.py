@@ -13,11 +13,20 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from connectors.errors import AuthError, ConnectorError, FeatureUnavailableError, NotFoundError
+from connectors.errors import (
+    AuthError,
+    BadPayloadError,
+    ConnectorError,
+    FeatureUnavailableError,
+    NotFoundError,
+    RetriesExhaustedError,
+)
+from connectors.http import HttpStatusError
 from connectors.records import Customer
 from plugin.config import Config
 from plugin.security import mint_unsubscribe_token, sign_generic_webhook
@@ -44,35 +53,90 @@ class EmailChannel:
         self.config = config
         self.settings = config.email
         self._smtp: smtplib.SMTP | None = None
+        self._broken: SendError | None = None
 
     def _connection(self) -> smtplib.SMTP:
+        """The run's one connection, opened (and logged in) on first use. A connection or
+        login that failed is not tried again in the same run: every later message gets
+        the same error at once (no storm of logins a server may lock the account for)."""
         if self._smtp is not None:
             return self._smtp
+        if self._broken is not None:
+            raise self._broken
+        try:
+            self._smtp = self._open()
+        except SendError as exc:
+            self._broken = exc
+            raise
+        return self._smtp
+
+    def _open(self) -> smtplib.SMTP:
         s = self.settings
         host, port, timeout = s["smtp_host"], s["smtp_port"], s["timeout_seconds"]
+        user, password = self._credentials()
+        smtp: smtplib.SMTP | None = None
         try:
             if s["ssl"]:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=timeout, context=ssl.create_default_context()
-                )
+                smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls())
             else:
                 smtp = smtplib.SMTP(host, port, timeout=timeout)
                 if s["starttls"]:
-                    smtp.starttls(context=ssl.create_default_context())
-            user = os.environ.get(s["username_env"], "") if s["username_env"] else ""
+                    smtp.starttls(context=self._tls())
             if user:
-                smtp.login(user, os.environ.get(s["password_env"], "") if s["password_env"] else "")
+                smtp.login(user, password)
         except smtplib.SMTPAuthenticationError as exc:
+            _close(smtp)
+            said = exc.smtp_error.decode(errors="replace") if exc.smtp_error else ""
             raise SendError(
-                f"the SMTP server refused the login ({exc.smtp_code})", transient=False
+                f"the SMTP server {host}:{port} refused the login of {user!r} "
+                f"({exc.smtp_code} {said}".rstrip()
+                + "); check the user and password in "
+                f"${s['username_env']} and ${s['password_env']} ([email] username_env, "
+                "password_env)",
+                transient=False,
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            _close(smtp)
+            raise SendError(
+                f"the SMTP server {host}:{port} does not offer what [email] asks ({exc}); "
+                "check starttls, ssl and username_env",
+                transient=False,
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            _close(smtp)
+            raise SendError(
+                f"the SMTP server {host}:{port} presented a certificate we do not trust "
+                f"({exc.verify_message or exc}); if it is signed by your own CA, set "
+                "[email] ca_file to that CA's PEM file",
+                transient=False,
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
+            _close(smtp)
             raise SendError(
                 f"cannot reach the SMTP server {host}:{port} ({exc or type(exc).__name__})",
                 transient=True,
             ) from None
-        self._smtp = smtp
         return smtp
+
+    def _credentials(self) -> tuple[str, str]:
+        s = self.settings
+        if not s["username_env"]:
+            return "", ""
+        user = os.environ.get(s["username_env"], "")
+        if not user:
+            raise SendError(
+                f"the environment variable {s['username_env']} ([email] username_env, the "
+                "SMTP user) is not set",
+                transient=False,
+            )
+        return user, os.environ.get(s["password_env"], "") if s["password_env"] else ""
+
+    def _tls(self) -> ssl.SSLContext:
+        """Verifying TLS: the system's CAs, or [email] ca_file (a private CA)."""
+        ca_file = self.settings["ca_file"]
+        if ca_file:  # relative to the config file, like every other path in it
+            ca_file = str(Path(self.config.path).parent / Path(ca_file).expanduser())
+        return ssl.create_default_context(cafile=ca_file or None)
 
     def build(self, message: dict[str, Any]) -> EmailMessage:
         sender = self.settings["from"]
@@ -131,6 +195,14 @@ class EmailChannel:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
+
+
+def _close(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
 
 
 class WebhookChannel:
@@ -196,15 +268,29 @@ class HelpdeskChannel:
             email=message["payload"]["customer"]["email"],
             name=message["payload"]["customer"]["name"],
         )
+        key = f"journeydesk-outbox-{message['id']}"
         try:
-            ticket = connector.send_outbound(customer, message["subject"], message["body_text"])
-        except (AuthError, NotFoundError, FeatureUnavailableError) as exc:
-            raise SendError(one_sentence(exc), transient=False) from None
+            ticket = connector.send_outbound(
+                customer, message["subject"], message["body_text"], key=key
+            )
         except ConnectorError as exc:
-            raise SendError(one_sentence(exc), transient=True) from None
+            raise SendError(one_sentence(exc), transient=_desk_may_recover(exc)) from None
         except ValueError as exc:
             raise SendError(str(exc), transient=False) from None
         return f"ticket {ticket} in {source}", str(ticket)
 
     def close(self) -> None:
         pass
+
+
+def _desk_may_recover(exc: ConnectorError) -> bool:
+    """Whether trying again later may help: a 5xx, a desk that kept failing or a broken
+    connection may; credentials, a missing setting, a 4xx (the desk says why) or an
+    answer we cannot read will not."""
+    if isinstance(exc, AuthError | NotFoundError | FeatureUnavailableError | BadPayloadError):
+        return False
+    if isinstance(exc, HttpStatusError):
+        return exc.status >= 500
+    if isinstance(exc, RetriesExhaustedError):
+        return True
+    return exc.setting is None

@@ -227,30 +227,32 @@ def recipient_of(rule: Rule, candidate: Candidate) -> str | None:
 
 
 def claim_plan(db: Database, plan: RulePlan, *, now: int) -> list[int]:
-    """Put the plan's sendable messages in the outbox (one committed transaction)."""
+    """Put the plan's sendable messages in the outbox (one committed transaction), and
+    the ones the template sandbox refused as `refused` rows with its error (the audit
+    trail: nothing is sent). Returns the ids of the sendable ones claimed now."""
     rule = plan.rule
-    return claim_messages(
-        db,
-        (
-            {
-                "rule": rule.name,
-                "customer_id": p.decision.candidate.customer_id,
-                "period": plan.period,
-                "rule_version": plan.version,
-                "status": "pending",
-                "channel": rule.channel,
-                "recipient": recipient_of(rule, p.decision.candidate),
-                "locale": p.rendered.language,
-                "reasons": [reason_to_dict(r) for r in p.decision.reasons],
-                "subject": p.rendered.subject,
-                "body_text": p.rendered.text,
-                "body_html": p.rendered.html,
-                "next_attempt_at": p.decision.send_at,
-            }
-            for p in plan.sendable
-        ),
-        now=now,
-    )
+
+    def row(p: Planned) -> dict[str, Any]:
+        rendered = p.rendered
+        return {
+            "rule": rule.name,
+            "customer_id": p.decision.candidate.customer_id,
+            "period": plan.period,
+            "rule_version": plan.version,
+            "status": "refused" if p.error else "pending",
+            "channel": rule.channel,
+            "recipient": recipient_of(rule, p.decision.candidate),
+            "locale": rendered.language if rendered else p.decision.candidate.locale,
+            "reasons": [reason_to_dict(r) for r in p.decision.reasons],
+            "subject": rendered.subject if rendered else None,
+            "body_text": rendered.text if rendered else None,
+            "body_html": rendered.html if rendered else None,
+            "next_attempt_at": p.decision.send_at or now,
+            "error": p.error,
+        }
+
+    claim_messages(db, (row(p) for p in plan.refused), now=now)
+    return claim_messages(db, (row(p) for p in plan.sendable), now=now)
 
 
 # --------------------------------------------------------------------------- running

@@ -7,7 +7,10 @@ was left by a run that died mid-send: `mark_abandoned` turns it `uncertain`, and
 admin's `requeue_message` sends it again (or `discard_message` closes it).
 
 Statuses: pending → sending → sent | failed | uncertain; held_out (a control group);
-discarded (an admin closed an uncertain or failed message).
+discarded (an admin closed an uncertain or failed message); refused (the template sandbox
+refused the message: nothing was sent, the row is the audit trail and keeps the error).
+A refused row does not hold its key: once the template is fixed, the next run of the
+period claims the message over it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from sqlite_utils import Database
 
 from plugin.store import dumps, select_dicts
 
-STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "held_out", "discarded")
+STATUSES = (
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "uncertain",
+    "held_out",
+    "discarded",
+    "refused",
+)
 LIVE_STATUSES = ("pending", "sending", "sent", "uncertain")
 """Messages that count against cooldowns and the global cap (sent or possibly sent)."""
 
@@ -38,6 +50,7 @@ _CLAIM_COLUMNS = (
     "body_text",
     "body_html",
     "next_attempt_at",
+    "error",
 )
 
 
@@ -45,22 +58,26 @@ def claim_messages(db: Database, messages: Iterable[Mapping[str, Any]], *, now: 
     """Insert the messages whose (rule, customer_id, period) is still free, in one
     committed transaction; returns the ids of those claimed now (the others were taken).
 
-    Each message holds the `_CLAIM_COLUMNS` (`reasons` as a list, `status` pending or
-    held_out).
+    Each message holds the `_CLAIM_COLUMNS` (`reasons` as a list, `status` pending,
+    held_out or refused). A `refused` row of the same key is replaced (its template has
+    been fixed since); a refused message never replaces anything.
     """
+    sets = ", ".join(f"{c} = excluded.{c}" for c in _CLAIM_COLUMNS)
     sql = (
         f"INSERT INTO outbox ({', '.join(_CLAIM_COLUMNS)}, created_at, updated_at) "
         f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)}, ?, ?) "
-        "ON CONFLICT (rule, customer_id, period) DO NOTHING"
+        f"ON CONFLICT (rule, customer_id, period) DO UPDATE SET {sets}, attempts = 0, "
+        "updated_at = excluded.updated_at WHERE outbox.status = 'refused' "
+        "AND excluded.status != 'refused' RETURNING id"
     )
     claimed = []
     with db.atomic():
         for message in messages:
             row = [message.get(column) for column in _CLAIM_COLUMNS]
             row[_CLAIM_COLUMNS.index("reasons")] = dumps(message.get("reasons") or [])
-            cursor = db.conn.execute(sql, [*row, now, now])
-            if cursor.rowcount == 1:
-                claimed.append(cursor.lastrowid)
+            found = db.conn.execute(sql, [*row, now, now]).fetchone()
+            if found is not None:
+                claimed.append(found[0])
     return claimed
 
 
@@ -76,12 +93,37 @@ def recent_messages(db: Database, *, since: int) -> list[dict[str, Any]]:
     )
 
 
+RECEIVED_STATUSES = ("sent", "uncertain")
+"""What the sidebar shows the agent: messages the customer got (or may have got)."""
+
+
+def received_messages(
+    db: Database, customer_id: int, *, since: int, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The proactive messages `customer_id` received at or after `since`, newest first:
+    id, rule, channel, subject, status and `at` (sent, or last touched when uncertain).
+    Webhook alerts went to the team, not the customer: left out.
+    One read on the index outbox_customer (customer_id, created_at): a customer has a
+    handful of rows, never a scan of the outbox."""
+    return select_dicts(
+        db,
+        "SELECT id, rule, channel, subject, status, coalesce(sent_at, updated_at) AS at "
+        "FROM outbox INDEXED BY outbox_customer WHERE customer_id = ? "
+        "AND status IN ('sent', 'uncertain') AND channel != 'webhook' "
+        "AND coalesce(sent_at, updated_at) >= ? "
+        "ORDER BY at DESC, id DESC LIMIT ?",
+        [customer_id, since, limit],
+    )
+
+
 def claimed_keys(db: Database, rule: str, period: str) -> set[int]:
-    """Customers who already hold a row of `rule` for `period` (whatever its status)."""
+    """Customers who already hold a row of `rule` for `period` (whatever its status, but
+    refused: a refused message is claimed again once its template renders)."""
     return {
         cid
         for (cid,) in db.conn.execute(
-            "SELECT customer_id FROM outbox WHERE rule = ? AND period = ?", [rule, period]
+            "SELECT customer_id FROM outbox WHERE rule = ? AND period = ? AND status != 'refused'",
+            [rule, period],
         )
     }
 

@@ -166,6 +166,19 @@ SCHEMAS: dict[str, Any] = {
             "level": {"type": "string", "enum": ["low", "medium", "high"]},
         },
     },
+    "OutreachReceived": {
+        "type": "object",
+        "description": "A proactive message the customer received (sent) or may have "
+        "received (uncertain: the run stopped before recording the outcome).",
+        "required": ["at", "rule", "channel", "subject", "status"],
+        "properties": {
+            "at": _TIME,
+            "rule": {"type": "string"},
+            "channel": {"type": "string", "enum": ["email", "helpdesk"]},
+            "subject": _NULLABLE_STRING,
+            "status": {"type": "string", "enum": ["sent", "uncertain"]},
+        },
+    },
     "CustomerJourney": {
         "type": "object",
         "required": ["customer", "stage", "signals", "articles_before_ticket", "timeline"],
@@ -176,6 +189,13 @@ SCHEMAS: dict[str, Any] = {
             "articles_before_ticket": {"type": "array", "items": _ref("ArticleRead")},
             "timeline": {"type": "array", "items": _ref("TimelineItem")},
             "open_tickets": {"type": "array", "items": _ref("OpenTicket")},
+            "outreach": {
+                "type": "array",
+                "description": "Proactive messages the customer received in the last 30 "
+                "days, newest first (at most 10): what they were already told. Webhook "
+                "alerts to the team are not listed.",
+                "items": _ref("OutreachReceived"),
+            },
             "effort": _ref("Effort"),
             "reading_earlier": {
                 "type": ["object", "null"],

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, make_response, render_template, request
 
 from plugin.intake.freshness import missing_ticket
+from plugin.sidebar import OUTREACH_DAYS
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import state, ticket_journey_now
 from plugin.web.i18n import ago, pick_language, translator
@@ -79,6 +80,7 @@ def render_sidebar(
         "ago": ago,
         "lang": lang,
         "lookback_days": app_state.sidebar.lookback_days,
+        "outreach_days": OUTREACH_DAYS,
         "js_strings": js_strings(t),
     }
     if fragment:

@@ -8,7 +8,12 @@ What it models (shapes from /work/shared/reference/helpdesk-apis.md §1):
   categories` (translations embedded in each article), `next_page` and `end_time`;
 - user events with `filter[...]`, `page[size]`, `page[after]`, `meta.has_more` and
   `links` as an array (the docs' example) or an object (`links_shape`);
-- ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create;
+- ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create
+  (`requester_id` or `requester: {email, name}` — an unknown address becomes a new end
+  user; the comment kept in `comments`; an `Idempotency-Key` repeat with the same body
+  answers the first ticket with `x-idempotency-lookup: hit`, another body 400
+  `IdempotentRequestError`; `fail_after_create` answers 500 after creating, as a desk
+  that acted and then failed);
 - the audience lists: `GET /api/v2/search/export` (`query=tags:<tag>`, `filter[type]`
   required and `type:` refused in the query, `page[size]` up to 1000, ordered by
   `created_at`, `meta.after_cursor`/`has_more`, `links.next`; a cursor older than
@@ -119,6 +124,10 @@ class FakeZendesk:
         self.search_cursor_ttl = 3600.0  # seconds a search export cursor lives (docs: 1 h)
         self._now = now or (lambda: datetime.now(UTC).timestamp())
         self._ticket_ids = itertools.count(10_000)
+        self._user_ids = itertools.count(90_000)
+        self.comments: dict[int, list[dict]] = {}  # ticket id → its comments
+        self.idempotency: dict[str, tuple[str, dict]] = {}  # key → (body, first answer)
+        self.fail_after_create = 0  # the next N creates succeed, then answer 500
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             (
                 "GET",
@@ -505,13 +514,30 @@ class FakeZendesk:
     def _create_ticket(self, request: Request) -> Response:
         data = (request.get_json(silent=True) or {}).get("ticket") or {}
         self.writes.append(("POST", "", data))
-        if not data.get("comment", {}).get("body"):
+        key = request.headers.get("Idempotency-Key")
+        raw = json.dumps(data, sort_keys=True)
+        if key and key in self.idempotency:
+            body, first = self.idempotency[key]
+            if body != raw:
+                error = {"error": "IdempotentRequestError", "description": "key reused"}
+                return _json(error, 400)
+            answer = _json(first, 201)
+            answer.headers["x-idempotency-lookup"] = "hit"
+            return answer
+        comment = data.get("comment") or {}
+        if not comment.get("body"):
             return _json({"error": "RecordInvalid", "description": "comment required"}, 422)
+        requester_id = data.get("requester_id")
+        if requester_id is None and isinstance(data.get("requester"), dict):
+            requester_id = self._user_by_email(data["requester"])
+        if requester_id is None:
+            details = {"requester": [{"description": "Requester: cannot be blank"}]}
+            return _json({"error": "RecordInvalid", "details": details}, 422)
         now = iso(self._now() - 61)
         ticket = {
             "id": next(self._ticket_ids),
             "subject": data.get("subject", ""),
-            "requester_id": data.get("requester_id"),
+            "requester_id": requester_id,
             "status": "new",
             "priority": data.get("priority"),
             "tags": data.get("tags", []),
@@ -520,7 +546,26 @@ class FakeZendesk:
             "updated_at": now,
         }
         self.tickets.put(ticket["id"], ticket)
+        self.comments[ticket["id"]] = [
+            {"body": comment["body"], "public": comment.get("public", True)}
+        ]
+        if key:
+            self.idempotency[key] = (raw, {"ticket": ticket})
+        if self.fail_after_create > 0:
+            self.fail_after_create -= 1
+            return _json({"error": "InternalError", "description": "try again"}, 500)
         return _json({"ticket": ticket}, 201)
+
+    def _user_by_email(self, requester: dict) -> int | None:
+        email = (requester.get("email") or "").lower()
+        if not email:
+            return None
+        for _, user in self.users.rows.values():
+            if (user.get("email") or "").lower() == email:
+                return user["id"]
+        return self.add_user(
+            {"id": next(self._user_ids), "email": email, "name": requester.get("name") or email}
+        )["id"]
 
 
 # -- helpers ---------------------------------------------------------------------------------

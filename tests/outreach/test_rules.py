@@ -100,7 +100,7 @@ def test_the_sandbox_refuses_a_template_reaching_for_internals(tmp_path, seeded_
 
     assert report.claimed == {"sneaky": 0} and smtp_sink.messages == []
     with open_store(config.database_path) as db:
-        assert status_counts(db) == {}
+        assert list(status_counts(db)) == ["refused"]  # recorded, never sent (test_refused)
 
 
 def test_html_escapes_what_customers_wrote(tmp_path, seeded_demo, smtp_sink):
