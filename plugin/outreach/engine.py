@@ -57,7 +57,11 @@ from plugin.outreach.rules import Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
 from plugin.store.customers import contact_details, desk_users
-from plugin.store.history import customer_aggregates, last_articles_before
+from plugin.store.history import (
+    count_without_synced_history,
+    customer_aggregates,
+    last_articles_before,
+)
 from plugin.store.journeys import stored_stages
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.outbox import (
@@ -105,10 +109,18 @@ class RulePlan:
     version: int | None
     planned: list[Planned] = field(default_factory=list)
     matched: int = 0
+    without_history: int | None = None
+    """Of the audience, how many are desk users whose reading history was never synced
+    (the preview says so: they may belong in it); None when not counted."""
 
     @property
     def sendable(self) -> list[Planned]:
+        """What a run claims: the messages to send and the held-out ones to record."""
         return [p for p in self.planned if p.decision.skipped is None and p.rendered]
+
+    @property
+    def held_out(self) -> list[Planned]:
+        return [p for p in self.planned if p.decision.skipped is None and p.decision.held_out]
 
     def skipped(self) -> Counter[str]:
         return Counter(p.decision.skipped for p in self.planned if p.decision.skipped)
@@ -228,7 +240,7 @@ def claim_plan(db: Database, plan: RulePlan, *, now: int) -> list[int]:
                 "customer_id": p.decision.candidate.customer_id,
                 "period": plan.period,
                 "rule_version": plan.version,
-                "status": "pending",
+                "status": "held_out" if p.decision.held_out else "pending",
                 "channel": rule.channel,
                 "recipient": recipient_of(rule, p.decision.candidate),
                 "locale": p.rendered.language,
@@ -303,7 +315,12 @@ def preview_rule(config: Config, name: str, *, now: int | None = None) -> RulePl
         if rule is None:
             known = ", ".join(r.name for r in active.rules.rules) or "none"
             raise NotFound(f"no outreach rule named {name!r} (rules: {known})")
-        return plan_rule(db, config, active, rule, now=now, render_all=False)
+        plan = plan_rule(db, config, active, rule, now=now, render_all=False)
+        audience = [p.decision.candidate.customer_id for p in plan.planned]
+        plan.without_history = sum(
+            count_without_synced_history(db, conf.name, audience) for conf in config.connectors
+        )
+        return plan
 
 
 # --------------------------------------------------------------------------- delivery

@@ -19,9 +19,20 @@ def describe_plan(plan, *, limit: int = 10) -> str:
     state = "enabled" if rule.enabled else "disabled"
     lines = [
         f"{rule.name} ({state}, {rule.channel}, {rule.schedule}): {plan.matched} in the audience, "
-        f"{len([p for p in plan.planned if not p.decision.skipped])} would receive it "
+        f"{len([p for p in plan.planned if not p.decision.skipped and not p.decision.held_out])}"
+        " would receive it "
         f"(period {plan.period})"
     ]
+    held_out = len(plan.held_out)
+    if held_out:
+        lines.append(
+            f"  held out {held_out} ({rule.holdout_percent} % control group: recorded, not sent)"
+        )
+    if plan.without_history:
+        lines.append(
+            f"  {plan.without_history} of the audience have no reading history synced from "
+            "their desk (docs/connectors.md: whose history is read)"
+        )
     for key, count in sorted(plan.skipped().items()):
         lines.append(f"  skipped {count}: {SKIP_REASONS[key]}")
     for planned in plan.refused[:3]:
@@ -31,7 +42,8 @@ def describe_plan(plan, *, limit: int = 10) -> str:
         d = planned.decision
         c = d.candidate
         when = f" at {iso(d.send_at)} (after quiet hours)" if d.deferred else ""
-        lines.append(f"- {c.name or '?'} <{c.email or '-'}>{when}")
+        held = " [held out: control group]" if d.held_out else ""
+        lines.append(f"- {c.name or '?'} <{c.email or '-'}>{when}{held}")
         lines.append(f"    why: {describe_reasons(d.reasons) or 'everyone matches'}")
         if planned.rendered:
             lines.append(f"    subject [{planned.rendered.language}]: {planned.rendered.subject}")
@@ -47,6 +59,7 @@ def describe_run(report) -> str:
             lines.append(
                 f"{plan.rule.name}: {plan.matched} in the audience, "
                 f"{report.claimed.get(plan.rule.name, 0)} new messages claimed"
+                + (f" ({len(plan.held_out)} of them held out)" if plan.held_out else "")
                 + "".join(f", {n} {k}" for k, n in sorted(plan.skipped().items()))
             )
             for planned in plan.refused[:3]:

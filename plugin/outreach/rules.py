@@ -33,12 +33,14 @@ RULE_KEYS = {
     "cooldown_days": "days before the rule may write to the same customer again",
     "skip_if_open_ticket": "true: not while the customer has an unsolved ticket",
     "dry_run": "true: runs only show what they would send",
+    "holdout_percent": "0-50: a control group, chosen stably per customer, never sent",
     "url": "webhook: where to POST",
     "secret_env": "webhook: the environment variable holding the signing secret",
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 DEFAULT_LANGUAGE = "en"
+MAX_HOLDOUT_PERCENT = 50
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Rule:
     cooldown_days: int = 7
     skip_if_open_ticket: bool = False
     dry_run: bool = False
+    holdout_percent: int = 0
+    """The share (0–50 %) of the audience kept as a control group: recorded, never sent."""
     url: str = ""
     secret_env: str = ""
     source: Mapping[str, Any] = field(default_factory=dict)
@@ -209,6 +213,13 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
     cooldown = item.get("cooldown_days", 7)
     if not _positive_int(cooldown, 0):
         raise ConditionError(where, "cooldown_days", "expected a whole number ≥ 0")
+    holdout = item.get("holdout_percent", 0)
+    if not _positive_int(holdout, 0) or holdout > MAX_HOLDOUT_PERCENT:
+        raise ConditionError(
+            where,
+            "holdout_percent",
+            f"expected a whole number from 0 to {MAX_HOLDOUT_PERCENT}, e.g. holdout_percent = 10",
+        )
     if ("template" in item) == ("body" in item):
         raise ConditionError(
             where, "template", 'write either template = "<shipped name>" or body = "..."'
@@ -257,6 +268,7 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
         cooldown_days=cooldown,
         skip_if_open_ticket=bool(item.get("skip_if_open_ticket", False)),
         dry_run=bool(item.get("dry_run", False)),
+        holdout_percent=holdout,
         url=url,
         secret_env=secret_env,
         source=dict(item),
