@@ -56,7 +56,7 @@ from plugin.outreach.channels import (
 from plugin.outreach.rules import Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
-from plugin.store.customers import contact_details, desk_users
+from plugin.store.customers import all_customer_ids, contact_details, desk_users
 from plugin.store.history import (
     count_without_synced_history,
     customer_aggregates,
@@ -86,10 +86,14 @@ BACKOFF_SECONDS = (60, 300, 1800)
 """Waits before the 2nd, 3rd and 4th attempt of a transient failure; then `failed`."""
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 OUTBOUND_DESKS = ("zendesk", "freshdesk", "demo")
+PER_USER_HISTORY_DESKS = ("zendesk",)
+"""Desks whose reading history is read user by user (docs/connectors.md: whose): the
+preview counts the users it was never read for."""
 RUN_WAIT_SECONDS = 30
 """How long a run waits for another process's delivery to end before leaving its claimed
 messages to the worker's next delivery."""
 SAMPLE_RENDERS = 20
+AUDIENCE_CHUNK = 20_000
 
 
 # --------------------------------------------------------------------------- planning
@@ -111,7 +115,10 @@ class RulePlan:
     matched: int = 0
     without_history: int | None = None
     """Of the audience, how many are desk users whose reading history was never synced
-    (the preview says so: they may belong in it); None when not counted."""
+    (their reading facts may be missing); None when not counted."""
+    desk_without_history: int | None = None
+    """Of all the desk's users, how many have no reading history synced: the rule's
+    possible audience it cannot see (an audience testing reading never includes them)."""
 
     @property
     def sendable(self) -> list[Planned]:
@@ -130,17 +137,22 @@ class RulePlan:
         return [p for p in self.planned if p.error]
 
 
-def load_candidates(db: Database, config: Config, *, now: int) -> list[Candidate]:
-    """Every current customer with their facts now, stored stage and signals."""
-    contacts = contact_details(db)
-    journeys = stored_stages(db)
-    users: dict[int, str] = {}
-    for conf in config.connectors:
-        if conf.type in OUTBOUND_DESKS:
-            for cid, user in desk_users(db, conf.name).items():
-                users.setdefault(cid, f"{conf.name}:{user}")
+def load_candidates(
+    db: Database,
+    config: Config,
+    *,
+    now: int,
+    customer_ids: list[int] | None = None,
+    users: dict[int, str] | None = None,
+) -> list[Candidate]:
+    """Every current customer (or those of `customer_ids`) with their facts now, stored
+    stage and signals; `users` are the desk users (`desk_users_of`) when already read."""
+    contacts = contact_details(db, customer_ids)
+    journeys = stored_stages(db, customer_ids)
+    if users is None:
+        users = desk_users_of(db, config)
     result = []
-    for cid, aggregates in customer_aggregates(db, None, now=now).items():
+    for cid, aggregates in customer_aggregates(db, customer_ids, now=now).items():
         name, email, locale, zone = contacts.get(cid, (None, None, None, None))
         stage, signals = journeys.get(cid, (None, []))
         facts = candidate_facts(compute_facts(aggregates, now), stage, signals)
@@ -148,6 +160,34 @@ def load_candidates(db: Database, config: Config, *, now: int) -> list[Candidate
             Candidate(cid, name, email, locale, zone, stage, tuple(signals), facts, users.get(cid))
         )
     return result
+
+
+def desk_users_of(db: Database, config: Config) -> dict[int, str]:
+    """`<source>:<user id>` of each customer a desk that sends outbound messages knows."""
+    users: dict[int, str] = {}
+    for conf in config.connectors:
+        if conf.type in OUTBOUND_DESKS:
+            for cid, user in desk_users(db, conf.name).items():
+                users.setdefault(cid, f"{conf.name}:{user}")
+    return users
+
+
+def matched_audiences(
+    db: Database, config: Config, rules: list[Rule], *, now: int, chunk: int = AUDIENCE_CHUNK
+) -> dict[str, list[tuple[Candidate, tuple]]]:
+    """Each rule's audience now (with the reasons), reading the customers a chunk at a
+    time so that only the matched ones stay in memory (a million customers' facts would
+    not fit twice)."""
+    users = desk_users_of(db, config)
+    ids = all_customer_ids(db)
+    found: dict[str, list[tuple[Candidate, tuple]]] = {rule.name: [] for rule in rules}
+    for start in range(0, len(ids), chunk):
+        candidates = load_candidates(
+            db, config, now=now, customer_ids=ids[start : start + chunk], users=users
+        )
+        for rule in rules:
+            found[rule.name] += matching(rule, candidates)
+    return found
 
 
 def plan_rule(
@@ -317,9 +357,14 @@ def preview_rule(config: Config, name: str, *, now: int | None = None) -> RulePl
             raise NotFound(f"no outreach rule named {name!r} (rules: {known})")
         plan = plan_rule(db, config, active, rule, now=now, render_all=False)
         audience = [p.decision.candidate.customer_id for p in plan.planned]
-        plan.without_history = sum(
-            count_without_synced_history(db, conf.name, audience) for conf in config.connectors
-        )
+        desks = [c.name for c in config.connectors if c.type in PER_USER_HISTORY_DESKS]
+        if desks:
+            plan.without_history = sum(
+                count_without_synced_history(db, desk, audience) for desk in desks
+            )
+            plan.desk_without_history = sum(
+                count_without_synced_history(db, desk) for desk in desks
+            )
         return plan
 
 

@@ -293,17 +293,69 @@ def _by_language(value: Any, where: str, key: str) -> dict[str, str]:
 
 
 def _cron_problem(expression: str, zone: str) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
-        CronTrigger.from_crontab(expression, timezone=zone)
+        _trigger(expression, zone)
     except ValueError as exc:
         return f"not a cron expression ({exc})"
     return None
 
 
 def cron_trigger(rule: Rule, rules: OutreachRules):
-    """The APScheduler trigger of `rule`, in the outreach time zone."""
+    """The APScheduler trigger of `rule`, in the outreach time zone (the worker schedules
+    it, the dry-run timeline walks it)."""
+    return _trigger(rule.schedule, rules.timezone)
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _trigger(expression: str, zone: str):
+    """`CronTrigger.from_crontab`, with the day of the week read as cron reads it.
+
+    APScheduler 3 numbers weekdays from Monday = 0, so its `from_crontab("0 9 * * 1-5")`
+    fires Tuesday to Saturday; cron (and every admin) means 0 or 7 = Sunday, 1-5 =
+    Monday to Friday. The field is rewritten as the names of the days cron means.
+    """
     from apscheduler.triggers.cron import CronTrigger
 
-    return CronTrigger.from_crontab(rule.schedule, timezone=rules.timezone)
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_cron_weekdays(weekday),
+        timezone=zone,
+    )
+
+
+def _cron_weekdays(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        if step_text and step is None:
+            raise ValueError(f"bad step in the day of the week {part!r}")
+        if base == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = base.partition("-")
+            first = _weekday_number(low)
+            last = _weekday_number(high) if high else (6 if step else first)
+        if last < first:
+            raise ValueError(f"the day-of-week range {base!r} runs backwards")
+        days.update(n % 7 for n in range(first, last + 1, step or 1))
+    return ",".join(_WEEKDAYS[n] for n in sorted(days))
+
+
+def _weekday_number(text: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text[:3] in _WEEKDAYS and len(text) == 3:
+        return _WEEKDAYS.index(text)
+    raise ValueError(f"unknown day of the week {text!r} (0-7 or sun-sat)")
