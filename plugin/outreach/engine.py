@@ -53,6 +53,7 @@ from plugin.outreach.channels import (
     WebhookChannel,
     unsubscribe_url,
 )
+from plugin.outreach.narrowing import narrowing, possible_customers
 from plugin.outreach.rules import Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
@@ -175,18 +176,31 @@ def desk_users_of(db: Database, config: Config) -> dict[int, str]:
 def matched_audiences(
     db: Database, config: Config, rules: list[Rule], *, now: int, chunk: int = AUDIENCE_CHUNK
 ) -> dict[str, list[tuple[Candidate, tuple]]]:
-    """Each rule's audience now (with the reasons), reading the customers a chunk at a
-    time so that only the matched ones stay in memory (a million customers' facts would
-    not fit twice)."""
-    users = desk_users_of(db, config)
-    ids = all_customer_ids(db)
+    """Each rule's audience now (with the reasons), by customer id.
+
+    Only the customers who can possibly match (`narrowing`: found in SQL) have their facts
+    read, a chunk at a time, so that only the matched ones stay in memory.
+    """
+    possible = {r.name: possible_customers(db, narrowing(r.audience), now=now) for r in rules}
+    if any(ids is None for ids in possible.values()):
+        ids = all_customer_ids(db)
+    else:
+        ids = sorted(set().union(*possible.values()))
+    helpdesk = any(rule.channel == "helpdesk" for rule in rules)
+    users = desk_users_of(db, config) if helpdesk else {}
     found: dict[str, list[tuple[Candidate, tuple]]] = {rule.name: [] for rule in rules}
     for start in range(0, len(ids), chunk):
         candidates = load_candidates(
             db, config, now=now, customer_ids=ids[start : start + chunk], users=users
         )
         for rule in rules:
-            found[rule.name] += matching(rule, candidates)
+            allowed = possible[rule.name]
+            if allowed is not None:
+                found[rule.name] += matching(
+                    rule, [c for c in candidates if c.customer_id in allowed]
+                )
+            else:
+                found[rule.name] += matching(rule, candidates)
     return found
 
 
@@ -198,11 +212,18 @@ def plan_rule(
     *,
     now: int,
     candidates: list[Candidate] | None = None,
+    matched: list[tuple[Candidate, tuple]] | None = None,
     render_all: bool = True,
 ) -> RulePlan:
-    """Who `rule` would write to now, who not and why, and what each would receive."""
-    if candidates is None:
-        candidates = load_candidates(db, config, now=now)
+    """Who `rule` would write to now, who not and why, and what each would receive.
+
+    The audience is `matched` when given, else `rule`'s among `candidates`, else read
+    from the store (`matched_audiences`)."""
+    if matched is None:
+        if candidates is None:
+            matched = matched_audiences(db, config, [rule], now=now)[rule.name]
+        else:
+            matched = matching(rule, candidates)
     period = period_of(rule, now)
     settings = active.rules
     window = max(rule.cooldown_days, settings.global_cap.days if settings.global_cap else 0)
@@ -211,7 +232,6 @@ def plan_rule(
         recent=tuple(recent_messages(db, since=now - window * DAY)),
         claimed=frozenset(claimed_keys(db, rule.name, period)),
     )
-    matched = matching(rule, candidates)
     plan = RulePlan(rule, period, active.version_number, matched=len(matched))
     rendered = 0
     for decision in decide(rule, settings, matched, limits, now=now):
@@ -333,10 +353,10 @@ def run_outreach(
     with open_store(config.database_path) as db:
         active = load_active_rules(db, config)
         rules = rules_to_run(active, name, dry_run=dry_run)
-        candidates = load_candidates(db, config, now=now) if rules else []
+        audiences = matched_audiences(db, config, rules, now=now) if rules else {}
         for rule in rules:
             # planned after the previous rule's claim: the global cap sees its messages
-            plan = plan_rule(db, config, active, rule, now=now, candidates=candidates)
+            plan = plan_rule(db, config, active, rule, now=now, matched=audiences[rule.name])
             report.plans.append(plan)
             if dry_run or rule.dry_run:
                 continue
