@@ -181,7 +181,10 @@ def matched_audiences(
     Only the customers who can possibly match (`narrowing`: found in SQL) have their facts
     read, a chunk at a time, so that only the matched ones stay in memory.
     """
-    possible = {r.name: possible_customers(db, narrowing(r.audience), now=now) for r in rules}
+    seen: dict = {}
+    possible = {
+        r.name: possible_customers(db, narrowing(r.audience), now=now, seen=seen) for r in rules
+    }
     if any(ids is None for ids in possible.values()):
         ids = all_customer_ids(db)
     else:

@@ -24,6 +24,7 @@ from sqlite_utils import Database
 from plugin.journey.conditions import Condition, Group, Leaf, evaluate
 
 DAY = 86_400
+_TICKET_FACTS = {"tickets_last_7d": 7, "tickets_last_30d": 30}
 _VIEW_FACTS = {  # fact: (days, of one article)
     "max_views_same_article_7d": (7, True),
     "articles_read_last_7d": (7, False),
@@ -33,7 +34,8 @@ _VIEW_FACTS = {  # fact: (days, of one article)
 @dataclass(frozen=True)
 class Narrow:
     kind: str
-    """views | stage | signal | purchased | inactive | all | any"""
+    """views | stage | signal | purchased | inactive | all | any, or no_tickets: a filter
+    that only removes customers (from what the other parts of an `all` found)."""
     args: tuple = ()
 
 
@@ -58,6 +60,8 @@ def _leaf(leaf: Leaf) -> Narrow | None:
     if leaf.fact.startswith("signal:"):
         return Narrow("signal", (leaf.fact.partition(":")[2],))
     low, high = _bounds(leaf)
+    if leaf.fact in _TICKET_FACTS and high == 0 and evaluate(leaf, {leaf.fact: 0}).matched:
+        return Narrow("no_tickets", (_TICKET_FACTS[leaf.fact],))
     if leaf.fact in _VIEW_FACTS and low is not None and low >= 1:
         days, same = _VIEW_FACTS[leaf.fact]
         return Narrow("views", (days, low, same))
@@ -84,36 +88,49 @@ def _bounds(leaf: Leaf) -> tuple[int | None, int | None]:
     }.get(leaf.op, (None, None))
 
 
-def possible_customers(db: Database, narrow: Narrow | None, *, now: int) -> set[int] | None:
+def possible_customers(
+    db: Database, narrow: Narrow | None, *, now: int, seen: dict | None = None
+) -> set[int] | None:
     """The customers who may meet `narrow` (a superset), or None for "anyone"."""
     from plugin.store.customers import customers_purchased_between
     from plugin.store.history import customers_inactive_since, customers_with_views
     from plugin.store.journeys import customers_in_stages, customers_with_signal, stage_counts
+    from plugin.store.tickets import customers_with_tickets_since
 
-    if narrow is None:
+    seen = {} if seen is None else seen  # the same part asked twice is read once
+    if narrow is None or narrow.kind == "no_tickets":
         return None
+    if narrow in seen:
+        return seen[narrow]
     if narrow.kind in ("all", "any"):
-        sets = [possible_customers(db, part, now=now) for part in narrow.args]
+        sets = [possible_customers(db, part, now=now, seen=seen) for part in narrow.args]
         if narrow.kind == "all":
             known = sorted((s for s in sets if s is not None), key=len)
-            return set.intersection(*known) if known else None
-        return None if any(s is None for s in sets) else set().union(*sets)
-    if narrow.kind == "views":
+            found = set.intersection(*known) if known else None
+            for part in narrow.args:
+                if found and part.kind == "no_tickets":
+                    found -= customers_with_tickets_since(db, found, since=now - part.args[0] * DAY)
+        else:
+            found = None if any(s is None for s in sets) else set().union(*sets)
+    elif narrow.kind == "views":
         days, at_least, same_article = narrow.args
-        return customers_with_views(
+        found = customers_with_views(
             db, since=now - days * DAY, at_least=at_least, same_article=same_article
         )
-    if narrow.kind == "stage":
+    elif narrow.kind == "stage":
         (leaf,) = narrow.args
         stages = [s for s in stage_counts(db) if evaluate(leaf, {"stage": s}).matched]
-        return customers_in_stages(db, stages)
-    if narrow.kind == "signal":
-        return customers_with_signal(db, narrow.args[0])
-    if narrow.kind == "purchased":
+        found = customers_in_stages(db, stages)
+    elif narrow.kind == "signal":
+        found = customers_with_signal(db, narrow.args[0])
+    elif narrow.kind == "purchased":
         low, high = narrow.args  # days since: a day of slack on each side
         after = now - (high + 2) * DAY if high is not None else None
         until = now - (low - 1) * DAY if low is not None else None
-        return customers_purchased_between(db, after=after, until=until)
-    if narrow.kind == "inactive":
-        return customers_inactive_since(db, now - (narrow.args[0] - 1) * DAY)
-    return None
+        found = customers_purchased_between(db, after=after, until=until)
+    elif narrow.kind == "inactive":
+        found = customers_inactive_since(db, now - (narrow.args[0] - 1) * DAY)
+    else:
+        found = None
+    seen[narrow] = found
+    return found

@@ -136,7 +136,10 @@ def simulate(
         for index, rule in enumerate(rules)
         for at in occurrences(rule, settings, start, end)
     )
-    history = list(outbox)
+    history: dict[int, list[Mapping]] = {}
+    """The outbox's and the simulated messages, by customer (a run reads its audience's)."""
+    for message in outbox:
+        history.setdefault(message["customer_id"], []).append(message)
     taken = {key: set(ids) for key, ids in claimed.items()}
     cap_days = settings.global_cap.days if settings.global_cap else 0
     zone = ZoneInfo(settings.timezone)
@@ -145,15 +148,21 @@ def simulate(
     for at, _index, rule in runs:
         period = period_of(rule, at)
         since = at - max(rule.cooldown_days, cap_days) * DAY
+        audience = audiences.get(rule.name, ())
         limits = Limits(
             suppressed=suppressed,
-            recent=tuple(m for m in history if m["at"] >= since),
+            recent=tuple(
+                m
+                for candidate, _reasons in audience
+                for m in history.get(candidate.customer_id, ())
+                if m["at"] >= since
+            ),
             claimed=frozenset(taken.get((rule.name, period), ())),
         )
         report = rule.name in shown_names
         run_day = day_rows.setdefault(_day(at, zone), Day(_day(at, zone)))
         holders = taken.setdefault((rule.name, period), set())
-        for decision in decide(rule, settings, audiences.get(rule.name, ()), limits, now=at):
+        for decision in decide(rule, settings, audience, limits, now=at):
             if decision.skipped:
                 if report:
                     run_day.limits[decision.skipped] += 1
@@ -161,7 +170,7 @@ def simulate(
             cid = decision.candidate.customer_id
             send_at = decision.send_at or at
             holders.add(cid)
-            history.append(
+            history.setdefault(cid, []).append(
                 {
                     "rule": rule.name,
                     "customer_id": cid,
