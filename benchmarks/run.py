@@ -83,6 +83,8 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "recompute_incremental_10k_s": (2.0, "le"),
     "recompute_full_1m_s": (60.0, "le"),
     "outreach_send_msgs_per_s": (200, "ge"),
+    "outreach_audience_s": (20.0, "le"),
+    "outreach_timeline_14d_s": (60.0, "le"),
 }
 
 
@@ -161,6 +163,46 @@ def _touch_customers(db, count: int) -> int:
     with db.atomic():
         result = insert_touchpoints(db, apps.SOURCE, points, article_source=apps.SOURCE)
     return result.accepted
+
+
+# -- outreach -------------------------------------------------------------------------------
+
+
+def measure_outreach(bench: Bench) -> None:
+    """One rule's audience over every customer (what a run or a preview evaluates), then
+    the 14-day dry-run timeline of the shipped rules, all enabled (read-only: nothing is
+    claimed or sent)."""
+    from plugin.outreach.engine import matched_audiences
+    from plugin.outreach.rules import default_definitions, load_rules
+    from plugin.outreach.timeline import dry_run_timeline
+
+    bench.say("outreach: the repeat-reader audience, then the 14-day dry-run timeline")
+    definitions = default_definitions()
+    definitions["rules"] = [{**rule, "enabled": True} for rule in definitions["rules"]]
+    config = dataclasses.replace(bench.config, outreach=definitions)
+    rule = load_rules(definitions, file="benchmark").rule("repeat-reader")
+    now = int(time.time())
+    db = open_db(bench.db_path, migrate=False)
+    try:
+        started = time.perf_counter()
+        audience = matched_audiences(db, config, [rule], now=now)[rule.name]
+        bench.record(
+            "outreach_audience_s",
+            time.perf_counter() - started,
+            f"repeat-reader: {len(audience):,} customers in the audience",
+        )
+    finally:
+        db.conn.close()
+    started = time.perf_counter()
+    timeline = dry_run_timeline(config, days=14, now=now)
+    totals = timeline.totals()
+    bench.record(
+        "outreach_timeline_14d_s",
+        time.perf_counter() - started,
+        f"{len(timeline.simulated)} rules, {len(timeline.runs)} runs, audiences "
+        + ", ".join(f"{n:,}" for n in timeline.audiences.values())
+        + f"; {totals['messages']:,} messages",
+    )
 
 
 # -- the journey API in-process, the floor, the raw query -----------------------------------
@@ -792,6 +834,8 @@ ROWS = [  # (figure, what it is)
     ("sync_rss_growth_mb", "sync RSS growth, first to last sample, MB"),
     ("recompute_incremental_10k_s", "stage recompute, 10,000 changed customers, s"),
     ("recompute_full_1m_s", "stage recompute, all customers, s"),
+    ("outreach_audience_s", "outreach: one rule's audience over all customers, s"),
+    ("outreach_timeline_14d_s", "outreach: 14-day dry-run timeline, shipped rules enabled, s"),
 ]
 
 
@@ -811,6 +855,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     "import_lines_per_s": "import",
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("sync_")], "sync"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("outreach_")], "outreach"),
 }
 
 
@@ -880,6 +925,7 @@ def _target_cell(name: str) -> str:
 
 STEPS: dict[str, Callable[[Bench], None]] = {
     "recompute": measure_recompute,
+    "outreach": measure_outreach,  # reads the journeys the recompute stored
     "raw": measure_raw,
     "inprocess": measure_inprocess,
     "check_reply": measure_check_reply,

@@ -354,6 +354,22 @@ def outreach_run(config_path: str, rule: str | None, dry_run: bool) -> None:
         click.get_current_context().exit(1)
 
 
+@outreach.command("timeline")
+@config_option
+@click.argument("rule", required=False)
+@click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True)
+@friendly_errors
+def outreach_timeline(config_path: str, rule: str | None, days: int, limit: int) -> None:
+    """Who RULE (or every enabled rule) would write to over the next DAYS, and when; sends
+    nothing."""
+    from plugin.outreach.report import describe_timeline
+    from plugin.outreach.timeline import dry_run_timeline
+
+    timeline = dry_run_timeline(load_config(config_path), rule, days=days, render=limit)
+    click.echo(describe_timeline(timeline, limit=limit))
+
+
 @outreach.command("outbox")
 @config_option
 @click.option(

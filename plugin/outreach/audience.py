@@ -7,6 +7,7 @@ Pure: candidates, the recent outbox and the suppression list in; decisions out.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class Decision:
     skipped: str | None = None
     """A key of SKIP_REASONS when the limits stop this message."""
     deferred: bool = False
+    held_out: bool = False
+    """In the rule's control group: claimed (it counts for the period and the cooldown),
+    recorded as `held_out`, never sent."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -82,6 +86,15 @@ def matching(rule: Rule, candidates: Iterable[Candidate]) -> list[tuple[Candidat
     return found
 
 
+def in_holdout(rule: Rule, customer_id: int) -> bool:
+    """Whether the customer is in the rule's control group: a hash of the rule's name and
+    the customer id, so the same people are held out on every run (not drawn anew)."""
+    if rule.holdout_percent <= 0:
+        return False
+    digest = hashlib.sha256(f"{rule.name}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < rule.holdout_percent * 100
+
+
 def period_of(rule: Rule, now: int) -> str:
     """The outbox period key: the first day of the cooldown window `now` falls in, so a
     rule that runs again within it claims nothing new."""
@@ -94,7 +107,8 @@ def period_of(rule: Rule, now: int) -> str:
 class Limits:
     suppressed: frozenset[str]
     recent: tuple[Mapping[str, Any], ...]
-    """Live outbox messages (rule, customer_id, at) recent enough to matter."""
+    """Live outbox messages (rule, customer_id, status, at) recent enough to matter; a
+    `held_out` one counts for its rule's cooldown, not for the global cap."""
     claimed: frozenset[int]
     """Customers already holding this rule's message for this period."""
 
@@ -117,7 +131,7 @@ def decide(
         cid = message["customer_id"]
         if message["rule"] == rule.name and message["at"] >= cooldown_from:
             cooled.add(cid)
-        if cap and message["at"] >= cap_from:
+        if cap and message["at"] >= cap_from and message.get("status") != "held_out":
             per_customer[cid] += 1
     decisions = []
     for candidate, reasons in matched:
@@ -128,8 +142,12 @@ def decide(
             decisions.append(Decision(candidate, reasons, None, skipped))
             continue
         at = quiet_until(settings.quiet_hours, candidate.time_zone or settings.timezone, now)
-        decisions.append(Decision(candidate, reasons, at or now, deferred=at is not None))
-        per_customer[candidate.customer_id] += 1  # the cap counts this rule's message too
+        held_out = in_holdout(rule, candidate.customer_id)
+        decisions.append(
+            Decision(candidate, reasons, at or now, deferred=at is not None, held_out=held_out)
+        )
+        if not held_out:  # the cap counts this rule's message too (a held-out one is not sent)
+            per_customer[candidate.customer_id] += 1
     return decisions
 
 

@@ -53,11 +53,16 @@ from plugin.outreach.channels import (
     WebhookChannel,
     unsubscribe_url,
 )
+from plugin.outreach.narrowing import narrowing, possible_customers
 from plugin.outreach.rules import OutreachRules, Rule
 from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
 from plugin.store import open_store
-from plugin.store.customers import contact_details, desk_users
-from plugin.store.history import customer_aggregates, last_articles_before
+from plugin.store.customers import all_customer_ids, contact_details, desk_users
+from plugin.store.history import (
+    count_without_synced_history,
+    customer_aggregates,
+    last_articles_before,
+)
 from plugin.store.journeys import stored_stages
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.outbox import (
@@ -82,10 +87,14 @@ BACKOFF_SECONDS = (60, 300, 1800)
 """Waits before the 2nd, 3rd and 4th attempt of a transient failure; then `failed`."""
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 OUTBOUND_DESKS = ("zendesk", "freshdesk", "demo")
+PER_USER_HISTORY_DESKS = ("zendesk",)
+"""Desks whose reading history is read user by user (docs/connectors.md: whose): the
+preview counts the users it was never read for."""
 RUN_WAIT_SECONDS = 30
 """How long a run waits for another process's delivery to end before leaving its claimed
 messages to the worker's next delivery."""
 SAMPLE_RENDERS = 20
+AUDIENCE_CHUNK = 20_000
 
 
 # --------------------------------------------------------------------------- planning
@@ -105,10 +114,21 @@ class RulePlan:
     version: int | None
     planned: list[Planned] = field(default_factory=list)
     matched: int = 0
+    without_history: int | None = None
+    """Of the audience, how many are desk users whose reading history was never synced
+    (their reading facts may be missing); None when not counted."""
+    desk_without_history: int | None = None
+    """Of all the desk's users, how many have no reading history synced: the rule's
+    possible audience it cannot see (an audience testing reading never includes them)."""
 
     @property
     def sendable(self) -> list[Planned]:
+        """What a run claims: the messages to send and the held-out ones to record."""
         return [p for p in self.planned if p.decision.skipped is None and p.rendered]
+
+    @property
+    def held_out(self) -> list[Planned]:
+        return [p for p in self.planned if p.decision.skipped is None and p.decision.held_out]
 
     def skipped(self) -> Counter[str]:
         return Counter(p.decision.skipped for p in self.planned if p.decision.skipped)
@@ -119,17 +139,19 @@ class RulePlan:
 
 
 def load_candidates(
-    db: Database, config: Config, *, now: int, customer_ids: list[int] | None = None
+    db: Database,
+    config: Config,
+    *,
+    now: int,
+    customer_ids: list[int] | None = None,
+    users: dict[int, str] | None = None,
 ) -> list[Candidate]:
     """Every current customer (or those of `customer_ids`) with their facts now, stored
-    stage and signals."""
+    stage and signals; `users` are the desk users (`desk_users_of`) when already read."""
     contacts = contact_details(db, customer_ids)
     journeys = stored_stages(db, customer_ids)
-    users: dict[int, str] = {}
-    for conf in config.connectors:
-        if conf.type in OUTBOUND_DESKS:
-            for cid, user in desk_users(db, conf.name).items():
-                users.setdefault(cid, f"{conf.name}:{user}")
+    if users is None:
+        users = desk_users_of(db, config)
     result = []
     for cid, aggregates in customer_aggregates(db, customer_ids, now=now).items():
         name, email, locale, zone = contacts.get(cid, (None, None, None, None))
@@ -141,6 +163,50 @@ def load_candidates(
     return result
 
 
+def desk_users_of(db: Database, config: Config) -> dict[int, str]:
+    """`<source>:<user id>` of each customer a desk that sends outbound messages knows."""
+    users: dict[int, str] = {}
+    for conf in config.connectors:
+        if conf.type in OUTBOUND_DESKS:
+            for cid, user in desk_users(db, conf.name).items():
+                users.setdefault(cid, f"{conf.name}:{user}")
+    return users
+
+
+def matched_audiences(
+    db: Database, config: Config, rules: list[Rule], *, now: int, chunk: int = AUDIENCE_CHUNK
+) -> dict[str, list[tuple[Candidate, tuple]]]:
+    """Each rule's audience now (with the reasons), by customer id.
+
+    Only the customers who can possibly match (`narrowing`: found in SQL) have their facts
+    read, a chunk at a time, so that only the matched ones stay in memory.
+    """
+    seen: dict = {}
+    possible = {
+        r.name: possible_customers(db, narrowing(r.audience), now=now, seen=seen) for r in rules
+    }
+    if any(ids is None for ids in possible.values()):
+        ids = all_customer_ids(db)
+    else:
+        ids = sorted(set().union(*possible.values()))
+    helpdesk = any(rule.channel == "helpdesk" for rule in rules)
+    users = desk_users_of(db, config) if helpdesk else {}
+    found: dict[str, list[tuple[Candidate, tuple]]] = {rule.name: [] for rule in rules}
+    for start in range(0, len(ids), chunk):
+        candidates = load_candidates(
+            db, config, now=now, customer_ids=ids[start : start + chunk], users=users
+        )
+        for rule in rules:
+            allowed = possible[rule.name]
+            if allowed is not None:
+                found[rule.name] += matching(
+                    rule, [c for c in candidates if c.customer_id in allowed]
+                )
+            else:
+                found[rule.name] += matching(rule, candidates)
+    return found
+
+
 def plan_rule(
     db: Database,
     config: Config,
@@ -149,14 +215,20 @@ def plan_rule(
     *,
     now: int,
     candidates: list[Candidate] | None = None,
+    matched: list[tuple[Candidate, tuple]] | None = None,
     render_all: bool = True,
 ) -> RulePlan:
-    """Who `rule` would write to now, who not and why, and what each would receive."""
-    if candidates is None:
-        candidates = load_candidates(db, config, now=now)
+    """Who `rule` would write to now, who not and why, and what each would receive.
+
+    The audience is `matched` when given, else `rule`'s among `candidates`, else read
+    from the store (`matched_audiences`)."""
+    if matched is None:
+        if candidates is None:
+            matched = matched_audiences(db, config, [rule], now=now)[rule.name]
+        else:
+            matched = matching(rule, candidates)
     period = period_of(rule, now)
     settings = active.rules
-    matched = matching(rule, candidates)
     plan = RulePlan(rule, period, active.version_number, matched=len(matched))
     rendered = 0
     limits = limits_for(db, rule, settings, now=now)
@@ -239,7 +311,7 @@ def claim_plan(db: Database, plan: RulePlan, *, now: int) -> list[int]:
             "customer_id": p.decision.candidate.customer_id,
             "period": plan.period,
             "rule_version": plan.version,
-            "status": "refused" if p.error else "pending",
+            "status": "refused" if p.error else "held_out" if p.decision.held_out else "pending",
             "channel": rule.channel,
             "recipient": recipient_of(rule, p.decision.candidate),
             "locale": rendered.language if rendered else p.decision.candidate.locale,
@@ -292,10 +364,10 @@ def run_outreach(
     with open_store(config.database_path) as db:
         active = load_active_rules(db, config)
         rules = rules_to_run(active, name, dry_run=dry_run)
-        candidates = load_candidates(db, config, now=now) if rules else []
+        audiences = matched_audiences(db, config, rules, now=now) if rules else {}
         for rule in rules:
             # planned after the previous rule's claim: the global cap sees its messages
-            plan = plan_rule(db, config, active, rule, now=now, candidates=candidates)
+            plan = plan_rule(db, config, active, rule, now=now, matched=audiences[rule.name])
             report.plans.append(plan)
             if dry_run or rule.dry_run:
                 continue
@@ -326,7 +398,17 @@ def preview_rule(config: Config, name: str, *, now: int | None = None) -> RulePl
         if rule is None:
             known = ", ".join(r.name for r in active.rules.rules) or "none"
             raise NotFound(f"no outreach rule named {name!r} (rules: {known})")
-        return plan_rule(db, config, active, rule, now=now, render_all=False)
+        plan = plan_rule(db, config, active, rule, now=now, render_all=False)
+        audience = [p.decision.candidate.customer_id for p in plan.planned]
+        desks = [c.name for c in config.connectors if c.type in PER_USER_HISTORY_DESKS]
+        if desks:
+            plan.without_history = sum(
+                count_without_synced_history(db, desk, audience) for desk in desks
+            )
+            plan.desk_without_history = sum(
+                count_without_synced_history(db, desk) for desk in desks
+            )
+        return plan
 
 
 # --------------------------------------------------------------------------- delivery

@@ -33,12 +33,14 @@ RULE_KEYS = {
     "cooldown_days": "days before the rule may write to the same customer again",
     "skip_if_open_ticket": "true: not while the customer has an unsolved ticket",
     "dry_run": "true: runs only show what they would send",
+    "holdout_percent": "0-50: a control group, chosen stably per customer, never sent",
     "url": "webhook: where to POST",
     "secret_env": "webhook: the environment variable holding the signing secret",
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 DEFAULT_LANGUAGE = "en"
+MAX_HOLDOUT_PERCENT = 50
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Rule:
     cooldown_days: int = 7
     skip_if_open_ticket: bool = False
     dry_run: bool = False
+    holdout_percent: int = 0
+    """The share (0–50 %) of the audience kept as a control group: recorded, never sent."""
     url: str = ""
     secret_env: str = ""
     source: Mapping[str, Any] = field(default_factory=dict)
@@ -209,6 +213,13 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
     cooldown = item.get("cooldown_days", 7)
     if not _positive_int(cooldown, 0):
         raise ConditionError(where, "cooldown_days", "expected a whole number ≥ 0")
+    holdout = item.get("holdout_percent", 0)
+    if not _positive_int(holdout, 0) or holdout > MAX_HOLDOUT_PERCENT:
+        raise ConditionError(
+            where,
+            "holdout_percent",
+            f"expected a whole number from 0 to {MAX_HOLDOUT_PERCENT}, e.g. holdout_percent = 10",
+        )
     if ("template" in item) == ("body" in item):
         raise ConditionError(
             where, "template", 'write either template = "<shipped name>" or body = "..."'
@@ -257,6 +268,7 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
         cooldown_days=cooldown,
         skip_if_open_ticket=bool(item.get("skip_if_open_ticket", False)),
         dry_run=bool(item.get("dry_run", False)),
+        holdout_percent=holdout,
         url=url,
         secret_env=secret_env,
         source=dict(item),
@@ -281,17 +293,69 @@ def _by_language(value: Any, where: str, key: str) -> dict[str, str]:
 
 
 def _cron_problem(expression: str, zone: str) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
-        CronTrigger.from_crontab(expression, timezone=zone)
+        _trigger(expression, zone)
     except ValueError as exc:
         return f"not a cron expression ({exc})"
     return None
 
 
 def cron_trigger(rule: Rule, rules: OutreachRules):
-    """The APScheduler trigger of `rule`, in the outreach time zone."""
+    """The APScheduler trigger of `rule`, in the outreach time zone (the worker schedules
+    it, the dry-run timeline walks it)."""
+    return _trigger(rule.schedule, rules.timezone)
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _trigger(expression: str, zone: str):
+    """`CronTrigger.from_crontab`, with the day of the week read as cron reads it.
+
+    APScheduler 3 numbers weekdays from Monday = 0, so its `from_crontab("0 9 * * 1-5")`
+    fires Tuesday to Saturday; cron (and every admin) means 0 or 7 = Sunday, 1-5 =
+    Monday to Friday. The field is rewritten as the names of the days cron means.
+    """
     from apscheduler.triggers.cron import CronTrigger
 
-    return CronTrigger.from_crontab(rule.schedule, timezone=rules.timezone)
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_cron_weekdays(weekday),
+        timezone=zone,
+    )
+
+
+def _cron_weekdays(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        if step_text and step is None:
+            raise ValueError(f"bad step in the day of the week {part!r}")
+        if base == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = base.partition("-")
+            first = _weekday_number(low)
+            last = _weekday_number(high) if high else (6 if step else first)
+        if last < first:
+            raise ValueError(f"the day-of-week range {base!r} runs backwards")
+        days.update(n % 7 for n in range(first, last + 1, step or 1))
+    return ",".join(_WEEKDAYS[n] for n in sorted(days))
+
+
+def _weekday_number(text: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text[:3] in _WEEKDAYS and len(text) == 3:
+        return _WEEKDAYS.index(text)
+    raise ValueError(f"unknown day of the week {text!r} (0-7 or sun-sat)")

@@ -460,3 +460,22 @@ def desk_users(db: Database, source: str) -> dict[int, str]:
             [f"user:{source}"],
         )
     )
+
+
+def customers_purchased_between(
+    db: Database, *, after: int | None = None, until: int | None = None
+) -> set[int]:
+    """Current customers whose first purchase is after `after` and at or before `until`."""
+    clauses, params = ["merged_into IS NULL", "purchased_at IS NOT NULL"], []
+    if after is not None:
+        clauses.append("purchased_at > ?")
+        params.append(after)
+    if until is not None:
+        clauses.append("purchased_at <= ?")
+        params.append(until)
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            f"SELECT id FROM customers WHERE {' AND '.join(clauses)}", params
+        )
+    }

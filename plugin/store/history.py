@@ -452,3 +452,44 @@ def count_without_synced_history(
         "  AND f.user_id = i.value)) = 0)",
         params,
     ).fetchone()[0]
+
+
+def customers_with_views(
+    db: Database, *, since: int, at_least: int, same_article: bool
+) -> set[int]:
+    """Customers with `at_least` article views at or after `since` (of one article when
+    `same_article`) in the history, plus anyone with a view since in the inbox (not merged
+    yet): a superset for outreach's narrowing (`plugin/outreach/narrowing.py`). One seek
+    of the reading index per customer."""
+    group = ", t.article_source, t.article_id" if same_article else ""
+    found = {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT c.id FROM customers c JOIN touchpoints t INDEXED BY touchpoints_article_views "
+            "ON t.customer_id = c.id AND t.occurred_at >= ? AND t.type = 'article_view' "
+            f"GROUP BY c.id{group} HAVING count(*) >= ?",
+            [since, at_least],
+        )
+    }
+    found.update(
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT DISTINCT customer_id FROM touchpoint_inbox WHERE type = 'article_view' "
+            "AND occurred_at >= ? AND customer_id IS NOT NULL",
+            [since],
+        )
+    )
+    return found
+
+
+def customers_inactive_since(db: Database, before: int) -> set[int]:
+    """Current customers with no touchpoint in the history at or after `before` (the
+    inbox is not read: a superset of those whose last activity is before it)."""
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT id FROM customers s WHERE merged_into IS NULL AND coalesce("
+            "(SELECT max(occurred_at) FROM touchpoints WHERE customer_id = s.id), 0) < ?",
+            [before],
+        )
+    }

@@ -255,3 +255,27 @@ def stored_stages(db: Database, customer_ids: list[int] | None = None) -> dict[i
             f"SELECT customer_id, stage, signals FROM customer_journeys{where}", params
         )
     }
+
+
+def customers_in_stages(db: Database, stages: list[str]) -> set[int]:
+    """Customers whose stored journey is in one of `stages`."""
+    if not stages:
+        return set()
+    marks = ", ".join("?" for _ in stages)
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            f"SELECT customer_id FROM customer_journeys WHERE stage IN ({marks})", stages
+        )
+    }
+
+
+def customers_with_signal(db: Database, key: str) -> set[int]:
+    """Customers whose stored signals mention `key` (a superset: the text is searched,
+    not parsed; outreach's narrowing evaluates the signal itself afterwards)."""
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT customer_id FROM customer_journeys WHERE instr(signals, ?) > 0", [key]
+        )
+    }

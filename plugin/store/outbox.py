@@ -82,14 +82,16 @@ def claim_messages(db: Database, messages: Iterable[Mapping[str, Any]], *, now: 
 
 
 def recent_messages(db: Database, *, since: int) -> list[dict[str, Any]]:
-    """(rule, customer_id, status, at) of the live messages at or after `since`, where `at`
-    is when it was sent, else when it is due: what cooldowns and the cap count."""
-    marks = ", ".join("?" for _ in LIVE_STATUSES)
+    """(rule, customer_id, status, at) of the live and held-out messages at or after
+    `since`, where `at` is when it was sent, else when it is (or was) due: what cooldowns
+    count (held-out ones too) and the cap counts (live ones only)."""
+    statuses = (*LIVE_STATUSES, "held_out")
+    marks = ", ".join("?" for _ in statuses)
     return select_dicts(
         db,
         "SELECT rule, customer_id, status, coalesce(sent_at, next_attempt_at) AS at FROM outbox "
         f"WHERE status IN ({marks}) AND coalesce(sent_at, next_attempt_at) >= ?",
-        [*LIVE_STATUSES, since],
+        [*statuses, since],
     )
 
 

@@ -334,3 +334,18 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
             for src, id_, subject, status, when in loads_stored(open_tickets)
         ],
     )
+
+
+def customers_with_tickets_since(
+    db: Database, customer_ids: Iterable[int], *, since: int
+) -> set[int]:
+    """Which of `customer_ids` opened a (not deleted) ticket at or after `since`."""
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT DISTINCT t.customer_id FROM json_each(?) j JOIN tickets t "
+            "INDEXED BY tickets_customer ON t.customer_id = j.value AND t.created_at >= ? "
+            "WHERE t.deleted = 0",
+            [json.dumps(sorted(customer_ids)), since],
+        )
+    }

@@ -20,4 +20,11 @@ NAV: list[tuple[str, str]] = [
 """(endpoint, label) of the admin menu, in order."""
 
 # The modules register their routes on `bp`; imported last because they import `bp`.
-from plugin.web.admin import auth, customers, dashboard, journey, outreach  # noqa: E402, F401
+from plugin.web.admin import (  # noqa: E402, F401
+    auth,
+    customers,
+    dashboard,
+    journey,
+    outreach,
+    outreach_timeline,
+)
