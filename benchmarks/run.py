@@ -836,6 +836,9 @@ ROWS = [  # (figure, what it is)
     ("recompute_full_1m_s", "stage recompute, all customers, s"),
     ("outreach_audience_s", "outreach: one rule's audience over all customers, s"),
     ("outreach_timeline_14d_s", "outreach: 14-day dry-run timeline, shipped rules enabled, s"),
+    ("outreach_send_msgs_per_s", "outreach: emails sent to a local SMTP sink, one connection, /s"),
+    ("outreach_send_peak_rss_mb", "outreach sending, peak RSS, MB"),
+    ("outreach_send_rss_growth_mb", "outreach sending, RSS growth, MB"),
 ]
 
 
@@ -856,6 +859,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("sync_")], "sync"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("outreach_")], "outreach"),
+    **{name: "outreach_send" for name, _ in ROWS if name.startswith("outreach_send")},
 }
 
 
