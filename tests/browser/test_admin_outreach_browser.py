@@ -86,6 +86,14 @@ def test_preview_enable_run_then_read_the_outbox_and_ask_why(
     expect(page.locator("#preview-refused")).to_contain_text("was refused")
     shots(page, artifacts, "refused")
 
+    # its dry-run timeline: who would get what over the next 14 days
+    page.goto(outreach_server + "/admin/outreach")
+    page.click('#rules tr[data-rule="repeat-reader"] a:has-text("Timeline")')
+    expect(page.locator("h1")).to_contain_text("Dry-run timeline: repeat-reader")
+    expect(page.locator("body")).to_contain_text("Audiences are today's")
+    assert_accessible(page)
+    shots(page, artifacts, "timeline")
+
     # enable it (a new version), then run it now
     page.goto(outreach_server + "/admin/outreach")
     page.click('#rules tr[data-rule="repeat-reader"] button:has-text("Enable")')
