@@ -39,7 +39,7 @@ def rule_to_toml(item: Mapping[str, Any]) -> str:
         if name == "audience" or name not in item:
             continue
         value = item[name]
-        if isinstance(value, Mapping) and name in ("subject", "body"):
+        if isinstance(value, Mapping) and name in ("subject", "body", "body_html"):
             lines += [f"{name}.{_key(str(k))} = {_text(v)}" for k, v in value.items()]
         else:
             lines.append(f"{name} = {_text(value)}")
@@ -162,3 +162,11 @@ def describe_schedule(cron: str) -> str:
     if weekday.isdigit() and int(weekday) <= 7:
         return f"{_WEEKDAYS[int(weekday) % 7]} at {at}"
     return cron
+
+
+def with_template_copied(item: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule `item` writing `body` (and `body_html`) itself instead of a shipped template,
+    keys in the usual order (`templates.copied_body` gives them)."""
+    copied = {k: v for k, v in item.items() if k not in ("template", "body", "body_html")}
+    copied.update(body)
+    return {key: copied[key] for key in [*RULE_KEYS, *copied] if key in copied}

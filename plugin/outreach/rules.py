@@ -29,6 +29,7 @@ RULE_KEYS = {
     "subject": 'the subject (Jinja), or a table by language: { en = "...", es = "..." }',
     "template": "a shipped template's name (plugin/outreach/templates/)",
     "body": "the message (Jinja), or a table by language, instead of template",
+    "body_html": "with body: its HTML part (Jinja, autoescaped), or a table by language",
     "audience": "a condition tree over the facts, stage and signal:<key>",
     "cooldown_days": "days before the rule may write to the same customer again",
     "skip_if_open_ticket": "true: not while the customer has an unsolved ticket",
@@ -72,6 +73,8 @@ class Rule:
     """By language; DEFAULT_LANGUAGE always present."""
     template: str | None = None
     body: Mapping[str, str] = field(default_factory=dict)
+    body_html: Mapping[str, str] = field(default_factory=dict)
+    """By language, with `body`: the HTML part (else the HTML is built from the text)."""
     enabled: bool = False
     description: str = ""
     cooldown_days: int = 7
@@ -232,6 +235,18 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
             known = ", ".join(sorted(shipped_templates()))
             raise ConditionError(where, "template", f"no template {template!r}; shipped: {known}")
     body = _by_language(item.get("body"), where, "body") if "body" in item else {}
+    body_html = _by_language(item["body_html"], where, "body_html") if "body_html" in item else {}
+    if body_html and not body:
+        raise ConditionError(
+            where, "body_html", "body_html is the HTML part of body: write body too (or template)"
+        )
+    missing = sorted(set(body_html) - set(body))
+    if missing:
+        raise ConditionError(
+            where,
+            "body_html",
+            f"body_html.{missing[0]} has no body.{missing[0]}: each language needs its text part",
+        )
     subject = _by_language(item.get("subject"), where, "subject")
     url, secret_env = item.get("url", ""), item.get("secret_env", "")
     if channel == "webhook":
@@ -263,6 +278,7 @@ def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) ->
         subject=subject,
         template=template,
         body=body,
+        body_html=body_html,
         enabled=bool(item.get("enabled", False)),
         description=str(item.get("description", "")),
         cooldown_days=cooldown,

@@ -1,8 +1,9 @@
 """Rendering outreach messages in Jinja's sandbox.
 
 Shipped templates live beside this module as `templates/<name>.<lang>.txt` (the text part)
-and `templates/<name>.<lang>.html` (the HTML part, autoescaped). A rule's `body` is
-rendered the same way, its HTML part built from the text. The customer's language is
+and `templates/<name>.<lang>.html` (the HTML part, autoescaped). A rule's `body` (and its
+`body_html`) is rendered the same way; without `body_html` the HTML part is built from the
+text. The customer's language is
 chosen from their locale (`es-MX` → `es`), falling back to English.
 
 A template that reaches for Python internals (`{{ ''.__class__.__mro__ }}`) or does not
@@ -22,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
 from plugin.errors import JourneydeskError
-from plugin.outreach.rules import DEFAULT_LANGUAGE, Rule
+from plugin.outreach.rules import DEFAULT_LANGUAGE, OutreachRules, Rule
 
 LANGUAGES = ("en", "es")
 
@@ -75,7 +76,7 @@ def render_message(rule: Rule, context: Mapping[str, Any]) -> Rendered:
         html_source = sources[language].get("html")
     else:
         language = language_of(customer.get("locale"), rule.body)
-        text_source, html_source = rule.body[language], None
+        text_source, html_source = rule.body[language], rule.body_html.get(language)
     subject_language = language if language in rule.subject else DEFAULT_LANGUAGE
     where = f'rule "{rule.name}"'
     subject = _render(_TEXT, rule.subject[subject_language], context, f"{where} subject")
@@ -132,3 +133,41 @@ def with_unsubscribe(rendered: Rendered, url: str) -> Rendered:
         ).format(Markup(rendered.html.rstrip()), sentence, url, link)
     )
     return Rendered(rendered.language, rendered.subject, text, html)
+
+
+# --------------------------------------------------------------------------- the admin's view
+
+
+def template_catalogue(rules: OutreachRules) -> list[dict[str, Any]]:
+    """Each shipped template: its name, its sources by language, and the rules using it."""
+    catalogue = []
+    for name, sources in sorted(shipped_templates().items()):
+        languages = sorted(sources, key=lambda lang: (lang != DEFAULT_LANGUAGE, lang))
+        catalogue.append(
+            {
+                "name": name,
+                "languages": languages,
+                "sources": {lang: sources[lang] for lang in languages},
+                "rules": [r.name for r in rules.rules if r.template == name],
+            }
+        )
+    return catalogue
+
+
+def copied_body(name: str) -> dict[str, dict[str, str]]:
+    """The shipped template `name` as a rule's own `body` (and `body_html` when it has an
+    HTML part), by language: what an admin edits instead of the shipped file."""
+    sources = shipped_templates()[name]
+    order = sorted(sources, key=lambda lang: (lang != DEFAULT_LANGUAGE, lang))
+    copied: dict[str, dict[str, str]] = {"body": {}}
+    for language in order:
+        if "text" in sources[language]:
+            copied["body"][language] = sources[language]["text"]
+    html = {
+        lang: sources[lang]["html"]
+        for lang in order
+        if "html" in sources[lang] and lang in copied["body"]
+    }
+    if html:
+        copied["body_html"] = html
+    return copied

@@ -257,3 +257,53 @@ def _someone_outside(config, plan) -> int:
     with sqlite3.connect(config.database_path) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM customers WHERE merged_into IS NULL")]
     return next(i for i in ids if i not in inside)
+
+
+def test_the_templates_tab_shows_each_shipped_template_escaped_with_its_rules(admin):
+    page = admin.get("/admin/outreach/templates")
+    assert page.status_code == 200
+    text = page.text
+    assert 'href="/admin/outreach/templates" class="active"' in text
+    for name in ("repeat_reader", "onboarding_guide", "renewal_alert", "silent_checkin"):
+        assert f'data-template="{name}"' in text
+    section = re.search(r'data-template="repeat_reader">(.*?)</section>', text, re.S).group(1)
+    assert '<a href="/admin/outreach/edit?rule=repeat-reader"><code>repeat-reader</code>' in section
+    assert 'data-part="es-text"' in section and 'data-part="es-html"' in section
+    # the HTML source is shown as text (escaped), not rendered
+    assert "&lt;p&gt;Hi {{ customer.first_name }},&lt;/p&gt;" in section
+    assert "<p>Hi {{" not in section
+    alert = re.search(r'data-template="renewal_alert">(.*?)</section>', text, re.S).group(1)
+    assert "renewal-open-ticket" in alert and "none: built from the text" in alert
+
+
+def test_editing_a_copy_of_a_shipped_template_saves_a_version_and_never_the_file(admin):
+    from plugin.outreach.templates import shipped_templates
+
+    before = {n: dict(v) for n, v in shipped_templates().items()}
+    page = admin.get("/admin/outreach/edit?rule=repeat-reader&copy_template=repeat_reader")
+    assert page.status_code == 200 and 'id="copied-notice"' in page.text
+    text = editor_text(page.text)
+    assert "template =" not in text and "body.es =" in text and "body_html.es =" in text
+    edited = text.replace("a person can", "a person on our team can", 1)
+    assert edited != text
+    preview = post_rule(admin, edited, copied="repeat_reader").text
+    assert 'id="save-box"' in preview and "a person on our team can" in html.unescape(preview)
+    assert 'value="own copy of the template repeat_reader"' in preview
+    saved = post_rule(admin, edited, action="save", note="own copy of repeat_reader")
+    assert saved.status_code == 302
+    config = admin.application.extensions["journeydesk"].config
+    with open_store(config.database_path) as db:
+        rule = load_active_rules(db, config).rules.rule("repeat-reader")
+    assert rule.template is None and set(rule.body_html) == {"en", "es"}
+    assert "a person on our team can" in rule.body["en"] + rule.body_html["en"]
+    shipped_templates.cache_clear()
+    assert shipped_templates() == before  # the shipped files are as they were
+    refused = edited.replace("{{ company }}", "{{ ''.__class__.__mro__ }}", 1)
+    assert refused != edited
+    page = post_rule(admin, refused, action="save")
+    assert page.status_code == 422 and "refused" in page.text
+
+
+def test_copying_an_unknown_template_is_a_404(admin):
+    page = admin.get("/admin/outreach/edit?rule=repeat-reader&copy_template=nope")
+    assert page.status_code == 404

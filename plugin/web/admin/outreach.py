@@ -35,11 +35,18 @@ from plugin.outreach.editing import (
     rule_to_toml,
     table_to_toml,
     with_enabled,
+    with_template_copied,
 )
 from plugin.outreach.engine import RulePlan, load_candidates, plan_rule, render_for, run_quietly
 from plugin.outreach.explain import VERDICTS, explain
 from plugin.outreach.rules import cron_trigger, load_rules
-from plugin.outreach.templates import LANGUAGES, TemplateRefused
+from plugin.outreach.templates import (
+    LANGUAGES,
+    TemplateRefused,
+    copied_body,
+    shipped_templates,
+    template_catalogue,
+)
 from plugin.store.customers import get_customer
 from plugin.store.outbox import (
     STATUSES,
@@ -102,7 +109,13 @@ def outreach_edit():
     item = next((r for r in table["rules"] if r.get("name") == name), None)
     if item is None:
         abort(404, description=f"There is no outreach rule {name}.")
-    return _editor(active, name, rule_to_toml(item))
+    template = request.args.get("copy_template")
+    if template is None:
+        return _editor(active, name, rule_to_toml(item))
+    if template not in shipped_templates():
+        abort(404, description=f"There is no shipped template {template}.")
+    text = rule_to_toml(with_template_copied(item, copied_body(template)))
+    return _editor(active, name, text, copied=template)
 
 
 @bp.post("/outreach/edit")
@@ -194,6 +207,17 @@ def outreach_restore(number: int):
     saved = restore_version(db(), state().config, number, created_by=g.admin_name, now=now_epoch())
     flash(f"Saved version {saved.version}: {saved.note}.")
     return redirect(url_for("admin.outreach"))
+
+
+@bp.get("/outreach/templates")
+def outreach_templates():
+    active = _active()
+    return render_template(
+        "admin/outreach_templates.html",
+        active=active,
+        templates=template_catalogue(active.rules),
+        rules=[r.name for r in active.rules.rules],
+    )
 
 
 # --------------------------------------------------------------------------- outbox
@@ -327,8 +351,10 @@ def _editor(
     *,
     error: str | None = None,
     previews: list[dict[str, Any]] | None = None,
+    copied: str | None = None,
 ) -> str:
     rule = active.rules.rule(name) if name else None
+    copied = copied or request.form.get("copied") or None
     return render_template(
         "admin/outreach_edit.html",
         active=active,
@@ -337,7 +363,8 @@ def _editor(
         text=text,
         error=error,
         previews=previews,
-        note=request.form.get("note", ""),
+        copied=copied,
+        note=request.form.get("note") or (f"own copy of the template {copied}" if copied else ""),
         base_version=_base_version(),
         skip_reasons=SKIP_REASONS,
     )
