@@ -1,6 +1,7 @@
 """Who a rule writes to, and when: the audience (the journey's condition engine, with its
 reasons), then the limits, in order: opt-out, no address, an open ticket, the rule's
-cooldown, the global cap across rules, and quiet hours (which defer, never drop).
+cooldown, a webhook alert that still stands for the same reason, the global cap across
+rules, and quiet hours (which defer, never drop).
 
 Pure: candidates, the recent outbox and the suppression list in; decisions out.
 """
@@ -8,6 +9,7 @@ Pure: candidates, the recent outbox and the suppression list in; decisions out.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ SKIP_REASONS = {
     "cooldown": "the rule wrote to them within its cooldown",
     "global_cap": "reached the global cap of messages across rules",
     "claimed": "already has this rule's message for this period",
+    "alerted": "the team was alerted already and the same reason still holds",
 }
 
 
@@ -111,6 +114,24 @@ class Limits:
     `held_out` one counts for its rule's cooldown, not for the global cap."""
     claimed: frozenset[int]
     """Customers already holding this rule's message for this period."""
+    alerted: Mapping[int, frozenset] = field(default_factory=dict)
+    """Webhook rules: the customers whose latest alert still stands (no run found them
+    outside the audience since), with `reason_keys` of that alert's reasons."""
+
+
+def reason_keys(reasons: Iterable[Any]) -> frozenset:
+    """What makes two alerts "the same reason": the conditions matched (fact, operator,
+    expected value) — not the customer's values, which move while the reason holds (one
+    more day to renewal, a second open ticket). Reasons as `Reason`s or stored dicts."""
+    keys = set()
+    for r in reasons:
+        fact, op, expected = (
+            (r["fact"], r["op"], r["expected"])
+            if isinstance(r, Mapping)
+            else (r.fact, r.op, r.expected)
+        )
+        keys.add((fact, op, json.dumps(expected, sort_keys=True, default=str)))
+    return frozenset(keys)
 
 
 def decide(
@@ -136,6 +157,8 @@ def decide(
     decisions = []
     for candidate, reasons in matched:
         skipped = _skipped(rule, candidate, limits, cooled)
+        if skipped is None and _still_alerted(rule, candidate, reasons, limits):
+            skipped = "alerted"
         if skipped is None and cap and per_customer[candidate.customer_id] >= cap.messages:
             skipped = "global_cap"
         if skipped:
@@ -166,6 +189,14 @@ def _skipped(rule: Rule, candidate: Candidate, limits: Limits, cooled: set[int])
     if candidate.customer_id in cooled:
         return "cooldown"
     return None
+
+
+def _still_alerted(rule: Rule, candidate: Candidate, reasons: tuple, limits: Limits) -> bool:
+    """A webhook rule's alert about this customer stands, for the same reasons."""
+    if rule.channel != "webhook":
+        return False
+    standing = limits.alerted.get(candidate.customer_id)
+    return standing is not None and standing == reason_keys(reasons)
 
 
 def quiet_until(quiet: QuietHours | None, zone_name: str, now: int) -> int | None:

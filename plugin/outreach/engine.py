@@ -45,6 +45,7 @@ from plugin.outreach.audience import (
     decide,
     matching,
     period_of,
+    reason_keys,
 )
 from plugin.outreach.channels import (
     EmailChannel,
@@ -68,12 +69,14 @@ from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.outbox import (
     claim_messages,
     claimed_keys,
+    clear_alerts,
     due_messages,
     mark_abandoned,
     recent_messages,
     record_failed,
     record_retry,
     record_sent,
+    standing_alerts,
     start_sending,
 )
 from plugin.store.suppressions import suppressed_emails
@@ -251,7 +254,25 @@ def limits_for(db: Database, rule: Rule, settings: OutreachRules, *, now: int) -
         suppressed=frozenset(suppressed_emails(db)),
         recent=tuple(recent_messages(db, since=now - window * DAY)),
         claimed=frozenset(claimed_keys(db, rule.name, period_of(rule, now))),
+        alerted=alerts_of(db, rule),
     )
+
+
+def alerts_of(db: Database, rule: Rule) -> dict[int, frozenset]:
+    """A webhook rule's standing alerts, by customer, as `reason_keys` ({} for others)."""
+    if rule.channel != "webhook":
+        return {}
+    return {cid: reason_keys(reasons) for cid, reasons in standing_alerts(db, rule.name).items()}
+
+
+def clear_ended_alerts(db: Database, rule: Rule, matched, *, now: int) -> int:
+    """After a run of a webhook rule: the standing alerts to customers no longer in its
+    audience end (the next match alerts the team again)."""
+    if rule.channel != "webhook":
+        return 0
+    inside = {candidate.customer_id for candidate, _reasons in matched}
+    ended = [cid for cid in standing_alerts(db, rule.name) if cid not in inside]
+    return clear_alerts(db, rule.name, ended, now=now) if ended else 0
 
 
 def render_for(db: Database, config: Config, rule: Rule, candidate: Candidate, *, now: int):
@@ -372,6 +393,7 @@ def run_outreach(
             if dry_run or rule.dry_run:
                 continue
             report.claimed[rule.name] = len(claim_plan(db, plan, now=now))
+            clear_ended_alerts(db, rule, audiences[rule.name], now=now)
             _pause("claimed")
     if not dry_run:
         report.delivery = deliver_due(config, active=active, wait_seconds=RUN_WAIT_SECONDS)

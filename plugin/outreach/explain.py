@@ -198,6 +198,18 @@ def _limit_details(db, rule, active, candidate, key, mine, history, answer: Answ
         if recent:
             first = min(_at(m) for m in recent)
             answer.details.append(f"The cap frees up on {_when(first + cap.days * DAY)}.")
+    elif key == "alerted":
+        last = next((m for m in mine if m["status"] != "refused"), None)
+        if last:
+            answer.message = last
+            answer.headline = (
+                f"In the audience, but the team was alerted on {_when(_at(last))} "
+                f"(#{last['id']}) for the same reason, and it still holds."
+            )
+        answer.details.append(
+            "An internal alert is sent once per customer while the reason holds: again only "
+            "after a run finds them outside the audience, or when other conditions match."
+        )
     elif key == "no_address":
         answer.details.append("The customer has no email address in the desk.")
     elif key == "no_desk_user":

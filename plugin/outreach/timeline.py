@@ -26,7 +26,7 @@ from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.errors import NotFound
 from plugin.journey.conditions import Reason
-from plugin.outreach.audience import DAY, Candidate, Limits, decide, period_of
+from plugin.outreach.audience import DAY, Candidate, Limits, decide, period_of, reason_keys
 from plugin.outreach.rules import OutreachRules, Rule, cron_trigger
 
 DEFAULT_DAYS = 14
@@ -122,13 +122,17 @@ def simulate(
     start: int,
     days: int,
     shown: Iterable[str] | None = None,
+    alerted: Mapping[str, Mapping[int, frozenset]] | None = None,
 ) -> Timeline:
     """Run `rules` over the next `days` from `start`, in time order.
 
     `outbox`: the live and held-out messages (rule, customer_id, status, at) recent
     enough to matter; `claimed`: customers holding a row per (rule, period) already;
-    `shown`: the rules whose entries and limits are reported (default: all).
+    `shown`: the rules whose entries and limits are reported (default: all);
+    `alerted`: the webhook rules' standing alerts (`engine.alerts_of`), by rule name. The
+    audiences do not change over the simulation, so a webhook rule's alert stands to its end.
     """
+    standing = {name: dict(found) for name, found in (alerted or {}).items()}
     end = start + days * DAY
     shown_names = tuple(shown) if shown is not None else tuple(r.name for r in rules)
     runs = sorted(
@@ -158,6 +162,7 @@ def simulate(
                 if m["at"] >= since
             ),
             claimed=frozenset(taken.get((rule.name, period), ())),
+            alerted=standing.setdefault(rule.name, {}),
         )
         report = rule.name in shown_names
         run_day = day_rows.setdefault(_day(at, zone), Day(_day(at, zone)))
@@ -170,6 +175,8 @@ def simulate(
             cid = decision.candidate.customer_id
             send_at = decision.send_at or at
             holders.add(cid)
+            if rule.channel == "webhook":
+                standing[rule.name][cid] = reason_keys(decision.reasons)
             history.setdefault(cid, []).append(
                 {
                     "rule": rule.name,
@@ -227,7 +234,7 @@ def dry_run_timeline(
     """The timeline of `rule` (or of every enabled rule) over the next `days`, read from the
     store once. The enabled rules are simulated with it either way: they share the cap."""
     from plugin.outreach.active_rules import load_active_rules
-    from plugin.outreach.engine import matched_audiences, render_for
+    from plugin.outreach.engine import alerts_of, matched_audiences, render_for
     from plugin.outreach.templates import TemplateRefused, language_of, shipped_templates
     from plugin.store import open_store
     from plugin.store.outbox import claimed_keys, recent_messages
@@ -265,6 +272,7 @@ def dry_run_timeline(
             start=now,
             days=days,
             shown=[rule] if rule is not None else None,
+            alerted={r.name: alerts_of(db, r) for r in rules},
         )
         by_name = {r.name: r for r in rules}
         for index, entry in enumerate(timeline.entries):

@@ -503,3 +503,16 @@ def outreach_outbox(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migrations(name="0015_outreach_alert_cleared")
+def outreach_alert_cleared(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Webhook alerts (internal): when a run found the customer outside the rule's
+        -- audience after this alert. Until then the reason holds and the rule does not
+        -- alert the team again about the same customer for the same reasons.
+        ALTER TABLE outbox ADD COLUMN cleared_at INTEGER;
+        """,
+    )

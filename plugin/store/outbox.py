@@ -95,6 +95,46 @@ def recent_messages(db: Database, *, since: int) -> list[dict[str, Any]]:
     )
 
 
+ALERT_STATUSES = (*LIVE_STATUSES, "held_out")
+"""Webhook alerts that stand (sent, possibly sent, or held out) until the reason ends."""
+
+
+def standing_alerts(db: Database, rule: str) -> dict[int, list[dict[str, Any]]]:
+    """{customer_id: reasons} of the customers whose latest alert of `rule` still stands:
+    no run has found them outside the rule's audience since (`cleared_at` unset).
+    Webhook rules only: their rows are few (internal alerts, not mail to everyone)."""
+    marks = ", ".join("?" for _ in ALERT_STATUSES)
+    latest: dict[int, tuple[Any, Any]] = {}
+    for cid, reasons, cleared_at in db.conn.execute(
+        "SELECT customer_id, reasons, cleared_at FROM outbox "
+        f"WHERE rule = ? AND status IN ({marks}) ORDER BY id",
+        [rule, *ALERT_STATUSES],
+    ):
+        latest[cid] = (reasons, cleared_at)
+    return {
+        cid: json.loads(reasons or "[]")
+        for cid, (reasons, cleared_at) in latest.items()
+        if cleared_at is None
+    }
+
+
+def clear_alerts(db: Database, rule: str, customer_ids: Iterable[int], *, now: int) -> int:
+    """Mark the standing alerts of `rule` to `customer_ids` (found outside its audience)
+    as cleared: the next time they match, the team is alerted again. Returns how many."""
+    ids = list(customer_ids)
+    marks = ", ".join("?" for _ in ALERT_STATUSES)
+    cleared = 0
+    with db.atomic():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            cleared += db.conn.execute(
+                f"UPDATE outbox SET cleared_at = ? WHERE rule = ? AND cleared_at IS NULL "
+                f"AND status IN ({marks}) AND customer_id IN ({', '.join('?' for _ in chunk)})",
+                [now, rule, *ALERT_STATUSES, *chunk],
+            ).rowcount
+    return cleared
+
+
 RECEIVED_STATUSES = ("sent", "uncertain")
 """What the sidebar shows the agent: messages the customer got (or may have got)."""
 
