@@ -86,6 +86,12 @@ def test_preview_enable_run_then_read_the_outbox_and_ask_why(
     expect(page.locator("#preview-refused")).to_contain_text("was refused")
     shots(page, artifacts, "refused")
 
+    # the shipped templates, readable before a rule takes a copy
+    page.goto(outreach_server + "/admin/outreach/templates")
+    expect(page.locator("body")).to_contain_text("repeat_reader")
+    assert_accessible(page)
+    shots(page, artifacts, "templates")
+
     # its dry-run timeline: who would get what over the next 14 days
     page.goto(outreach_server + "/admin/outreach")
     page.click('#rules tr[data-rule="repeat-reader"] a:has-text("Timeline")')
