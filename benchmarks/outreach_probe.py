@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(folder: Path, port: int, count: int) -> dict:
     from plugin.config import load_config
     from plugin.outreach import channels
-    from plugin.outreach.engine import deliver_due
+    from plugin.outreach.delivery import deliver_due
 
     config_path = folder / "config.toml"
     config_path.write_text(

@@ -172,7 +172,7 @@ def measure_outreach(bench: Bench) -> None:
     """One rule's audience over every customer (what a run or a preview evaluates), then
     the 14-day dry-run timeline of the shipped rules, all enabled (read-only: nothing is
     claimed or sent)."""
-    from plugin.outreach.engine import matched_audiences
+    from plugin.outreach.planning import matched_audiences
     from plugin.outreach.rules import default_definitions, load_rules
     from plugin.outreach.timeline import dry_run_timeline
 

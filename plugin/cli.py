@@ -332,7 +332,7 @@ def outreach() -> None:
 @friendly_errors
 def outreach_preview(config_path: str, rule: str, limit: int) -> None:
     """Who RULE would write to now, what, and why; sends nothing."""
-    from plugin.outreach.engine import preview_rule
+    from plugin.outreach.planning import preview_rule
     from plugin.outreach.report import describe_plan
 
     click.echo(describe_plan(preview_rule(load_config(config_path), rule), limit=limit))

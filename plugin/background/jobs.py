@@ -206,7 +206,7 @@ def scheduled_outreach(config: Config, rule: str) -> None:
 
 def scheduled_delivery(config: Config) -> None:
     """Send what came due since (retries, messages deferred past quiet hours); never raises."""
-    from plugin.outreach.engine import deliver_due
+    from plugin.outreach.delivery import deliver_due
 
     if not lease_for(config).held():
         return

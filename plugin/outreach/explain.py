@@ -20,7 +20,7 @@ from plugin.journey.editing import describe_condition
 from plugin.journey.reasons import format_value
 from plugin.outreach.active_rules import ActiveRules
 from plugin.outreach.audience import DAY, SKIP_REASONS, Candidate, decide, period_of
-from plugin.outreach.engine import limits_for, load_candidates, render_for
+from plugin.outreach.planning import limits_for, load_candidates, render_for
 from plugin.outreach.rules import Rule
 from plugin.outreach.templates import Rendered, TemplateRefused
 from plugin.store.outbox import customer_messages

@@ -129,7 +129,7 @@ def simulate(
     `outbox`: the live and held-out messages (rule, customer_id, status, at) recent
     enough to matter; `claimed`: customers holding a row per (rule, period) already;
     `shown`: the rules whose entries and limits are reported (default: all);
-    `alerted`: the webhook rules' standing alerts (`engine.alerts_of`), by rule name. The
+    `alerted`: the webhook rules' standing alerts (`planning.alerts_of`), by rule name. The
     audiences do not change over the simulation, so a webhook rule's alert stands to its end.
     """
     standing = {name: dict(found) for name, found in (alerted or {}).items()}
@@ -234,7 +234,7 @@ def dry_run_timeline(
     """The timeline of `rule` (or of every enabled rule) over the next `days`, read from the
     store once. The enabled rules are simulated with it either way: they share the cap."""
     from plugin.outreach.active_rules import load_active_rules
-    from plugin.outreach.engine import alerts_of, matched_audiences, render_for
+    from plugin.outreach.planning import alerts_of, matched_audiences, render_for
     from plugin.outreach.templates import TemplateRefused, language_of, shipped_templates
     from plugin.store import open_store
     from plugin.store.outbox import claimed_keys, recent_messages

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plugin.outreach.engine import PAUSE_ENV, run_outreach
+from plugin.outreach.delivery import PAUSE_ENV
+from plugin.outreach.engine import run_outreach
 from plugin.store import open_store
 from plugin.store.outbox import list_messages, status_counts
 

@@ -8,7 +8,8 @@ from plugin import clock
 from plugin.clock import now_epoch
 from plugin.config import load_config
 from plugin.journey.facts import compute_facts
-from plugin.outreach.engine import MAX_ATTEMPTS, run_outreach
+from plugin.outreach.delivery import MAX_ATTEMPTS
+from plugin.outreach.engine import run_outreach
 from plugin.security import verify_unsubscribe_token
 from plugin.store import open_store
 from plugin.store.customers import contact_details
@@ -130,7 +131,7 @@ def test_smtp_down_retries_with_backoff_then_fails_with_the_error(tmp_path, seed
 
     from datetime import timedelta
 
-    from plugin.outreach.engine import deliver_due
+    from plugin.outreach.delivery import deliver_due
 
     for hours in (1, 2, 3, 4):  # past every backoff
         with clock.moved_to(start + timedelta(hours=hours)):

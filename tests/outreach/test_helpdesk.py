@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from plugin import clock
-from plugin.outreach.engine import MAX_ATTEMPTS, deliver_due, run_outreach
+from plugin.outreach.delivery import MAX_ATTEMPTS, deliver_due
+from plugin.outreach.engine import run_outreach
 from plugin.store import open_store
 from plugin.store.outbox import list_messages, status_counts
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk

@@ -7,8 +7,8 @@ import pytest
 from plugin.clock import now_epoch
 from plugin.journey.conditions import parse_condition
 from plugin.journey.facts import fact_specs
-from plugin.outreach.engine import load_candidates, matched_audiences, matching
 from plugin.outreach.narrowing import narrowing
+from plugin.outreach.planning import load_candidates, matched_audiences, matching
 from plugin.outreach.rules import load_rules
 from plugin.store import open_store
 

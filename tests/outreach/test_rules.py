@@ -10,7 +10,8 @@ from plugin.config import load_config
 from plugin.journey.conditions import ConditionError
 from plugin.outreach.active_rules import load_active_rules, save_rules
 from plugin.outreach.audience import Candidate, Limits, decide, period_of, quiet_until
-from plugin.outreach.engine import preview_rule, run_outreach
+from plugin.outreach.engine import run_outreach
+from plugin.outreach.planning import preview_rule
 from plugin.outreach.rules import GlobalCap, OutreachRules, QuietHours, load_rules
 from plugin.store import open_store
 from plugin.store.outbox import status_counts

@@ -15,7 +15,8 @@ from plugin.clock import now_epoch
 from plugin.config import load_config
 from plugin.journey.conditions import ConditionError
 from plugin.outreach.audience import DAY, in_holdout, quiet_until
-from plugin.outreach.engine import preview_rule, run_outreach
+from plugin.outreach.engine import run_outreach
+from plugin.outreach.planning import preview_rule
 from plugin.outreach.report import describe_plan
 from plugin.outreach.rules import load_rules
 from plugin.outreach.timeline import dry_run_timeline, occurrences

@@ -12,7 +12,8 @@ import pytest
 
 from plugin.app import create_app
 from plugin.outreach.active_rules import KIND, load_active_rules
-from plugin.outreach.engine import preview_rule, run_outreach
+from plugin.outreach.engine import run_outreach
+from plugin.outreach.planning import preview_rule
 from plugin.security import Secret
 from plugin.store import open_store
 from plugin.store.outbox import get_message

@@ -37,8 +37,9 @@ from plugin.outreach.editing import (
     with_enabled,
     with_template_copied,
 )
-from plugin.outreach.engine import RulePlan, load_candidates, plan_rule, render_for, run_quietly
+from plugin.outreach.engine import run_quietly
 from plugin.outreach.explain import VERDICTS, explain
+from plugin.outreach.planning import RulePlan, load_candidates, plan_rule, render_for
 from plugin.outreach.rules import cron_trigger, load_rules
 from plugin.outreach.templates import (
     LANGUAGES,
