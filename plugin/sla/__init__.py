@@ -1,0 +1,1 @@
+"""SLA rules by journey stage: decisions, pushes to the desk, targets and breaches, the what-if."""
