@@ -19,6 +19,7 @@ from typing import Any
 from plugin.journey.model import load_model
 from plugin.outreach.rules import load_rules
 from plugin.security import Secret
+from plugin.sla.business_hours import BusinessCalendar, CalendarError, parse_calendar
 
 
 class ConfigError(Exception):
@@ -75,6 +76,9 @@ _COMMON_CONNECTOR_KEYS = {
     "sync_interval_minutes": Key(int, 5, "how often the worker syncs"),
     "webhook_secret_env": Key(str, "", "env var: verifies POST /webhooks/<name>"),
     "journey_note": Key(bool, False, "post a private journey note on new tickets"),
+    "business_hours": Key(
+        dict, {}, "SLA clocks: a weekly calendar and a time zone (empty: calendar minutes)"
+    ),
 }
 CONNECTOR_KEYS: dict[str, dict[str, Key]] = {
     "zendesk": {
@@ -152,6 +156,10 @@ class ConnectorConfig:
 
     def get(self, key: str) -> Any:
         return self.settings.get(key, CONNECTOR_KEYS[self.type][key].default)
+
+    def business_calendar(self) -> BusinessCalendar | None:
+        """The SLA clocks' calendar (None: calendar minutes); checked at load time."""
+        return parse_calendar(self.get("business_hours"))
 
 
 @dataclass(frozen=True)
@@ -300,6 +308,8 @@ def _toml_example(spec: Key) -> str:
         return str(spec.default)
     if isinstance(spec.default, list):
         return '["..."]'
+    if isinstance(spec.default, dict):
+        return '{ timezone = "Europe/Madrid", mon = "09:00-18:00" }'
     return f'"{spec.default or "..."}"'
 
 
@@ -343,6 +353,7 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
         settings = _section(path, where, item, keys)
         if kind == "zendesk":
             _check_history_audience(path, where, settings)
+        _check_business_hours(path, where, settings)
         for key, spec in keys.items():
             if spec.default is None and not settings.get(key):
                 raise ConfigError(path, f"{where}.{key}", "is required", f"set {key} ({spec.help})")
@@ -361,6 +372,14 @@ MAX_SIGNED_IN_DAYS = 1095
 MAX_HISTORY_USERS_PER_SYNC = 5000
 """Each user costs at least one Events API call: 5,000 in one sync already takes 5 to 20
 minutes of the whole Events budget (250-1,000 requests/min by plan)."""
+
+
+def _check_business_hours(path: str, where: str, settings: dict[str, Any]) -> None:
+    try:
+        parse_calendar(settings["business_hours"])
+    except CalendarError as exc:
+        key = f"{where}.business_hours" + (f".{exc.key}" if exc.key else "")
+        raise ConfigError(path, key, exc.problem, exc.fix) from None
 
 
 def _check_history_audience(path: str, where: str, settings: dict[str, Any]) -> None:
