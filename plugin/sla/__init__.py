@@ -1,0 +1,2 @@
+"""SLA rules (DESIGN §7): which priority, tags and targets a new ticket gets, decided once
+when it first appears and pushed back to its desk."""
