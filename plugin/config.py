@@ -20,6 +20,7 @@ from plugin.journey.model import load_model
 from plugin.outreach.rules import load_rules
 from plugin.security import Secret
 from plugin.sla.business_hours import BusinessCalendar, CalendarError, parse_calendar
+from plugin.sla.rules import load_sla_rules
 
 
 class ConfigError(Exception):
@@ -250,6 +251,7 @@ def build_config(data: dict[str, Any], *, path: str, env: Any, demo: bool = Fals
     # Every command stops here on a bad stage or signal (ConditionError names it), not later.
     load_model(data.get("journey", {}), file=path)
     load_rules(data.get("outreach", {}), file=path, env=env)
+    load_sla_rules(data.get("sla", {}), file=path)
     if sections["email"]["ssl"] and sections["email"]["starttls"]:
         raise ConfigError(
             path, "email.ssl", "ssl and starttls are both true", "choose one (ssl: port 465)"

@@ -25,6 +25,7 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
+from plugin.sla.apply import decider_for
 from plugin.store import open_store
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
@@ -56,8 +57,12 @@ def run_source_sync(
     with open_store(config.database_path) as db:
         # With `db`, Zendesk reads each requester's stored events cursor: no history twice.
         connector = make_connector(config, conf, db=db)
+        decider = decider_for(db, config, source)  # None on the desk's first sync
+        arrived = decider.apply if decider else None
         try:
-            report = run_sync(db, connector, full=full, progress=progress, streams=streams)
+            report = run_sync(
+                db, connector, full=full, progress=progress, streams=streams, arrived=arrived
+            )
         except ConnectorError as exc:
             raise with_setting_hint(config, conf, exc) from None
         report.notices = [plain_notice(n) for n in report.notices]
@@ -221,6 +226,19 @@ def scheduled_delivery(config: Config) -> None:
             report.sent,
             report.failed,
             report.uncertain,
+        )
+
+
+def scheduled_sla_push(config: Config) -> None:
+    """Push pending SLA updates to the desks (retries included); never raises."""
+    from plugin.sla.push import push_quietly
+
+    if not lease_for(config).held():
+        return
+    report = push_quietly(config)
+    if report and (report.sent or report.retrying or report.failed):
+        log.info(
+            "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
         )
 
 

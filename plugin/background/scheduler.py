@@ -14,6 +14,8 @@ from plugin.config import Config
 RECOMPUTE_MINUTES = 10
 MERGE_SECONDS = 5
 OUTREACH_DELIVERY_SECONDS = 60
+SLA_PUSH_SECONDS = 60
+"""Pending SLA updates (retries, a crash's leftovers) are pushed at least this often."""
 OUTREACH_RULES_MINUTES = 5
 """How often the worker picks up outreach rules saved in the admin (new cron jobs)."""
 
@@ -39,6 +41,7 @@ def build_scheduler(
         (jobs.scheduled_recompute, "recompute", {"minutes": RECOMPUTE_MINUTES}),
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
+        (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
     ):
         scheduler.add_job(
             job, "interval", args=[config], id=job_id, coalesce=True, max_instances=1, **interval

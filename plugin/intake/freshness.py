@@ -40,7 +40,7 @@ from plugin.store import open_store
 from plugin.store.customers import desk_user_of, find_customer
 from plugin.store.journeys import save_journeys
 from plugin.store.sync_state import record_history_fetch
-from plugin.store.tickets import TicketContext, get_ticket
+from plugin.store.tickets import TicketContext, get_ticket, known_ticket_ids
 
 log = logging.getLogger("journeydesk.freshness")
 
@@ -172,11 +172,13 @@ def refresh_ticket(
         started = now_epoch()
         connector = make_connector(config, conf, db=db, interactive=True)
         stored = None if refetch else get_ticket(db, source, ticket_id)
+        new = False
         if stored is None:
             found = connector.fetch_ticket(ticket_id)
             if found is None:
                 return Refresh(found=False, fetched_at=started)
             ticket, requester = found
+            new = not known_ticket_ids(db, source, [ticket.id])
             _store_ticket(db, source, ticket, requester)
             user_id = ticket.requester.source_id
         else:
@@ -194,18 +196,21 @@ def refresh_ticket(
         customer_id = _customer_of(db, source, user_id, stored)
         if customer_id is not None:
             _recompute(db, model, customer_id)
-        if ticket is not None and customer_id is not None:
-            ticket_arrived(db, source, ticket, customer_id)
+        if ticket is not None and new:
+            ticket_arrived(db, config, source, ticket)
         return Refresh(True, started, customer_id, history, events)
 
 
-def ticket_arrived(db: Database, source: str, ticket: Ticket, customer_id: int) -> None:
-    """Seam: a ticket was just fetched from the desk (a webhook, or an agent's first look).
+def ticket_arrived(db: Database, config: Config, source: str, ticket: Ticket) -> None:
+    """A ticket the store did not hold was just fetched (a webhook, or an agent's first
+    look): SLA rules (plugin/sla/apply.py) decide it, and what the decision changes at the
+    desk is pushed now (what fails stays queued for the worker's next push)."""
+    from plugin.sla.apply import decider_for
+    from plugin.sla.push import push_quietly
 
-    It may be new or an update of a stored one. SLA rules (DESIGN §7) plug in here: they
-    apply to unsolved tickets the first time they appear and push priority and tags back
-    through the connector. Nothing happens yet.
-    """
+    decider = decider_for(db, config, source)
+    if decider is not None and decider.apply(db, [ticket]).queued:
+        push_quietly(config)
 
 
 def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> JourneydeskError:

@@ -1,1 +1,3 @@
-"""SLA rules by journey stage: decisions, pushes to the desk, targets and breaches, the what-if."""
+"""SLA rules by journey stage (DESIGN §7): which priority, tags and targets a new ticket gets,
+decided once when it first appears and pushed back to its desk; targets and breaches on
+business hours; the what-if."""

@@ -516,3 +516,48 @@ def outreach_alert_cleared(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN cleared_at INTEGER;
         """,
     )
+
+
+@migrations(name="0016_sla_decisions")
+def sla_decisions(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- SLA rules (plugin/sla/): one decision per ticket, taken when it first appears
+        -- unsolved; rule is NULL when no rule matched. JSON: tags_added, targets, reasons.
+        CREATE TABLE sla_decisions (
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER,
+            rule TEXT,
+            rule_version INTEGER NOT NULL,
+            priority_before TEXT,
+            priority_after TEXT,
+            tags_added TEXT NOT NULL DEFAULT '[]',
+            targets TEXT NOT NULL DEFAULT '{}',
+            reasons TEXT NOT NULL DEFAULT '[]',
+            decided_at INTEGER NOT NULL,
+            PRIMARY KEY (source, ticket_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX sla_decisions_recent ON sla_decisions(decided_at);
+        -- What a decision changes at the desk, written in the decision's transaction and
+        -- sent by plugin/sla/push.py under its lease. status: pending | sending | sent | failed
+        CREATE TABLE sla_pushes (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            priority TEXT,
+            add_tags TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            error TEXT,
+            sending_by TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            sent_at INTEGER,
+            UNIQUE (source, ticket_id)
+        );
+        CREATE INDEX sla_pushes_due ON sla_pushes(status, next_attempt_at);
+        """,
+    )

@@ -128,6 +128,14 @@ def beat(db: Database, run_id: int, alive_at: int) -> None:
     db.execute("UPDATE sync_runs SET heartbeat_at = ? WHERE id = ?", [alive_at, run_id])
 
 
+def first_sync_at(db: Database, source: str) -> int | None:
+    """When the desk's first successful sync started; None before one has finished."""
+    row = db.execute(
+        "SELECT min(started_at) FROM sync_runs WHERE source = ? AND status = 'ok'", [source]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def finish_run(
     db: Database, run_id: int, *, status: str, accepted: int, rejected: int, message: str = ""
 ) -> None:

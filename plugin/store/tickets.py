@@ -110,6 +110,39 @@ def get_ticket(db: Database, source: str, ticket_id: str) -> dict[str, Any] | No
     return row
 
 
+def known_ticket_ids(db: Database, source: str, ticket_ids: Iterable[str]) -> set[str]:
+    """Which of `ticket_ids` the store already holds (deleted ones too)."""
+    ids = list(ticket_ids)
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        known.update(
+            row[0]
+            for row in db.conn.execute(
+                "SELECT id FROM tickets WHERE source = ? "
+                f"AND id IN ({', '.join('?' * len(chunk))})",
+                [source, *chunk],
+            )
+        )
+    return known
+
+
+def ticket_customers(db: Database, source: str, ticket_ids: Iterable[str]) -> dict[str, int]:
+    """{ticket id: its customer id} of stored tickets."""
+    ids = list(ticket_ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(
+            db.conn.execute(
+                "SELECT id, customer_id FROM tickets WHERE source = ? "
+                f"AND id IN ({', '.join('?' * len(chunk))})",
+                [source, *chunk],
+            ).fetchall()
+        )
+    return found
+
+
 def is_deleted(db: Database, source: str, ticket_id: str) -> bool:
     """The desk deleted this stored ticket (its row is kept, flagged)."""
     row = db.execute(

@@ -1,0 +1,70 @@
+"""SLA decisions: one per ticket (source, ticket id), written once, never changed.
+
+`record_decision` inserts only when the ticket has none, so a re-sync, a redelivered
+webhook or two workers deciding the same ticket leave the first decision alone (and
+queue no second push: the caller queues only when this returns True).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.store import dumps, loads_stored, select_dicts
+
+_COLUMNS = (
+    "source",
+    "ticket_id",
+    "customer_id",
+    "rule",
+    "rule_version",
+    "priority_before",
+    "priority_after",
+    "tags_added",
+    "targets",
+    "reasons",
+    "decided_at",
+)
+_JSON = ("tags_added", "targets", "reasons")
+
+
+def record_decision(db: Database, decision: dict[str, Any]) -> bool:
+    """Store `decision` (the `_COLUMNS`; JSON ones as Python values) unless the ticket
+    already has one; True when stored now."""
+    row = [dumps(decision[c]) if c in _JSON else decision.get(c) for c in _COLUMNS]
+    cursor = db.conn.execute(
+        f"INSERT INTO sla_decisions ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+        "ON CONFLICT (source, ticket_id) DO NOTHING",
+        row,
+    )
+    return cursor.rowcount == 1
+
+
+def get_decision(db: Database, source: str, ticket_id: str) -> dict[str, Any] | None:
+    rows = select_dicts(
+        db, "SELECT * FROM sla_decisions WHERE source = ? AND ticket_id = ?", [source, ticket_id]
+    )
+    return _decoded(rows[0]) if rows else None
+
+
+def recent_decisions(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:
+    rows = select_dicts(
+        db,
+        "SELECT * FROM sla_decisions ORDER BY decided_at DESC, source, ticket_id LIMIT ?",
+        [limit],
+    )
+    return [_decoded(row) for row in rows]
+
+
+def count_decisions(db: Database, source: str | None = None) -> int:
+    if source is None:
+        return db.execute("SELECT count(*) FROM sla_decisions").fetchone()[0]
+    return db.execute("SELECT count(*) FROM sla_decisions WHERE source = ?", [source]).fetchone()[0]
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for column in _JSON:
+        row[column] = loads_stored(row[column])
+    return row
