@@ -64,6 +64,11 @@ class InForce(Generic[T]):
     latest_id: int | None = None
     """The id of the latest saved version, usable or not (what processes compare)."""
 
+    @property
+    def version_number(self) -> int:
+        """The saved version in force; 0 for the config file's (or the default)."""
+        return self.version.version if self.version else 0
+
 
 def from_config(config: Config, spec: Versioned[T]) -> T:
     return spec.build(spec.section(config), config.path)

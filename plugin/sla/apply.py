@@ -21,7 +21,8 @@ from plugin.config import Config
 from plugin.journey.active_model import load_active_model
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model
-from plugin.sla.active_rules import load_active_sla
+from plugin.journey.versions import in_force
+from plugin.sla.active_rules import SLA
 from plugin.sla.rules import SlaRules, decide, reasons_as_json
 from plugin.store.history import customer_aggregates
 from plugin.store.sla_decisions import record_decision
@@ -142,8 +143,8 @@ def decider_for(db: Database, config: Config, source: str) -> Decider | None:
     since = first_sync_at(db, source)
     if since is None:
         return None
-    active = load_active_sla(db, config)
-    if not active.rules.rules:
+    active = in_force(db, config, SLA)
+    if not active.value.rules:
         return None
     model = load_active_model(db, config).model
-    return Decider(source, active.rules, active.version_number, model, since)
+    return Decider(source, active.value, active.version_number, model, since)

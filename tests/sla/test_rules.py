@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from plugin.config import load_config
+from plugin.journey import versions
 from plugin.journey.conditions import ConditionError
-from plugin.sla.active_rules import load_active_sla, restore_version, save_sla_rules
+from plugin.sla.active_rules import SLA
 from plugin.sla.rules import Decision, decide, load_sla_rules, reasons_as_json
 from plugin.store import open_store
 from tests.helpers.config import write_config
@@ -138,18 +139,18 @@ def test_sla_rules_are_versioned_and_restored_like_the_journey_model(tmp_path):
     )
     config = load_config(path)
     with open_store(config.database_path) as db:
-        active = load_active_sla(db, config)
+        active = versions.in_force(db, config, SLA)
         assert active.origin == "config" and active.version_number == 0
-        assert [r.name for r in active.rules.rules] == ["everyone"]
+        assert [r.name for r in active.value.rules] == ["everyone"]
         with pytest.raises(ConditionError):
-            save_sla_rules(
-                db, {"rules": [{**CHAT, "priority": "p1"}]}, created_by="a", note="", now=1
+            versions.save(
+                db, SLA, {"rules": [{**CHAT, "priority": "p1"}]}, created_by="a", note="", now=1
             )
-        save_sla_rules(db, {"rules": [CHAT, PURCHASE]}, created_by="a", note="two", now=2)
-        active = load_active_sla(db, config)
+        versions.save(db, SLA, {"rules": [CHAT, PURCHASE]}, created_by="a", note="two", now=2)
+        active = versions.in_force(db, config, SLA)
         assert active.origin == "admin" and active.version_number == 1
-        assert [r.name for r in active.rules.rules] == ["chat-billing", "purchase-moment"]
-        restore_version(db, config, 0, created_by="a", now=3)
-        active = load_active_sla(db, config)
+        assert [r.name for r in active.value.rules] == ["chat-billing", "purchase-moment"]
+        versions.restore(db, config, SLA, 0, created_by="a", now=3)
+        active = versions.in_force(db, config, SLA)
         assert active.version_number == 2
-        assert [r.name for r in active.rules.rules] == ["everyone"]
+        assert [r.name for r in active.value.rules] == ["everyone"]
