@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.background.leased_queue import pid_exists
 from plugin.store import sync_state
 
 HEARTBEAT_SECONDS = 30
@@ -109,16 +110,4 @@ def is_alive(run: dict[str, Any], now: float) -> bool:
     if pid_text == me_pid:
         with _lock:
             return token == me_token and run["id"] in _active
-    return _pid_exists(int(pid_text))
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    except OSError:
-        return False
-    return True
+    return pid_exists(int(pid_text))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.background.leased_queue import LeaseLost, due_rows, local_holder_gone, new_holder
 from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.outreach.active_rules import ActiveRules, load_active_rules
@@ -65,32 +65,14 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
 def _take_lease(db: Database, holder: str) -> bool:
     if acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
         return True
     current = lease_holder(db, LEASE_NAME)
-    if current and _dead_local_process(current["holder"]):
+    if current and local_holder_gone(current["holder"]):
         log.warning("outreach delivery: %s died holding the lease; taking over", current["holder"])
         release_lease(db, LEASE_NAME, current["holder"])
         return acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS)
-    return False
-
-
-def _dead_local_process(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host's process: its lease expires on its own
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
     return False
 
 
@@ -108,7 +90,7 @@ def deliver_due(
     to that process and the worker's next delivery.
     """
     report = DeliveryReport()
-    holder = _holder()
+    holder = new_holder()
     with open_store(config.database_path) as db:
         deadline = time.monotonic() + wait_seconds
         while not _take_lease(db, holder):
@@ -129,28 +111,20 @@ def deliver_due(
 def _deliver(db, config, active: ActiveRules, holder: str, report: DeliveryReport, batch) -> None:
     rules = {rule.name: rule for rule in active.rules.rules}
     channels: dict[str, Any] = {}
-    renewed = time.monotonic()
-    tried: set[int] = set()
+
+    def fetch_due() -> list[dict[str, Any]]:
+        return due_messages(db, now=now_epoch(), limit=batch)
+
     try:
-        while True:
-            due = [
-                m for m in due_messages(db, now=now_epoch(), limit=batch) if m["id"] not in tried
-            ]
-            if not due:
-                return
-            for message in due:
-                tried.add(message["id"])
-                if time.monotonic() - renewed > LEASE_TTL_SECONDS / 3:
-                    if not acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
-                        report.errors.append("lost the delivery lease; stopped")
-                        return
-                    renewed = time.monotonic()
-                if not start_sending(db, message["id"], holder=holder, now=now_epoch()):
-                    continue
-                channel = channels.get(message["channel"])
-                if channel is None:
-                    channel = channels[message["channel"]] = _channel(config, message, rules)
-                _send_one(db, channel, message, holder, report)
+        for message in due_rows(db, LEASE_NAME, holder, LEASE_TTL_SECONDS, fetch_due):
+            if not start_sending(db, message["id"], holder=holder, now=now_epoch()):
+                continue
+            channel = channels.get(message["channel"])
+            if channel is None:
+                channel = channels[message["channel"]] = _channel(config, message, rules)
+            _send_one(db, channel, message, holder, report)
+    except LeaseLost:
+        report.errors.append("lost the delivery lease; stopped")
     finally:
         for channel in channels.values():
             channel.close()

@@ -11,13 +11,11 @@ connectors read the ticket first and send nothing when it already has them).
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConnectorError, NotFoundError
+from plugin.background.leased_queue import LeaseLost, due_rows, new_holder
 from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.intake.connector_factory import make_connector
@@ -54,7 +52,7 @@ class PushReport:
 def push_due(config: Config, *, batch: int = 100) -> PushReport:
     """Send every due pending update, in the one process holding the push lease."""
     report = PushReport()
-    holder = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    holder = new_holder()
     with open_store(config.database_path) as db:
         if not acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
             report.busy = True
@@ -69,22 +67,17 @@ def push_due(config: Config, *, batch: int = 100) -> PushReport:
 
 def _push(db, config: Config, holder: str, report: PushReport, batch: int) -> None:
     connectors: dict[str, Any] = {}
-    tried: set[int] = set()
-    renewed = time.monotonic()
-    while True:
-        due = [p for p in due_pushes(db, now=now_epoch(), limit=batch) if p["id"] not in tried]
-        if not due:
-            return
-        for push in due:
-            tried.add(push["id"])
-            if time.monotonic() - renewed > LEASE_TTL_SECONDS / 3:
-                if not acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
-                    report.errors.append("lost the push lease; stopped")
-                    return
-                renewed = time.monotonic()
+
+    def fetch_due() -> list[dict[str, Any]]:
+        return due_pushes(db, now=now_epoch(), limit=batch)
+
+    try:
+        for push in due_rows(db, LEASE_NAME, holder, LEASE_TTL_SECONDS, fetch_due):
             if not start_pushing(db, push["id"], holder=holder, now=now_epoch()):
                 continue
             _push_one(db, config, connectors, push, holder, report)
+    except LeaseLost:
+        report.errors.append("lost the push lease; stopped")
 
 
 def _push_one(db, config: Config, connectors: dict, push: dict, holder: str, report) -> None:

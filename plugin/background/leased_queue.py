@@ -1,0 +1,75 @@
+"""Draining a queue in the store under a lease: the outreach outbox and the SLA push queue.
+
+One process at a time holds the queue's lease and works through its due rows; the lease is
+renewed as the pass goes, and a process that loses it stops at once (another has taken
+over). Each row is tried once per pass, so one that stays due (retried later) cannot spin.
+Holders are named `host:pid:token`, so a lease left by a process that died on this host can
+be told from one held by a live process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.store.leases import acquire_lease
+
+
+class LeaseLost(Exception):
+    """Another process holds the queue's lease now: this pass must stop."""
+
+
+def new_holder() -> str:
+    """A holder name for one pass: this host, this process and a token of its own."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def local_holder_gone(holder: str) -> bool:
+    """Whether `holder` names a process of this host that no longer exists (a holder on
+    another host is never taken for dead: its lease expires on its own)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not pid_exists(int(pid))
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def due_rows(
+    db: Database,
+    lease: str,
+    holder: str,
+    ttl_seconds: int,
+    fetch_due: Callable[[], list[dict[str, Any]]],
+) -> Iterator[dict[str, Any]]:
+    """Every row `fetch_due` returns, each once, until none is left; raises LeaseLost when
+    the lease cannot be renewed (renewed every third of its time to live)."""
+    tried: set[int] = set()
+    renewed = time.monotonic()
+    while True:
+        due = [row for row in fetch_due() if row["id"] not in tried]
+        if not due:
+            return
+        for row in due:
+            tried.add(row["id"])
+            if time.monotonic() - renewed > ttl_seconds / 3:
+                if not acquire_lease(db, lease, holder, ttl_seconds):
+                    raise LeaseLost(lease)
+                renewed = time.monotonic()
+            yield row
