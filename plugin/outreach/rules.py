@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.journey.conditions import Condition, ConditionError, parse_condition
 from plugin.journey.facts import fact_specs
+from plugin.journey.rule_tables import named_rule
 
 CHANNELS = ("email", "helpdesk", "webhook")
 SETTING_KEYS = {"timezone", "quiet_hours", "global_cap", "rules"}
@@ -38,7 +39,6 @@ RULE_KEYS = {
     "url": "webhook: where to POST",
     "secret_env": "webhook: the environment variable holding the signing secret",
 }
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 DEFAULT_LANGUAGE = "en"
 MAX_HOLDOUT_PERCENT = 50
@@ -188,19 +188,14 @@ def _positive_int(value: Any, minimum: int = 1) -> bool:
 
 
 def _rule(item: Any, *, where: str, zone: str, env: Mapping[str, str] | None) -> Rule:
-    if not isinstance(item, Mapping):
-        raise ConditionError(where, "", "write each rule as [[outreach.rules]]")
-    name = item.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConditionError(
-            where, "name", "each rule needs a name of a-z, 0-9, - and _, e.g. repeat-reader"
-        )
-    where = f'{where} "{name}"'
-    extra = set(item) - set(RULE_KEYS)
-    if extra:
-        raise ConditionError(
-            where, ", ".join(sorted(extra)), f"unknown key; known: {', '.join(RULE_KEYS)}"
-        )
+    name, where = named_rule(
+        item,
+        where=where,
+        section="outreach",
+        example="repeat-reader",
+        known=RULE_KEYS,
+        listed=", ".join(RULE_KEYS),
+    )
     for key in ("enabled", "skip_if_open_ticket", "dry_run"):
         if key in item and not isinstance(item[key], bool):
             raise ConditionError(where, key, f"expected true or false, got {item[key]!r}")

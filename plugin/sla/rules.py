@@ -23,6 +23,7 @@ from plugin.journey.conditions import (
     parse_condition,
 )
 from plugin.journey.facts import fact_specs
+from plugin.journey.rule_tables import named_rule
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 SETTING_KEYS = {"rules"}
@@ -45,7 +46,6 @@ TICKET_FACTS: dict[str, FactSpec] = {
         FactSpec("ticket.source", "string", "The connector it came from (its name)"),
     )
 }
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TAG = re.compile(r"[^\s,]{1,80}")
 
 
@@ -154,18 +154,14 @@ def load_sla_rules(sla: Mapping[str, Any] | None, *, file: str) -> SlaRules:
 
 
 def _rule(item: Any, *, where: str, specs: Mapping[str, FactSpec]) -> SlaRule:
-    if not isinstance(item, Mapping):
-        raise ConditionError(where, "", "write each rule as [[sla.rules]]")
-    name = item.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConditionError(
-            where, "name", "each rule needs a name of a-z, 0-9, - and _, e.g. purchase-moment"
-        )
-    where = f'{where} "{name}"'
-    extra = set(item) - set(RULE_KEYS)
-    if extra:
-        known = "; ".join(f"{key}: {hint}" for key, hint in RULE_KEYS.items())
-        raise ConditionError(where, ", ".join(sorted(extra)), f"unknown key; known: {known}")
+    name, where = named_rule(
+        item,
+        where=where,
+        section="sla",
+        example="purchase-moment",
+        known=RULE_KEYS,
+        listed="; ".join(f"{key}: {hint}" for key, hint in RULE_KEYS.items()),
+    )
     priority = item.get("priority")
     if priority is not None and priority not in PRIORITIES:
         raise ConditionError(
