@@ -8,9 +8,6 @@ other way round. Pure: no I/O, no Flask.
 from __future__ import annotations
 
 import copy
-import json
-import math
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,14 +24,14 @@ from plugin.journey.conditions import (
 )
 from plugin.journey.facts import SIGNAL_FACT, STAGE_FACT, fact_specs
 from plugin.journey.model import Definition, JourneyModel, load_model
+from plugin.journey.toml_text import array_table, value_text
 
 KINDS = ("stages", "signals")
 KIND_WORDS = {"stages": "stage", "signals": "signal"}
 EDITOR = "your text"
 """How errors name the place the text came from (in place of a file name)."""
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_SHORT_LINE = 88
+DEFINITION_ORDER = ("key", "label", "labels", "description")
 _OP_WORDS = {
     "eq": "=",
     "ne": "≠",
@@ -105,56 +102,7 @@ def model_to_toml(definitions: Mapping[str, Any]) -> str:
 
 
 def definition_to_toml(kind: str, item: Mapping[str, Any]) -> str:
-    lines = [f"[[journey.{kind}]]"]
-    for name in ("key", "label", "labels", "description"):
-        if name in item:
-            lines.append(f"{_key(name)} = {_value(item[name])}")
-    when = item.get("when") or {"all": []}
-    lines.append(f"[journey.{kind}.when]")
-    for group, children in when.items():
-        lines.append(f"{_key(group)} = {_children(children, indent=0)}")
-    return "\n".join(lines)
-
-
-def _children(children: list[Any], *, indent: int) -> str:
-    if not children:
-        return "[]"
-    pad = " " * (indent + 2)
-    items = [_node(child, indent=indent + 2) for child in children]
-    return "[\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "]"
-
-
-def _node(node: Mapping[str, Any], *, indent: int) -> str:
-    group = next((k for k in ("all", "any") if k in node), None)
-    if group is None:
-        return _value(node)
-    one_line = f"{{ {group} = [ {', '.join(_node(c, indent=0) for c in node[group])} ] }}"
-    if len(one_line) + indent <= _SHORT_LINE or not node[group]:
-        return one_line
-    return f"{{ {group} = {_children(node[group], indent=indent)} }}"
-
-
-def _key(name: str) -> str:
-    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else json.dumps(str(value))
-    if isinstance(value, str):
-        # A JSON string without ASCII escaping is a valid TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        return "{ " + ", ".join(f"{_key(str(k))} = {_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(str(value), ensure_ascii=False)
+    return array_table(f"journey.{kind}", item, DEFINITION_ORDER, "when")
 
 
 # --------------------------------------------------------------------------- text in
@@ -272,7 +220,7 @@ def _describe_leaf(leaf: Leaf) -> str:
     words = _OP_WORDS.get(leaf.op, leaf.op)
     if leaf.op in NO_VALUE_OPERATORS:
         return f"{leaf.fact} {words}"
-    return f"{leaf.fact} {words} {_value(condition_to_dict(leaf).get('value'))}"
+    return f"{leaf.fact} {words} {value_text(condition_to_dict(leaf).get('value'))}"
 
 
 def fact_catalogue() -> list[dict[str, Any]]:
