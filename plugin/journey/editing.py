@@ -118,13 +118,34 @@ def candidate_definitions(
     try:
         journey = _journey_table(text)
         if scope.whole_model:
-            candidate = _whole_model(journey)
+            candidate = _whole_model(journey, file=EDITOR)
         else:
             candidate = _one_definition(journey, scope, current)
-        _check_plain_fields(candidate)
-        return definitions_of(load_model(candidate, file=EDITOR))
+        return checked_definitions(candidate, file=EDITOR)
     except RecursionError:  # the parsers recurse once per level of nesting
         raise ConditionError(EDITOR, "", "groups are nested too deeply; flatten them") from None
+
+
+def model_definitions(journey: Mapping[str, Any], *, file: str) -> dict[str, list[dict[str, Any]]]:
+    """A whole `[journey]` table (a file's), checked as the admin's editor checks it: at
+    least one stage and one signal, text where text goes, a valid model. Raises
+    ConditionError naming `file`."""
+    unknown = [key for key in journey if key not in KINDS]
+    if unknown:
+        raise ConditionError(
+            file, f"journey.{unknown[0]}", "unknown table; use journey.stages or journey.signals"
+        )
+    try:
+        return checked_definitions(_whole_model(journey, file=file), file=file)
+    except RecursionError:
+        raise ConditionError(file, "", "groups are nested too deeply; flatten them") from None
+
+
+def checked_definitions(
+    candidate: Mapping[str, Any], *, file: str
+) -> dict[str, list[dict[str, Any]]]:
+    _check_plain_fields(candidate, file=file)
+    return definitions_of(load_model(candidate, file=file))
 
 
 def _journey_table(text: str) -> dict[str, Any]:
@@ -150,12 +171,10 @@ def _journey_table(text: str) -> dict[str, Any]:
     return journey
 
 
-def _whole_model(journey: Mapping[str, Any]) -> dict[str, Any]:
+def _whole_model(journey: Mapping[str, Any], *, file: str) -> dict[str, Any]:
     for kind in KINDS:
-        if not journey.get(kind):
-            raise ConditionError(
-                EDITOR, f"journey.{kind}", f"write at least one [[journey.{kind}]]"
-            )
+        if not journey.get(kind) or not isinstance(journey[kind], list):
+            raise ConditionError(file, f"journey.{kind}", f"write at least one [[journey.{kind}]]")
     return {kind: list(journey[kind]) for kind in KINDS}
 
 
@@ -183,11 +202,13 @@ def _one_definition(
     return candidate
 
 
-def _check_plain_fields(candidate: Mapping[str, Any]) -> None:
+def _check_plain_fields(candidate: Mapping[str, Any], *, file: str) -> None:
     """Labels and descriptions must be text (the engine does not look at them)."""
     for kind in KINDS:
         for index, item in enumerate(candidate[kind]):
-            where = f'{EDITOR}: journey.{kind}[{index}] "{item.get("key")}"'
+            if not isinstance(item, Mapping):
+                continue  # load_model says what it must be
+            where = f'{file}: journey.{kind}[{index}] "{item.get("key")}"'
             for name in ("key", "label", "description"):
                 if name in item and not isinstance(item[name], str):
                     raise ConditionError(where, name, f'write it as text: {name} = "..."')

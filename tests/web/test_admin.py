@@ -12,6 +12,7 @@ import pytest
 from flask import url_for
 
 from plugin.app import create_app
+from plugin.background import jobs
 from plugin.journey.active_model import config_model
 from plugin.journey.recompute import recompute
 from plugin.security import Secret, mint_agent_token
@@ -19,7 +20,6 @@ from plugin.store import open_db
 from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
-from plugin.web.admin import journey as journey_views
 from tests.helpers.copies import private_copy
 
 PASSWORD = "correct horse battery staple"
@@ -454,7 +454,7 @@ def test_another_worker_picks_up_a_saved_version(admin, admin_config, monkeypatc
 
 
 def test_a_large_desk_recomputes_in_the_background(admin, admin_config, monkeypatch):
-    monkeypatch.setattr(journey_views, "SYNC_RECOMPUTE_LIMIT", 0)
+    monkeypatch.setattr(jobs, "FOREGROUND_RECOMPUTE_LIMIT", 0)
     text = editor_text(admin.get(SERVICE).text).replace("value = 45", "value = 20")
     preview = post_edit(admin, text)
     expected = table_counts(preview.text, "preview-stages", "after")
