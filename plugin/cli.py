@@ -426,3 +426,85 @@ def _decide(config_path: str, message_id: int, action: str) -> None:
                 f"message {message_id} is not uncertain or failed (see journeydesk outreach outbox)"
             )
     click.echo(f"message {message_id}: {'queued again' if action == 'requeue' else 'discarded'}.")
+
+
+@main.group()
+def rules() -> None:
+    """The journey model, SLA rules and outreach rules as TOML files (export, edit, import)."""
+
+
+@rules.command("export")
+@config_option
+@click.option(
+    "--kind",
+    type=click.Choice(["journey", "sla", "outreach"]),
+    default=None,
+    help="Only this kind (default: all three in one file).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file (default: print it).",
+)
+@friendly_errors
+def rules_export(config_path: str, kind: str | None, out: str | None) -> None:
+    """Write the definitions in force as TOML in the shape of config.toml."""
+    from plugin.clock import now_epoch
+    from plugin.rules_files import KIND_NAMES, export_rules
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    with open_store(config.database_path) as db:
+        text = export_rules(db, config, (kind,) if kind else KIND_NAMES, now=now_epoch())
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    click.echo(f"Wrote {out}. Edit it, then: journeydesk rules import {out}", err=True)
+
+
+@rules.command("import")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and preview only; save nothing.")
+@click.option("--yes", is_flag=True, help="Save without asking (for scripts).")
+@friendly_errors
+def rules_import(config_path: str, file: str, dry_run: bool, yes: bool) -> None:
+    """Check FILE exactly as the admin checks an edit, preview each kind that changes, then
+    save them as new versions (after asking). Kinds left out of FILE are not touched."""
+    from plugin.clock import now_epoch
+    from plugin.rules_files import plan_import, save_import
+    from plugin.rules_report import describe_import, describe_saved
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    with open_store(config.database_path) as db:
+        plan = plan_import(db, config, file, now=now_epoch())
+        click.echo(describe_import(plan))
+        count = len(plan.changed)
+        if not count:
+            return
+        if dry_run:
+            click.echo("\n--dry-run: nothing saved.")
+            return
+        question = f"\nSave {count} new version{'s' if count > 1 else ''}?"
+        if not yes and not _confirmed(question):
+            click.echo("Nothing saved (answer y to save; --yes saves without asking).", err=True)
+            click.get_current_context().exit(1)
+        saved = save_import(
+            db, config, plan, created_by=f"import {Path(file).name}", now=now_epoch()
+        )
+    click.echo(describe_saved(saved))
+
+
+def _confirmed(question: str) -> bool:
+    """A yes/no question, no by default; no answer at all (stdin closed) is no."""
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        click.echo("", err=True)
+        return False
