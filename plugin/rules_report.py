@@ -3,11 +3,13 @@ what the admin's preview of the change shows."""
 
 from __future__ import annotations
 
+from plugin.journey.editing import describe_condition
 from plugin.journey.preview import CountRow, Preview
 from plugin.journey.reasons import render_reasons
 from plugin.outreach.audience import SKIP_REASONS
 from plugin.outreach.planning import RulePlan
 from plugin.rules_files import SPECS, ImportSaved, KindImport, RulesImport, describe_in_force
+from plugin.sla.rules import SlaRule
 
 SAMPLE_LINES = 8
 
@@ -30,12 +32,27 @@ def _describe_kind(item: KindImport) -> list[str]:
         return [f"{label}: unchanged (in force: {in_force}); not saved again."]
     lines = [f"{label}: changed (in force: {in_force})."]
     changes = [(name, what) for name, what in item.rule_changes() if what != "unchanged"]
-    lines += [f"  {what:<9} {name}" for name, what in changes]
+    for name, what in changes:
+        lines.append(f"  {what:<9} {name}")
+        if item.kind == "sla" and what in ("new", "changed"):
+            lines.append(f"            {describe_sla_rule(item.value.rule(name))}")
     if item.journey_preview is not None:
         lines += _journey_preview(item.journey_preview, item.people)
     for rule_plan in item.outreach_plans:
         lines += _outreach_plan(rule_plan)
     return lines
+
+
+def describe_sla_rule(rule: SlaRule) -> str:
+    """ "urgent, +journey_purchase, first response 60 min when stage = "purchase"."""
+    does = [rule.priority] if rule.priority else []
+    does += [f"+{tag}" for tag in rule.add_tags]
+    targets = rule.targets
+    if targets.first_response_minutes:
+        does.append(f"first response {targets.first_response_minutes} min")
+    if targets.resolution_minutes:
+        does.append(f"resolution {targets.resolution_minutes} min")
+    return f"{', '.join(does)} when {describe_condition(rule.when)}"
 
 
 def _journey_preview(preview: Preview, people: dict[int, dict]) -> list[str]:
