@@ -499,7 +499,9 @@ def _since(text: str) -> datetime:
 
 @main.group()
 def rules() -> None:
-    """The journey model, SLA rules and outreach rules as TOML files (export, edit, import)."""
+    """Journey model, SLA and outreach rules as TOML files: export, edit, import back.
+
+    (Touchpoints are imported with `journeydesk import`.)"""
 
 
 @rules.command("export")

@@ -3,6 +3,7 @@ operator runs them (real subprocesses), and the import's checks, previews and sa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import tomllib
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from plugin.app import create_app
 from plugin.config import load_config
 from plugin.journey import versions
 from plugin.journey.active_model import JOURNEY
@@ -129,6 +131,11 @@ def test_an_edited_file_is_previewed_then_saved_in_force_and_recomputed(desk, tm
     # the preview's "after" column is what the recompute then stored
     labels = {stage.label: stage.key for stage in model.value.stages}
     assert {labels[label]: n for label, n in after.items() if label in labels and n} == stored
+
+    admin = create_app(dataclasses.replace(config, demo_mode=True)).test_client()
+    for page in ("/admin/journey", "/admin/outreach"):
+        listed = admin.get(page).text
+        assert "import edited.toml" in listed and "imported from edited.toml" in listed, page
 
     again = journeydesk("rules", "import", "--config", str(desk), str(path))
     assert again.returncode == 0 and "none of them changes" in again.stdout
