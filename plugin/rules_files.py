@@ -72,15 +72,13 @@ def kind_to_toml(kind: str, definitions: Mapping[str, Any]) -> str:
     if kind == "journey":
         return model_to_toml(definitions)
     if kind == "sla":
-        return (
-            "# SLA rules: the first whose `when` matches a new ticket wins, so order matters.\n\n"
-            + rules_to_toml(definitions)
-        )
+        return SLA_COMMENT + rules_to_toml(definitions)
     return table_to_toml(definitions)
 
 
 def describe_in_force(kind: str, found: InForce[Any]) -> str:
-    """ "version 3, saved 2026-11-19T10:00:00Z by alice" or "version 0, the shipped default"."""
+    """What is in force, for people: `version 3, saved 2026-11-19T10:00:00Z by alice` or
+    `version 0, the shipped default`."""
     if found.version is None:
         what = SPECS[kind].describe(found.origin)
     else:

@@ -44,7 +44,7 @@ def _describe_kind(item: KindImport) -> list[str]:
 
 
 def describe_sla_rule(rule: SlaRule) -> str:
-    """ "urgent, +journey_purchase, first response 60 min when stage = "purchase"."""
+    """The rule in words: `urgent, +journey_purchase, first response 60 min when …`."""
     does = [rule.priority] if rule.priority else []
     does += [f"+{tag}" for tag in rule.add_tags]
     targets = rule.targets
