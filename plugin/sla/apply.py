@@ -158,6 +158,7 @@ def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
         "ticket.tags": list(ticket.tags),
         "ticket.subject": ticket.subject,
         "ticket.priority": ticket.priority,
+        "ticket.group": ticket.group,
         "ticket.source": source,
     }
 

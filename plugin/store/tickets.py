@@ -44,6 +44,7 @@ COLUMNS = (
     "csat_score",
     "csat_comment",
     "deleted",
+    "group_name",
 )
 OPEN_STATUSES = ("new", "open", "pending", "hold")
 
@@ -96,6 +97,7 @@ def _row(source: str, t: Ticket, customer_id: int) -> tuple:
         t.csat_score,
         t.csat_comment,
         int(t.deleted),
+        t.group,
     )
 
 
@@ -403,4 +405,15 @@ def as_record(row: dict[str, Any]) -> Ticket:
         csat_score=row["csat_score"],
         csat_comment=row["csat_comment"],
         deleted=bool(row["deleted"]),
+        group=row["group_name"],
+    )
+
+
+def tickets_of_customer(db: Database, customer_id: int, *, limit: int = 20) -> list[dict]:
+    """A customer's newest tickets of every desk (deleted ones left out)."""
+    return select_dicts(
+        db,
+        "SELECT source, id, subject, status, priority, channel, created_at FROM tickets "
+        "WHERE customer_id = ? AND deleted = 0 ORDER BY created_at DESC, id LIMIT ?",
+        [customer_id, limit],
     )
