@@ -29,7 +29,16 @@ from connectors.errors import (
     RecordError,
 )
 from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
-from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
+from connectors.records import (
+    Article,
+    Batch,
+    Customer,
+    CustomerRef,
+    Note,
+    Record,
+    Ticket,
+    Touchpoint,
+)
 
 EXPORT_REQUESTS_PER_MINUTE = 10
 """Incremental exports share 10 requests/min (30 with High Volume). Reference:
@@ -472,6 +481,34 @@ class ZendeskConnector:
             except HttpStatusError as exc:
                 if exc.status != 409 or attempt:
                     raise
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """A private comment (an internal note): a ticket update whose `comment` has
+        `html_body` and `public: false`. Sent once: a PUT adding a comment is not
+        idempotent, so a failure is the caller's to retry after `has_note`."""
+        ticket_id = _digits(ticket_id, "ticket id")
+        comment = {"html_body": note.html, "public": False}
+        self._http.put_json(
+            f"/api/v2/tickets/{ticket_id}.json", {"ticket": {"comment": comment}}, once=True
+        )
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        """Whether a comment of the ticket carries `marker` (List Comments, cursor pages
+        of 100: a ticket holds at most 5,000 comments)."""
+        ticket_id = _digits(ticket_id, "ticket id")
+        path: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
+        params: dict | None = {"page[size]": 100}
+        base = dict(params)
+        while path is not None:
+            page = self._http.get_json(path, params)
+            for comment in _items(page, "comments"):
+                if isinstance(comment, dict) and any(
+                    marker in str(comment.get(key) or "")
+                    for key in ("html_body", "body", "plain_body")
+                ):
+                    return True
+            path, params = _next_events_page(page, path, base)
+        return False
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None
@@ -970,7 +1007,8 @@ class _Position:
 
 
 def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:
-    """(where, params) of the next events page, or (None, None) after the last one.
+    """(where, params) of the next events page (or of any cursor-paginated list: ticket
+    comments too), or (None, None) after the last one.
 
     `links` is an array of `{"next": url}` in the docs' example and an object
     elsewhere in Zendesk's cursor pagination: both are read. Without a link, the
@@ -985,7 +1023,7 @@ def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, di
             return link["next"], None
     if meta.get("after_cursor"):
         return path, base | {"page[after]": meta["after_cursor"]}
-    raise BadPayloadError("Zendesk said more events follow but gave no way to fetch them")
+    raise BadPayloadError("Zendesk said more pages follow but gave no way to fetch them")
 
 
 def _ticket_changes(current: dict, priority: str | None, add_tags: Iterable[str]) -> dict:

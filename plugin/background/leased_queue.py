@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store.leases import acquire_lease
+from plugin.store.leases import acquire_lease, lease_holder, release_lease
 
 
 class LeaseLost(Exception):
@@ -27,6 +27,18 @@ class LeaseLost(Exception):
 def new_holder() -> str:
     """A holder name for one pass: this host, this process and a token of its own."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def take_lease(db: Database, lease: str, holder: str, ttl_seconds: int) -> bool:
+    """Acquire the queue's lease, taking it over at once from a process of this host that
+    died holding it (rather than waiting for it to expire)."""
+    if acquire_lease(db, lease, holder, ttl_seconds):
+        return True
+    current = lease_holder(db, lease)
+    if current and local_holder_gone(current["holder"]):
+        release_lease(db, lease, current["holder"])
+        return acquire_lease(db, lease, holder, ttl_seconds)
+    return False
 
 
 def local_holder_gone(holder: str) -> bool:
