@@ -128,7 +128,8 @@ class FakeChatwoot:
         if not isinstance(body.get("content"), str) or not body["content"]:
             return _json({"error": "content can't be blank"}, 422)
         message = {
-            "id": 1000 + sum(len(c.messages) for c in self.conversations.values()),
+            "id": 1
+            + max((m["id"] for c in self.conversations.values() for m in c.messages), default=0),
             "content": body["content"],
             "message_type": {"incoming": 0, "outgoing": 1}.get(body.get("message_type"), 1),
             "private": body.get("private") is True,
