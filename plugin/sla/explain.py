@@ -79,16 +79,6 @@ class Explanation:
         extras = [part for part in (self.tags, self.targets) if part]
         return "; ".join([text, *extras])
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "change": self.change,
-            "headline": self.headline,
-            "reasons": list(self.reasons),
-            "tags": self.tags,
-            "targets": self.targets,
-            "summary": self.sentence,
-        }
-
 
 def explain_decision(decision: Mapping[str, Any], lang: str = DEFAULT_LANGUAGE) -> Explanation:
     """What the decision did and why, in `lang` (en, es; others read English)."""
