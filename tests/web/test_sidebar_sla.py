@@ -12,6 +12,7 @@ from pytest_httpserver import HTTPServer
 from plugin import clock
 from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
+from plugin.config import Config
 from plugin.security import mint_agent_token
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import SECRET
@@ -41,6 +42,13 @@ def server():
 
 @pytest.fixture
 def client(server, tmp_path, monkeypatch):
+    yield create_app(decided_desk(server, tmp_path, monkeypatch)).test_client()
+    server.check_handler_errors()
+
+
+def decided_desk(server: HTTPServer, tmp_path, monkeypatch) -> Config:
+    """A Zendesk desk connected before ticket 100 was written, then tickets 101 (a refund:
+    raised to urgent) and 102 (no rule matched) synced after: the config, synced."""
     server.clear()
     zendesk = FakeZendesk(server)
     add_customer(zendesk, 1)
@@ -53,8 +61,7 @@ def client(server, tmp_path, monkeypatch):
         raw = zendesk._ticket(str(ticket_id))
         zendesk.tickets.put(ticket_id, {**raw, "subject": subject, "priority": "normal"})
     run_source_sync(config, "zendesk")
-    yield create_app(config).test_client()
-    server.check_handler_errors()
+    return config
 
 
 def get(client, path: str, ticket_id: int, lang: str):
