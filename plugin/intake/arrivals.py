@@ -29,7 +29,9 @@ from plugin.store.sync_state import first_sync_at
 
 
 @dataclass(frozen=True)
-class Arrived:
+class Handled:
+    """What handling a page of arriving tickets queued."""
+
     decided: int = 0
     pushes: int = 0
     """SLA updates queued for the desk."""
@@ -46,12 +48,12 @@ class Arrivals:
     decider: Decider | None
     notes: bool
 
-    def __call__(self, db: Database, tickets: Iterable[Ticket]) -> Arrived:
+    def __call__(self, db: Database, tickets: Iterable[Ticket]) -> Handled:
         """Handle the tickets that qualify; call inside the transaction that stored them
         (nested is fine)."""
         chosen = [t for t in tickets if qualifies(t, self.since)]
         if not chosen:
-            return Arrived()
+            return Handled()
         with db.atomic():
             applied = self.decider.decide(db, chosen) if self.decider else None
             notes = (
@@ -59,7 +61,7 @@ class Arrivals:
                 if self.notes
                 else 0
             )
-        return Arrived(applied.decided if applied else 0, applied.queued if applied else 0, notes)
+        return Handled(applied.decided if applied else 0, applied.queued if applied else 0, notes)
 
 
 def arrivals_for(db: Database, config: Config, source: str) -> Arrivals | None:
