@@ -134,6 +134,10 @@ def scheduled_sync(config: Config, source: str) -> None:
         log.info("sync %s: %d records written", source, report.total_written)
     except Exception as exc:  # logged and shown on /healthz; the next run retries
         log.error("sync %s failed: %s", source, exc)
+    # What the sync's new tickets change at the desk goes now, not at the next push run;
+    # their journey notes too (written after the sync's recompute: the stage is current).
+    scheduled_sla_push(config)
+    scheduled_journey_notes(config)
 
 
 def recompute_quietly(config: Config, *, full: bool = False) -> None:

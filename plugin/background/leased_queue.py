@@ -9,6 +9,7 @@ be told from one held by a live process.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -19,6 +20,21 @@ from sqlite_utils import Database
 
 from plugin.store.leases import acquire_lease, lease_holder, release_lease
 
+log = logging.getLogger("journeydesk.leases")
+
+
+def take_lease(db: Database, name: str, holder: str, ttl_seconds: int) -> bool:
+    """Take or renew `name`; a lease left by a process of this host that died is taken over
+    at once (a crashed worker restarted by systemd would otherwise wait out the TTL)."""
+    if acquire_lease(db, name, holder, ttl_seconds):
+        return True
+    current = lease_holder(db, name)
+    if current and local_holder_gone(current["holder"]):
+        log.warning("%s: %s died holding the lease; taking over", name, current["holder"])
+        release_lease(db, name, current["holder"])
+        return acquire_lease(db, name, holder, ttl_seconds)
+    return False
+
 
 class LeaseLost(Exception):
     """Another process holds the queue's lease now: this pass must stop."""
@@ -27,18 +43,6 @@ class LeaseLost(Exception):
 def new_holder() -> str:
     """A holder name for one pass: this host, this process and a token of its own."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def take_lease(db: Database, lease: str, holder: str, ttl_seconds: int) -> bool:
-    """Acquire the queue's lease, taking it over at once from a process of this host that
-    died holding it (rather than waiting for it to expire)."""
-    if acquire_lease(db, lease, holder, ttl_seconds):
-        return True
-    current = lease_holder(db, lease)
-    if current and local_holder_gone(current["holder"]):
-        release_lease(db, lease, current["holder"])
-        return acquire_lease(db, lease, holder, ttl_seconds)
-    return False
 
 
 def local_holder_gone(holder: str) -> bool:

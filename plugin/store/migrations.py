@@ -590,3 +590,15 @@ def journey_notes(db: Database) -> None:
         CREATE INDEX journey_notes_due ON journey_notes(status, next_attempt_at);
         """,
     )
+
+
+@migrations(name="0018_ticket_groups")
+def ticket_groups(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The group (team) a ticket is assigned to, by the desk's name for it (else its id):
+        -- what SLA conditions test as ticket.group.
+        ALTER TABLE tickets ADD COLUMN group_name TEXT;
+        """,
+    )
