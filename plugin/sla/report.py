@@ -18,7 +18,8 @@ def describe_what_if(result: WhatIf, *, before: str, after: str, width: int = 12
     console.print(
         f"{result.tickets:,} tickets created in the last {result.days} days (since "
         f"{result.since:%Y-%m-%d %H:%M} UTC); {result.changed:,} change "
-        f"(rule, priority or targets). Before: {before}. After: {after}."
+        f"(rule, priority or targets). Before: {before}. After: {after}.",
+        soft_wrap=True,
     )
     for title, rows in (
         ("priority", result.by_priority),
@@ -42,7 +43,7 @@ def describe_what_if(result: WhatIf, *, before: str, after: str, width: int = 12
             )
         console.print(samples)
     elif result.changed:
-        console.print("No sample: none of the window's newest tickets changes.")
+        console.print("No sample: none of the window's newest tickets changes.", soft_wrap=True)
     return out.getvalue().rstrip() + "\n"
 
 
