@@ -45,7 +45,30 @@ NONE = "none"
 """The key of tickets without a priority, a stage or a channel."""
 SAMPLE_SCAN = 5_000
 """Sample tickets are the newest that change among the window's newest this many."""
-COMMON_CHANNELS = ("email", "web", "chat", "phone", "api", "messaging", "sms", "social")
+COMMON_CHANNELS = (
+    "email",
+    "web",
+    "chat",
+    "api",
+    "phone",
+    "voice",
+    "mobile",
+    "mobile_sdk",
+    "native_messaging",
+    "any_channel",
+    "whatsapp",
+    "facebook",
+    "instagram",
+    "twitter",
+    "sms",
+    "telegram",
+    "line",
+    "feedback_widget",
+    "outbound_email",
+    "other",
+)
+"""The channels the connectors give (Zendesk's via.channel, Freshdesk's sources,
+Chatwoot's inboxes), the usual first: counted in SQLite as small integers."""
 _NOBODY = CustomerRef()
 _EPOCH = datetime.fromtimestamp(0, UTC)
 

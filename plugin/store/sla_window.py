@@ -111,21 +111,11 @@ def window_outcomes(
     """The window's tickets (created at or after `since`, not deleted) summarized.
 
     Limits are in seconds, ascending. `known` lists the usual values of source, channel,
-    priority and stage (any others are counted as well, only more slowly)."""
+    priority and stage: the tickets with another value are read again, with their text."""
     known = {column: tuple((known or {}).get(column, ())) for column in VOCABULARY_COLUMNS}
     params: dict[str, Any] = {"since": since, "now": now}
-    parts: list[tuple[str, int]] = []  # (SQL of a small integer, its radix)
-    texts: list[str] = []
-    for column in VOCABULARY_COLUMNS:
-        values = known[column]
-        cases = []
-        for index, value in enumerate(values):
-            params[f"{column}{index}"] = value
-            cases.append(f"WHEN :{column}{index} THEN {index}")
-        sql = _COLUMN_SQL[column]
-        code = f"CASE {sql} {' '.join(cases)} ELSE {len(values)} END" if cases else "0"
-        parts.append((code, len(values) + 1))
-        texts.append(f"CASE WHEN {code} = {len(values)} THEN {sql} END")
+    codes = {column: _code(column, known[column], params) for column in VOCABULARY_COLUMNS}
+    parts = [(codes[column], len(known[column]) + 2) for column in VOCABULARY_COLUMNS]
     parts.append((_signal_bits(signal_keys, params), 1 << len(signal_keys)))
     for name, seconds, limits in (
         ("fr", _FIRST_RESPONSE_SECONDS, first_response_limits),
@@ -146,13 +136,24 @@ def window_outcomes(
     if exclude_sources:
         params["excluded"] = json.dumps(list(exclude_sources))
         where = " AND t.source NOT IN (SELECT value FROM json_each(:excluded))"
+    shape = _Shape(known, radices, with_customer, with_subject, with_tags)
     counts = Counter(
-        db.conn.execute(f"SELECT {', '.join([key, *texts, *extra])} {_SCANNED}{where}", params)
+        db.conn.execute(f"SELECT {', '.join([key, *extra])} {_SCANNED}{where}", params)
     )
-    return [
-        _group(row, count, known, radices, with_customer, with_subject, with_tags)
-        for row, count in counts.items()
-    ]
+    groups = [shape.group(row, count) for row, count in counts.items()]
+    if all(group is not None for group in groups):
+        return groups
+    # Some tickets hold a value outside `known`: those again, with their text.
+    others = " OR ".join(f"{codes[c]} = {len(known[c]) + 1}" for c in VOCABULARY_COLUMNS)
+    texts = [f"{_COLUMN_SQL[c]}" for c in VOCABULARY_COLUMNS]
+    counts = Counter(
+        db.conn.execute(
+            f"SELECT {', '.join([key, *extra, *texts])} {_SCANNED}{where} AND ({others})",
+            params,
+        )
+    )
+    groups = [group for group in groups if group is not None]
+    return groups + [shape.group(row, count, texts=True) for row, count in counts.items()]
 
 
 def window_tickets(
@@ -191,7 +192,10 @@ def _signal_bits(keys: Sequence[str], params: dict[str, Any]) -> str:
     for index, key in enumerate(keys):
         params[f"signal{index}"] = '"key":' + json.dumps(key, ensure_ascii=True)
         terms.append(f"(coalesce(instr(j.signals, :signal{index}) > 0, 0) << {index})")
-    return " | ".join(terms) or "0"
+    if not terms:
+        return "0"
+    # Most customers have no signal: their empty list is one comparison.
+    return f"CASE WHEN j.signals = '[]' THEN 0 ELSE {' | '.join(terms)} END"
 
 
 def _bucket(seconds_sql: str, name: str, limits: Sequence[int], params: dict) -> str:
@@ -223,26 +227,54 @@ def _mixed_radix(parts: list[tuple[str, int]]) -> tuple[str, list[int]]:
     return " + ".join(terms), radices
 
 
-def _group(
-    row: tuple,
-    count: int,
-    known: Mapping[str, tuple[str, ...]],
-    radices: list[int],
-    with_customer: bool,
-    with_subject: bool,
-    with_tags: bool,
-) -> OutcomeGroup:
-    key, rest = row[0], list(row[1:])
-    digits = []
-    for radix in radices:
-        key, digit = divmod(key, radix)
-        digits.append(digit)
-    values = []
-    for index, column in enumerate(VOCABULARY_COLUMNS):
-        vocabulary, digit = known[column], digits[index]
-        values.append(vocabulary[digit] if digit < len(vocabulary) else rest[index])
-    extra = rest[len(VOCABULARY_COLUMNS) :]
-    customer = extra.pop(0) if with_customer else None
-    subject = extra.pop(0) if with_subject else None
-    tags = tuple(json.loads(extra.pop(0) or "[]")) if with_tags else None
-    return OutcomeGroup(count, *values, *digits[4:], customer, subject, tags)
+def _code(column: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    """A small integer for the column: i for values[i], len(values) for NULL, one more for
+    any other value."""
+    sql = _COLUMN_SQL[column]
+    cases = []
+    for index, value in enumerate(values):
+        params[f"{column}{index}"] = value
+        cases.append(f"WHEN :{column}{index} THEN {index}")
+    missing, other = len(values), len(values) + 1
+    return (
+        f"CASE {sql} {' '.join(cases)} ELSE "
+        f"CASE WHEN {sql} IS NULL THEN {missing} ELSE {other} END END"
+        if cases
+        else f"CASE WHEN {sql} IS NULL THEN {missing} ELSE {other} END"
+    )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How to read a row back: the key's digits, then the wanted extra columns (then, on
+    the second read, the texts of source, channel, priority and stage)."""
+
+    known: Mapping[str, tuple[str, ...]]
+    radices: list[int]
+    with_customer: bool
+    with_subject: bool
+    with_tags: bool
+
+    def group(self, row: tuple, count: int, *, texts: bool = False) -> OutcomeGroup | None:
+        """The group, or None when a value is outside `known` and `texts` are not read."""
+        key, rest = row[0], list(row[1:])
+        digits = []
+        for radix in self.radices:
+            key, digit = divmod(key, radix)
+            digits.append(digit)
+        extra = rest[: len(rest) - len(VOCABULARY_COLUMNS)] if texts else rest
+        values = []
+        for index, column in enumerate(VOCABULARY_COLUMNS):
+            vocabulary, digit = self.known[column], digits[index]
+            if texts:
+                values.append(rest[len(extra) + index])
+            elif digit < len(vocabulary):
+                values.append(vocabulary[digit])
+            elif digit == len(vocabulary):
+                values.append(None)
+            else:
+                return None
+        customer = extra.pop(0) if self.with_customer else None
+        subject = extra.pop(0) if self.with_subject else None
+        tags = tuple(json.loads(extra.pop(0) or "[]")) if self.with_tags else None
+        return OutcomeGroup(count, *values, *digits[4:], customer, subject, tags)
