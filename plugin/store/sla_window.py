@@ -8,9 +8,9 @@ Two reads over one join of `tickets` and `customer_journeys`:
   the customer, subject and tags) and of how long the ticket took to its first response
   and to its resolution, in buckets between the targets asked about. A 90-day window of a
   big desk holds close to a million tickets: a Python object per ticket would take
-  seconds, so SQLite computes each ticket's buckets and one integer key, Python counts
-  the keys, and only the common values (the `known` vocabulary) travel as integers —
-  another value travels as text beside the key.
+  seconds, so SQLite computes one integer per ticket (its buckets, its signals and the
+  common values of its source, channel, priority and stage, the `known` vocabulary) and
+  Python counts them; the few tickets with another value are read again with their text.
 - `window_tickets`: ticket by ticket, newest first (desks with business hours, whose
   deadlines need the calendar, and the what-if's sample tickets).
 
@@ -145,7 +145,7 @@ def window_outcomes(
         return groups
     # Some tickets hold a value outside `known`: those again, with their text.
     others = " OR ".join(f"{codes[c]} = {len(known[c]) + 1}" for c in VOCABULARY_COLUMNS)
-    texts = [f"{_COLUMN_SQL[c]}" for c in VOCABULARY_COLUMNS]
+    texts = [_COLUMN_SQL[c] for c in VOCABULARY_COLUMNS]
     counts = Counter(
         db.conn.execute(
             f"SELECT {', '.join([key, *extra, *texts])} {_SCANNED}{where} AND ({others})",

@@ -37,10 +37,12 @@ NOW = ANCHOR
 DAY = 86_400
 MADRID = ZoneInfo("Europe/Madrid")
 HOLIDAY = date(2026, 10, 12)
-STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
+# "legacy" (a stage of an older model), "carrier pigeon" and "p1" are values the what-if
+# does not expect: counted all the same.
+STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy", "legacy")
 SIGNALS = ("renewal_due", "negative_csat", "high_value")
-CHANNELS = ("email", "web", "chat", "phone", None)
-PRIORITIES = ("low", "normal", "high", "urgent", None)
+CHANNELS = ("email", "web", "chat", "phone", None, "email", "web", "carrier pigeon")
+PRIORITIES = ("low", "normal", "high", "urgent", None, "normal", "p1")
 
 CONNECTORS = """
 [[connectors]]
@@ -325,7 +327,7 @@ def expected_tables(generated: list[Generated], days: int, before_rules, after_r
                 cell = tables[dimension].setdefault(key, [0, 0, 0, 0])
                 cell[side] += 1
                 cell[side + 2] += flags[side]
-    for priority in ("urgent", "high", "normal", "low"):
+    for priority in ("urgent", "high", "normal", "low"):  # always shown
         tables["priority"].setdefault(priority, [0, 0, 0, 0])
     return tables, changed
 
