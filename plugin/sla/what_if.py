@@ -241,7 +241,8 @@ class _Judge:
         """The catalogue facts of these customers, when a rule reads one."""
         if not self.reads_customer:
             return
-        wanted = sorted({c for c in customer_ids if c is not None} - set(self._customers))
+        known = self._customers
+        wanted = sorted({c for c in customer_ids if c is not None and c not in known})
         for start in range(0, len(wanted), 5_000):
             chunk = wanted[start : start + 5_000]
             for cid, aggregates in customer_aggregates(self.db, chunk, now=self.now).items():
