@@ -11,13 +11,16 @@ one. A ticket's priority under a set is its rule's, or the ticket's own when the
 none or no rule matches. Breaches are those of plugin/sla/targets.py, each desk on its
 own business hours.
 
-Desks on calendar minutes are summarized by SQLite (plugin/store/sla_window.py: one pass,
-a count per combination of what the rules read and of the buckets between the targets);
-desks with business hours are read ticket by ticket, their deadlines from the calendar.
+Tickets are counted per combination of what the rules read and of how many of the targets
+their clocks ran past, so each combination is decided once: by SQLite for desks on
+calendar minutes (plugin/store/sla_window.py, one pass), ticket by ticket on the calendar
+for desks with business hours (`targets.limits_passed`). Sample tickets are judged one by
+one with `targets.evaluate`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +39,7 @@ from plugin.sla.active_rules import SLA
 from plugin.sla.apply import ticket_facts
 from plugin.sla.business_hours import BusinessCalendar
 from plugin.sla.rules import PRIORITIES, SlaRule, SlaRules, Targets
-from plugin.sla.targets import evaluate
+from plugin.sla.targets import clock_stops, evaluate, limits_passed
 from plugin.store.history import customer_aggregates
 from plugin.store.sla_window import OutcomeGroup, WindowTicket, window_outcomes, window_tickets
 
@@ -155,6 +158,9 @@ def what_if(
         with_subject=judge.reads_subject,
         with_tags=judge.reads_tags,
     )
+    if timed:
+        tickets = window_tickets(db, since=since, signal_keys=judge.signal_keys, sources=timed)
+        groups += _timed_groups(tickets, calendars, judge)
     judge.load_customers(g.customer_id for g in groups)
     for group in groups:
         before, after = judge.rules_of(group)
@@ -164,21 +170,6 @@ def what_if(
             (before, after),
             (judge.breached_in_bucket(group, before), judge.breached_in_bucket(group, after)),
         )
-    if timed:
-        tickets = window_tickets(db, since=since, signal_keys=judge.signal_keys, sources=timed)
-        judge.load_customers(t.customer_id for t in tickets)
-        for ticket in tickets:
-            before, after = judge.rules_of(ticket)
-            calendar = calendars[ticket.source]
-            tally.add(
-                1,
-                ticket,
-                (before, after),
-                (
-                    judge.breached(ticket, before, calendar),
-                    judge.breached(ticket, after, calendar),
-                ),
-            )
     return WhatIf(
         days=days,
         since=datetime.fromtimestamp(since, UTC),
@@ -315,6 +306,38 @@ class _Judge:
             calendar,
             datetime.fromtimestamp(self.now, UTC),
         ).breached
+
+
+def _timed_groups(
+    tickets: Iterable[WindowTicket],
+    calendars: Mapping[str, BusinessCalendar | None],
+    judge: _Judge,
+) -> list[OutcomeGroup]:
+    """Tickets of desks with business hours counted like the others: how many targets
+    each clock ran past, from the business time it used (`targets.limits_passed`)."""
+    counts: Counter[tuple] = Counter()
+    for t in tickets:
+        responded, solved = clock_stops(
+            t.status, t.created_at, t.updated_at, t.solved_at, t.first_response_at
+        )
+        calendar = calendars[t.source]
+        counts[
+            (
+                t.source,
+                t.channel,
+                t.priority,
+                t.stage,
+                t.signals,
+                limits_passed(
+                    t.created_at, responded, judge.first_response_limits, calendar, judge.now
+                ),
+                limits_passed(t.created_at, solved, judge.resolution_limits, calendar, judge.now),
+                t.customer_id if judge.reads_customer else None,
+                t.subject if judge.reads_subject else None,
+                t.tags if judge.reads_tags else None,
+            )
+        ] += 1
+    return [OutcomeGroup(count, *key) for key, count in counts.items()]
 
 
 def _limits(minutes: Iterable[int | None]) -> tuple[int, ...]:
