@@ -164,7 +164,8 @@ def window_tickets(
     sources: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> list[WindowTicket]:
-    """The window's tickets one by one, newest first (only `sources`' when given)."""
+    """The window's tickets one by one (only `sources`' when given): the newest `limit`,
+    newest first, or all of them in no particular order."""
     params: dict[str, Any] = {"since": since}
     bits = _signal_bits(signal_keys, params)
     where = ""
@@ -174,14 +175,17 @@ def window_tickets(
     tail = ""
     if limit is not None:
         params["limit"] = limit
-        tail = " LIMIT :limit"
+        tail = " ORDER BY t.created_at DESC, t.id DESC LIMIT :limit"
     rows = db.conn.execute(
         "SELECT t.source, t.id, t.customer_id, t.subject, t.status, t.priority, t.channel, "
         "t.tags, t.created_at, t.updated_at, t.solved_at, t.first_response_at, j.stage, "
-        f"{bits} {_FROM}{where} ORDER BY t.created_at DESC, t.id DESC{tail}",
+        f"{bits} {_FROM if limit is not None else _SCANNED}{where}{tail}",
         params,
     )
-    return [WindowTicket(*row[:7], tuple(json.loads(row[7] or "[]")), *row[8:]) for row in rows]
+    return [
+        WindowTicket(*row[:7], () if row[7] == "[]" else tuple(json.loads(row[7])), *row[8:])
+        for row in rows
+    ]
 
 
 def _signal_bits(keys: Sequence[str], params: dict[str, Any]) -> str:
