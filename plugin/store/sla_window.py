@@ -175,7 +175,7 @@ def window_tickets(
     tail = ""
     if limit is not None:
         params["limit"] = limit
-        tail = " ORDER BY t.created_at DESC, t.id DESC LIMIT :limit"
+        tail = " ORDER BY t.created_at DESC, t.source DESC, t.id DESC LIMIT :limit"
     rows = db.conn.execute(
         "SELECT t.source, t.id, t.customer_id, t.subject, t.status, t.priority, t.channel, "
         "t.tags, t.created_at, t.updated_at, t.solved_at, t.first_response_at, j.stage, "
