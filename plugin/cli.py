@@ -586,8 +586,15 @@ def rules_export(config_path: str, kind: str | None, out: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check and preview only; save nothing.")
 @click.option("--yes", is_flag=True, help="Save without asking (for scripts).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=30,
+    show_default=True,
+    help="The SLA what-if runs over the tickets of the last DAYS days.",
+)
 @friendly_errors
-def rules_import(config_path: str, file: str, dry_run: bool, yes: bool) -> None:
+def rules_import(config_path: str, file: str, dry_run: bool, yes: bool, days: int) -> None:
     """Check FILE exactly as the admin checks an edit, preview each kind that changes, then
     save them as new versions (after asking). Kinds left out of FILE are not touched."""
     from plugin.clock import now_epoch
@@ -597,7 +604,7 @@ def rules_import(config_path: str, file: str, dry_run: bool, yes: bool) -> None:
 
     config = load_config(config_path)
     with open_store(config.database_path) as db:
-        plan = plan_import(db, config, file, now=now_epoch())
+        plan = plan_import(db, config, file, now=now_epoch(), days=days)
         click.echo(describe_import(plan))
         count = len(plan.changed)
         if not count:

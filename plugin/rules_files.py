@@ -35,6 +35,7 @@ from plugin.outreach.editing import full_definitions, table_to_toml
 from plugin.outreach.planning import RulePlan, template_refusal, trial_plans
 from plugin.sla.active_rules import SLA
 from plugin.sla.editing import rules_to_toml
+from plugin.sla.what_if import WhatIf, what_if
 from plugin.store import dumps
 from plugin.store.customers import get_customer
 from plugin.store.rule_sets import RuleSet, latest_rule_set_id
@@ -42,6 +43,9 @@ from plugin.store.rule_sets import RuleSet, latest_rule_set_id
 SPECS: dict[str, Versioned[Any]] = {"journey": JOURNEY, "sla": SLA, "outreach": OUTREACH}
 """The kinds a rules file holds, in the order it holds them (its top-level tables)."""
 KIND_NAMES = tuple(SPECS)
+WHAT_IF_DAYS = 30
+"""How many days of tickets an import's SLA what-if runs over, unless told."""
+WHAT_IF_SAMPLES = 10
 EXAMPLE_TABLE = {
     "journey": "[[journey.stages]]",
     "sla": "[[sla.rules]]",
@@ -124,6 +128,8 @@ class KindImport:
     people: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Name and email of the customers in the journey preview's sample."""
     outreach_plans: list[RulePlan] = field(default_factory=list)
+    sla_what_if: WhatIf | None = None
+    """The SLA rules of the file against those in force, over the last days' tickets."""
 
     @property
     def spec(self) -> Versioned[Any]:
@@ -235,9 +241,12 @@ def checked_definitions(
     return definitions, value
 
 
-def plan_import(db: Database, config: Config, path: str, *, now: int) -> RulesImport:
-    """Read, check and preview the rules file at `path` against the versions in force.
-    Every kind is checked before any is previewed; nothing is written."""
+def plan_import(
+    db: Database, config: Config, path: str, *, now: int, days: int = WHAT_IF_DAYS
+) -> RulesImport:
+    """Read, check and preview the rules file at `path` against the versions in force (the
+    SLA what-if over the tickets of the last `days` days). Every kind is checked before any
+    is previewed; nothing is written."""
     tables = read_rules_file(path)
     checked = {
         kind: checked_definitions(db, config, kind, table, file=path, now=now)
@@ -251,12 +260,12 @@ def plan_import(db: Database, config: Config, path: str, *, now: int) -> RulesIm
             kind, found, definitions, value, current, as_stored(definitions) == as_stored(current)
         )
         if not item.unchanged:
-            _preview(db, config, item, now=now)
+            _preview(db, config, item, now=now, days=days)
         kinds.append(item)
     return RulesImport(path, kinds)
 
 
-def _preview(db: Database, config: Config, item: KindImport, *, now: int) -> None:
+def _preview(db: Database, config: Config, item: KindImport, *, now: int, days: int) -> None:
     """What the admin's editor shows before a save, for one kind."""
     if item.kind == "journey":
         item.journey_preview = preview_change(db, item.current.value, item.value, now=now)
@@ -265,6 +274,10 @@ def _preview(db: Database, config: Config, item: KindImport, *, now: int) -> Non
     elif item.kind == "outreach":
         active = ActiveRules(item.current.value, item.current.version, item.current.origin)
         item.outreach_plans = trial_plans(db, config, active, item.value, now=now)
+    else:
+        item.sla_what_if = what_if(
+            db, config, item.value, days=days, current=item.current.value, samples=WHAT_IF_SAMPLES
+        )
 
 
 def save_import(

@@ -9,6 +9,7 @@ from plugin.journey.reasons import render_reasons
 from plugin.outreach.audience import SKIP_REASONS
 from plugin.outreach.planning import RulePlan
 from plugin.rules_files import SPECS, ImportSaved, KindImport, RulesImport, describe_in_force
+from plugin.sla.report import describe_what_if
 from plugin.sla.rules import SlaRule
 
 SAMPLE_LINES = 8
@@ -21,11 +22,11 @@ def describe_import(plan: RulesImport) -> str:
         + (f"{changed} to save as new versions." if changed else "none of them changes.")
     ]
     for item in plan.kinds:
-        lines += ["", *_describe_kind(item)]
+        lines += ["", *_describe_kind(item, plan.path)]
     return "\n".join(lines)
 
 
-def _describe_kind(item: KindImport) -> list[str]:
+def _describe_kind(item: KindImport, path: str) -> list[str]:
     label = item.spec.label
     in_force = describe_in_force(item.kind, item.current)
     if item.unchanged:
@@ -40,6 +41,11 @@ def _describe_kind(item: KindImport) -> list[str]:
         lines += _journey_preview(item.journey_preview, item.people)
     for rule_plan in item.outreach_plans:
         lines += _outreach_plan(rule_plan)
+    if item.sla_what_if is not None:
+        before = f"the rules in force ({len(item.current.value.rules)}, version "
+        before += f"{item.current.version_number})"
+        after = f"{path} ({len(item.value.rules)})"
+        lines += ["", describe_what_if(item.sla_what_if, before=before, after=after).rstrip()]
     return lines
 
 

@@ -265,3 +265,28 @@ def test_the_rules_commands_have_help():
     for command in ("export", "import"):
         result = journeydesk("rules", command, "--help")
         assert result.returncode == 0 and "--config" in result.stdout, command
+
+
+def test_an_sla_change_shows_the_what_if_of_sla_simulate(desk, tmp_path):
+    path = tmp_path / "sla.toml"
+    path.write_text(SLA_RULE, encoding="utf-8")
+    imported = journeydesk(
+        "rules", "import", "--config", str(desk), str(path), "--dry-run", "--days", "120"
+    )
+    simulated = journeydesk(
+        "sla", "simulate", "--config", str(desk), "--rules", str(path), "--days", "120"
+    )
+    assert imported.returncode == 0 and simulated.returncode == 0, imported.stderr
+    assert "new       purchase-moment" in imported.stdout
+    assert 'urgent, +journey_purchase, first response 60 min when stage = "purchase"' in (
+        imported.stdout
+    )
+
+    def table(text: str, title: str) -> str:
+        return text.split(title, 1)[1].split("└", 1)[0]
+
+    for title in ("By priority", "By stage", "By channel"):
+        assert table(imported.stdout, title) == table(simulated.stdout, title), title
+    urgent = re.search(r"│ urgent\s+│\s+(\d+) │\s+(\d+) │", imported.stdout)
+    assert int(urgent[2]) > int(urgent[1])  # the rule raises purchase tickets to urgent
+    assert "--dry-run: nothing saved." in imported.stdout
