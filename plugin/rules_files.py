@@ -34,7 +34,8 @@ from plugin.outreach.active_rules import OUTREACH, ActiveRules
 from plugin.outreach.editing import full_definitions, table_to_toml
 from plugin.outreach.planning import RulePlan, template_refusal, trial_plans
 from plugin.sla.active_rules import SLA
-from plugin.sla.editing import rules_to_toml
+from plugin.sla.editing import table_of
+from plugin.sla.editing import table_to_toml as sla_to_toml
 from plugin.sla.what_if import WhatIf, what_if
 from plugin.store import dumps
 from plugin.store.customers import get_customer
@@ -51,7 +52,6 @@ EXAMPLE_TABLE = {
     "sla": "[[sla.rules]]",
     "outreach": "[[outreach.rules]]",
 }
-SLA_COMMENT = "# SLA rules: the first whose `when` matches a new ticket wins, so order matters.\n\n"
 
 
 class ChangedMeanwhile(JourneydeskError):
@@ -69,14 +69,14 @@ def definitions_in_force(config: Config, kind: str, found: InForce[Any]) -> dict
         return definitions_of(found.value)
     if kind == "outreach":
         return full_definitions(found.version.definitions if found.version else config.outreach)
-    return {"rules": [dict(rule.source) for rule in found.value.rules]}
+    return table_of(found.value)
 
 
 def kind_to_toml(kind: str, definitions: Mapping[str, Any]) -> str:
     if kind == "journey":
         return model_to_toml(definitions)
     if kind == "sla":
-        return SLA_COMMENT + rules_to_toml(definitions)
+        return sla_to_toml(definitions)
     return table_to_toml(definitions)
 
 
@@ -234,7 +234,7 @@ def checked_definitions(
     except RecursionError:  # the parsers recurse once per level of nesting
         raise ConditionError(file, kind, "groups are nested too deeply; flatten them") from None
     if kind == "sla":
-        return {"rules": [dict(rule.source) for rule in value.rules]}, value
+        return table_of(value), value
     refusal = template_refusal(db, config, value, now=now)
     if refusal:
         raise ConditionError(file, "outreach.rules", refusal)

@@ -7,7 +7,7 @@ import tomllib
 
 from plugin.journey.toml_text import array_table
 from plugin.outreach.editing import table_to_toml
-from plugin.sla.editing import rules_to_toml
+from plugin.sla.editing import table_to_toml as sla_to_toml
 
 AWKWARD = 'Line one\nsays "hi" \\ and ends with a quote"'
 
@@ -55,10 +55,10 @@ def test_sla_and_outreach_tables_read_back_in_their_order():
             },
         ]
     }
-    text = rules_to_toml(sla)
+    text = sla_to_toml(sla)
     assert tomllib.loads(text) == {"sla": sla}
     assert text.index('name = "catch-all"') < text.index('priority = "high"')  # name first
-    assert tomllib.loads(rules_to_toml({"rules": []})) == {"sla": {"rules": []}}
+    assert tomllib.loads(sla_to_toml({"rules": []})) == {"sla": {"rules": []}}
     assert tomllib.loads(table_to_toml({"timezone": "UTC", "rules": []})) == {
         "outreach": {"timezone": "UTC", "rules": []}
     }
