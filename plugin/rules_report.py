@@ -42,9 +42,9 @@ def _describe_kind(item: KindImport, path: str) -> list[str]:
     for rule_plan in item.outreach_plans:
         lines += _outreach_plan(rule_plan)
     if item.sla_what_if is not None:
-        before = f"the rules in force ({len(item.current.value.rules)}, version "
-        before += f"{item.current.version_number})"
-        after = f"{path} ({len(item.value.rules)})"
+        rules_now = _count(len(item.current.value.rules), "rule")
+        before = f"the rules in force ({rules_now}, version {item.current.version_number})"
+        after = f"{path} ({_count(len(item.value.rules), 'rule')})"
         lines += ["", describe_what_if(item.sla_what_if, before=before, after=after).rstrip()]
     return lines
 
