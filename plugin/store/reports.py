@@ -1,0 +1,189 @@
+"""Report reads (plugin/reports/): tickets with the stage their customer was in when they
+were opened, stage moves with how long the customer stayed, article views and the tickets
+that followed them. Reads only; every report's arithmetic is in plugin/reports/.
+
+"The stage when the ticket was opened" is answered once, here (`STAGE_AT`): the last
+stage-history entry at or before that moment; when the customer's history starts after
+it, the stage the first later entry moved them from (or into, for a first placement);
+when there is no history at all, the current stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+DAY = 86_400
+FOLLOW_SECONDS = DAY
+"""A view is "followed by a ticket" when the same customer opens one within 24 h."""
+
+STAGE_AT = """coalesce(
+  (SELECT h.to_stage FROM stage_history h WHERE h.customer_id = {customer} AND h.at <= {at}
+   ORDER BY h.at DESC, h.id DESC LIMIT 1),
+  (SELECT coalesce(h.from_stage, h.to_stage) FROM stage_history h
+   WHERE h.customer_id = {customer} AND h.at > {at} ORDER BY h.at, h.id LIMIT 1),
+  (SELECT j.stage FROM customer_journeys j WHERE j.customer_id = {customer}))"""
+
+
+def stage_at_sql(customer: str, at: str) -> str:
+    """The SQL expression of a customer's stage at a moment (columns or parameters)."""
+    return STAGE_AT.format(customer=customer, at=at)
+
+
+def stage_at(db: Database, customer_id: int, at: int) -> str | None:
+    """The stage `customer_id` was in at `at` (epoch seconds), None when unknown."""
+    return db.execute(f"SELECT {stage_at_sql('?1', '?2')}", [customer_id, at]).fetchone()[0]
+
+
+def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    if not values:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def report_tickets(
+    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The tickets opened in [start, end) (not deleted), with their customer's stage then
+    and their SLA decision's targets (JSON text, None without a decision)."""
+    where, params = _in("t.source", sources)
+    cursor = db.execute(
+        "SELECT t.source, t.id, t.customer_id, t.created_at, t.updated_at, t.status, "
+        "t.channel, t.first_response_at, t.solved_at, t.csat_score, "
+        f"{stage_at_sql('t.customer_id', 't.created_at')} AS stage, d.targets "
+        "FROM tickets t LEFT JOIN sla_decisions d ON d.source = t.source AND d.ticket_id = t.id "
+        f"WHERE t.created_at >= ? AND t.created_at < ? AND t.deleted = 0{where} "
+        "ORDER BY t.created_at, t.source, t.id",
+        [start, end, *params],
+    )
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def customers_per_stage(db: Database, sources: Sequence[str] = ()) -> dict[str, int]:
+    """Customers per current stage, of the desks `sources` (every customer when empty)."""
+    if not sources:
+        rows = db.execute("SELECT stage, count(*) FROM customer_journeys GROUP BY stage")
+    else:
+        kinds = [f"user:{s}" for s in sources]
+        marks = ", ".join("?" for _ in kinds)
+        rows = db.execute(
+            "SELECT j.stage, count(*) FROM customer_journeys j WHERE EXISTS (SELECT 1 FROM "
+            "customer_identities i WHERE i.customer_id = j.customer_id "
+            f"AND i.kind IN ({marks})) GROUP BY j.stage",
+            kinds,
+        )
+    return {stage: count for stage, count in rows}
+
+
+def stage_moves(
+    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
+) -> list[tuple[int, str, str, int | None]]:
+    """Stage changes in [start, end) (first placements left out): (at, from, to, seconds
+    the customer had been in the stage they left; None when that stage's start is not in
+    the history)."""
+    where, params = "", []
+    if sources:
+        kinds = [f"user:{s}" for s in sources]
+        where = (
+            " AND EXISTS (SELECT 1 FROM customer_identities i WHERE i.customer_id = h.customer_id"
+            f" AND i.kind IN ({', '.join('?' for _ in kinds)}))"
+        )
+        params = kinds
+    return db.execute(
+        "SELECT h.at, h.from_stage, h.to_stage, h.at - (SELECT p.at FROM stage_history p "
+        "WHERE p.customer_id = h.customer_id AND (p.at < h.at OR (p.at = h.at AND p.id < h.id)) "
+        "ORDER BY p.at DESC, p.id DESC LIMIT 1) "
+        "FROM stage_history h INDEXED BY stage_history_at "
+        f"WHERE h.at >= ? AND h.at < ? AND h.from_stage IS NOT NULL{where} ORDER BY h.at, h.id",
+        [start, end, *params],
+    ).fetchall()
+
+
+def _views_where(sources: Sequence[str]) -> tuple[str, list[Any]]:
+    return _in("v.article_source", sources)
+
+
+_FOLLOWED = (
+    "EXISTS (SELECT 1 FROM tickets t INDEXED BY tickets_customer "
+    "WHERE t.customer_id = v.customer_id AND t.created_at > v.occurred_at "
+    "AND t.created_at <= v.occurred_at + ? AND t.deleted = 0{tickets})"
+)
+
+
+def article_view_outcomes(
+    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
+) -> list[tuple[str, str, int, int]]:
+    """Per article (its source and group id): the views in [start, end) and how many of
+    them the same customer followed with a ticket within 24 h."""
+    views, params = _views_where(sources)
+    tickets, ticket_params = _in("t.source", sources)
+    return db.execute(
+        "SELECT v.article_source, v.article_id, count(*), "
+        f"sum({_FOLLOWED.format(tickets=tickets)}) "
+        "FROM touchpoints v INDEXED BY touchpoints_article_popularity "
+        "WHERE v.type = 'article_view' AND v.article_id IS NOT NULL "
+        f"AND v.occurred_at >= ? AND v.occurred_at < ?{views} "
+        "GROUP BY v.article_source, v.article_id",
+        [FOLLOW_SECONDS, *ticket_params, start, end, *params],
+    ).fetchall()
+
+
+def tickets_after_article(
+    db: Database,
+    *,
+    article_source: str,
+    article_id: str,
+    start: int,
+    end: int,
+    sources: Sequence[str] = (),
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """The tickets whose customer read the article in the 24 h before opening them (views
+    in [start, end)), newest first, with the last such view and the stage then."""
+    tickets, params = _in("t.source", sources)
+    cursor = db.execute(
+        "SELECT t.source, t.id, t.subject, t.channel, t.created_at, t.customer_id, "
+        "max(v.occurred_at) AS read_at, count(*) AS reads, "
+        f"{stage_at_sql('t.customer_id', 't.created_at')} AS stage "
+        "FROM touchpoints v INDEXED BY touchpoints_article_popularity "
+        "JOIN tickets t INDEXED BY tickets_customer ON t.customer_id = v.customer_id "
+        "AND t.created_at > v.occurred_at AND t.created_at <= v.occurred_at + ? "
+        f"AND t.deleted = 0{tickets} "
+        "WHERE v.type = 'article_view' AND v.article_source = ? AND v.article_id = ? "
+        "AND v.occurred_at >= ? AND v.occurred_at < ? "
+        "GROUP BY t.source, t.id ORDER BY t.created_at DESC, t.source, t.id LIMIT ?",
+        [FOLLOW_SECONDS, *params, article_source, article_id, start, end, limit],
+    )
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def article_titles(db: Database, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """(title, url) of each (source, group id), in English when it has it."""
+    if not keys:
+        return {}
+    found: dict[tuple[str, str], tuple] = {}
+    rows = db.execute(
+        "SELECT a.source, a.group_id, a.title, a.url, a.locale FROM articles a "
+        "JOIN json_each(?) k ON a.source = json_extract(k.value, '$[0]') "
+        "AND a.group_id = json_extract(k.value, '$[1]') "
+        "ORDER BY a.locale NOT LIKE 'en%', a.locale",
+        [_json_pairs(keys)],
+    )
+    for source, group, title, url, _locale in rows:
+        found.setdefault((source, group), (title, url))
+    return found
+
+
+def _json_pairs(keys: Sequence[tuple[str, str]]) -> str:
+    import json
+
+    return json.dumps([list(k) for k in keys])
+
+
+def report_sources(db: Database) -> list[str]:
+    """The desks that have tickets (for the desk filter when the config names none)."""
+    return [row[0] for row in db.execute("SELECT DISTINCT source FROM tickets ORDER BY source")]
