@@ -28,6 +28,11 @@ def week_of(epoch: int) -> str:
     return (day - timedelta(days=day.weekday())).isoformat()
 
 
+def to_epoch_day(day: str) -> int:
+    """YYYY-MM-DD → its midnight UTC as epoch seconds."""
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+
 def weeks_between(start: int, end: int) -> list[str]:
     """Every week touched by [start, end), oldest first (empty weeks are rows too)."""
     weeks, at = [], start

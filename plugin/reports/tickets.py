@@ -6,31 +6,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Ticket
 from plugin import clock
+from plugin.config import Config
 from plugin.reports.common import (
-    UNKNOWN_STAGE,
     epochs,
     in_journey_order,
-    median_of,
     ratio,
     stage_labels,
     stages,
-    week_of,
+    to_epoch_day,
     weeks_between,
 )
+from plugin.reports.days import ensure_range, missing_note
 from plugin.reports.report import Chart, Column, Filters, Report, register
 from plugin.sla.business_hours import BusinessCalendar
 from plugin.sla.targets import BREACHED, RUNNING, evaluate
 from plugin.store import loads_stored
-from plugin.store.reports import report_tickets
-
-NO_CHANNEL = "unknown"
+from plugin.store.report_days import ticket_sums, time_counts
 
 MEASURES = (
     Column("tickets", "Tickets", "tickets opened in the range (deleted ones left out)"),
@@ -58,41 +55,56 @@ MEASURES = (
 )
 
 
-@dataclass
-class Tally:
-    """The sums of one group of tickets (a stage, a channel, a week)."""
+def weighted_median(counts: Iterable[tuple[float, int]]) -> float | None:
+    """The median of values given as (value, how many times)."""
+    ordered = sorted(counts)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+    middle = [(total - 1) // 2, total // 2]
+    found, seen = [], 0
+    for value, n in ordered:
+        while len(found) < 2 and middle[len(found)] < seen + n:
+            found.append(value)
+        seen += n
+    return round((found[0] + found[1]) / 2, 1)
 
-    tickets: int = 0
-    first_response: list[float] = field(default_factory=list)
-    resolution: list[float] = field(default_factory=list)
-    with_target: int = 0
-    breached: int = 0
-    good: int = 0
-    rated: int = 0
 
-    def add(self, ticket: dict[str, Any], sla: str | None) -> None:
-        self.tickets += 1
-        created = ticket["created_at"]
-        if ticket["first_response_at"] is not None:
-            self.first_response.append((ticket["first_response_at"] - created) / 60)
-        if ticket["solved_at"] is not None:
-            self.resolution.append((ticket["solved_at"] - created) / 60)
-        if sla is not None:
-            self.with_target += 1
-            self.breached += sla == BREACHED
-        if ticket["csat_score"] in ("good", "bad"):
-            self.rated += 1
-            self.good += ticket["csat_score"] == "good"
-
-    def measures(self) -> dict[str, Any]:
-        return {
-            "tickets": self.tickets,
-            "median_first_response_minutes": median_of(self.first_response),
-            "median_resolution_minutes": median_of(self.resolution),
-            "sla_breach_rate": ratio(self.breached, self.with_target),
-            "csat": ratio(self.good, self.rated),
-            "csat_rated": self.rated,
+def measures(
+    db: Database, filters: Filters, by: str
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
+    """The measures of the range's tickets per group (`by`: stage | channel | week |
+    week_channel), from the daily sums; and a note naming days not counted yet."""
+    start, end = epochs(filters)
+    left = ensure_range(db, filters.config, start, end)
+    times: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for group, measure, minutes, count in time_counts(
+        db, start=start, end=end, by=by, sources=filters.sources
+    ):
+        times[str(group)][measure].append((minutes, count))
+    result = {}
+    for group, tickets, good, rated, targeted, breached in ticket_sums(
+        db, start=start, end=end, by=by, sources=filters.sources
+    ):
+        result[str(group)] = {
+            "tickets": tickets,
+            "median_first_response_minutes": weighted_median(times[str(group)]["first_response"]),
+            "median_resolution_minutes": weighted_median(times[str(group)]["resolution"]),
+            "sla_breach_rate": ratio(breached, targeted),
+            "csat": ratio(good, rated),
+            "csat_rated": rated,
         }
+    return result, missing_note(left)
+
+
+EMPTY = {
+    "tickets": 0,
+    "median_first_response_minutes": None,
+    "median_resolution_minutes": None,
+    "sla_breach_rate": None,
+    "csat": None,
+    "csat_rated": 0,
+}
 
 
 def sla_outcome(ticket: dict[str, Any], calendar: BusinessCalendar | None, now: Any) -> str | None:
@@ -120,30 +132,17 @@ def sla_outcome(ticket: dict[str, Any], calendar: BusinessCalendar | None, now: 
     return "met"
 
 
-def _calendars(filters: Filters) -> Callable[[str], BusinessCalendar | None]:
+def calendars(config: Config | None) -> Callable[[str], BusinessCalendar | None]:
+    """Each desk's SLA calendar by connector name (None: calendar minutes)."""
     cache: dict[str, BusinessCalendar | None] = {}
 
     def calendar(source: str) -> BusinessCalendar | None:
         if source not in cache:
-            connector = filters.config.connector(source) if filters.config else None
+            connector = config.connector(source) if config else None
             cache[source] = connector.business_calendar() if connector else None
         return cache[source]
 
     return calendar
-
-
-def tallies(
-    db: Database, filters: Filters, group: Callable[[dict[str, Any]], Iterable[str]]
-) -> dict[str, Tally]:
-    """The range's tickets summed per group key (`group` gives each ticket's keys)."""
-    start, end = epochs(filters)
-    calendar, now = _calendars(filters), clock.now()
-    result: dict[str, Tally] = defaultdict(Tally)
-    for ticket in report_tickets(db, start=start, end=end, sources=filters.sources):
-        sla = sla_outcome(ticket, calendar(ticket["source"]), now) if ticket["targets"] else None
-        for key in group(ticket):
-            result[key].add(ticket, sla)
-    return result
 
 
 NOTES = (
@@ -156,13 +155,10 @@ NOTES = (
 
 @register("tickets")
 def tickets_by_stage(db: Database, filters: Filters) -> Report:
-    sums = tallies(db, filters, lambda t: [t["stage"] or UNKNOWN_STAGE])
+    sums, missing = measures(db, filters, "stage")
     labels = stage_labels(db, filters)
     keys = in_journey_order([*labels, *sums], stages(db, filters))
-    rows = [
-        {"stage": labels.get(k, k), "stage_key": k, **(sums.get(k) or Tally()).measures()}
-        for k in keys
-    ]
+    rows = [{"stage": labels.get(k, k), "stage_key": k, **sums.get(k, EMPTY)} for k in keys]
     return Report(
         name="tickets",
         title="Tickets by journey stage",
@@ -180,16 +176,14 @@ def tickets_by_stage(db: Database, filters: Filters) -> Report:
         ),
         rows=rows,
         chart=Chart("bar", "stage", ("tickets",), "Tickets per stage", y_label="tickets"),
-        notes=NOTES,
+        notes=missing + NOTES,
     )
 
 
 @register("tickets-by-channel")
 def tickets_by_channel(db: Database, filters: Filters) -> Report:
-    sums = tallies(db, filters, lambda t: [t["channel"] or NO_CHANNEL])
-    rows = [
-        {"channel": k, **sums[k].measures()} for k in sorted(sums, key=lambda k: -sums[k].tickets)
-    ]
+    sums, missing = measures(db, filters, "channel")
+    rows = [{"channel": k, **sums[k]} for k in sorted(sums, key=lambda k: (-sums[k]["tickets"], k))]
     return Report(
         name="tickets-by-channel",
         title="Tickets by channel",
@@ -201,27 +195,21 @@ def tickets_by_channel(db: Database, filters: Filters) -> Report:
         ),
         rows=rows,
         chart=Chart("bar", "channel", ("tickets",), "Tickets per channel", y_label="tickets"),
-        notes=NOTES[1:],
+        notes=missing + NOTES[1:],
     )
 
 
 @register("tickets-over-time")
 def tickets_over_time(db: Database, filters: Filters) -> Report:
-    channels: set[str] = set()
-
-    def keys(ticket: dict[str, Any]) -> list[str]:
-        channel = ticket["channel"] or NO_CHANNEL
-        channels.add(channel)
-        week = week_of(ticket["created_at"])
-        return [week, f"{week}|{channel}"]
-
-    sums = tallies(db, filters, keys)
-    ordered = sorted(channels)
+    weekly, missing = measures(db, filters, "week")
+    by_channel, _ = measures(db, filters, "week_channel")
+    ordered = sorted({key.partition("|")[2] for key in by_channel})
     rows = []
     for week in weeks_between(*epochs(filters)):
-        row: dict[str, Any] = {"week": week, **(sums.get(week) or Tally()).measures()}
+        epoch = str(to_epoch_day(week))
+        row: dict[str, Any] = {"week": week, **weekly.get(epoch, EMPTY)}
         for channel in ordered:
-            row[f"tickets_{channel}"] = (sums.get(f"{week}|{channel}") or Tally()).tickets
+            row[f"tickets_{channel}"] = by_channel.get(f"{epoch}|{channel}", EMPTY)["tickets"]
         rows.append(row)
     per_channel = tuple(
         Column(f"tickets_{c}", f"Tickets: {c}", f"tickets opened that week by {c}") for c in ordered
@@ -245,5 +233,5 @@ def tickets_over_time(db: Database, filters: Filters) -> Report:
             "Tickets per week, by channel",
             y_label="tickets",
         ),
-        notes=NOTES[1:],
+        notes=missing + NOTES[1:],
     )

@@ -102,35 +102,6 @@ def stage_moves(
     ).fetchall()
 
 
-def _views_where(sources: Sequence[str]) -> tuple[str, list[Any]]:
-    return _in("v.article_source", sources)
-
-
-_FOLLOWED = (
-    "EXISTS (SELECT 1 FROM tickets t INDEXED BY tickets_customer "
-    "WHERE t.customer_id = v.customer_id AND t.created_at > v.occurred_at "
-    "AND t.created_at <= v.occurred_at + ? AND t.deleted = 0{tickets})"
-)
-
-
-def article_view_outcomes(
-    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
-) -> list[tuple[str, str, int, int]]:
-    """Per article (its source and group id): the views in [start, end) and how many of
-    them the same customer followed with a ticket within 24 h."""
-    views, params = _views_where(sources)
-    tickets, ticket_params = _in("t.source", sources)
-    return db.execute(
-        "SELECT v.article_source, v.article_id, count(*), "
-        f"sum({_FOLLOWED.format(tickets=tickets)}) "
-        "FROM touchpoints v INDEXED BY touchpoints_article_popularity "
-        "WHERE v.type = 'article_view' AND v.article_id IS NOT NULL "
-        f"AND v.occurred_at >= ? AND v.occurred_at < ?{views} "
-        "GROUP BY v.article_source, v.article_id",
-        [FOLLOW_SECONDS, *ticket_params, start, end, *params],
-    ).fetchall()
-
-
 def tickets_after_article(
     db: Database,
     *,
