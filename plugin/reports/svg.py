@@ -204,7 +204,8 @@ def _bars(
             bar_y = y + (band - BAR) / 2 if per_band == 1 else y + 5 + n * (BAR // 2 + 6)
             if width > 0:
                 parts.append(
-                    f'<rect x="{x:.1f}" y="{bar_y:.1f}" width="{width:.1f}" height="{height}" '
+                    f'<rect class="bar" x="{x:.1f}" y="{bar_y:.1f}" width="{width:.1f}" '
+                    f'height="{height}" '
                     f'fill="url(#p{n})"><title>{escape(category)}: {escape(name)} '
                     f"{escape(format_value(value, kind))}</title></rect>"
                 )
