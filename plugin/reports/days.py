@@ -25,13 +25,16 @@ from plugin import clock
 from plugin.config import Config
 from plugin.reports.ranges import MAX_DAYS
 from plugin.store.report_days import all_computed_days, computed_days, replace_day
-from plugin.store.reports import report_tickets
+from plugin.store.reports import count_tickets_between, report_tickets
 
 DAY = 86_400
 RECENT_DAYS = 30
 OLD_REFRESH_DAYS = 7
 WORKER_BUDGET_SECONDS = 120.0
 PAGE_BUDGET_SECONDS = 0.6
+INLINE_TICKETS = 20_000
+"""Missing days holding at most this many tickets are counted by the page that needs
+them, whatever it takes (tens of milliseconds per thousand tickets)."""
 UNKNOWN = "unknown"
 BUCKET_RATIO = 1.1
 """Times are counted per bucket 10% wide (a median read from them is within 5%)."""
@@ -143,16 +146,21 @@ def ensure_range(
     *,
     budget: float = PAGE_BUDGET_SECONDS,
 ) -> list[int]:
-    """Compute the days of [start, end) never computed (newest first) within `budget`
-    seconds; returns the days still missing. Today is always recomputed when its sums are
-    older than ten minutes, so a page shows this morning's tickets."""
+    """Count the days of [start, end) never counted, and today when its sums are older
+    than ten minutes; returns the days still missing. A small desk's days (at most
+    INLINE_TICKETS tickets in them) are all counted now, whatever the time; a big desk's,
+    newest first until `budget` seconds are spent (the worker counts the rest)."""
     now = clock.now_epoch()
-    started = time.monotonic()
     have = computed_days(db, start, end)
     today = day_of(now)
     missing = [d for d in range(day_of(end - 1), start - 1, -DAY) if d not in have and d <= today]
     if start <= today < end and today in have and have[today] < now - 600:
         missing.insert(0, today)
+    if not missing:
+        return []
+    if count_tickets_between(db, min(missing), max(missing) + DAY) <= INLINE_TICKETS:
+        budget = float("inf")
+    started = time.monotonic()
     left = []
     for day in missing:
         if time.monotonic() - started > budget:

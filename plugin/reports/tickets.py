@@ -73,15 +73,16 @@ def weighted_median(counts: Iterable[tuple[float, int]]) -> float | None:
 
 
 def measures(
-    db: Database, filters: Filters, by: str
+    db: Database, filters: Filters, by: str, *, with_times: bool = True
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
     """The measures of the range's tickets per group (`by`: stage | channel | week |
-    week_channel), from the daily sums; and a note naming days not counted yet."""
+    week_channel), from the daily sums; and a note naming days not counted yet. Without
+    `with_times` the medians are left out (None): they cost the most to read."""
     start, end = epochs(filters)
     left = ensure_range(db, filters.config, start, end)
     times: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for group, measure, minutes, count in time_counts(
-        db, start=start, end=end, by=by, sources=filters.sources
+    for group, measure, minutes, count in (
+        time_counts(db, start=start, end=end, by=by, sources=filters.sources) if with_times else ()
     ):
         times[str(group)][measure].append((minutes, count))
     result = {}
@@ -204,7 +205,7 @@ def tickets_by_channel(db: Database, filters: Filters) -> Report:
 @register("tickets-over-time")
 def tickets_over_time(db: Database, filters: Filters) -> Report:
     weekly, missing = measures(db, filters, "week")
-    by_channel, _ = measures(db, filters, "week_channel")
+    by_channel, _ = measures(db, filters, "week_channel", with_times=False)
     ordered = sorted({key.partition("|")[2] for key in by_channel})
     rows = []
     for week in weeks_between(*epochs(filters)):

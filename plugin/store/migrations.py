@@ -624,5 +624,7 @@ def report_days(db: Database) -> None:
         ) WITHOUT ROWID;
         -- a day's tickets and their customers, read without scanning every ticket
         CREATE INDEX tickets_created ON tickets(created_at, customer_id, deleted);
+        -- stage moves in a period, without reading every first placement
+        CREATE INDEX stage_history_moves ON stage_history(at) WHERE from_stage IS NOT NULL;
         """,
     )

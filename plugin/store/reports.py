@@ -10,6 +10,7 @@ when there is no history at all, the current stage.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +63,15 @@ def report_tickets(
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
+def count_tickets_between(db: Database, start: int, end: int) -> int:
+    """Tickets (deleted ones too) created in [start, end): what counting those days costs."""
+    return db.execute(
+        "SELECT count(*) FROM tickets INDEXED BY tickets_created "
+        "WHERE created_at >= ? AND created_at < ?",
+        [start, end],
+    ).fetchone()[0]
+
+
 def customers_per_stage(db: Database, sources: Sequence[str] = ()) -> dict[str, int]:
     """Customers per current stage, of the desks `sources` (every customer when empty)."""
     if not sources:
@@ -96,10 +106,15 @@ def stage_moves(
         "SELECT h.at, h.from_stage, h.to_stage, h.at - (SELECT p.at FROM stage_history p "
         "WHERE p.customer_id = h.customer_id AND (p.at < h.at OR (p.at = h.at AND p.id < h.id)) "
         "ORDER BY p.at DESC, p.id DESC LIMIT 1) "
-        "FROM stage_history h INDEXED BY stage_history_at "
+        "FROM stage_history h INDEXED BY stage_history_moves "
         f"WHERE h.at >= ? AND h.at < ? AND h.from_stage IS NOT NULL{where} ORDER BY h.at, h.id",
         [start, end, *params],
     ).fetchall()
+
+
+TICKETS_WALKED = 5_000
+"""How many of the newest tickets `tickets_after_article` checks one by one before it walks
+the article's views instead (a rarely read article)."""
 
 
 def tickets_after_article(
@@ -113,23 +128,101 @@ def tickets_after_article(
     limit: int = 500,
 ) -> list[dict[str, Any]]:
     """The tickets whose customer read the article in the 24 h before opening them (views
-    in [start, end)), newest first, with the last such view and the stage then."""
-    tickets, params = _in("t.source", sources)
-    cursor = db.execute(
+    in [start, end)), newest first, with the last such view and how many reads.
+
+    Two walks, both stopping at `limit` tickets: the newest tickets first, each checked
+    for a read in its 24 h (an often-read article: a few thousand tickets hold the newest
+    500), and when that finds too few, the article's views newest first (a rare one).
+    """
+    article = (article_source, article_id)
+    found = _walk_tickets(db, article, start, end, sources, limit)
+    if found is None:
+        found = _walk_views(db, article, start, end, sources, limit)
+    rows = sorted(found, key=lambda t: (-t["created_at"], t["source"], t["id"]))[:limit]
+    for row in rows:
+        row["stage"] = stage_at(db, row["customer_id"], row["created_at"])
+    return rows
+
+
+_TICKET_COLUMNS = ("source", "id", "subject", "channel", "created_at", "customer_id")
+
+
+def _walk_tickets(
+    db: Database,
+    article: tuple[str, str],
+    start: int,
+    end: int,
+    sources: Sequence[str],
+    limit: int,
+) -> list[dict[str, Any]] | None:
+    """The newest tickets read before, checked one by one; None when TICKETS_WALKED
+    tickets held fewer than `limit` (the views walk answers better)."""
+    where, params = _in("t.source", sources)
+    cursor = db.conn.execute(
         "SELECT t.source, t.id, t.subject, t.channel, t.created_at, t.customer_id, "
-        "max(v.occurred_at) AS read_at, count(*) AS reads, "
-        f"{stage_at_sql('t.customer_id', 't.created_at')} AS stage "
-        "FROM touchpoints v INDEXED BY touchpoints_article_popularity "
-        "JOIN tickets t INDEXED BY tickets_customer ON t.customer_id = v.customer_id "
-        "AND t.created_at > v.occurred_at AND t.created_at <= v.occurred_at + ? "
-        f"AND t.deleted = 0{tickets} "
-        "WHERE v.type = 'article_view' AND v.article_source = ? AND v.article_id = ? "
-        "AND v.occurred_at >= ? AND v.occurred_at < ? "
-        "GROUP BY t.source, t.id ORDER BY t.created_at DESC, t.source, t.id LIMIT ?",
-        [FOLLOW_SECONDS, *params, article_source, article_id, start, end, limit],
+        "(SELECT max(v.occurred_at) || ' ' || count(*) FROM touchpoints v "
+        "INDEXED BY touchpoints_article_views WHERE v.customer_id = t.customer_id "
+        "AND v.occurred_at >= max(t.created_at - ?, ?) AND v.occurred_at < min(t.created_at, ?) "
+        "AND v.article_source = ? AND v.article_id = ? AND v.type = 'article_view') "
+        "FROM tickets t INDEXED BY tickets_created "
+        f"WHERE t.created_at > ? AND t.created_at <= ? AND t.deleted = 0{where} "
+        "ORDER BY t.created_at DESC",
+        [FOLLOW_SECONDS, start, end, *article, start, end + FOLLOW_SECONDS, *params],
     )
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    found, walked = [], 0
+    for *ticket, reads in cursor:
+        walked += 1
+        if reads is not None and not reads.startswith(" "):
+            read_at, count = reads.split(" ")
+            row = dict(zip(_TICKET_COLUMNS, ticket, strict=True))
+            found.append({**row, "read_at": int(read_at), "reads": int(count)})
+            if len(found) >= limit:
+                break
+        if walked >= TICKETS_WALKED and len(found) < limit:
+            cursor.close()
+            return None
+    cursor.close()
+    return found
+
+
+def _walk_views(
+    db: Database,
+    article: tuple[str, str],
+    start: int,
+    end: int,
+    sources: Sequence[str],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The article's views newest first, joined to the tickets that followed them; stops
+    once no older view can be followed by a ticket newer than the `limit`-th found."""
+    where, params = _in("t.source", sources)
+    cursor = db.conn.execute(
+        "SELECT v.occurred_at, t.source, t.id, t.subject, t.channel, t.created_at, "
+        "t.customer_id FROM touchpoints v INDEXED BY touchpoints_article_popularity "
+        "CROSS JOIN tickets t INDEXED BY tickets_customer ON t.customer_id = v.customer_id "
+        "AND t.created_at > v.occurred_at AND t.created_at <= v.occurred_at + ? "
+        f"AND t.deleted = 0{where} "
+        "WHERE v.type = 'article_view' AND v.article_source = ? AND v.article_id = ? "
+        "AND v.occurred_at >= ? AND v.occurred_at < ? ORDER BY v.occurred_at DESC",
+        [FOLLOW_SECONDS, *params, *article, start, end],
+    )
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    newest: list[int] = []  # a min-heap of the `limit` newest tickets' creation times
+    for read_at, *ticket in cursor:
+        if len(newest) >= limit and read_at + FOLLOW_SECONDS < newest[0]:
+            break
+        row = dict(zip(_TICKET_COLUMNS, ticket, strict=True))
+        key = (row["source"], row["id"])
+        if key not in found:
+            found[key] = {**row, "read_at": read_at, "reads": 0}
+            if len(newest) < limit:
+                heapq.heappush(newest, row["created_at"])
+            elif row["created_at"] > newest[0]:
+                heapq.heapreplace(newest, row["created_at"])
+        found[key]["reads"] += 1
+        found[key]["read_at"] = max(found[key]["read_at"], read_at)
+    cursor.close()
+    return list(found.values())
 
 
 def article_titles(db: Database, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple]:

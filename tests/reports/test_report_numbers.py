@@ -371,3 +371,28 @@ def test_a_desk_filter_keeps_other_desks_out(desk):
     db, _history = desk
     assert all(row["tickets"] == 0 for row in run(db, "tickets", sources=("other",)))
     assert run(db, "pain-points", sources=("other",)) == []
+
+
+@pytest.mark.parametrize("walked", [5_000, 1], ids=["tickets-walk", "views-walk"])
+@pytest.mark.parametrize("limit", [3, 500])
+def test_both_walks_find_the_newest_tickets_after_a_read(desk, monkeypatch, walked, limit):
+    from plugin.store import reports as store_reports
+
+    db, history = desk
+    monkeypatch.setattr(store_reports, "TICKETS_WALKED", walked)
+    views = [v for v in history.views if START <= v["at"] < END and v["article"] == "a2"]
+    after = {}
+    for ticket in history.tickets:
+        reads = [
+            v["at"]
+            for v in views
+            if v["cid"] == ticket["cid"] and 0 < ticket["created"] - v["at"] <= DAY
+        ]
+        if reads:
+            after[ticket["id"]] = (ticket["created"], max(reads), len(reads))
+    newest = sorted(after, key=lambda i: -after[i][0])[:limit]
+    rows = store_reports.tickets_after_article(
+        db, article_source=SOURCE, article_id="a2", start=START, end=END, limit=limit
+    )
+    assert [r["id"] for r in rows] == newest
+    assert [(r["created_at"], r["read_at"], r["reads"]) for r in rows] == [after[i] for i in newest]
