@@ -396,3 +396,25 @@ def test_both_walks_find_the_newest_tickets_after_a_read(desk, monkeypatch, walk
     )
     assert [r["id"] for r in rows] == newest
     assert [(r["created_at"], r["read_at"], r["reads"]) for r in rows] == [after[i] for i in newest]
+
+
+def test_a_big_desks_page_names_the_days_the_worker_has_not_counted_yet(desk, monkeypatch):
+    from plugin.reports import days
+    from plugin.store.report_days import forget_days
+
+    db, _history = desk
+    complete = run(db, "tickets")
+    forget_days(db, since=END - 10 * DAY)
+    monkeypatch.setattr(days, "INLINE_TICKETS", 0)  # as on a desk of millions of tickets
+    monkeypatch.setattr(days, "INLINE_DAY_TICKETS", 0)
+    report = all_reports()["tickets"](
+        db, Filters(datetime.fromtimestamp(START, UTC), datetime.fromtimestamp(END, UTC))
+    )
+    # every forgotten day holding a ticket is named (a day without any is counted at once)
+    assert report.notes[0].endswith(
+        "are not counted yet: the worker is computing them. Reload in a few minutes."
+    )
+    assert sum(r["tickets"] for r in report.rows) < sum(r["tickets"] for r in complete)
+    upkeep = refresh_days(db, None)  # the worker's next run
+    assert upkeep.computed >= 10 and upkeep.left == 0
+    assert run(db, "tickets") == complete
