@@ -111,12 +111,14 @@ def _count_article_views(db: Database, day: int) -> None:
 
 
 def forget_days(db: Database, *, since: int | None = None) -> int:
-    """Mark the days from `since` (all days when None) as not computed, e.g. after the
-    stage history was rebuilt: the worker computes them again. Returns how many."""
+    """Drop the sums of the days from `since` (every day when None), e.g. after the stage
+    history was rebuilt: pages name those days as not counted until the worker counts
+    them again. Returns how many days were forgotten."""
+    since = since if since is not None else -(2**62)
     with db.atomic():
-        cursor = db.execute(
-            "DELETE FROM report_days WHERE day >= ?", [since if since is not None else -(2**62)]
-        )
+        for table in ("report_ticket_days", "report_time_days", "report_article_days"):
+            db.execute(f"DELETE FROM {table} WHERE day >= ?", [since])  # noqa: S608 - literals
+        cursor = db.execute("DELETE FROM report_days WHERE day >= ?", [since])
     return cursor.rowcount
 
 
