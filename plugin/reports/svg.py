@@ -52,7 +52,9 @@ def chart_svg(
     if chart.kind == "line":
         body, height = _lines(categories, series, kind, chart.y_label)
     else:
-        body, height = _bars(categories, series, kind, stacked=chart.kind == "stacked")
+        body, height = _bars(
+            categories, series, kind, stacked=chart.kind == "stacked", axis_label=chart.y_label
+        )
     summary = _summary(categories, series, kind)
     return _frame(title, summary, chart_id, described_by, height, _defs(len(series)) + body)
 
@@ -172,7 +174,12 @@ def _legend(series: Sequence[tuple[str, list[float]]], *, lines: bool) -> tuple[
 
 
 def _bars(
-    categories: list[str], series: list[tuple[str, list[float]]], kind: str, *, stacked: bool
+    categories: list[str],
+    series: list[tuple[str, list[float]]],
+    kind: str,
+    *,
+    stacked: bool,
+    axis_label: str = "",
 ) -> tuple[str, int]:
     legend_svg, legend_bottom = _legend(series, lines=False)
     top = legend_bottom + 24 if legend_svg else 16
@@ -222,7 +229,14 @@ def _bars(
                 f'<text x="{x + 5:.1f}" y="{y + band / 2 + 4:.1f}" class="value">'
                 f"{escape(format_value(total, kind))}</text>"
             )
-    return "".join(parts), top + band * len(categories) + 28
+    bottom = top + band * len(categories) + 28
+    if axis_label:
+        parts.append(
+            f'<text x="{LABEL_WIDTH + plot / 2:.1f}" y="{bottom + 8}" text-anchor="middle" '
+            f'fill="#4d4d4d">{escape(axis_label)}</text>'
+        )
+        bottom += 16
+    return "".join(parts), bottom
 
 
 def _value_axis(

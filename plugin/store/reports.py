@@ -246,8 +246,3 @@ def _json_pairs(keys: Sequence[tuple[str, str]]) -> str:
     import json
 
     return json.dumps([list(k) for k in keys])
-
-
-def report_sources(db: Database) -> list[str]:
-    """The desks that have tickets (for the desk filter when the config names none)."""
-    return [row[0] for row in db.execute("SELECT DISTINCT source FROM tickets ORDER BY source")]

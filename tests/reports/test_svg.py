@@ -32,7 +32,7 @@ def test_a_bar_chart_draws_one_bar_per_row_with_its_number_and_names_its_table()
     rows = [{"stage": "Awareness", "tickets": 4}, {"stage": "Retention", "tickets": 10}]
     root = parse(
         chart_svg(
-            Chart("bar", "stage", ("tickets",), "Tickets per stage"),
+            Chart("bar", "stage", ("tickets",), "Tickets per stage", y_label="tickets"),
             COLUMNS,
             rows,
             described_by="report-table",
@@ -48,6 +48,7 @@ def test_a_bar_chart_draws_one_bar_per_row_with_its_number_and_names_its_table()
     assert float(bars[1].get("width")) > 2 * float(bars[0].get("width"))  # 10 vs 4, to scale
     texts = texts_of(root)
     assert "4" in texts and "10" in texts and "AwarenessAwareness" in texts  # title + label
+    assert "tickets" in texts  # the value axis says what it counts
 
 
 def test_stacked_series_differ_by_pattern_not_colour_alone_and_have_a_legend():
