@@ -563,6 +563,35 @@ def sla_decisions(db: Database) -> None:
     )
 
 
+@migrations(name="0017_journey_notes")
+def journey_notes(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The private journey note posted on each new ticket (plugin/notes/): queued in the
+        -- transaction that stores the ticket's SLA decision, posted by plugin/notes/post.py
+        -- under its lease. One row per ticket, ever. status: pending | sending | posted |
+        -- failed. body: the text posted (what the note said), kept once posted.
+        CREATE TABLE journey_notes (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            error TEXT,
+            sending_by TEXT,
+            body TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            posted_at INTEGER,
+            UNIQUE (source, ticket_id)
+        );
+        CREATE INDEX journey_notes_due ON journey_notes(status, next_attempt_at);
+        """,
+    )
+
+
 @migrations(name="0018_ticket_groups")
 def ticket_groups(db: Database) -> None:
     _run(
@@ -575,7 +604,19 @@ def ticket_groups(db: Database) -> None:
     )
 
 
-@migrations(name="0019_report_days")
+@migrations(name="0019_tickets_created_at")
+def tickets_created_at(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The tickets of a recent window (the SLA what-if, its newest sample tickets)
+        -- without reading every ticket of the desk's history.
+        CREATE INDEX tickets_created_at ON tickets(created_at)
+        """,
+    )
+
+
+@migrations(name="0023_report_days")
 def report_days(db: Database) -> None:
     _run(
         db,
@@ -622,8 +663,10 @@ def report_days(db: Database) -> None:
             followed INTEGER NOT NULL,
             PRIMARY KEY (day, article_source, article_id)
         ) WITHOUT ROWID;
-        -- a day's tickets and their customers, read without scanning every ticket
-        CREATE INDEX tickets_created ON tickets(created_at, customer_id, deleted);
+        -- a day's tickets and their customers without reading every ticket: 0019's index
+        -- of creation times, now also covering the customer (one index, not two)
+        DROP INDEX tickets_created_at;
+        CREATE INDEX tickets_created_at ON tickets(created_at, customer_id, deleted);
         -- stage moves in a period, without reading every first placement
         CREATE INDEX stage_history_moves ON stage_history(at) WHERE from_stage IS NOT NULL;
         """,

@@ -1,5 +1,5 @@
 """Report aggregates per UTC day: `report_days` (which days are computed, and when),
-`report_ticket_days`, `report_time_days`, `report_article_days` (migration 0019).
+`report_ticket_days`, `report_time_days`, `report_article_days` (migration 0023).
 
 plugin/reports/days.py decides which days to compute and sums the tickets of a day; this
 module stores a day's sums in one transaction and reads a range's sums back, grouped in
@@ -93,7 +93,7 @@ def _count_article_views(db: Database, day: int) -> None:
         for source, article, count in db.execute(
             "SELECT article_source, article_id, count(*) FROM ("
             "SELECT DISTINCT v.id, v.article_source, v.article_id "
-            "FROM tickets t INDEXED BY tickets_created "
+            "FROM tickets t INDEXED BY tickets_created_at "
             "CROSS JOIN touchpoints v INDEXED BY touchpoints_article_views "
             "ON v.customer_id = t.customer_id AND v.occurred_at >= t.created_at - ? "
             "AND v.occurred_at < t.created_at "

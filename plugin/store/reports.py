@@ -66,7 +66,7 @@ def report_tickets(
 def count_tickets_between(db: Database, start: int, end: int) -> int:
     """Tickets (deleted ones too) created in [start, end): what counting those days costs."""
     return db.execute(
-        "SELECT count(*) FROM tickets INDEXED BY tickets_created "
+        "SELECT count(*) FROM tickets INDEXED BY tickets_created_at "
         "WHERE created_at >= ? AND created_at < ?",
         [start, end],
     ).fetchone()[0]
@@ -164,7 +164,7 @@ def _walk_tickets(
         "INDEXED BY touchpoints_article_views WHERE v.customer_id = t.customer_id "
         "AND v.occurred_at >= max(t.created_at - ?, ?) AND v.occurred_at < min(t.created_at, ?) "
         "AND v.article_source = ? AND v.article_id = ? AND v.type = 'article_view') "
-        "FROM tickets t INDEXED BY tickets_created "
+        "FROM tickets t INDEXED BY tickets_created_at "
         f"WHERE t.created_at > ? AND t.created_at <= ? AND t.deleted = 0{where} "
         "ORDER BY t.created_at DESC",
         [FOLLOW_SECONDS, start, end, *article, start, end + FOLLOW_SECONDS, *params],

@@ -124,7 +124,7 @@ def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(r
 
 
 def test_the_upgraded_store_reports_on_the_tickets_it_kept(release_store):
-    """0019_report_days: the daily sums start empty, and the first report counts every
+    """0023_report_days: the daily sums start empty, and the first report counts every
     kept ticket of its range (a page computes the days still missing)."""
     from datetime import UTC, datetime
 
@@ -147,3 +147,22 @@ def test_the_upgraded_store_reports_on_the_tickets_it_kept(release_store):
     finally:
         db.conn.close()
     assert sum(row["tickets"] for row in report.rows) == count > 0
+
+
+def test_the_upgraded_store_has_an_empty_note_queue_and_no_sla_line(release_store):
+    """0017_journey_notes: a new table only; old tickets get no note and no SLA decision."""
+    config = load_config(release_store)
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM journey_notes") == [(0,)]
+    (ticket_id,) = snapshot(path, "SELECT id FROM tickets ORDER BY created_at DESC LIMIT 1")[0]
+    token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
+    answer = (
+        create_app(config)
+        .test_client()
+        .get(
+            f"/api/v1/tickets/demo/{ticket_id}/journey",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    )
+    assert answer.status_code == 200 and answer.get_json()["sla"] is None
