@@ -69,7 +69,10 @@ def report_csv(name: str):
 def _run(name: str) -> Report:
     function = all_reports().get(name)
     if function is None:
-        raise NotFound(f"no report named {name!r} (reports: {', '.join(all_reports())})")
+        raise NotFound(
+            f"no report named {name!r} (reports: {', '.join(all_reports())})",
+            code="report_not_found",
+        )
     filters = report_filters(
         state().config,
         start=request.args.get("from", ""),
