@@ -174,6 +174,55 @@ def token(
     )
 
 
+@main.command()
+@config_option
+@click.argument("name")
+@click.option("--from", "start", default="", help="First day, YYYY-MM-DD (default: 30 days ago).")
+@click.option("--to", "end", default="", help="Last day, included, YYYY-MM-DD (default: today).")
+@click.option("--source", "sources", multiple=True, help="Only this desk (repeatable).")
+@click.option("--item", default="", help="What a drill-down is about, e.g. demo:1001.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@friendly_errors
+def report(
+    config_path: str,
+    name: str,
+    start: str,
+    end: str,
+    sources: tuple[str, ...],
+    item: str,
+    output: str,
+) -> None:
+    """Print the report NAME (docs/reports.md): a table, or CSV or JSON for scripts."""
+    from plugin.reports.catalog import all_reports
+    from plugin.reports.days import ensure_range
+    from plugin.reports.ranges import report_filters
+    from plugin.reports.text import report_table
+    from plugin.store import open_store
+
+    reports = all_reports()
+    if name not in reports:
+        raise click.ClickException(f"No report named {name!r}; the reports: {', '.join(reports)}.")
+    config = load_config(config_path)
+    filters = report_filters(config, start=start, end=end, sources=sources, item=item)
+    with open_store(config.database_path) as db:
+        # Every day of the range counted, however long it takes: a script wants it all.
+        first, last = int(filters.start.timestamp()), int(filters.end.timestamp())
+        ensure_range(db, config, first, last, budget=float("inf"))
+        result = reports[name](db, filters)
+    if output == "csv":
+        click.echo(result.as_csv(), nl=False)
+    elif output == "json":
+        click.echo(result.as_json())
+    else:
+        report_table(result)
+
+
 @main.command("check-config")
 @config_option
 @friendly_errors

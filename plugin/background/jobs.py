@@ -274,6 +274,28 @@ def scheduled_sla_push(config: Config) -> None:
         )
 
 
+def scheduled_report_days(config: Config) -> None:
+    """Keep the reports' daily sums current (plugin/reports/days.py), in the lease holder
+    only, within a time budget per run; never raises."""
+    from plugin.reports.days import refresh_days
+
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            upkeep = refresh_days(db, config)
+    except Exception as exc:
+        log.error("computing the reports' daily sums failed: %s", exc)
+        return
+    if upkeep.left:
+        log.info(
+            "reports: %d days counted in %.0f s, %d left for the next runs",
+            upkeep.computed,
+            upkeep.seconds,
+            upkeep.left,
+        )
+
+
 def scheduled_journey_notes(config: Config) -> None:
     """Post pending journey notes on new tickets (retries included); never raises."""
     from plugin.notes.post import post_quietly
