@@ -573,3 +573,35 @@ def ticket_groups(db: Database) -> None:
         ALTER TABLE tickets ADD COLUMN group_name TEXT;
         """,
     )
+
+
+@migrations(name="0021_guard_events")
+def guard_events(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The reply guard's warnings and what the agent did (plugin/reply_guard/events.py):
+        -- one row per warning shown about an article on a ticket, until the agent sends
+        -- anyway or edits the reply (outcome: sent_anyway | edited); a later warning about
+        -- the same article on the same ticket opens a new row. checks counts the drafts
+        -- checked while the row was open.
+        CREATE TABLE guard_events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER,
+            article_source TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            title TEXT,
+            warned_at INTEGER NOT NULL,
+            last_warned_at INTEGER NOT NULL,
+            checks INTEGER NOT NULL DEFAULT 1,
+            outcome TEXT,
+            outcome_at INTEGER
+        );
+        CREATE UNIQUE INDEX guard_events_open
+            ON guard_events(source, ticket_id, article_source, article_id)
+            WHERE outcome IS NULL;
+        CREATE INDEX guard_events_warned ON guard_events(warned_at);
+        """,
+    )

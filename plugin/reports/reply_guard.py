@@ -1,0 +1,112 @@
+"""The reply-guard reports: warnings shown about already-read articles and what the agents
+did (sent anyway, edited), per week (`reply-guard`) and per article
+(`reply-guard-articles`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.clock import from_epoch
+from plugin.reports.figures import epoch_range, share
+from plugin.reports.report import Chart, Column, Filters, Report, register
+from plugin.store.guard_events import guard_events_between
+
+SHOWN = (
+    "warnings shown in the date range: one per article per ticket until the agent sends "
+    "anyway or edits (a draft checked again and again counts once)"
+)
+COUNT_COLUMNS = (
+    Column("shown", "Warnings shown", SHOWN),
+    Column("sent_anyway", "Sent anyway", "warnings after which the agent clicked Send anyway"),
+    Column("edited", "Edited", "warnings after which the agent chose Edit reply"),
+    Column(
+        "no_answer",
+        "No choice recorded",
+        "shown − sent anyway − edited (still open, or the link was removed before saving)",
+    ),
+    Column(
+        "override_rate",
+        "Overridden",
+        "sent anyway ÷ (sent anyway + edited)",
+        kind="percent",
+    ),
+)
+NOTES = (
+    "Recorded from the reply guard's check (each warning shown) and the desk apps' Send "
+    "anyway / Edit reply buttons. Only warnings shown since this record began are counted.",
+)
+
+
+def week_of(epoch: int) -> str:
+    """The Monday (UTC) starting the week of `epoch`, as YYYY-MM-DD."""
+    day = from_epoch(epoch)
+    assert day is not None
+    return (day - timedelta(days=day.weekday())).date().isoformat()
+
+
+def _counts(events: list[dict[str, Any]]) -> dict[str, Any]:
+    sent = sum(e["outcome"] == "sent_anyway" for e in events)
+    edited = sum(e["outcome"] == "edited" for e in events)
+    return {
+        "shown": len(events),
+        "sent_anyway": sent,
+        "edited": edited,
+        "no_answer": len(events) - sent - edited,
+        "override_rate": share(sent, sent + edited),
+    }
+
+
+@register("reply-guard")
+def reply_guard_report(db: Database, filters: Filters) -> Report:
+    start, end = epoch_range(filters)
+    weeks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in guard_events_between(db, start=start, end=end, sources=filters.sources):
+        weeks[week_of(event["warned_at"])].append(event)
+    rows = [{"week": week, **_counts(weeks[week])} for week in sorted(weeks)]
+    return Report(
+        name="reply-guard",
+        title="Reply guard: warnings and what agents did",
+        filters=filters,
+        columns=(Column("week", "Week (from Monday)", kind="date"), *COUNT_COLUMNS),
+        rows=rows,
+        chart=Chart("stacked", x="week", series=("sent_anyway", "edited", "no_answer")),
+        notes=NOTES,
+        links={"shown": "reply-guard-articles"},
+    )
+
+
+@register("reply-guard-articles")
+def reply_guard_articles_report(db: Database, filters: Filters) -> Report:
+    start, end = epoch_range(filters)
+    articles: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for event in guard_events_between(db, start=start, end=end, sources=filters.sources):
+        articles[(event["article_source"], event["article_id"])].append(event)
+    rows = [
+        {
+            "article": next((e["title"] for e in found if e["title"]), f"Article {key[1]}"),
+            "source": key[0],
+            "article_id": key[1],
+            **_counts(found),
+        }
+        for key, found in articles.items()
+    ]
+    rows.sort(key=lambda r: (-r["shown"], r["source"], r["article_id"]))
+    return Report(
+        name="reply-guard-articles",
+        title="Reply guard by article",
+        filters=filters,
+        columns=(
+            Column("article", "Article", kind="text"),
+            Column("source", "Knowledge base", kind="text"),
+            Column("article_id", "Article id", kind="text"),
+            *COUNT_COLUMNS,
+        ),
+        rows=rows,
+        chart=Chart("stacked", x="article", series=("sent_anyway", "edited", "no_answer")),
+        notes=NOTES,
+        links={"shown": "reply-guard"},
+    )
