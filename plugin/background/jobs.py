@@ -25,6 +25,7 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
+from plugin.reports.aggregates import refresh as refresh_reports
 from plugin.sla.apply import decider_for
 from plugin.store import open_store
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
@@ -156,6 +157,18 @@ def scheduled_recompute(config: Config) -> None:
     if lease_for(config).held():
         mark_aged_quietly(config)
         recompute_quietly(config)
+
+
+def scheduled_report_refresh(config: Config) -> None:
+    """The worker's refresh of the reports' pre-aggregates (lease holder only); never
+    raises: a failed refresh leaves the previous figures for the next run to catch up."""
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            refresh_reports(db, now=now_epoch())
+    except Exception as exc:
+        log.error("refreshing the report figures failed: %s", exc)
 
 
 def scheduled_merge(config: Config) -> None:

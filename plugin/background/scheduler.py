@@ -10,6 +10,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from plugin.background import jobs
 from plugin.config import Config
+from plugin.reports.aggregates import REFRESH_MINUTES
 
 RECOMPUTE_MINUTES = 10
 MERGE_SECONDS = 5
@@ -42,6 +43,7 @@ def build_scheduler(
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
+        (jobs.scheduled_report_refresh, "report-refresh", {"minutes": REFRESH_MINUTES}),
     ):
         # First run at start too: what a crashed worker left queued goes out on restart.
         first = {"next_run_time": start} if start else {}  # None would add it paused

@@ -22,13 +22,15 @@ from plugin.reports.figures import (
 from plugin.reports.report import Chart, Column, Filters, Report, register
 from plugin.reports.touchpoints import EFFORT_FORMULA, effort_of
 from plugin.store.journey_reports import (
-    articles_before_tickets,
     current_stage_counts,
-    solved_ticket_effort,
     stage_stays,
+    transition_moments,
+)
+from plugin.store.report_aggregates import (
+    articles_before_tickets,
+    solved_ticket_effort,
     ticket_csat,
     touchpoint_volumes,
-    transition_moments,
 )
 
 DAY = 86400

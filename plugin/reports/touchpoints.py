@@ -15,7 +15,7 @@ from plugin.reports.figures import (
     stages_in_order,
 )
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.journey_reports import solved_ticket_effort, touchpoint_volumes
+from plugin.store.report_aggregates import solved_ticket_effort, touchpoint_volumes
 
 STAGE_NOTE = (
     "By stage: the customer's stage when the touchpoint happened (the last stage change at "

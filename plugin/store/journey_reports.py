@@ -1,6 +1,7 @@
-"""The reads behind the touchpoint, effort, outreach-outcome and journey-map reports
-(plugin/reports/). Each answers for a date range [start, end) and, when `desks` is not
-empty, for those desks only.
+"""The reads behind the outreach-outcome and journey-map reports (plugin/reports/), and
+the definitions the pre-aggregates share (store/report_aggregates.py holds the touchpoint,
+effort, CSAT and pain-point figures). Each answers for a date range [start, end) and, when
+`desks` is not empty, for those desks only.
 
 "By stage" is the customer's stage when the event happened: the last stage_history entry
 at or before that moment, else the customer's current stage (`stage_at_sql`).
@@ -11,8 +12,10 @@ Touchpoints counted (merged history; the inbox joins it within seconds):
   click on a result, part of the same search);
 - tickets, by channel: tickets not deleted, at their creation;
 - outreach: outbox messages sent to customers (status sent, channel not webhook).
-A desk's touchpoints are those it synced or that concern its articles; its tickets are
-its own; its outreach the messages to customers it knows (a `user:<desk>` identity).
+A touchpoint's desk is its article's knowledge base, else the source that wrote it; a
+ticket's its own; outreach is not tied to one desk (counted when every desk is shown),
+except in outreach outcomes: the messages to customers a desk knows (a `user:<desk>`
+identity).
 """
 
 from __future__ import annotations
@@ -50,19 +53,6 @@ def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
-def _touchpoint_desks(desks: Sequence[str]) -> tuple[str, list[str]]:
-    if not desks:
-        return "", []
-    return (
-        f" AND ({_in('source', desks)} OR {_in('article_source', desks)})",
-        [*desks, *desks],
-    )
-
-
-def _ticket_desks(desks: Sequence[str], column: str = "source") -> tuple[str, list[str]]:
-    return (f" AND {_in(column, desks)}", list(desks)) if desks else ("", [])
-
-
 def _customer_desks(desks: Sequence[str], customer: str) -> tuple[str, list[str]]:
     if not desks:
         return "", []
@@ -72,102 +62,6 @@ def _customer_desks(desks: Sequence[str], customer: str) -> tuple[str, list[str]
         f"customer_identities_customer WHERE ci.customer_id = {customer} "
         f"AND {_in('ci.kind', kinds)})",
         kinds,
-    )
-
-
-def _events_sql(desks: Sequence[str]) -> tuple[str, list[Any]]:
-    """(customer_id, at, touchpoint) of every touchpoint in [:start, :end)."""
-    tp_where, tp_params = _touchpoint_desks(desks)
-    tk_where, tk_params = _ticket_desks(desks)
-    ob_where, ob_params = _customer_desks(desks, "outbox.customer_id")
-    sql = (
-        "SELECT customer_id, occurred_at AS at, 'article_view' AS touchpoint FROM touchpoints "
-        f"WHERE type = 'article_view' AND occurred_at >= ? AND occurred_at < ?{tp_where} "
-        "UNION ALL SELECT customer_id, occurred_at, 'search' FROM touchpoints "
-        "WHERE type = 'search' AND article_id IS NULL "
-        f"AND occurred_at >= ? AND occurred_at < ?{tp_where} "
-        "UNION ALL SELECT customer_id, created_at, 'ticket:' || coalesce(channel, 'unknown') "
-        "FROM tickets WHERE deleted = 0 AND customer_id IS NOT NULL "
-        f"AND created_at >= ? AND created_at < ?{tk_where} "
-        "UNION ALL SELECT customer_id, sent_at, 'outreach:' || channel FROM outbox "
-        "WHERE status = 'sent' AND channel != 'webhook' "
-        f"AND sent_at >= ? AND sent_at < ?{ob_where}"
-    )
-    return sql, [tp_params, tp_params, tk_params, ob_params]
-
-
-def _followed_sql(customer: str, at: str) -> str:
-    """1 when the customer opened a ticket in (at, at + 24 h], else 0."""
-    return (
-        "EXISTS (SELECT 1 FROM tickets ft INDEXED BY tickets_customer "
-        f"WHERE ft.customer_id = {customer} AND ft.created_at > {at} "
-        f"AND ft.created_at <= {at} + {FOLLOW_SECONDS} AND ft.deleted = 0)"
-    )
-
-
-def touchpoint_volumes(
-    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """Per (touchpoint, stage): `volume`, `followed` (of them, followed by a ticket from
-    the same customer within 24 h) and `customers` (distinct)."""
-    events, groups = _events_sql(desks)
-    params: list[Any] = []
-    for group in groups:
-        params += [start, end, *group]
-    return select_dicts(
-        db,
-        "SELECT touchpoint, stage, count(*) AS volume, sum(followed) AS followed, "
-        "count(DISTINCT customer_id) AS customers FROM ("
-        f"SELECT e.touchpoint, e.customer_id, {stage_at_sql('e.customer_id', 'e.at')} AS stage, "
-        f"{_followed_sql('e.customer_id', 'e.at')} AS followed FROM ({events}) e"
-        ") GROUP BY touchpoint, stage ORDER BY touchpoint, stage",
-        params,
-    )
-
-
-def solved_ticket_effort(
-    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """Every ticket solved in [start, end) with the customer's effort in the 7 days up to
-    its solving: `views` (article views), `searches`, `contacts` (tickets opened, this one
-    included when it was opened in the window) and `stage` (when it was opened)."""
-    where, params = _ticket_desks(desks, "t.source")
-    window = EFFORT_WINDOW_SECONDS
-    return select_dicts(
-        db,
-        f"SELECT t.source, t.id, {stage_at_sql('t.customer_id', 't.created_at')} AS stage, "
-        "(SELECT count(*) FROM touchpoints v INDEXED BY touchpoints_article_views "
-        "WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
-        f"AND v.occurred_at >= t.solved_at - {window} AND v.occurred_at <= t.solved_at) "
-        "AS views, "
-        "(SELECT count(*) FROM touchpoints s INDEXED BY touchpoints_article_views "
-        "WHERE s.customer_id = t.customer_id AND s.type = 'search' AND s.article_id IS NULL "
-        f"AND s.occurred_at >= t.solved_at - {window} AND s.occurred_at <= t.solved_at) "
-        "AS searches, "
-        "(SELECT count(*) FROM tickets c INDEXED BY tickets_customer "
-        "WHERE c.customer_id = t.customer_id AND c.deleted = 0 "
-        f"AND c.created_at >= t.solved_at - {window} AND c.created_at <= t.solved_at) "
-        "AS contacts "
-        "FROM tickets t WHERE t.deleted = 0 AND t.customer_id IS NOT NULL "
-        f"AND t.solved_at >= ? AND t.solved_at < ?{where} ORDER BY t.solved_at",
-        [start, end, *params],
-    )
-
-
-def ticket_csat(
-    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """Per stage (when the ticket was opened), of tickets opened in [start, end):
-    `tickets`, `rated` and `good` (CSAT "good")."""
-    where, params = _ticket_desks(desks, "t.source")
-    return select_dicts(
-        db,
-        "SELECT stage, count(*) AS tickets, count(csat_score) AS rated, "
-        "coalesce(sum(csat_score = 'good'), 0) AS good FROM ("
-        f"SELECT t.csat_score, {stage_at_sql('t.customer_id', 't.created_at')} AS stage "
-        "FROM tickets t WHERE t.deleted = 0 AND t.customer_id IS NOT NULL "
-        f"AND t.created_at >= ? AND t.created_at < ?{where}) GROUP BY stage",
-        [start, end, *params],
     )
 
 
@@ -238,30 +132,4 @@ def transition_moments(
         "FROM stage_history h INDEXED BY stage_history_at "
         f"WHERE h.at >= ? AND h.at < ? AND h.from_stage IS NOT NULL{where}",
         [start, end, *params],
-    )
-
-
-def articles_before_tickets(
-    db: Database, *, start: int, end: int, desks: Sequence[str] = (), per_stage: int = 3
-) -> list[dict[str, Any]]:
-    """Per stage (when the ticket was opened), the articles most read in the 24 h before
-    tickets opened in [start, end): `article_source`, `article_id`, `title`, `tickets`
-    (tickets with such a read before them), best first, `per_stage` each."""
-    where, params = _ticket_desks(desks, "t.source")
-    return select_dicts(
-        db,
-        "SELECT stage, article_source, article_id, title, tickets FROM ("
-        "SELECT stage, article_source, article_id, max(article_title) AS title, "
-        "count(DISTINCT ticket) AS tickets, row_number() OVER (PARTITION BY stage "
-        "ORDER BY count(DISTINCT ticket) DESC, article_source, article_id) AS place FROM ("
-        f"SELECT {stage_at_sql('t.customer_id', 't.created_at')} AS stage, "
-        "t.source || ':' || t.id AS ticket, v.article_source, v.article_id, v.article_title "
-        "FROM tickets t JOIN touchpoints v INDEXED BY touchpoints_article_views "
-        "ON v.customer_id = t.customer_id AND v.type = 'article_view' "
-        f"AND v.occurred_at >= t.created_at - {FOLLOW_SECONDS} AND v.occurred_at <= t.created_at "
-        "WHERE t.deleted = 0 AND t.customer_id IS NOT NULL "
-        f"AND t.created_at >= ? AND t.created_at < ?{where}"
-        ") GROUP BY stage, article_source, article_id) WHERE place <= ? "
-        "ORDER BY stage, place",
-        [start, end, *params, per_stage],
     )

@@ -605,3 +605,55 @@ def guard_events(db: Database) -> None:
         CREATE INDEX guard_events_warned ON guard_events(warned_at);
         """,
     )
+
+
+@migrations(name="0022_report_aggregates")
+def report_aggregates(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- What the touchpoint, effort and journey-map reports read (store/report_aggregates.py),
+        -- kept up to date by the worker and rebuilt in full on demand. Days are UTC days
+        -- (epoch // 86400). desk: the article's knowledge base, else the event's source, for
+        -- touchpoints; the ticket's desk; '' for outreach (not tied to one desk).
+        -- stage: the customer's stage when it happened; followed: of volume, those after
+        -- which the customer opened a ticket within 24 h.
+        CREATE TABLE touchpoint_days (
+            day INTEGER NOT NULL,
+            desk TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            touchpoint TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            followed INTEGER NOT NULL,
+            PRIMARY KEY (day, desk, stage, touchpoint)
+        ) WITHOUT ROWID;
+        -- One row per ticket: its stage when opened, CSAT, the customer's effort in the 7
+        -- days up to its solving, and the articles read in the 24 h before it (JSON
+        -- [[source, article id, title], ...]).
+        CREATE TABLE ticket_facts (
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            solved_at INTEGER,
+            stage TEXT NOT NULL,
+            csat TEXT,
+            views INTEGER NOT NULL DEFAULT 0,
+            searches INTEGER NOT NULL DEFAULT 0,
+            contacts INTEGER NOT NULL DEFAULT 0,
+            read_before TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (source, ticket_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX ticket_facts_created ON ticket_facts(created_at);
+        CREATE INDEX ticket_facts_solved ON ticket_facts(solved_at) WHERE solved_at IS NOT NULL;
+        -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
+        CREATE TABLE report_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            touchpoint_id INTEGER NOT NULL,
+            refreshed_at INTEGER NOT NULL
+        );
+        -- Days of touchpoints and tickets, read when a day's aggregates are made again.
+        CREATE INDEX touchpoints_time ON touchpoints(occurred_at);
+        CREATE INDEX tickets_created ON tickets(created_at);
+        """,
+    )

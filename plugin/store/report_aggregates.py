@@ -1,0 +1,252 @@
+"""Pre-aggregated report figures: touchpoints per day, desk, stage and kind
+(`touchpoint_days`), and one row of facts per ticket (`ticket_facts`), so that the
+touchpoint, effort and journey-map reports read thousands of rows for a 90-day range
+instead of millions of touchpoints.
+
+Made from the history by `rebuild_days` (whole UTC days: deleted and made again in one
+transaction) and `rebuild_ticket_facts`; kept fresh by `refresh` (the worker, every few
+minutes): the last `SETTLE_DAYS` days again (a ticket may still follow a touchpoint, a
+rating still come), plus the days of touchpoints written since the last refresh (a late
+sync) and of tickets not aggregated yet (with the day before: the views they follow),
+plus tickets opened in the last `TICKET_SETTLE_DAYS`. `rebuild` makes everything
+again (after a stage-history rebuild, or `journeydesk report rebuild`), a week a
+transaction, so memory stays flat and other writers wait well under a second each time.
+
+Definitions (plugin/store/journey_reports.py's module doc): touchpoints, "followed by a
+ticket" (the same customer opened one within 24 h), stage (`stage_at_sql`), effort (views,
+searches and tickets in the 7 days up to a ticket's solving).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from plugin.store import select_dicts
+from plugin.store.journey_reports import (
+    DAY,
+    EFFORT_WINDOW_SECONDS,
+    FOLLOW_SECONDS,
+    stage_at_sql,
+)
+
+SETTLE_DAYS = 2
+"""Days made again at every refresh: a touchpoint's 24 h follow window closes after a day;
+one more for late arrivals."""
+TICKET_SETTLE_DAYS = 30
+"""Tickets opened this recently are refreshed each time (solved, rated since)."""
+REBUILD_DAYS_PER_TRANSACTION = 7
+
+
+def _followed(customer: str, at: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM tickets ft INDEXED BY tickets_customer "
+        f"WHERE ft.customer_id = {customer} AND ft.created_at > {at} "
+        f"AND ft.created_at <= {at} + {FOLLOW_SECONDS} AND ft.deleted = 0)"
+    )
+
+
+_EVENTS = (
+    "SELECT customer_id, occurred_at AS at, coalesce(article_source, source) AS desk, "
+    "CASE WHEN type = 'article_view' THEN 'article_view' ELSE 'search' END AS touchpoint "
+    "FROM touchpoints INDEXED BY touchpoints_time WHERE occurred_at >= :start "
+    "AND occurred_at < :end AND (type = 'article_view' OR "
+    "(type = 'search' AND article_id IS NULL)) "
+    "UNION ALL SELECT customer_id, created_at, source, 'ticket:' || coalesce(channel, 'unknown') "
+    "FROM tickets INDEXED BY tickets_created WHERE created_at >= :start AND created_at < :end "
+    "AND deleted = 0 AND customer_id IS NOT NULL "
+    "UNION ALL SELECT customer_id, sent_at, '', 'outreach:' || channel FROM outbox "
+    "WHERE status = 'sent' AND channel != 'webhook' AND sent_at >= :start AND sent_at < :end"
+)
+"""(customer_id, at, desk, touchpoint) of every touchpoint in [:start, :end)."""
+
+
+def rebuild_days(db: Database, first_day: int, last_day: int) -> int:
+    """Make `touchpoint_days` of the UTC days first_day..last_day (day numbers) again, in
+    one transaction; returns the rows written."""
+    start, end = first_day * DAY, (last_day + 1) * DAY
+    with db.atomic():
+        db.conn.execute(
+            "DELETE FROM touchpoint_days WHERE day >= ? AND day <= ?", [first_day, last_day]
+        )
+        cursor = db.conn.execute(
+            "INSERT INTO touchpoint_days (day, desk, stage, touchpoint, volume, followed) "
+            f"SELECT at / {DAY}, desk, stage, touchpoint, count(*), sum(followed) FROM ("
+            f"SELECT e.at, e.desk, e.touchpoint, {stage_at_sql('e.customer_id', 'e.at')} "
+            f"AS stage, {_followed('e.customer_id', 'e.at')} AS followed FROM ({_EVENTS}) e"
+            f") GROUP BY at / {DAY}, desk, stage, touchpoint",
+            {"start": start, "end": end},
+        )
+    return cursor.rowcount
+
+
+_TICKET_FACTS = (
+    "INSERT INTO ticket_facts (source, ticket_id, customer_id, created_at, solved_at, stage, "
+    "csat, views, searches, contacts, read_before) "
+    "SELECT t.source, t.id, t.customer_id, t.created_at, t.solved_at, "
+    f"{stage_at_sql('t.customer_id', 't.created_at')}, t.csat_score, "
+    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM touchpoints v "
+    "INDEXED BY touchpoints_article_views WHERE v.customer_id = t.customer_id "
+    f"AND v.occurred_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
+    "AND v.occurred_at <= t.solved_at AND v.type = 'article_view') END, "
+    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM touchpoints s "
+    "INDEXED BY touchpoints_article_views WHERE s.customer_id = t.customer_id "
+    f"AND s.occurred_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
+    "AND s.occurred_at <= t.solved_at AND s.type = 'search' AND s.article_id IS NULL) END, "
+    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM tickets c "
+    "INDEXED BY tickets_customer WHERE c.customer_id = t.customer_id AND c.deleted = 0 "
+    f"AND c.created_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
+    "AND c.created_at <= t.solved_at) END, "
+    "(SELECT coalesce(json_group_array(json_array(r.article_source, r.article_id, r.title)), "
+    "'[]') FROM (SELECT v.article_source, v.article_id, max(v.article_title) AS title "
+    "FROM touchpoints v INDEXED BY touchpoints_article_views "
+    "WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
+    f"AND v.occurred_at >= t.created_at - {FOLLOW_SECONDS} AND v.occurred_at <= t.created_at "
+    "GROUP BY v.article_source, v.article_id) r) "
+    "FROM tickets t INDEXED BY tickets_created "
+    "WHERE t.created_at >= ? AND t.created_at < ? AND t.deleted = 0 "
+    "AND t.customer_id IS NOT NULL "
+    "ON CONFLICT (source, ticket_id) DO UPDATE SET customer_id = excluded.customer_id, "
+    "created_at = excluded.created_at, solved_at = excluded.solved_at, "
+    "stage = excluded.stage, csat = excluded.csat, views = excluded.views, "
+    "searches = excluded.searches, contacts = excluded.contacts, "
+    "read_before = excluded.read_before"
+)
+
+
+def rebuild_ticket_facts(db: Database, start: int, end: int) -> int:
+    """Make the facts of the tickets opened in [start, end) again (deleted tickets lose
+    theirs), in one transaction; returns the tickets written."""
+    with db.atomic():
+        db.conn.execute(
+            "DELETE FROM ticket_facts WHERE created_at >= ? AND created_at < ?", [start, end]
+        )
+        return db.conn.execute(_TICKET_FACTS, [start, end]).rowcount
+
+
+def history_span(db: Database) -> tuple[int, int] | None:
+    """The first and last UTC day holding a touchpoint or a ticket, or None."""
+    first, last = db.conn.execute(
+        "SELECT min(lo), max(hi) FROM ("
+        "SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM touchpoints "
+        "INDEXED BY touchpoints_time "
+        "UNION ALL SELECT min(created_at), max(created_at) FROM tickets INDEXED BY tickets_created "
+        "UNION ALL SELECT min(sent_at), max(sent_at) FROM outbox)"
+    ).fetchone()
+    return (first // DAY, last // DAY) if first is not None else None
+
+
+def state(db: Database) -> dict[str, int] | None:
+    rows = select_dicts(db, "SELECT touchpoint_id, refreshed_at FROM report_state")
+    return rows[0] if rows else None
+
+
+def last_touchpoint_id(db: Database) -> int:
+    return db.conn.execute("SELECT coalesce(max(id), 0) FROM touchpoints").fetchone()[0]
+
+
+def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
+    """The UTC days of the touchpoints written after `touchpoint_id` (a late sync)."""
+    return [
+        day
+        for (day,) in db.conn.execute(
+            f"SELECT DISTINCT occurred_at / {DAY} FROM touchpoints WHERE id > ? ORDER BY 1",
+            [touchpoint_id],
+        )
+    ]
+
+
+def days_of_new_tickets(db: Database) -> list[int]:
+    """The UTC days on which tickets without facts yet were opened (synced since the last
+    refresh, or never aggregated): one pass over the tickets, probing each one's facts."""
+    return [
+        day
+        for (day,) in db.conn.execute(
+            f"SELECT DISTINCT t.created_at / {DAY} FROM tickets t WHERE t.deleted = 0 "
+            "AND t.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ticket_facts f "
+            "WHERE f.source = t.source AND f.ticket_id = t.id) ORDER BY 1"
+        )
+    ]
+
+
+def save_state(db: Database, *, touchpoint_id: int, now: int) -> None:
+    with db.atomic():
+        db.conn.execute(
+            "INSERT INTO report_state (id, touchpoint_id, refreshed_at) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET touchpoint_id = excluded.touchpoint_id, "
+            "refreshed_at = excluded.refreshed_at",
+            [touchpoint_id, now],
+        )
+
+
+def _desks(column: str, desks: Sequence[str]) -> tuple[str, list[str]]:
+    if not desks:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' for _ in desks)})", list(desks)
+
+
+def touchpoint_volumes(
+    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Per (touchpoint, stage), over the UTC days from `start`'s to the one before `end`'s
+    (a range is counted in whole days): `volume` and `followed`."""
+    where, params = _desks("desk", desks)
+    return select_dicts(
+        db,
+        "SELECT touchpoint, stage, sum(volume) AS volume, sum(followed) AS followed "
+        f"FROM touchpoint_days WHERE day >= ? AND day < ?{where} "
+        "GROUP BY touchpoint, stage ORDER BY touchpoint, stage",
+        [start // DAY, -(-end // DAY), *params],
+    )
+
+
+def solved_ticket_effort(
+    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Tickets solved in [start, end): `stage` (when opened), `views`, `searches` and
+    `contacts` in the 7 days up to their solving."""
+    where, params = _desks("source", desks)
+    return select_dicts(
+        db,
+        "SELECT stage, views, searches, contacts FROM ticket_facts INDEXED BY "
+        f"ticket_facts_solved WHERE solved_at >= ? AND solved_at < ?{where}",
+        [start, end, *params],
+    )
+
+
+def ticket_csat(
+    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Per stage (when opened), of tickets opened in [start, end): `tickets`, `rated`,
+    `good`."""
+    where, params = _desks("source", desks)
+    return select_dicts(
+        db,
+        "SELECT stage, count(*) AS tickets, count(csat) AS rated, "
+        "coalesce(sum(csat = 'good'), 0) AS good FROM ticket_facts INDEXED BY "
+        f"ticket_facts_created WHERE created_at >= ? AND created_at < ?{where} GROUP BY stage",
+        [start, end, *params],
+    )
+
+
+def articles_before_tickets(
+    db: Database, *, start: int, end: int, desks: Sequence[str] = (), per_stage: int = 3
+) -> list[dict[str, Any]]:
+    """Per stage (when the ticket was opened), the articles read in the 24 h before the
+    most tickets opened in [start, end): `article_source`, `article_id`, `title`,
+    `tickets`, best first, `per_stage` each."""
+    where, params = _desks("f.source", desks)
+    return select_dicts(
+        db,
+        "SELECT stage, article_source, article_id, title, tickets FROM ("
+        "SELECT f.stage, r.value ->> 0 AS article_source, r.value ->> 1 AS article_id, "
+        "max(r.value ->> 2) AS title, count(*) AS tickets, row_number() OVER ("
+        "PARTITION BY f.stage ORDER BY count(*) DESC, r.value ->> 0, r.value ->> 1) AS place "
+        "FROM ticket_facts f INDEXED BY ticket_facts_created, json_each(f.read_before) r "
+        f"WHERE f.created_at >= ? AND f.created_at < ?{where} "
+        "GROUP BY f.stage, r.value ->> 0, r.value ->> 1"
+        ") WHERE place <= ? ORDER BY stage, place",
+        [start, end, *params, per_stage],
+    )
