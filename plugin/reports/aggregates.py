@@ -1,8 +1,8 @@
 """Keeping the reports' pre-aggregates (store/report_aggregates.py) up to date.
 
 `refresh` is the worker's job (every REFRESH_MINUTES): the last SETTLE_DAYS days again,
-the days of touchpoints and tickets synced late, and the facts of tickets opened in the
-last TICKET_SETTLE_DAYS. The first refresh of a store finds no state and
+the days of touchpoints and tickets synced since, and the facts of the tickets changed at
+the desk since. The first refresh of a store finds no state and
 rebuilds everything. `rebuild` makes everything again, a week a transaction:
 `journeydesk rebuild-reports`, and after the stage history is rebuilt (the stages of the
 past changed).
@@ -17,17 +17,18 @@ from sqlite_utils import Database
 
 from plugin.store.journey_reports import DAY
 from plugin.store.report_aggregates import (
+    CHANGE_MARGIN_SECONDS,
     REBUILD_DAYS_PER_TRANSACTION,
     SETTLE_DAYS,
-    TICKET_SETTLE_DAYS,
-    days_of_new_tickets,
     days_written_since,
     history_span,
     last_touchpoint_id,
     rebuild_days,
     rebuild_ticket_facts,
+    refresh_ticket_facts,
     save_state,
     state,
+    tickets_to_refresh,
 )
 
 REFRESH_MINUTES = 10
@@ -51,15 +52,12 @@ def refresh(db: Database, *, now: int) -> Refreshed:
     today = now // DAY
     days = set(range(today - SETTLE_DAYS, today + 1))
     days.update(days_written_since(db, known["touchpoint_id"]))
-    late = set(days_of_new_tickets(db))
-    days.update(late | {d - 1 for d in late})  # their day's views, and the day before's
-    days = {d for d in days if d <= today}
-    for first, last in _runs(sorted(days)):
+    changed = tickets_to_refresh(db, changed_since=known["refreshed_at"] - CHANGE_MARGIN_SECONDS)
+    opened = {created // DAY for _, _, created in changed}
+    days.update(opened | {d - 1 for d in opened})  # the views they follow: a day before
+    for first, last in _runs(sorted(d for d in days if d <= today)):
         rebuild_days(db, first, last)
-    recent = today - TICKET_SETTLE_DAYS
-    tickets = rebuild_ticket_facts(db, recent * DAY, (today + 1) * DAY)
-    for first, last in _runs(sorted(d for d in late if d < recent)):
-        tickets += rebuild_ticket_facts(db, first * DAY, (last + 1) * DAY)
+    tickets = refresh_ticket_facts(db, [(source, ticket) for source, ticket, _ in changed])
     save_state(db, touchpoint_id=watermark, now=now)
     return Refreshed(days=len(days), tickets=tickets, full=False)
 

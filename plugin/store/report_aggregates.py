@@ -7,10 +7,11 @@ Made from the history by `rebuild_days` (whole UTC days: deleted and made again 
 transaction) and `rebuild_ticket_facts`; kept fresh by `refresh` (the worker, every few
 minutes): the last `SETTLE_DAYS` days again (a ticket may still follow a touchpoint, a
 rating still come), plus the days of touchpoints written since the last refresh (a late
-sync) and of tickets not aggregated yet (with the day before: the views they follow),
-plus tickets opened in the last `TICKET_SETTLE_DAYS`. `rebuild` makes everything
-again (after a stage-history rebuild, or `journeydesk report rebuild`), a week a
-transaction, so memory stays flat and other writers wait well under a second each time.
+sync) and of tickets new since (with the day before: the views they follow), and the
+facts of the tickets changed at the desk since (solved, rated, deleted). `rebuild` makes everything
+again (after a stage-history rebuild, or `journeydesk rebuild-reports`), a week at a time.
+The counting reads outside any transaction; only the swap of the rows holds the write
+lock, so other writers wait well under a second each time.
 
 Definitions (plugin/store/journey_reports.py's module doc): touchpoints, "followed by a
 ticket" (the same customer opened one within 24 h), stage (`stage_at_sql`), effort (views,
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import select_dicts
+from plugin.store import dumps, select_dicts
 from plugin.store.journey_reports import (
     DAY,
     EFFORT_WINDOW_SECONDS,
@@ -35,8 +36,9 @@ from plugin.store.journey_reports import (
 SETTLE_DAYS = 2
 """Days made again at every refresh: a touchpoint's 24 h follow window closes after a day;
 one more for late arrivals."""
-TICKET_SETTLE_DAYS = 30
-"""Tickets opened this recently are refreshed each time (solved, rated since)."""
+CHANGE_MARGIN_SECONDS = DAY
+"""Tickets changed at the desk this long before the last refresh are looked at again (a
+desk's clock and a sync's delay)."""
 REBUILD_DAYS_PER_TRANSACTION = 7
 
 
@@ -64,66 +66,117 @@ _EVENTS = (
 
 
 def rebuild_days(db: Database, first_day: int, last_day: int) -> int:
-    """Make `touchpoint_days` of the UTC days first_day..last_day (day numbers) again, in
-    one transaction; returns the rows written."""
+    """Make `touchpoint_days` of the UTC days first_day..last_day (day numbers) again;
+    returns the rows written. The counting reads outside any transaction (it takes
+    seconds on a big store); only the swap of the days' rows holds the write lock."""
     start, end = first_day * DAY, (last_day + 1) * DAY
+    rows = db.conn.execute(
+        f"SELECT at / {DAY}, desk, stage, touchpoint, count(*), sum(followed) FROM ("
+        f"SELECT e.at, e.desk, e.touchpoint, {stage_at_sql('e.customer_id', 'e.at')} "
+        f"AS stage, {_followed('e.customer_id', 'e.at')} AS followed FROM ({_EVENTS}) e"
+        f") GROUP BY at / {DAY}, desk, stage, touchpoint",
+        {"start": start, "end": end},
+    ).fetchall()
     with db.atomic():
         db.conn.execute(
             "DELETE FROM touchpoint_days WHERE day >= ? AND day <= ?", [first_day, last_day]
         )
-        cursor = db.conn.execute(
+        db.conn.executemany(
             "INSERT INTO touchpoint_days (day, desk, stage, touchpoint, volume, followed) "
-            f"SELECT at / {DAY}, desk, stage, touchpoint, count(*), sum(followed) FROM ("
-            f"SELECT e.at, e.desk, e.touchpoint, {stage_at_sql('e.customer_id', 'e.at')} "
-            f"AS stage, {_followed('e.customer_id', 'e.at')} AS followed FROM ({_EVENTS}) e"
-            f") GROUP BY at / {DAY}, desk, stage, touchpoint",
-            {"start": start, "end": end},
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
         )
-    return cursor.rowcount
+    return len(rows)
 
 
-_TICKET_FACTS = (
-    "INSERT INTO ticket_facts (source, ticket_id, customer_id, created_at, solved_at, stage, "
-    "csat, views, searches, contacts, read_before) "
+_FACT_COLUMNS = (
+    "source, ticket_id, customer_id, created_at, solved_at, stage, csat, views, searches, "
+    "contacts, read_before"
+)
+
+
+def _effort_count(alias: str, condition: str, table: str = "touchpoints") -> str:
+    """Rows of the customer's `table` in the 7 days up to the ticket's solving."""
+    index = "touchpoints_article_views" if table == "touchpoints" else "tickets_customer"
+    at = "occurred_at" if table == "touchpoints" else "created_at"
+    return (
+        f"CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM {table} {alias} "
+        f"INDEXED BY {index} WHERE {alias}.customer_id = t.customer_id "
+        f"AND {alias}.{at} >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
+        f"AND {alias}.{at} <= t.solved_at AND {condition}) END"
+    )
+
+
+_FACTS = (
     "SELECT t.source, t.id, t.customer_id, t.created_at, t.solved_at, "
     f"{stage_at_sql('t.customer_id', 't.created_at')}, t.csat_score, "
-    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM touchpoints v "
-    "INDEXED BY touchpoints_article_views WHERE v.customer_id = t.customer_id "
-    f"AND v.occurred_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
-    "AND v.occurred_at <= t.solved_at AND v.type = 'article_view') END, "
-    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM touchpoints s "
-    "INDEXED BY touchpoints_article_views WHERE s.customer_id = t.customer_id "
-    f"AND s.occurred_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
-    "AND s.occurred_at <= t.solved_at AND s.type = 'search' AND s.article_id IS NULL) END, "
-    "CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM tickets c "
-    "INDEXED BY tickets_customer WHERE c.customer_id = t.customer_id AND c.deleted = 0 "
-    f"AND c.created_at >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
-    "AND c.created_at <= t.solved_at) END, "
-    "(SELECT coalesce(json_group_array(json_array(r.article_source, r.article_id, r.title)), "
-    "'[]') FROM (SELECT v.article_source, v.article_id, max(v.article_title) AS title "
-    "FROM touchpoints v INDEXED BY touchpoints_article_views "
+    + _effort_count("v", "v.type = 'article_view'")
+    + ", "
+    + _effort_count("s", "s.type = 'search' AND s.article_id IS NULL")
+    + ", "
+    + _effort_count("c", "c.deleted = 0", table="tickets")
+    + ", (SELECT coalesce(json_group_array(json_array(r.article_source, r.article_id, "
+    "r.title)), '[]') FROM (SELECT v.article_source, v.article_id, max(v.article_title) "
+    "AS title FROM touchpoints v INDEXED BY touchpoints_article_views "
     "WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
     f"AND v.occurred_at >= t.created_at - {FOLLOW_SECONDS} AND v.occurred_at <= t.created_at "
     "GROUP BY v.article_source, v.article_id) r) "
-    "FROM tickets t INDEXED BY tickets_created "
-    "WHERE t.created_at >= ? AND t.created_at < ? AND t.deleted = 0 "
-    "AND t.customer_id IS NOT NULL "
-    "ON CONFLICT (source, ticket_id) DO UPDATE SET customer_id = excluded.customer_id, "
-    "created_at = excluded.created_at, solved_at = excluded.solved_at, "
-    "stage = excluded.stage, csat = excluded.csat, views = excluded.views, "
-    "searches = excluded.searches, contacts = excluded.contacts, "
-    "read_before = excluded.read_before"
+    "FROM tickets t {index} WHERE {where} AND t.deleted = 0 AND t.customer_id IS NOT NULL"
 )
+"""The facts of the tickets `where` selects (a ticket's columns under the alias t)."""
+
+
+def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> int:
+    with db.atomic():
+        db.conn.execute(f"DELETE FROM ticket_facts WHERE {delete}", params)
+        db.conn.executemany(
+            f"INSERT OR REPLACE INTO ticket_facts ({_FACT_COLUMNS}) "
+            f"VALUES ({', '.join('?' for _ in range(11))})",
+            rows,
+        )
+    return len(rows)
 
 
 def rebuild_ticket_facts(db: Database, start: int, end: int) -> int:
     """Make the facts of the tickets opened in [start, end) again (deleted tickets lose
-    theirs), in one transaction; returns the tickets written."""
-    with db.atomic():
-        db.conn.execute(
-            "DELETE FROM ticket_facts WHERE created_at >= ? AND created_at < ?", [start, end]
+    theirs); returns the tickets written. Reads outside the write transaction."""
+    rows = db.conn.execute(
+        _FACTS.format(
+            index="INDEXED BY tickets_created", where="t.created_at >= ? AND t.created_at < ?"
+        ),
+        [start, end],
+    ).fetchall()
+    return _write_facts(db, rows, delete="created_at >= ? AND created_at < ?", params=[start, end])
+
+
+def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]]) -> int:
+    """Make the facts of the tickets `keys` ((source, id)) again; a ticket deleted since
+    (or gone) loses its facts. Returns the tickets written."""
+    written = 0
+    for begin in range(0, len(keys), 500):
+        chunk = dumps([list(key) for key in keys[begin : begin + 500]])
+        wanted = "(t.source, t.id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+        rows = db.conn.execute(_FACTS.format(index="", where=wanted), [chunk]).fetchall()
+        written += _write_facts(
+            db,
+            rows,
+            delete="(source, ticket_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+            params=[chunk],
         )
-        return db.conn.execute(_TICKET_FACTS, [start, end]).rowcount
+    return written
+
+
+def tickets_to_refresh(db: Database, *, changed_since: int) -> list[tuple[str, str, int]]:
+    """(source, id, created_at) of the tickets whose facts may be out of date: changed at
+    the desk since `changed_since` (solved, rated), or whose facts are missing (synced
+    since) or left over (deleted since). One pass over the tickets."""
+    return db.conn.execute(
+        "SELECT t.source, t.id, t.created_at FROM tickets t "
+        "WHERE coalesce(t.updated_at, t.created_at) >= ? "
+        "OR (t.deleted = 0 AND t.customer_id IS NOT NULL) != EXISTS (SELECT 1 FROM "
+        "ticket_facts f WHERE f.source = t.source AND f.ticket_id = t.id)",
+        [changed_since],
+    ).fetchall()
 
 
 def history_span(db: Database) -> tuple[int, int] | None:
@@ -154,19 +207,6 @@ def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
         for (day,) in db.conn.execute(
             f"SELECT DISTINCT occurred_at / {DAY} FROM touchpoints WHERE id > ? ORDER BY 1",
             [touchpoint_id],
-        )
-    ]
-
-
-def days_of_new_tickets(db: Database) -> list[int]:
-    """The UTC days on which tickets without facts yet were opened (synced since the last
-    refresh, or never aggregated): one pass over the tickets, probing each one's facts."""
-    return [
-        day
-        for (day,) in db.conn.execute(
-            f"SELECT DISTINCT t.created_at / {DAY} FROM tickets t WHERE t.deleted = 0 "
-            "AND t.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ticket_facts f "
-            "WHERE f.source = t.source AND f.ticket_id = t.id) ORDER BY 1"
         )
     ]
 

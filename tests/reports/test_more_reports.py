@@ -339,3 +339,53 @@ def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(tmp_path):
     rebuild(db, now=END)
     rebuilt = {r["key"]: r for r in run(db, "touchpoints").rows}
     assert rebuilt == after
+
+
+def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(tmp_path):
+    from connectors.records import CustomerRef, Ticket
+    from plugin.clock import from_epoch
+    from plugin.store.tickets import upsert_tickets
+
+    db = open_db(tmp_path / "solved.db")
+    history = generate(db, seed=4, customers=10)
+    refresh(db, now=END - DAY)
+    ticket = next(
+        t for t in live_tickets(history) if t["solved"] is None and in_range(t["created"])
+    )
+    ref = CustomerRef(source_id=f"c{ticket['customer'] - min(history.customers)}")
+    solved = END - DAY // 2
+    upsert_tickets(
+        db,
+        DESK,
+        [
+            Ticket(
+                id=ticket["id"],
+                requester=ref,
+                subject="Help",
+                created_at=from_epoch(ticket["created"]),
+                updated_at=from_epoch(solved),
+                status="solved",
+                channel=ticket["channel"],
+                solved_at=from_epoch(solved),
+                csat_score="good",
+            )
+        ],
+    )
+    db.conn.commit()
+    ticket.update(solved=solved, csat="good")
+    refresh(db, now=END)
+    expected = expected_effort(history)
+    report = run(db, "effort")
+    assert {row["key"]: row["tickets"] for row in report.rows} == {
+        s: len(v) for s, v in expected.items()
+    }
+    stage = history.stage_at(ticket["customer"], ticket["created"])
+    row = next(r for r in run(db, "journey-map").rows if r["key"] == stage)
+    rated = [
+        t
+        for t in live_tickets(history)
+        if in_range(t["created"])
+        and t["csat"]
+        and history.stage_at(t["customer"], t["created"]) == stage
+    ]
+    assert row["csat"] == pytest.approx(sum(t["csat"] == "good" for t in rated) / len(rated))
