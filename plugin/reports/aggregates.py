@@ -20,6 +20,7 @@ from plugin.store.report_aggregates import (
     CHANGE_MARGIN_SECONDS,
     REBUILD_DAYS_PER_TRANSACTION,
     SETTLE_DAYS,
+    day_runs,
     days_written_since,
     history_span,
     last_touchpoint_id,
@@ -55,7 +56,7 @@ def refresh(db: Database, *, now: int) -> Refreshed:
     changed = tickets_to_refresh(db, changed_since=known["refreshed_at"] - CHANGE_MARGIN_SECONDS)
     opened = {created // DAY for _, _, created in changed}
     days.update(opened | {d - 1 for d in opened})  # the views they follow: a day before
-    for first, last in _runs(sorted(d for d in days if d <= today)):
+    for first, last in day_runs(sorted(d for d in days if d <= today)):
         rebuild_days(db, first, last)
     tickets = refresh_ticket_facts(db, [(source, ticket) for source, ticket, _ in changed])
     save_state(db, touchpoint_id=watermark, now=now)
@@ -81,14 +82,3 @@ def rebuild(
                 progress(days, total)
     save_state(db, touchpoint_id=watermark, now=now)
     return Refreshed(days=days, tickets=tickets, full=True)
-
-
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Consecutive days as (first, last) runs."""
-    runs: list[tuple[int, int]] = []
-    for day in days:
-        if runs and runs[-1][1] == day - 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs

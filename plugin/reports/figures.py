@@ -27,6 +27,22 @@ def median_or_none(values: Iterable[float]) -> float | None:
     return median(found) if found else None
 
 
+def median_of_counts(counts: dict[int, int]) -> float | None:
+    """The median of a histogram ({value: how many}), as `statistics.median` of the values
+    written out would give (the mean of the two middle ones for an even count)."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    middle = ((total - 1) // 2, total // 2)  # the 0-based positions of the middle value(s)
+    found, seen = [], 0
+    for value in sorted(counts):
+        for position in middle:
+            if seen <= position < seen + counts[value]:
+                found.append(value)
+        seen += counts[value]
+    return (found[0] + found[1]) / 2 if found[0] != found[1] else found[0]
+
+
 def share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 

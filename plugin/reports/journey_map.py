@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from plugin.reports.figures import (
     epoch_range,
+    median_of_counts,
     median_or_none,
     share,
     stage_label,
@@ -20,7 +21,7 @@ from plugin.reports.figures import (
     stages_in_order,
 )
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.reports.touchpoints import EFFORT_FORMULA, effort_of
+from plugin.reports.touchpoints import EFFORT_FORMULA, effort_histograms
 from plugin.store.journey_reports import (
     current_stage_counts,
     stage_stays,
@@ -28,7 +29,6 @@ from plugin.store.journey_reports import (
 )
 from plugin.store.report_aggregates import (
     articles_before_tickets,
-    solved_ticket_effort,
     ticket_csat,
     touchpoint_volumes,
 )
@@ -83,9 +83,7 @@ def journey_map_report(db: Database, filters: Filters) -> Report:
             stays[stay["stage"]].append(stay["seconds"])
     touchpoints = _per_stage_touchpoints(touchpoint_volumes(db, start=start, end=end, desks=desks))
     csat = {r["stage"]: r for r in ticket_csat(db, start=start, end=end, desks=desks)}
-    effort: dict[str, list[int]] = defaultdict(list)
-    for ticket in solved_ticket_effort(db, start=start, end=end, desks=desks):
-        effort[ticket["stage"]].append(effort_of(ticket))
+    effort = {stage: m["effort"] for stage, m in effort_histograms(db, filters).items()}
     pains: dict[str, list[str]] = defaultdict(list)
     for article in articles_before_tickets(
         db, start=start, end=end, desks=desks, per_stage=TOP_ARTICLES
@@ -111,7 +109,7 @@ def journey_map_report(db: Database, filters: Filters) -> Report:
                 "channels": _channels_text(used.get("channels", {})),
                 "outreach": used.get("outreach", 0),
                 "csat": share(rated.get("good", 0), rated.get("rated", 0)),
-                "effort": median_or_none(effort.get(stage, [])),
+                "effort": median_of_counts(effort.get(stage, {})),
                 "pain_points": "; ".join(pains.get(stage, [])),
                 **moments.get(stage, {"moves_in": 0, "moves_out": 0, "moment_tickets": 0}),
             }

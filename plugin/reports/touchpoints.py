@@ -9,13 +9,13 @@ from sqlite_utils import Database
 
 from plugin.reports.figures import (
     epoch_range,
-    median_or_none,
+    median_of_counts,
     share,
     stage_label,
     stages_in_order,
 )
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.report_aggregates import solved_ticket_effort, touchpoint_volumes
+from plugin.store.report_aggregates import ticket_histograms, touchpoint_volumes
 
 STAGE_NOTE = (
     "By stage: the customer's stage when the touchpoint happened (the last stage change at "
@@ -116,28 +116,35 @@ EFFORT_FORMULA = (
 )
 
 
+def effort_histograms(db: Database, filters: Filters) -> dict[str, dict[str, dict[int, int]]]:
+    """{stage: {measure: {value: tickets}}} of the tickets solved in the range."""
+    start, end = epoch_range(filters)
+    found: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for row in ticket_histograms(db, start=start, end=end, desks=filters.sources):
+        found[row["stage"]][row["measure"]][row["value"]] = row["tickets"]
+    return found
+
+
 @register("effort")
 def effort_report(db: Database, filters: Filters) -> Report:
-    start, end = epoch_range(filters)
-    tickets = solved_ticket_effort(db, start=start, end=end, desks=filters.sources)
-    by_stage: dict[str, list[dict]] = defaultdict(list)
-    for ticket in tickets:
-        by_stage[ticket["stage"]].append(ticket)
+    by_stage = effort_histograms(db, filters)
     rows = []
     for stage in stages_in_order(by_stage):
-        found = by_stage.get(stage, [])
-        if not found:
+        measures = by_stage.get(stage)
+        if not measures:
             continue
+        tickets = sum(measures["effort"].values())
+        high = sum(n for value, n in measures["effort"].items() if value >= HIGH_EFFORT)
         rows.append(
             {
                 "stage": stage_label(stage),
                 "key": stage,
-                "tickets": len(found),
-                "effort": median_or_none(effort_of(t) for t in found),
-                "views": median_or_none(t["views"] for t in found),
-                "searches": median_or_none(t["searches"] for t in found),
-                "contacts": median_or_none(t["contacts"] for t in found),
-                "high_effort": share(sum(effort_of(t) >= HIGH_EFFORT for t in found), len(found)),
+                "tickets": tickets,
+                "effort": median_of_counts(measures["effort"]),
+                "views": median_of_counts(measures["views"]),
+                "searches": median_of_counts(measures["searches"]),
+                "contacts": median_of_counts(measures["contacts"]),
+                "high_effort": share(high, tickets),
             }
         )
     columns = (
@@ -178,7 +185,3 @@ def effort_report(db: Database, filters: Filters) -> Report:
 
 HIGH_EFFORT = 5
 """Reads and contacts in the week up to a ticket's solving that count as high effort."""
-
-
-def effort_of(ticket: dict) -> int:
-    return ticket["views"] + ticket["searches"] + ticket["contacts"]

@@ -646,6 +646,20 @@ def report_aggregates(db: Database) -> None:
         ) WITHOUT ROWID;
         CREATE INDEX ticket_facts_created ON ticket_facts(created_at);
         CREATE INDEX ticket_facts_solved ON ticket_facts(solved_at) WHERE solved_at IS NOT NULL;
+        -- ticket_facts counted per UTC day, desk (the ticket's) and stage: measure csat
+        -- (value good | bad) and read (value "<source>\t<article id>", with its title) by
+        -- the day the ticket was opened; effort, views, searches, contacts (value: the
+        -- number) by the day it was solved, so medians come from these histograms.
+        CREATE TABLE ticket_days (
+            day INTEGER NOT NULL,
+            desk TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            value TEXT NOT NULL,
+            tickets INTEGER NOT NULL,
+            title TEXT,
+            PRIMARY KEY (day, desk, stage, measure, value)
+        ) WITHOUT ROWID;
         -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
         CREATE TABLE report_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -33,9 +33,10 @@ from plugin.store.journey_reports import (
     stage_at_sql,
 )
 
-SETTLE_DAYS = 2
-"""Days made again at every refresh: a touchpoint's 24 h follow window closes after a day;
-one more for late arrivals."""
+SETTLE_DAYS = 0
+"""Days before today made again at every refresh besides those new data touched (today is
+always made again). None needed: a new ticket remakes its day and the day before (the
+views it follows), a late touchpoint its day."""
 CHANGE_MARGIN_SECONDS = DAY
 """Tickets changed at the desk this long before the last refresh are looked at again (a
 desk's clock and a sync's delay)."""
@@ -127,14 +128,69 @@ _FACTS = (
 
 
 def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> int:
+    """Replace the facts `delete` selects by `rows`, and count the days they touch (before
+    and after) again in `ticket_days`."""
+    days = {row[3] // DAY for row in rows} | {row[4] // DAY for row in rows if row[4]}
     with db.atomic():
+        for created, solved in db.conn.execute(
+            f"SELECT created_at, solved_at FROM ticket_facts WHERE {delete}", params
+        ):
+            days.add(created // DAY)
+            if solved is not None:
+                days.add(solved // DAY)
         db.conn.execute(f"DELETE FROM ticket_facts WHERE {delete}", params)
         db.conn.executemany(
             f"INSERT OR REPLACE INTO ticket_facts ({_FACT_COLUMNS}) "
             f"VALUES ({', '.join('?' for _ in range(11))})",
             rows,
         )
+        for first, last in day_runs(sorted(days)):
+            _count_ticket_days(db, first, last)
     return len(rows)
+
+
+_TICKET_DAYS = (
+    "SELECT created_at / {day}, source, stage, 'csat', csat, count(*), NULL "
+    "FROM ticket_facts INDEXED BY ticket_facts_created WHERE created_at >= :start "
+    "AND created_at < :end AND csat IS NOT NULL GROUP BY 1, 2, 3, 5 "
+    "UNION ALL SELECT f.created_at / {day}, f.source, f.stage, 'read', "
+    "(r.value ->> 0) || char(9) || (r.value ->> 1), count(*), max(r.value ->> 2) "
+    "FROM ticket_facts f INDEXED BY ticket_facts_created, json_each(f.read_before) r "
+    "WHERE f.created_at >= :start AND f.created_at < :end GROUP BY 1, 2, 3, 5 "
+    + " ".join(
+        f"UNION ALL SELECT solved_at / {{day}}, source, stage, '{measure}', {value}, count(*), "
+        "NULL FROM ticket_facts INDEXED BY ticket_facts_solved WHERE solved_at >= :start "
+        "AND solved_at < :end GROUP BY 1, 2, 3, 5"
+        for measure, value in (
+            ("effort", "views + searches + contacts"),
+            ("views", "views"),
+            ("searches", "searches"),
+            ("contacts", "contacts"),
+        )
+    )
+).format(day=DAY)
+
+
+def _count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
+    """`ticket_days` of first_day..last_day again from `ticket_facts` (in the caller's
+    transaction: a few thousand facts a day)."""
+    db.conn.execute("DELETE FROM ticket_days WHERE day >= ? AND day <= ?", [first_day, last_day])
+    db.conn.execute(
+        "INSERT INTO ticket_days (day, desk, stage, measure, value, tickets, title) "
+        + _TICKET_DAYS,
+        {"start": first_day * DAY, "end": (last_day + 1) * DAY},
+    )
+
+
+def day_runs(days: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted consecutive days as (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and runs[-1][1] == day - 1:
+            runs[-1] = (runs[-1][0], day)
+        elif not runs or runs[-1][1] != day:
+            runs.append((day, day))
+    return runs
 
 
 def rebuild_ticket_facts(db: Database, start: int, end: int) -> int:
@@ -242,32 +298,37 @@ def touchpoint_volumes(
     )
 
 
-def solved_ticket_effort(
+def _day_range(start: int, end: int) -> list[int]:
+    """The UTC days [start's, end's) (a range counts in whole days, as touchpoints do)."""
+    return [start // DAY, -(-end // DAY)]
+
+
+def ticket_histograms(
     db: Database, *, start: int, end: int, desks: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Tickets solved in [start, end): `stage` (when opened), `views`, `searches` and
-    `contacts` in the 7 days up to their solving."""
-    where, params = _desks("source", desks)
+    """Of tickets solved in the range: per (stage when opened, measure), how many tickets
+    had each value (`value`, `tickets`) of measure effort, views, searches, contacts."""
+    where, params = _desks("desk", desks)
     return select_dicts(
         db,
-        "SELECT stage, views, searches, contacts FROM ticket_facts INDEXED BY "
-        f"ticket_facts_solved WHERE solved_at >= ? AND solved_at < ?{where}",
-        [start, end, *params],
+        "SELECT stage, measure, CAST(value AS INTEGER) AS value, sum(tickets) AS tickets "
+        "FROM ticket_days WHERE day >= ? AND day < ? AND measure IN "
+        f"('effort', 'views', 'searches', 'contacts'){where} GROUP BY stage, measure, value",
+        [*_day_range(start, end), *params],
     )
 
 
 def ticket_csat(
     db: Database, *, start: int, end: int, desks: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Per stage (when opened), of tickets opened in [start, end): `tickets`, `rated`,
-    `good`."""
-    where, params = _desks("source", desks)
+    """Per stage (when opened), of tickets opened in the range: `rated` and `good`."""
+    where, params = _desks("desk", desks)
     return select_dicts(
         db,
-        "SELECT stage, count(*) AS tickets, count(csat) AS rated, "
-        "coalesce(sum(csat = 'good'), 0) AS good FROM ticket_facts INDEXED BY "
-        f"ticket_facts_created WHERE created_at >= ? AND created_at < ?{where} GROUP BY stage",
-        [start, end, *params],
+        "SELECT stage, sum(tickets) AS rated, coalesce(sum(tickets) FILTER "
+        "(WHERE value = 'good'), 0) AS good FROM ticket_days WHERE day >= ? AND day < ? "
+        f"AND measure = 'csat'{where} GROUP BY stage",
+        [*_day_range(start, end), *params],
     )
 
 
@@ -275,18 +336,18 @@ def articles_before_tickets(
     db: Database, *, start: int, end: int, desks: Sequence[str] = (), per_stage: int = 3
 ) -> list[dict[str, Any]]:
     """Per stage (when the ticket was opened), the articles read in the 24 h before the
-    most tickets opened in [start, end): `article_source`, `article_id`, `title`,
-    `tickets`, best first, `per_stage` each."""
-    where, params = _desks("f.source", desks)
-    return select_dicts(
+    most tickets opened in the range: `article_source`, `article_id`, `title`, `tickets`,
+    best first, `per_stage` each."""
+    where, params = _desks("desk", desks)
+    rows = select_dicts(
         db,
-        "SELECT stage, article_source, article_id, title, tickets FROM ("
-        "SELECT f.stage, r.value ->> 0 AS article_source, r.value ->> 1 AS article_id, "
-        "max(r.value ->> 2) AS title, count(*) AS tickets, row_number() OVER ("
-        "PARTITION BY f.stage ORDER BY count(*) DESC, r.value ->> 0, r.value ->> 1) AS place "
-        "FROM ticket_facts f INDEXED BY ticket_facts_created, json_each(f.read_before) r "
-        f"WHERE f.created_at >= ? AND f.created_at < ?{where} "
-        "GROUP BY f.stage, r.value ->> 0, r.value ->> 1"
-        ") WHERE place <= ? ORDER BY stage, place",
-        [start, end, *params, per_stage],
+        "SELECT stage, value, title, tickets FROM (SELECT stage, value, max(title) AS title, "
+        "sum(tickets) AS tickets, row_number() OVER (PARTITION BY stage "
+        "ORDER BY sum(tickets) DESC, value) AS place FROM ticket_days "
+        f"WHERE day >= ? AND day < ? AND measure = 'read'{where} GROUP BY stage, value) "
+        "WHERE place <= ? ORDER BY stage, place",
+        [*_day_range(start, end), *params, per_stage],
     )
+    for row in rows:
+        row["article_source"], _, row["article_id"] = row.pop("value").partition("\t")
+    return rows

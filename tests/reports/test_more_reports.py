@@ -389,3 +389,16 @@ def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(tmp_path):
         and history.stage_at(t["customer"], t["created"]) == stage
     ]
     assert row["csat"] == pytest.approx(sum(t["csat"] == "good" for t in rated) / len(rated))
+
+
+def test_the_median_of_a_histogram_is_the_median_of_its_values():
+    import random
+
+    from plugin.reports.figures import median_of_counts
+
+    rng = random.Random(7)
+    for _ in range(200):
+        counts = {rng.randint(0, 12): rng.randint(1, 5) for _ in range(rng.randint(1, 6))}
+        values = [v for v, n in counts.items() for _ in range(n)]
+        assert median_of_counts(counts) == median(values)
+    assert median_of_counts({}) is None
