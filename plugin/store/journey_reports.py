@@ -101,7 +101,7 @@ def stage_stays(
         "SELECT h.from_stage AS stage, h.at - (SELECT p.at FROM stage_history p INDEXED BY "
         "stage_history_customer WHERE p.customer_id = h.customer_id AND "
         "(p.at < h.at OR (p.at = h.at AND p.id < h.id)) ORDER BY p.at DESC, p.id DESC LIMIT 1"
-        ") AS seconds FROM stage_history h INDEXED BY stage_history_at "
+        ") AS seconds FROM stage_history h INDEXED BY stage_history_moves "
         f"WHERE h.at >= ? AND h.at < ? AND h.from_stage IS NOT NULL{where}",
         [start, end, *params],
     )
@@ -129,7 +129,7 @@ def transition_moments(
         "SELECT h.from_stage, h.to_stage, (SELECT count(*) FROM tickets t INDEXED BY "
         "tickets_customer WHERE t.customer_id = h.customer_id AND t.deleted = 0 "
         f"AND t.created_at >= h.at - {DAY} AND t.created_at <= h.at + {DAY}) AS tickets "
-        "FROM stage_history h INDEXED BY stage_history_at "
+        "FROM stage_history h INDEXED BY stage_history_moves "
         f"WHERE h.at >= ? AND h.at < ? AND h.from_stage IS NOT NULL{where}",
         [start, end, *params],
     )

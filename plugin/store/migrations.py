@@ -658,7 +658,7 @@ def report_aggregates(db: Database) -> None:
             value TEXT NOT NULL,
             tickets INTEGER NOT NULL,
             title TEXT,
-            PRIMARY KEY (day, desk, stage, measure, value)
+            PRIMARY KEY (measure, day, desk, stage, value)
         ) WITHOUT ROWID;
         -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
         CREATE TABLE report_state (
@@ -666,8 +666,10 @@ def report_aggregates(db: Database) -> None:
             touchpoint_id INTEGER NOT NULL,
             refreshed_at INTEGER NOT NULL
         );
-        -- Days of touchpoints and tickets, read when a day's aggregates are made again.
+        -- Days of touchpoints and tickets, read when a day's aggregates are made again;
+        -- the moves between stages in a range (first placements are most of the rows).
         CREATE INDEX touchpoints_time ON touchpoints(occurred_at);
         CREATE INDEX tickets_created ON tickets(created_at);
+        CREATE INDEX stage_history_moves ON stage_history(at) WHERE from_stage IS NOT NULL;
         """,
     )

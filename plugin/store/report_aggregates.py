@@ -128,8 +128,8 @@ _FACTS = (
 
 
 def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> int:
-    """Replace the facts `delete` selects by `rows`, and count the days they touch (before
-    and after) again in `ticket_days`."""
+    """Replace the facts `delete` selects by `rows`, then count the days they touch
+    (before and after) again in `ticket_days`."""
     days = {row[3] // DAY for row in rows} | {row[4] // DAY for row in rows if row[4]}
     with db.atomic():
         for created, solved in db.conn.execute(
@@ -144,8 +144,8 @@ def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[A
             f"VALUES ({', '.join('?' for _ in range(11))})",
             rows,
         )
-        for first, last in day_runs(sorted(days)):
-            _count_ticket_days(db, first, last)
+    for first, last in day_runs(sorted(days)):
+        count_ticket_days(db, first, last)
     return len(rows)
 
 
@@ -171,15 +171,23 @@ _TICKET_DAYS = (
 ).format(day=DAY)
 
 
-def _count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
-    """`ticket_days` of first_day..last_day again from `ticket_facts` (in the caller's
-    transaction: a few thousand facts a day)."""
-    db.conn.execute("DELETE FROM ticket_days WHERE day >= ? AND day <= ?", [first_day, last_day])
-    db.conn.execute(
-        "INSERT INTO ticket_days (day, desk, stage, measure, value, tickets, title) "
-        + _TICKET_DAYS,
-        {"start": first_day * DAY, "end": (last_day + 1) * DAY},
-    )
+def count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
+    """`ticket_days` of first_day..last_day again from `ticket_facts`: counted outside any
+    transaction, swapped in one."""
+    rows = db.conn.execute(
+        _TICKET_DAYS, {"start": first_day * DAY, "end": (last_day + 1) * DAY}
+    ).fetchall()
+    with db.atomic():
+        db.conn.execute(
+            "DELETE FROM ticket_days WHERE day >= ? AND day <= ? AND measure IN "
+            "('csat', 'read', 'effort', 'views', 'searches', 'contacts')",
+            [first_day, last_day],
+        )
+        db.conn.executemany(
+            "INSERT INTO ticket_days (day, desk, stage, measure, value, tickets, title) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def day_runs(days: Sequence[int]) -> list[tuple[int, int]]:
