@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from plugin.store.journey_reports import DAY
+from plugin.store.journey_reports import DAY, settle_outreach_outcomes
 from plugin.store.report_aggregates import (
     CHANGE_MARGIN_SECONDS,
     REBUILD_DAYS_PER_TRANSACTION,
@@ -59,6 +59,7 @@ def refresh(db: Database, *, now: int) -> Refreshed:
     for first, last in day_runs(sorted(d for d in days if d <= today)):
         rebuild_days(db, first, last)
     tickets = refresh_ticket_facts(db, [(source, ticket) for source, ticket, _ in changed])
+    settle_outreach_outcomes(db, now=now)
     save_state(db, touchpoint_id=watermark, now=now)
     return Refreshed(days=len(days), tickets=tickets, full=False)
 
@@ -80,5 +81,6 @@ def rebuild(
             days = end - first + 1
             if progress:
                 progress(days, total)
+    settle_outreach_outcomes(db, now=now)
     save_state(db, touchpoint_id=watermark, now=now)
     return Refreshed(days=days, tickets=tickets, full=True)

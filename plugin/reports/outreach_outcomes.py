@@ -10,19 +10,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.clock import now_epoch
 from plugin.reports.figures import epoch_range, newcombe_difference, share
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.journey_reports import OUTCOME_WINDOW_SECONDS, outreach_messages
+from plugin.store.journey_reports import outreach_messages
 
 MIN_GROUP = 30
-"""Messages with their 7 days over that each group (sent, control) needs before the two
-are compared: below it an interval is too wide to say anything."""
+"""Messages with a settled outcome (their 7 days and a day over) that each group (sent,
+control) needs before the two are compared: below it an interval is too wide to say
+anything."""
 NOT_ENOUGH = "not enough data yet"
 
 
-def _group(messages: list[dict[str, Any]], now: int) -> dict[str, int]:
-    over = [m for m in messages if m["at"] + OUTCOME_WINDOW_SECONDS <= now]
+def _group(messages: list[dict[str, Any]]) -> dict[str, int]:
+    over = [m for m in messages if m["settled"]]
     return {
         "messages": len(messages),
         "over": len(over),
@@ -54,13 +54,12 @@ def compare(sent: dict[str, int], control: dict[str, int]) -> dict[str, Any]:
 @register("outreach-outcomes")
 def outreach_outcomes_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
-    now = now_epoch()
     by_rule: dict[str, dict[str, list]] = defaultdict(lambda: {"sent": [], "held_out": []})
     for message in outreach_messages(db, start=start, end=end, desks=filters.sources):
         by_rule[message["rule"]][message["status"]].append(message)
     rows = []
     for rule in sorted(by_rule):
-        sent, control = _group(by_rule[rule]["sent"], now), _group(by_rule[rule]["held_out"], now)
+        sent, control = _group(by_rule[rule]["sent"]), _group(by_rule[rule]["held_out"])
         rows.append(
             {
                 "rule": rule,
@@ -73,7 +72,10 @@ def outreach_outcomes_report(db: Database, filters: Filters) -> Report:
                 **compare(sent, control),
             }
         )
-    over = "messages whose 7 days are over (at + 7 d ≤ now)"
+    over = (
+        "messages whose 7 days and a day for late syncs are over (at + 8 d ≤ the last "
+        "refresh of the report figures)"
+    )
     columns = (
         Column("rule", "Rule", kind="text"),
         Column("sent", "Sent", "messages sent in the date range"),
@@ -124,7 +126,8 @@ def outreach_outcomes_report(db: Database, filters: Filters) -> Report:
         chart=Chart("bar", x="rule", series=("ticket_rate", "control_ticket_rate")),
         notes=(
             "A message counts in the range when it was sent there (a held-out one when it "
-            "would have been sent). Ticket rates count only messages whose 7 days are over.",
+            "would have been sent). Ticket rates count only messages whose outcome is settled (7 days and a day "
+            "over, recorded by the worker's refresh).",
             "Rules without a control group (holdout_percent = 0) show 'not enough data yet'.",
         ),
     )

@@ -65,28 +65,67 @@ def _customer_desks(desks: Sequence[str], customer: str) -> tuple[str, list[str]
     )
 
 
+SETTLE_MARGIN_SECONDS = DAY
+"""A message's outcome is settled a day after its 7 days (tickets synced late)."""
+_TICKET_AFTER = (
+    "EXISTS (SELECT 1 FROM tickets t INDEXED BY tickets_customer "
+    "WHERE t.customer_id = m.customer_id AND t.deleted = 0 "
+    "AND t.created_at > m.at AND t.created_at <= m.at + {window})"
+)
+_OPTED_OUT = (
+    "EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(m.recipient) "
+    "AND s.created_at >= m.at AND s.created_at <= m.at + {window})"
+)
+_MESSAGE_AT = "coalesce(o.sent_at, o.next_attempt_at)"
+RETRY_MARGIN_SECONDS = 2 * DAY
+"""How much later than planned (next_attempt_at) a message may have been sent (retries):
+the range is looked up on the plan, then checked on the send."""
+
+
+def settle_outreach_outcomes(db: Database, *, now: int) -> int:
+    """Record the final outcome (a ticket, an opt-out within 7 days) of the sent and
+    held-out messages whose 7 days and a day are over and that have none yet; returns how
+    many. Counted outside the write transaction (one pass over the outbox)."""
+    window = OUTCOME_WINDOW_SECONDS
+    rows = db.conn.execute(
+        f"SELECT m.id, {_TICKET_AFTER.format(window=window)}, "
+        f"{_OPTED_OUT.format(window=window)} FROM (SELECT o.id, o.customer_id, o.recipient, "
+        f"{_MESSAGE_AT} AS at FROM outbox o WHERE o.status IN ('sent', 'held_out') "
+        "AND NOT EXISTS (SELECT 1 FROM outreach_outcomes f WHERE f.message_id = o.id)) m "
+        "WHERE m.at <= ?",
+        [now - window - SETTLE_MARGIN_SECONDS],
+    ).fetchall()
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO outreach_outcomes (message_id, ticket, unsubscribed) "
+            "VALUES (?, ?, ?)",
+            rows,
+        )
+    return len(rows)
+
+
 def outreach_messages(
     db: Database, *, start: int, end: int, desks: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Outreach messages sent, and control-group messages held out, in [start, end), at
-    `at` (when sent; for a held-out one, when it would have been sent), with `ticket`
-    (the customer opened a ticket in (at, at + 7 d]) and `unsubscribed` (the recipient's
-    address opted out in [at, at + 7 d])."""
+    `at` (when sent; for a held-out one, when it would have been sent), with `settled`
+    (its outcome is final: `settle_outreach_outcomes`), `ticket` (settled ones: the
+    customer opened a ticket in (at, at + 7 d]) and `unsubscribed` (the recipient's
+    address opted out in [at, at + 7 d]; so far, for those not settled)."""
     where, params = _customer_desks(desks, "o.customer_id")
     window = OUTCOME_WINDOW_SECONDS
     return select_dicts(
         db,
-        "SELECT rule, status, at, "
-        "EXISTS (SELECT 1 FROM tickets t INDEXED BY tickets_customer "
-        "WHERE t.customer_id = m.customer_id AND t.deleted = 0 "
-        f"AND t.created_at > m.at AND t.created_at <= m.at + {window}) AS ticket, "
-        "EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(m.recipient) "
-        f"AND s.created_at >= m.at AND s.created_at <= m.at + {window}) AS unsubscribed "
-        "FROM (SELECT o.rule, o.status, o.customer_id, o.recipient, "
-        "coalesce(o.sent_at, o.next_attempt_at) AS at FROM outbox o "
-        "WHERE o.status IN ('sent', 'held_out')"
-        f"{where}) m WHERE m.at >= ? AND m.at < ? ORDER BY rule, at",
-        [*params, start, end],
+        "SELECT m.rule, m.status, m.at, f.message_id IS NOT NULL AS settled, "
+        "coalesce(f.ticket, 0) AS ticket, "
+        f"coalesce(f.unsubscribed, {_OPTED_OUT.format(window=window)}) AS unsubscribed "
+        "FROM (SELECT o.id, o.rule, o.status, o.customer_id, o.recipient, "
+        f"{_MESSAGE_AT} AS at FROM outbox o INDEXED BY outbox_due "
+        "WHERE o.status IN ('sent', 'held_out') AND o.next_attempt_at >= ? "
+        f"AND o.next_attempt_at < ?{where}) m "
+        "LEFT JOIN outreach_outcomes f ON f.message_id = m.id "
+        "WHERE m.at >= ? AND m.at < ? ORDER BY m.rule, m.at",
+        [start - RETRY_MARGIN_SECONDS, end, *params, start, end],
     )
 
 

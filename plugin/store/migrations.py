@@ -660,6 +660,13 @@ def report_aggregates(db: Database) -> None:
             title TEXT,
             PRIMARY KEY (measure, day, desk, stage, value)
         ) WITHOUT ROWID;
+        -- The final outcome of an outreach message (sent or held out) once its 7 days and
+        -- a day are over: a ticket from the customer, an opt-out of the address, within 7 days.
+        CREATE TABLE outreach_outcomes (
+            message_id INTEGER PRIMARY KEY,
+            ticket INTEGER NOT NULL,
+            unsubscribed INTEGER NOT NULL
+        );
         -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
         CREATE TABLE report_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -131,7 +131,7 @@ def test_outreach_outcomes_compare_each_rule_with_its_control_group(world):
                 for m in history.messages
                 if m["rule"] == rule and m["status"] == status and in_range(m["at"])
             ]
-            over = [m for m in messages if m["at"] + 7 * DAY <= END]
+            over = [m for m in messages if m["at"] + 8 * DAY <= END]
             tickets = sum(
                 any(
                     t["customer"] == m["customer"] and m["at"] < t["created"] <= m["at"] + 7 * DAY
