@@ -126,8 +126,8 @@ def outreach_outcomes_report(db: Database, filters: Filters) -> Report:
         chart=Chart("bar", x="rule", series=("ticket_rate", "control_ticket_rate")),
         notes=(
             "A message counts in the range when it was sent there (a held-out one when it "
-            "would have been sent). Ticket rates count only messages whose outcome is settled (7 days and a day "
-            "over, recorded by the worker's refresh).",
+            "would have been sent). Ticket rates count only messages whose outcome is "
+            "settled (7 days and a day over, recorded by the worker's refresh).",
             "Rules without a control group (holdout_percent = 0) show 'not enough data yet'.",
         ),
     )
