@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from plugin.reports.figures import epoch_range, newcombe_difference, share
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.journey_reports import outreach_messages
+from plugin.store.journey_reports import outreach_counts
 
 MIN_GROUP = 30
 """Messages with a settled outcome (their 7 days and a day over) that each group (sent,
@@ -21,22 +21,14 @@ anything."""
 NOT_ENOUGH = "not enough data yet"
 
 
-def _group(messages: list[dict[str, Any]]) -> dict[str, int]:
-    over = [m for m in messages if m["settled"]]
-    return {
-        "messages": len(messages),
-        "over": len(over),
-        "tickets": sum(m["ticket"] for m in over),
-        "unsubscribed": sum(m["unsubscribed"] for m in messages),
-    }
-
-
 def compare(sent: dict[str, int], control: dict[str, int]) -> dict[str, Any]:
     """The difference of 7-day ticket rates (sent − control) with its 95 % interval, or
     the verdict that there is not enough data yet."""
-    if sent["over"] < MIN_GROUP or control["over"] < MIN_GROUP:
+    if sent["settled"] < MIN_GROUP or control["settled"] < MIN_GROUP:
         return {"difference": None, "ci_low": None, "ci_high": None, "verdict": NOT_ENOUGH}
-    found = newcombe_difference(sent["tickets"], sent["over"], control["tickets"], control["over"])
+    found = newcombe_difference(
+        sent["tickets"], sent["settled"], control["tickets"], control["settled"]
+    )
     if found.high < 0:
         verdict = "fewer tickets than the control group"
     elif found.low > 0:
@@ -54,21 +46,24 @@ def compare(sent: dict[str, int], control: dict[str, int]) -> dict[str, Any]:
 @register("outreach-outcomes")
 def outreach_outcomes_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
-    by_rule: dict[str, dict[str, list]] = defaultdict(lambda: {"sent": [], "held_out": []})
-    for message in outreach_messages(db, start=start, end=end, desks=filters.sources):
-        by_rule[message["rule"]][message["status"]].append(message)
+    empty = {"messages": 0, "settled": 0, "tickets": 0, "unsubscribed": 0}
+    by_rule: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: {"sent": dict(empty), "held_out": dict(empty)}
+    )
+    for found in outreach_counts(db, start=start, end=end, desks=filters.sources):
+        by_rule[found["rule"]][found["status"]] = found
     rows = []
     for rule in sorted(by_rule):
-        sent, control = _group(by_rule[rule]["sent"]), _group(by_rule[rule]["held_out"])
+        sent, control = by_rule[rule]["sent"], by_rule[rule]["held_out"]
         rows.append(
             {
                 "rule": rule,
                 "sent": sent["messages"],
-                "ticket_rate": share(sent["tickets"], sent["over"]),
+                "ticket_rate": share(sent["tickets"], sent["settled"]),
                 "unsubscribed": sent["unsubscribed"],
                 "unsubscribe_rate": share(sent["unsubscribed"], sent["messages"]),
                 "held_out": control["messages"],
-                "control_ticket_rate": share(control["tickets"], control["over"]),
+                "control_ticket_rate": share(control["tickets"], control["settled"]),
                 **compare(sent, control),
             }
         )

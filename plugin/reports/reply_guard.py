@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from plugin.clock import from_epoch
 from plugin.reports.figures import epoch_range, share
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.guard_events import guard_events_between
+from plugin.store.guard_events import guard_counts_by_article, guard_counts_by_week
 
 SHOWN = (
     "warnings shown in the date range: one per article per ticket until the agent sends "
@@ -48,14 +48,15 @@ def week_of(epoch: int) -> str:
     return (day - timedelta(days=day.weekday())).date().isoformat()
 
 
-def _counts(events: list[dict[str, Any]]) -> dict[str, Any]:
-    sent = sum(e["outcome"] == "sent_anyway" for e in events)
-    edited = sum(e["outcome"] == "edited" for e in events)
+def _counts(found: dict[str | None, int]) -> dict[str, Any]:
+    """The columns of one row from {outcome: warnings}."""
+    shown = sum(found.values())
+    sent, edited = found.get("sent_anyway", 0), found.get("edited", 0)
     return {
-        "shown": len(events),
+        "shown": shown,
         "sent_anyway": sent,
         "edited": edited,
-        "no_answer": len(events) - sent - edited,
+        "no_answer": shown - sent - edited,
         "override_rate": share(sent, sent + edited),
     }
 
@@ -63,10 +64,10 @@ def _counts(events: list[dict[str, Any]]) -> dict[str, Any]:
 @register("reply-guard")
 def reply_guard_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
-    weeks: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in guard_events_between(db, start=start, end=end, sources=filters.sources):
-        weeks[week_of(event["warned_at"])].append(event)
-    rows = [{"week": week, **_counts(weeks[week])} for week in sorted(weeks)]
+    weeks: dict[int, dict[str | None, int]] = defaultdict(dict)
+    for row in guard_counts_by_week(db, start=start, end=end, sources=filters.sources):
+        weeks[row["monday"]][row["outcome"]] = row["warnings"]
+    rows = [{"week": week_of(monday), **_counts(weeks[monday])} for monday in sorted(weeks)]
     return Report(
         name="reply-guard",
         title="Reply guard: warnings and what agents did",
@@ -82,12 +83,16 @@ def reply_guard_report(db: Database, filters: Filters) -> Report:
 @register("reply-guard-articles")
 def reply_guard_articles_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
-    articles: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for event in guard_events_between(db, start=start, end=end, sources=filters.sources):
-        articles[(event["article_source"], event["article_id"])].append(event)
+    articles: dict[tuple[str, str], dict[str | None, int]] = defaultdict(dict)
+    titles: dict[tuple[str, str], str] = {}
+    for row in guard_counts_by_article(db, start=start, end=end, sources=filters.sources):
+        key = (row["article_source"], row["article_id"])
+        articles[key][row["outcome"]] = row["warnings"]
+        if row["title"]:
+            titles[key] = row["title"]
     rows = [
         {
-            "article": next((e["title"] for e in found if e["title"]), f"Article {key[1]}"),
+            "article": titles.get(key, f"Article {key[1]}"),
             "source": key[0],
             "article_id": key[1],
             **_counts(found),

@@ -95,19 +95,44 @@ def ticket_guard_events(db: Database, source: str, ticket_id: str) -> list[dict[
     )
 
 
-def guard_events_between(
+WEEK = 7 * 86400
+MONDAY_OFFSET = 3 * 86400
+"""1970-01-01 was a Thursday: (t + 3 days) // 1 week numbers the weeks from Monday."""
+
+
+def _scope(start: int, end: int, sources: Sequence[str]) -> tuple[str, list[Any]]:
+    where, params = "warned_at >= ? AND warned_at < ?", [start, end]
+    if sources:
+        where += f" AND source IN ({', '.join('?' for _ in sources)})"
+        params += list(sources)
+    return where, params
+
+
+def guard_counts_by_week(
     db: Database, *, start: int, end: int, sources: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Warnings first shown in [start, end) (of the tickets of `sources`, all when empty):
-    warned_at, article_source, article_id, title and outcome."""
-    where, params = "", [start, end]
-    if sources:
-        where = f" AND source IN ({', '.join('?' for _ in sources)})"
-        params += list(sources)
+    """Warnings first shown in [start, end) (of the tickets of `sources`, all when empty),
+    per week: `monday` (epoch of the week's Monday 00:00 UTC), `outcome` (None: no choice
+    recorded) and `warnings`."""
+    where, params = _scope(start, end, sources)
     return select_dicts(
         db,
-        "SELECT warned_at, article_source, article_id, title, outcome "
-        "FROM guard_events INDEXED BY guard_events_warned "
-        f"WHERE warned_at >= ? AND warned_at < ?{where} ORDER BY warned_at",
+        f"SELECT (warned_at + {MONDAY_OFFSET}) / {WEEK} * {WEEK} - {MONDAY_OFFSET} AS monday, "
+        "outcome, count(*) AS warnings FROM guard_events INDEXED BY guard_events_warned "
+        f"WHERE {where} GROUP BY monday, outcome ORDER BY monday",
+        params,
+    )
+
+
+def guard_counts_by_article(
+    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """As `guard_counts_by_week`, per article: `article_source`, `article_id`, `title`."""
+    where, params = _scope(start, end, sources)
+    return select_dicts(
+        db,
+        "SELECT article_source, article_id, max(title) AS title, outcome, "
+        "count(*) AS warnings FROM guard_events INDEXED BY guard_events_warned "
+        f"WHERE {where} GROUP BY article_source, article_id, outcome",
         params,
     )

@@ -88,8 +88,9 @@ def settle_outreach_outcomes(db: Database, *, now: int) -> int:
     many. Counted outside the write transaction (one pass over the outbox)."""
     window = OUTCOME_WINDOW_SECONDS
     rows = db.conn.execute(
-        f"SELECT m.id, {_TICKET_AFTER.format(window=window)}, "
-        f"{_OPTED_OUT.format(window=window)} FROM (SELECT o.id, o.customer_id, o.recipient, "
+        "SELECT m.id, m.rule, m.status, m.at, m.customer_id, "
+        f"{_TICKET_AFTER.format(window=window)}, {_OPTED_OUT.format(window=window)} "
+        "FROM (SELECT o.id, o.rule, o.status, o.customer_id, o.recipient, "
         f"{_MESSAGE_AT} AS at FROM outbox o WHERE o.status IN ('sent', 'held_out') "
         "AND NOT EXISTS (SELECT 1 FROM outreach_outcomes f WHERE f.message_id = o.id)) m "
         "WHERE m.at <= ?",
@@ -97,36 +98,57 @@ def settle_outreach_outcomes(db: Database, *, now: int) -> int:
     ).fetchall()
     with db.atomic():
         db.conn.executemany(
-            "INSERT OR IGNORE INTO outreach_outcomes (message_id, ticket, unsubscribed) "
-            "VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO outreach_outcomes (message_id, rule, status, at, "
+            "customer_id, ticket, unsubscribed) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     return len(rows)
 
 
-def outreach_messages(
+def outreach_counts(
     db: Database, *, start: int, end: int, desks: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Outreach messages sent, and control-group messages held out, in [start, end), at
-    `at` (when sent; for a held-out one, when it would have been sent), with `settled`
-    (its outcome is final: `settle_outreach_outcomes`), `ticket` (settled ones: the
-    customer opened a ticket in (at, at + 7 d]) and `unsubscribed` (the recipient's
-    address opted out in [at, at + 7 d]; so far, for those not settled)."""
-    where, params = _customer_desks(desks, "o.customer_id")
+    """Per rule and status (sent | held_out), of the messages in [start, end) (at: when
+    sent; for a held-out one, when it would have been): `messages`, `settled` (outcome
+    final: `settle_outreach_outcomes`), `tickets` (settled ones followed by a ticket
+    within 7 days) and `unsubscribed` (opted out within 7 days; so far, for the others)."""
+    settled_desks, settled_params = _customer_desks(desks, "f.customer_id")
+    open_desks, open_params = _customer_desks(desks, "o.customer_id")
     window = OUTCOME_WINDOW_SECONDS
     return select_dicts(
         db,
-        "SELECT m.rule, m.status, m.at, f.message_id IS NOT NULL AS settled, "
-        "coalesce(f.ticket, 0) AS ticket, "
-        f"coalesce(f.unsubscribed, {_OPTED_OUT.format(window=window)}) AS unsubscribed "
-        "FROM (SELECT o.id, o.rule, o.status, o.customer_id, o.recipient, "
-        f"{_MESSAGE_AT} AS at FROM outbox o INDEXED BY outbox_due "
+        "SELECT rule, status, sum(messages) AS messages, sum(settled) AS settled, "
+        "sum(tickets) AS tickets, sum(unsubscribed) AS unsubscribed FROM ("
+        "SELECT f.rule, f.status, count(*) AS messages, count(*) AS settled, "
+        "sum(f.ticket) AS tickets, sum(f.unsubscribed) AS unsubscribed "
+        "FROM outreach_outcomes f INDEXED BY outreach_outcomes_at "
+        f"WHERE f.at >= ? AND f.at < ?{settled_desks} GROUP BY f.rule, f.status "
+        "UNION ALL SELECT m.rule, m.status, count(*), 0, 0, "
+        f"sum({_OPTED_OUT.format(window=window)}) FROM (SELECT o.rule, o.status, "
+        f"o.recipient, {_MESSAGE_AT} AS at FROM outbox o INDEXED BY outbox_due "
         "WHERE o.status IN ('sent', 'held_out') AND o.next_attempt_at >= ? "
-        f"AND o.next_attempt_at < ?{where}) m "
-        "LEFT JOIN outreach_outcomes f ON f.message_id = m.id "
-        "WHERE m.at >= ? AND m.at < ? ORDER BY m.rule, m.at",
-        [start - RETRY_MARGIN_SECONDS, end, *params, start, end],
+        f"AND o.next_attempt_at < ?{open_desks} AND NOT EXISTS (SELECT 1 FROM "
+        "outreach_outcomes s WHERE s.message_id = o.id)) m "
+        "WHERE m.at >= ? AND m.at < ? GROUP BY m.rule, m.status"
+        ") GROUP BY rule, status ORDER BY rule, status",
+        [
+            start,
+            end,
+            *settled_params,
+            max(start, unsettled_from(db)) - RETRY_MARGIN_SECONDS,
+            end,
+            *open_params,
+            start,
+            end,
+        ],
     )
+
+
+def unsettled_from(db: Database) -> int:
+    """The earliest moment of a message not settled yet is after the last settlement's
+    cut-off (its refresh time − 8 days); 0 when nothing was ever settled."""
+    row = db.conn.execute("SELECT refreshed_at FROM report_state").fetchone()
+    return row[0] - OUTCOME_WINDOW_SECONDS - SETTLE_MARGIN_SECONDS if row else 0
 
 
 def stage_stays(

@@ -662,11 +662,19 @@ def report_aggregates(db: Database) -> None:
         ) WITHOUT ROWID;
         -- The final outcome of an outreach message (sent or held out) once its 7 days and
         -- a day are over: a ticket from the customer, an opt-out of the address, within 7 days.
+        -- rule, status (sent | held_out), at (sent, or due when held out) and the customer
+        -- are the message's, copied so a range is read from the index alone.
         CREATE TABLE outreach_outcomes (
             message_id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            customer_id INTEGER NOT NULL,
             ticket INTEGER NOT NULL,
             unsubscribed INTEGER NOT NULL
         );
+        CREATE INDEX outreach_outcomes_at
+            ON outreach_outcomes(at, rule, status, ticket, unsubscribed, customer_id);
         -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
         CREATE TABLE report_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),
