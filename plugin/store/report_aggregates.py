@@ -58,7 +58,7 @@ _EVENTS = (
     "AND occurred_at < :end AND (type = 'article_view' OR "
     "(type = 'search' AND article_id IS NULL)) "
     "UNION ALL SELECT customer_id, created_at, source, 'ticket:' || coalesce(channel, 'unknown') "
-    "FROM tickets INDEXED BY tickets_created WHERE created_at >= :start AND created_at < :end "
+    "FROM tickets INDEXED BY tickets_created_at WHERE created_at >= :start AND created_at < :end "
     "AND deleted = 0 AND customer_id IS NOT NULL "
     "UNION ALL SELECT customer_id, sent_at, '', 'outreach:' || channel FROM outbox "
     "WHERE status = 'sent' AND channel != 'webhook' AND sent_at >= :start AND sent_at < :end"
@@ -206,7 +206,7 @@ def rebuild_ticket_facts(db: Database, start: int, end: int) -> int:
     theirs); returns the tickets written. Reads outside the write transaction."""
     rows = db.conn.execute(
         _FACTS.format(
-            index="INDEXED BY tickets_created", where="t.created_at >= ? AND t.created_at < ?"
+            index="INDEXED BY tickets_created_at", where="t.created_at >= ? AND t.created_at < ?"
         ),
         [start, end],
     ).fetchall()
@@ -249,7 +249,8 @@ def history_span(db: Database) -> tuple[int, int] | None:
         "SELECT min(lo), max(hi) FROM ("
         "SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM touchpoints "
         "INDEXED BY touchpoints_time "
-        "UNION ALL SELECT min(created_at), max(created_at) FROM tickets INDEXED BY tickets_created "
+        "UNION ALL SELECT min(created_at), max(created_at) FROM tickets "
+        "INDEXED BY tickets_created_at "
         "UNION ALL SELECT min(sent_at), max(sent_at) FROM outbox)"
     ).fetchone()
     return (first // DAY, last // DAY) if first is not None else None
