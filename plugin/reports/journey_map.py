@@ -100,6 +100,7 @@ def journey_map_report(db: Database, filters: Filters) -> Report:
             {
                 "stage": stage_label(stage),
                 "key": stage,
+                "item": stage,
                 "phase": stage_phase(stage),
                 "customers": customers.get(stage, 0),
                 "median_days": days / DAY if days is not None else None,

@@ -67,7 +67,10 @@ def reply_guard_report(db: Database, filters: Filters) -> Report:
     weeks: dict[int, dict[str | None, int]] = defaultdict(dict)
     for row in guard_counts_by_week(db, start=start, end=end, sources=filters.sources):
         weeks[row["monday"]][row["outcome"]] = row["warnings"]
-    rows = [{"week": week_of(monday), **_counts(weeks[monday])} for monday in sorted(weeks)]
+    rows = [
+        {"week": week_of(monday), "item": week_of(monday), **_counts(weeks[monday])}
+        for monday in sorted(weeks)
+    ]
     return Report(
         name="reply-guard",
         title="Reply guard: warnings and what agents did",
@@ -95,6 +98,7 @@ def reply_guard_articles_report(db: Database, filters: Filters) -> Report:
             "article": titles.get(key, f"Article {key[1]}"),
             "source": key[0],
             "article_id": key[1],
+            "item": f"{key[0]}:{key[1]}",
             **_counts(found),
         }
         for key, found in articles.items()

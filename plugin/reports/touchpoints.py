@@ -61,6 +61,7 @@ def touchpoints_report(db: Database, filters: Filters) -> Report:
             {
                 "touchpoint": touchpoint_label(touchpoint),
                 "key": touchpoint,
+                "item": touchpoint,
                 "volume": entry["volume"],
                 "followed": entry["followed"],
                 "followed_share": share(entry["followed"], entry["volume"]),
@@ -139,6 +140,7 @@ def effort_report(db: Database, filters: Filters) -> Report:
             {
                 "stage": stage_label(stage),
                 "key": stage,
+                "item": stage,
                 "tickets": tickets,
                 "effort": median_of_counts(measures["effort"]),
                 "views": median_of_counts(measures["views"]),
