@@ -402,3 +402,24 @@ def test_the_median_of_a_histogram_is_the_median_of_its_values():
         values = [v for v, n in counts.items() for _ in range(n)]
         assert median_of_counts(counts) == median(values)
     assert median_of_counts({}) is None
+
+
+def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
+    """`journeydesk rebuild-reports` on a copy of the demo: it says what it made, and the
+    touchpoints report then has the demo's article views."""
+    from tests.helpers.cli import journeydesk
+    from tests.helpers.config import write_config
+    from tests.helpers.copies import private_copy
+
+    config = private_copy(seeded_demo, tmp_path)  # tmp_path/journeydesk.db
+    result = journeydesk("rebuild-reports", "--config", str(write_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "Rebuilt the report figures of" in result.stdout
+    db = open_db(config.database_path)
+    (views,) = db.execute(
+        "SELECT count(*) FROM touchpoints WHERE type = 'article_view' AND occurred_at >= ? "
+        "AND occurred_at < ?",
+        [START, END],
+    ).fetchone()
+    rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+    assert rows["article_view"]["volume"] == views > 0
