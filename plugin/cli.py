@@ -370,6 +370,36 @@ def recompute(config_path: str, full: bool) -> None:
     )
 
 
+@main.command("rebuild-reports")
+@config_option
+@friendly_errors
+def rebuild_reports(config_path: str) -> None:
+    """Make the reports' pre-aggregated figures again from the whole history.
+
+    The worker keeps them up to date by itself; rebuild after the stage history was
+    rebuilt, or to take in tickets synced long after they were opened.
+    """
+    import time
+
+    from plugin.clock import now_epoch
+    from plugin.reports.aggregates import rebuild
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r{done:,} of {total:,} days", nl=False, err=True)
+
+    with open_store(config.database_path) as db:
+        done = rebuild(db, now=now_epoch(), progress=progress)
+    click.echo("", err=True)
+    click.echo(
+        f"Rebuilt the report figures of {done.days:,} days and {done.tickets:,} tickets "
+        f"in {time.monotonic() - started:.1f} s."
+    )
+
+
 @main.group()
 def outreach() -> None:
     """Proactive outreach rules: preview, run, and the outbox (docs/outreach.md)."""

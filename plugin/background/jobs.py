@@ -28,6 +28,7 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
+from plugin.reports.aggregates import refresh as refresh_reports
 from plugin.store import open_store
 from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
@@ -40,6 +41,9 @@ log = logging.getLogger("journeydesk.jobs")
 TIMELINE = "views written to timelines"
 """How the sync summary names the article views written back to the desk."""
 
+REPORT_PREPARE_SECONDS = 120
+"""How long the demo spends counting the reports' daily sums before it serves (a demo desk
+takes a few seconds; a bigger store leaves the rest to the worker)."""
 JOURNEY_MAX_AGE_SECONDS = 86_400
 """The worker recomputes a journey at least this often: time-based facts (days since
 purchase, until renewal) move on although none of the customer's data changed."""
@@ -186,6 +190,28 @@ def scheduled_recompute(config: Config) -> None:
     if lease_for(config).held():
         mark_aged_quietly(config)
         recompute_quietly(config)
+
+
+def scheduled_report_refresh(config: Config) -> None:
+    """The worker's refresh of the reports' pre-aggregates (lease holder only); never
+    raises: a failed refresh leaves the previous figures for the next run to catch up."""
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            refresh_reports(db, now=now_epoch())
+    except Exception as exc:
+        log.error("refreshing the report figures failed: %s", exc)
+
+
+def prepare_report_figures(config: Config) -> None:
+    """Bring every report figure up to now at once (the demo after seeding, so Reports is
+    full from the first page; the worker keeps them current after that)."""
+    from plugin.reports.days import refresh_days
+
+    with open_store(config.database_path) as db:
+        refresh_reports(db, now=now_epoch())
+        refresh_days(db, config, budget=REPORT_PREPARE_SECONDS)
 
 
 def scheduled_merge(config: Config) -> None:

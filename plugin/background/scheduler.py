@@ -10,6 +10,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from plugin.background import jobs
 from plugin.config import Config
+from plugin.reports.aggregates import REFRESH_MINUTES
 
 RECOMPUTE_MINUTES = 10
 MERGE_SECONDS = 5
@@ -48,6 +49,7 @@ def build_scheduler(
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
         (jobs.scheduled_report_days, "report-days", {"minutes": REPORT_DAYS_MINUTES}),
         (jobs.scheduled_journey_notes, "journey-notes", {"seconds": JOURNEY_NOTES_SECONDS}),
+        (jobs.scheduled_report_refresh, "report-refresh", {"minutes": REFRESH_MINUTES}),
     ):
         # First run at start too: what a crashed worker left queued goes out on restart.
         first = {"next_run_time": start} if start else {}  # None would add it paused

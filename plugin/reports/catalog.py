@@ -12,6 +12,10 @@ MODULES = [
     "plugin.reports.tickets",
     "plugin.reports.funnel",
     "plugin.reports.pain_points",
+    "plugin.reports.journey_map",
+    "plugin.reports.touchpoints",
+    "plugin.reports.reply_guard",
+    "plugin.reports.outreach_outcomes",
 ]
 
 INDEX: list[tuple[str, list[tuple[str, str, str]]]] = [
@@ -49,6 +53,42 @@ INDEX: list[tuple[str, list[tuple[str, str, str]]]] = [
                 "pain-points",
                 "Pain-point articles",
                 "Articles read just before a ticket: deflection failure and its lift.",
+            ),
+            (
+                "reply-guard",
+                "Reply guard week by week",
+                "Warnings about articles the customer had read, and what agents did.",
+            ),
+            (
+                "reply-guard-articles",
+                "Reply guard per article",
+                "Which already-read articles agents were about to send again.",
+            ),
+        ],
+    ),
+    (
+        "Touchpoints and effort",
+        [
+            (
+                "journey-map",
+                "Journey map",
+                "Every stage with its customers, touchpoints, CSAT, effort and moments of truth.",
+            ),
+            (
+                "touchpoints",
+                "Touchpoints",
+                "Volume of each touchpoint and the share followed by a ticket within 24 h.",
+            ),
+            ("effort", "Customer effort", "Reads and contacts before a ticket is solved."),
+        ],
+    ),
+    (
+        "Outreach",
+        [
+            (
+                "outreach-outcomes",
+                "Outreach outcomes",
+                "Each rule against its held-out control group: tickets within 7 days.",
             ),
         ],
     ),

@@ -35,7 +35,7 @@ def sign_in(page, base: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=name]", "Ana")
     page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Reports")
+    expect(page.locator("h1")).to_have_text("Journey map")  # the first page of Reports
 
 
 def drawn_marks(page) -> int:
@@ -46,6 +46,8 @@ def drawn_marks(page) -> int:
 def test_reports_show_charts_change_range_and_download_csv(page, admin_server, artifacts):
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, admin_server)
+    expect(page.locator("#all-reports")).to_be_visible()
+    assert page.locator("table a").count() > 10  # the map's cells lead to their reports
     assert_accessible(page)
     page.screenshot(path=artifacts / "reports-index.png", full_page=True)
 

@@ -27,11 +27,23 @@ def admin(seeded_demo, tmp_path):
     return client
 
 
-def test_the_index_lists_the_reports_and_the_menu_links_it(admin):
+def test_the_index_shows_the_journey_map_then_lists_the_reports(admin):
     page = admin.get("/admin/reports").text
     assert 'href="/admin/reports"' in page and ">Reports</a>" in page
-    for name in ("tickets", "tickets-by-channel", "tickets-over-time", "funnel", "pain-points"):
-        assert f'href="/admin/reports/{name}"' in page
+    assert page.index("<h1>Journey map") < page.index('id="all-reports"')
+    listed = page.split('id="all-reports"')[1]
+    for name in (
+        "tickets",
+        "tickets-by-channel",
+        "tickets-over-time",
+        "funnel",
+        "pain-points",
+        "touchpoints",
+        "effort",
+        "reply-guard",
+        "outreach-outcomes",
+    ):
+        assert f'href="/admin/reports/{name}?from=' in listed  # keeping the range shown
 
 
 @pytest.mark.parametrize(

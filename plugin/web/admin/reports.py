@@ -17,14 +17,21 @@ from plugin.reports.svg import chart_svg, format_value
 from plugin.web.admin import bp
 from plugin.web.context import db, state
 
+JOURNEY_MAP = "journey-map"
+
 
 @bp.get("/reports")
 def reports():
-    return render_template("admin/reports/index.html", index=INDEX, reports=all_reports())
+    """The journey map first (the stages overlaid with their numbers), every report below."""
+    return _page(JOURNEY_MAP, index=INDEX, reports=all_reports())
 
 
 @bp.get("/reports/<name>")
 def report(name: str):
+    return _page(name)
+
+
+def _page(name: str, **extra):
     result = _run(name)
     chart = (
         Markup(
@@ -39,8 +46,10 @@ def report(name: str):
         if result.chart
         else None
     )
+    template = "journey_map.html" if name == JOURNEY_MAP else "report.html"
     return render_template(
-        "admin/reports/report.html",
+        f"admin/reports/{template}",
+        **extra,
         report=result,
         chart=chart,
         cell=format_value,
