@@ -1,7 +1,8 @@
 """Outreach rules as text an admin edits: TOML out, validated candidate `[outreach]` tables in.
 
-The same shape as `config.toml` (``[[outreach.rules]]`` ...), written by the journey editor's
-TOML writer, so what an admin writes can be pasted into the file and the other way round.
+The same shape as `config.toml` (``[[outreach.rules]]`` ...), written and read back by the
+rule-table editing of `plugin.journey.rule_tables` (shared with the SLA rules), so what an
+admin writes can be pasted into the file and the other way round.
 Pure: no I/O, no Flask.
 """
 
@@ -9,15 +10,22 @@ from __future__ import annotations
 
 import copy
 import re
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from plugin.journey.conditions import ConditionError
-from plugin.journey.editing import EDITOR, _children, _key, _value
+from plugin.journey.editing import EDITOR, _value
+from plugin.journey.rule_tables import RuleTable, candidate_rule_table
+from plugin.journey.rule_tables import rule_to_toml as rule_to_toml_of
 from plugin.outreach.rules import RULE_KEYS, default_definitions, load_rules
 
 SETTING_ORDER = ("timezone", "quiet_hours", "global_cap")
+OUTREACH_TABLE = RuleTable(
+    section="outreach",
+    condition="audience",
+    load=lambda table: load_rules(table, file=EDITOR),
+    settings=SETTING_ORDER,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -34,23 +42,14 @@ def full_definitions(definitions: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def rule_to_toml(item: Mapping[str, Any]) -> str:
     """One rule as a `[[outreach.rules]]` block."""
-    lines = ["[[outreach.rules]]"]
-    for name in RULE_KEYS:
-        if name == "audience" or name not in item:
-            continue
-        value = item[name]
-        if isinstance(value, Mapping) and name in ("subject", "body", "body_html"):
-            lines += [f"{name}.{_key(str(k))} = {_text(v)}" for k, v in value.items()]
-        else:
-            lines.append(f"{name} = {_text(value)}")
-    audience = item.get("audience") or {"all": []}
-    group = next((k for k in ("all", "any") if k in audience), None)
-    if group is None or len(audience) != 1:
-        lines.append(f"audience = {_value(audience)}")
-    else:
-        lines.append("[outreach.rules.audience]")
-        lines.append(f"{group} = {_children(audience[group], indent=0)}")
-    return "\n".join(lines)
+    return rule_to_toml_of(
+        "outreach",
+        item,
+        keys=RULE_KEYS,
+        condition="audience",
+        write=_text,
+        dotted=("subject", "body", "body_html"),
+    )
 
 
 def table_to_toml(definitions: Mapping[str, Any]) -> str:
@@ -78,52 +77,7 @@ def _text(value: Any) -> str:
 def candidate_table(text: str, current: Mapping[str, Any], rule: str | None) -> dict[str, Any]:
     """The `[outreach]` table `current` would become with `text` replacing the rule named
     `rule` (or, with rule None, the whole table); validated. Raises ConditionError."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConditionError(EDITOR, "", f"this is not valid TOML: {exc}") from None
-    extra = [key for key in data if key != "outreach"]
-    if extra or "outreach" not in data:
-        found = f"found {', '.join(extra)} " if extra else ""
-        raise ConditionError(
-            EDITOR,
-            "",
-            f"{found}— write the rule as in config.toml: an [[outreach.rules]] line, its keys, "
-            "then [outreach.rules.audience] with the conditions",
-        )
-    table = data["outreach"]
-    if rule is None:
-        candidate = dict(table)
-        candidate.setdefault("rules", [])
-    else:
-        items = table.get("rules") or []
-        others = [key for key in table if key != "rules"]
-        if others or not isinstance(items, list) or len(items) != 1:
-            raise ConditionError(
-                EDITOR,
-                "",
-                "write exactly one [[outreach.rules]] here (this editor changes the rule "
-                f'"{rule}"); edit all rules and settings to add or remove rules or to change '
-                + ", ".join(SETTING_ORDER),
-            )
-        new = items[0]
-        if isinstance(new, Mapping) and new.get("name") != rule:
-            raise ConditionError(
-                EDITOR,
-                "name",
-                f'this editor changes the rule "{rule}": keep name = "{rule}" (to rename it, '
-                "edit all rules and settings)",
-            )
-        candidate = full_definitions(current)
-        names = [item.get("name") for item in candidate["rules"]]
-        if rule not in names:
-            raise ConditionError(EDITOR, "", f'the rule "{rule}" no longer exists; reload the page')
-        candidate["rules"][names.index(rule)] = dict(new)
-    try:
-        load_rules(candidate, file=EDITOR)
-    except RecursionError:
-        raise ConditionError(EDITOR, "", "groups are nested too deeply; flatten them") from None
-    return candidate
+    return candidate_rule_table(text, OUTREACH_TABLE, full_definitions(current), rule)
 
 
 def with_enabled(current: Mapping[str, Any], rule: str, enabled: bool) -> dict[str, Any]:
