@@ -1,4 +1,5 @@
-"""Small display helpers the admin templates share (times, numbers, condition text)."""
+"""Small display helpers the admin templates share (times, numbers, durations, condition
+text)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ def number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def minutes(value: int | None) -> str:
+    """A target in minutes as an admin reads it: "45 min", "8 h", "1 day 2 h"."""
+    if value is None:
+        return "—"
+    days, rest = divmod(value, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else ""]
+    parts.append(f"{mins} min" if mins else "")
+    return " ".join(part for part in parts if part)
+
+
 def percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
@@ -43,6 +55,7 @@ HELPERS = {
     "ago": ago,
     "number": number,
     "percent": percent,
+    "minutes": minutes,
     "describe": describe_condition,
     "show_value": format_value,
     "reasons": render_reasons,
