@@ -135,6 +135,8 @@ def scheduled_sync(config: Config, source: str) -> None:
         log.info("sync %s: %d records written", source, report.total_written)
     except Exception as exc:  # logged and shown on /healthz; the next run retries
         log.error("sync %s failed: %s", source, exc)
+    # What the sync's new tickets change at the desk goes now, not at the next push run.
+    scheduled_sla_push(config)
 
 
 def recompute_quietly(config: Config, *, full: bool = False) -> None:

@@ -9,6 +9,7 @@ be told from one held by a live process.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -17,7 +18,22 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store.leases import acquire_lease
+from plugin.store.leases import acquire_lease, lease_holder, release_lease
+
+log = logging.getLogger("journeydesk.leases")
+
+
+def take_lease(db: Database, name: str, holder: str, ttl_seconds: int) -> bool:
+    """Take or renew `name`; a lease left by a process of this host that died is taken over
+    at once (a crashed worker restarted by systemd would otherwise wait out the TTL)."""
+    if acquire_lease(db, name, holder, ttl_seconds):
+        return True
+    current = lease_holder(db, name)
+    if current and local_holder_gone(current["holder"]):
+        log.warning("%s: %s died holding the lease; taking over", name, current["holder"])
+        release_lease(db, name, current["holder"])
+        return acquire_lease(db, name, holder, ttl_seconds)
+    return False
 
 
 class LeaseLost(Exception):

@@ -43,8 +43,17 @@ def build_scheduler(
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
     ):
+        # First run at start too: what a crashed worker left queued goes out on restart.
+        first = {"next_run_time": start} if start else {}  # None would add it paused
         scheduler.add_job(
-            job, "interval", args=[config], id=job_id, coalesce=True, max_instances=1, **interval
+            job,
+            "interval",
+            args=[config],
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            **interval,
+            **first,
         )
     schedule_outreach(scheduler, config)
     scheduler.add_job(

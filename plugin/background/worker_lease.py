@@ -18,9 +18,10 @@ import socket
 import sqlite3
 import threading
 
+from plugin.background.leased_queue import take_lease
 from plugin.config import Config
 from plugin.store import StoreError, open_store
-from plugin.store.leases import acquire_lease, release_lease
+from plugin.store.leases import release_lease
 
 log = logging.getLogger("journeydesk.worker")
 
@@ -85,7 +86,7 @@ class WorkerLease:
         try:
             # Migrating here too: a worker's first job may find a database nobody opened yet.
             with open_store(self.database_path) as db:
-                return acquire_lease(db, self.name, self.holder, self.ttl)
+                return take_lease(db, self.name, self.holder, self.ttl)
         except (StoreError, sqlite3.Error) as exc:  # a locked or broken database: run nothing
             log.warning("lease %s: %s", self.name, exc)
             return False

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.background.leased_queue import LeaseLost, due_rows, local_holder_gone, new_holder
+from plugin.background.leased_queue import LeaseLost, due_rows, new_holder, take_lease
 from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.outreach.active_rules import ActiveRules, load_active_rules
@@ -33,7 +33,7 @@ from plugin.outreach.channels import (
 from plugin.outreach.rules import Rule
 from plugin.store import open_store
 from plugin.store.customers import contact_details
-from plugin.store.leases import acquire_lease, lease_holder, release_lease
+from plugin.store.leases import release_lease
 from plugin.store.outbox import (
     due_messages,
     mark_abandoned,
@@ -65,17 +65,6 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _take_lease(db: Database, holder: str) -> bool:
-    if acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
-        return True
-    current = lease_holder(db, LEASE_NAME)
-    if current and local_holder_gone(current["holder"]):
-        log.warning("outreach delivery: %s died holding the lease; taking over", current["holder"])
-        release_lease(db, LEASE_NAME, current["holder"])
-        return acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS)
-    return False
-
-
 def deliver_due(
     config: Config,
     *,
@@ -93,7 +82,7 @@ def deliver_due(
     holder = new_holder()
     with open_store(config.database_path) as db:
         deadline = time.monotonic() + wait_seconds
-        while not _take_lease(db, holder):
+        while not take_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
             if time.monotonic() >= deadline:
                 report.busy = True
                 return report

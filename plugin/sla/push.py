@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConnectorError, NotFoundError
-from plugin.background.leased_queue import LeaseLost, due_rows, new_holder
+from plugin.background.leased_queue import LeaseLost, due_rows, new_holder, take_lease
 from plugin.clock import now_epoch
 from plugin.config import Config
 from plugin.intake.connector_factory import make_connector
 from plugin.store import open_store
-from plugin.store.leases import acquire_lease, release_lease
+from plugin.store.leases import release_lease
 from plugin.store.sla_pushes import (
     due_pushes,
     record_push_failed,
@@ -54,7 +54,7 @@ def push_due(config: Config, *, batch: int = 100) -> PushReport:
     report = PushReport()
     holder = new_holder()
     with open_store(config.database_path) as db:
-        if not acquire_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
+        if not take_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
             report.busy = True
             return report
         try:
