@@ -31,6 +31,20 @@ def ago(epoch: int | None) -> str:
     return f"{seconds // 86400} days ago"
 
 
+def until(epoch: int | None) -> str:
+    """A moment to come as "in 2 min" / "in 3 h" ("now" once it has come)."""
+    if epoch is None:
+        return "—"
+    seconds = epoch - now_epoch()
+    if seconds <= 0:
+        return "now"
+    if seconds < 90 * 60:
+        return f"in {max(seconds // 60, 1)} min"
+    if seconds < 48 * 3600:
+        return f"in {seconds // 3600} h"
+    return f"in {seconds // 86400} days"
+
+
 def number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -53,6 +67,7 @@ def percent(part: int, whole: int) -> float:
 HELPERS = {
     "when": when,
     "ago": ago,
+    "until": until,
     "number": number,
     "percent": percent,
     "minutes": minutes,

@@ -16,6 +16,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from plugin.clock import now_epoch
 from plugin.journey import versions
+from plugin.journey.active_model import load_active_model
 from plugin.journey.conditions import ConditionError
 from plugin.journey.editing import EDITOR
 from plugin.journey.versions import InForce, in_force
@@ -42,6 +43,8 @@ PUSHES_SHOWN = 50
 DAYS_CHOICES = (7, 30, 90)
 DEFAULT_DAYS = 30
 MOVES = {"up": -1, "down": 1}
+SAMPLES = 12
+"""Tickets the what-if shows that would change."""
 
 
 # --------------------------------------------------------------------------- the rules
@@ -119,7 +122,8 @@ def sla_edit_post():
     if request.form.get("action") == "save":
         return _save(active, name, text, candidate)
     draft = load_sla_rules(candidate, file=EDITOR)
-    return _editor(active, name, text, draft=draft, impact=_impact(active, draft))
+    impact = _impact(active, draft, _days(request.form))
+    return _editor(active, name, text, draft=draft, impact=impact)
 
 
 # --------------------------------------------------------------------------- versions
@@ -130,10 +134,11 @@ def sla_version(number: int):
     active = _active()
     saved, rules = _version(number)
     in_force_now = active.version_number == number and not active.problem
-    impact = None if in_force_now else _impact(active, rules)
+    days = _days(request.args)
+    impact = None if in_force_now else _impact(active, rules, days)
     return render_template(
         "admin/sla_version.html",
-        number=number,
+        version_number=number,
         saved=saved,
         rules=rules,
         base_origin=versions.config_origin(state().config, SLA),
@@ -142,7 +147,8 @@ def sla_version(number: int):
         active=active,
         base_version=_base_version(active),
         impact=impact,
-        days=_days(request.args),
+        model=_journey_model(),
+        days=days,
         days_choices=DAYS_CHOICES,
     )
 
@@ -175,6 +181,11 @@ def _base_version(active: InForce[SlaRules]) -> int:
     return active.latest_id or 0
 
 
+def _journey_model():
+    """The journey model in force: the what-if names stages by their labels."""
+    return load_active_model(db(), state().config).model
+
+
 def _days(values: Any) -> int:
     days = values.get("days", type=int)
     return days if days in DAYS_CHOICES else DEFAULT_DAYS
@@ -193,8 +204,8 @@ def _version(number: int) -> tuple[Any, SlaRules]:
         abort(409, description=f"Version {number} cannot be used by this release: {exc}")
 
 
-def _impact(active: InForce[SlaRules], draft: SlaRules) -> None:
-    """What `draft` would have done to the last days of tickets (the what-if)."""
+def _impact(active: InForce[SlaRules], draft: SlaRules, days: int) -> None:
+    """What `draft` would have done to the tickets of the last `days` days (the what-if)."""
     return None
 
 
@@ -217,6 +228,7 @@ def _editor(
         error=error,
         draft=draft,
         impact=impact,
+        model=_journey_model(),
         example=example,
         note=request.form.get("note", ""),
         base_version=_base_version(active),
