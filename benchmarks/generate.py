@@ -68,6 +68,8 @@ OTHER_LOCALE = 0.08  # views in the customer's other language
 PLANS = (("free", 0.30), ("trial", 0.10), ("team", 0.35), ("business", 0.20), ("enterprise", 0.05))
 PLAN_VALUE = {"free": 0, "trial": 0, "team": 600, "business": 3_000, "enterprise": 25_000}
 CHANNELS = ("web", "web", "email", "email", "chat")
+GROUPS = ("Support", "Billing", "Onboarding")
+
 OPEN_STATUSES = ("new", "open", "open", "pending")
 PRIORITIES = ("low", "normal", "normal", "normal", "high")
 GENERIC_SUBJECT = ("Quick question", "Una pregunta rápida")
@@ -386,6 +388,7 @@ class World:
                     csat,
                     None,
                     0,
+                    GROUPS[int(ticket_id) % len(GROUPS)],  # not from rng: the data stays as it was
                 )
             )
             points.append(

@@ -183,6 +183,7 @@ def _parse(found: object, conversation_id: str, contact_id: str) -> tuple[Ticket
         status=STATUSES.get(str(found.get("status")), "open"),
         channel=CHANNELS.get(str(_dict(found.get("meta")).get("channel")), "chat"),
         priority=_text(found.get("priority")),
+        group=_text(_dict(_dict(found.get("meta")).get("team")).get("name")),
     )
     return ticket, customer
 

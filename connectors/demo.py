@@ -418,9 +418,11 @@ class DemoDesk:
             solved_at=solved_at,
             first_response_at=first_response if first_response < self.anchor else None,
             csat_score=csat,
+            group=GROUPS[number % len(GROUPS)],  # not drawn: the demo's promises stay as seeded
         )
 
 
+GROUPS = ("Support", "Billing", "Onboarding")
 _STEPS = [(5**0.5 - 1) / 2, *(p**0.5 % 1 for p in (2, 3, 7, 11, 13))]  # rationally independent
 
 

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,6 +97,7 @@ class FreshdeskConnector:
         # `include=requester` adds that we use, and contacts arrive by their own stream.
         self.include = "stats,requester" if include_requester else "stats"
         self.http = http or self._make_http(api_key, base_url, timeout, sleep)
+        self._groups: dict[object, str] | None = None
 
     def _make_http(
         self, api_key: str, base_url: str, timeout: float, sleep: Callable[[float], None] | None
@@ -115,7 +117,8 @@ class FreshdeskConnector:
 
     def tickets(self, since: str | None) -> Iterator[Batch]:
         params = {"order_by": "updated_at", "order_type": "asc", "include": self.include}
-        return self._iter_ordered("tickets", "/api/v2/tickets", since, _parse_ticket, params)
+        parse = partial(_parse_ticket, group_name=self._group_name)
+        return self._iter_ordered("tickets", "/api/v2/tickets", since, parse, params)
 
     def customers(self, since: str | None) -> Iterator[Batch]:
         """Contacts updated since the cursor.
@@ -164,6 +167,22 @@ class FreshdeskConnector:
     def customer_touchpoints(self, customer_source_id: str, since: str | None) -> Iterator[Batch]:
         return iter(())
 
+    def _group_name(self, group_id: object) -> str:
+        """A group's name (the account's groups read once per connector), else its id."""
+        if self._groups is None:
+            self._groups = {}
+            url, query = "/api/v2/groups", {"per_page": 100}
+            try:
+                while url:
+                    rows, next_url = self.http.get_json_page(url, params=query)
+                    for group in rows if isinstance(rows, list) else ():
+                        if isinstance(group, dict) and isinstance(group.get("name"), str):
+                            self._groups[group.get("id")] = group["name"]
+                    url, query = next_url or "", None
+            except ConnectorError as exc:
+                log.warning("%s: no group names (%s); tickets keep group ids", self.name, exc)
+        return self._groups.get(group_id) or str(group_id)
+
     # -- one ticket, writes -----------------------------------------------------------------
 
     def fetch_ticket(self, ticket_id: str) -> tuple[Ticket, Customer | None] | None:
@@ -175,7 +194,7 @@ class FreshdeskConnector:
         except ResourceNotFoundError:
             return None
         try:
-            ticket = _parse_ticket(raw)
+            ticket = _parse_ticket(raw, group_name=self._group_name)
         except RecordError as exc:
             raise BadPayloadError(f"Freshdesk ticket {ticket_id}: {exc}") from None
         return ticket, _requester(raw)
@@ -422,7 +441,7 @@ class FreshdeskConnector:
 # -- parsing (pure) ------------------------------------------------------------------------
 
 
-def _parse_ticket(raw: dict) -> Ticket:
+def _parse_ticket(raw: dict, group_name: Callable[[object], str] = str) -> Ticket:
     ticket_id = _require_id(raw)
     status = raw.get("status")
     if not isinstance(status, int):
@@ -447,6 +466,7 @@ def _parse_ticket(raw: dict) -> Ticket:
         solved_at=_maybe_time(stats.get("resolved_at") or stats.get("closed_at")),
         first_response_at=_maybe_time(stats.get("first_responded_at")),
         deleted=bool(raw.get("deleted")),
+        group=None if raw.get("group_id") is None else group_name(raw["group_id"]),
     )
 
 

@@ -140,6 +140,7 @@ class Ticket:
     csat_score: str | None = None  # good | bad
     csat_comment: str | None = None
     deleted: bool = False
+    group: str | None = None  # the group (team) it is assigned to, by name (else its id)
 
 
 @dataclass(frozen=True, slots=True)

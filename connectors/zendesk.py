@@ -9,6 +9,7 @@ Zendesk's own: the export budget, cursors, payload shapes and URL forms.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,12 +25,15 @@ from requests.auth import HTTPBasicAuth
 from connectors.errors import (
     AuthError,
     BadPayloadError,
+    ConnectorError,
     FeatureUnavailableError,
     NotFoundError,
     RecordError,
 )
 from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
 from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
+
+log = logging.getLogger("journeydesk.zendesk")
 
 EXPORT_REQUESTS_PER_MINUTE = 10
 """Incremental exports share 10 requests/min (30 with High Volume). Reference:
@@ -169,6 +173,7 @@ class ZendeskConnector:
         self._now = now
         self._export_pacer = _Pacer(export_interval, clock, sleep)
         self._events_seen = False  # the events API answered once: a later 404 is one user
+        self._groups: dict[Any, str] | None = None
 
     # -- streams --------------------------------------------------------------------------
 
@@ -193,7 +198,8 @@ class ZendeskConnector:
 
     def _ticket_batches(self, since: str | None) -> Iterator[Batch]:
         for page, tickets, cursor in self._export("tickets", since, include="metric_sets"):
-            records, rejected = _parse_tickets(tickets, _metric_sets(page))
+            groups = self._groups_of(tickets)
+            records, rejected = _parse_tickets(tickets, _metric_sets(page), groups)
             yield Batch("tickets", records, cursor, rejected=rejected)
 
     def articles(self, since: str | None) -> Iterator[Batch]:
@@ -422,7 +428,7 @@ class ZendeskConnector:
             times = [r.occurred_at for r in records]
             ordered = ordered and _ascending(times, latest)
             latest = max([*times, *([latest] if latest else [])], default=None)
-            where, params = _next_events_page(page, path, base)
+            where, params = _next_page(page, path, base)
             cursor = latest if (ordered or where is None) else floor
             yield Batch(
                 "touchpoints", records, _iso(cursor) if cursor else since, user_id, rejected
@@ -442,10 +448,33 @@ class ZendeskConnector:
         if not isinstance(raw, dict):
             raise BadPayloadError(f"Zendesk answered ticket {ticket_id} without a ticket")
         try:
-            ticket = _parse_ticket(raw, None)
+            ticket = _parse_ticket(raw, None, self._groups_of([raw]))
         except RecordError as why:
             raise BadPayloadError(f"Zendesk ticket {ticket_id} is malformed: {why}") from None
         return ticket, self._requester(page.get("users"), ticket.requester.source_id)
+
+    def _groups_of(self, tickets: list) -> dict[Any, str]:
+        """The group names tickets need (none asked for when no ticket has a group)."""
+        if any(isinstance(t, dict) and t.get("group_id") is not None for t in tickets):
+            return self._group_names()
+        return {}
+
+    def _group_names(self) -> dict[Any, str]:
+        """{group id: name} of the account, read once per connector (one sync run); a
+        desk that will not list them leaves tickets with their group's id."""
+        if self._groups is None:
+            self._groups = {}
+            where, params = "/api/v2/groups", {"page[size]": 100}
+            try:
+                while where:
+                    page = self._http.get_json(where, params)
+                    for group in page.get("groups") or () if isinstance(page, dict) else ():
+                        if isinstance(group, dict) and isinstance(group.get("name"), str):
+                            self._groups[group.get("id")] = group["name"]
+                    where, params = _next_page(page, where, params)
+            except ConnectorError as exc:
+                log.warning("%s: no group names (%s); tickets keep group ids", self.name, exc)
+        return self._groups
 
     def update_ticket(
         self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
@@ -665,7 +694,7 @@ def _parse_all(
     return records, rejected
 
 
-def _parse_tickets(raws: list, metrics: dict) -> tuple[list[Record], list[str]]:
+def _parse_tickets(raws: list, metrics: dict, groups: dict) -> tuple[list[Record], list[str]]:
     """`_parse_all` for an export page of tickets, each with its `metric_sets` entry
     (the sync's hot loop: one call per ticket, no per-ticket partial or list)."""
     records: list[Record] = []
@@ -675,13 +704,13 @@ def _parse_tickets(raws: list, metrics: dict) -> tuple[list[Record], list[str]]:
             rejected.append(f"ticket #{index}: not an object")
             continue
         try:
-            records.append(_parse_ticket(raw, metrics.get(raw.get("id"))))
+            records.append(_parse_ticket(raw, metrics.get(raw.get("id")), groups))
         except RecordError as why:
             rejected.append(f"ticket {raw.get('id', f'#{index}')}: {why}")
     return records, rejected
 
 
-def _parse_ticket(raw: dict, metrics: dict | None) -> Ticket:
+def _parse_ticket(raw: dict, metrics: dict | None, groups: dict) -> Ticket:
     get = raw.get
     ticket_id = _require_id(raw)
     created = _time_field(raw, "created_at")
@@ -722,6 +751,7 @@ def _parse_ticket(raw: dict, metrics: dict | None) -> Ticket:
         score,
         comment,
         status == "deleted",
+        None if (group := get("group_id")) is None else groups.get(group) or str(group),
     )
 
 
@@ -969,13 +999,17 @@ class _Position:
         return replace(self, audience=None, audience_page=None, audience_read=())
 
 
-def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, dict | None]:
-    """(where, params) of the next events page, or (None, None) after the last one.
+def _next_page(page: Any, path: str, base: dict | None) -> tuple[str | None, dict | None]:
+    """(where, params) of the next page of a cursor-paginated list (user events, groups),
+    or (None, None) after the last one.
 
     `links` is an array of `{"next": url}` in the docs' example and an object
     elsewhere in Zendesk's cursor pagination: both are read. Without a link, the
     `meta.after_cursor` is sent as `page[after]` with the first request's filters.
     """
+    if not isinstance(page, dict):
+        return None, None
+    base = base or {}
     meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
     if not meta.get("has_more"):
         return None, None
@@ -985,7 +1019,7 @@ def _next_events_page(page: dict, path: str, base: dict) -> tuple[str | None, di
             return link["next"], None
     if meta.get("after_cursor"):
         return path, base | {"page[after]": meta["after_cursor"]}
-    raise BadPayloadError("Zendesk said more events follow but gave no way to fetch them")
+    raise BadPayloadError(f"Zendesk said more of {path} follows but gave no way to fetch it")
 
 
 def _ticket_changes(current: dict, priority: str | None, add_tags: Iterable[str]) -> dict:

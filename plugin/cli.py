@@ -7,6 +7,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -426,3 +427,71 @@ def _decide(config_path: str, message_id: int, action: str) -> None:
                 f"message {message_id} is not uncertain or failed (see journeydesk outreach outbox)"
             )
     click.echo(f"message {message_id}: {'queued again' if action == 'requeue' else 'discarded'}.")
+
+
+@main.group()
+def sla() -> None:
+    """SLA rules: apply them to earlier tickets, simulate a change (docs/sla.md)."""
+
+
+@sla.command("apply")
+@config_option
+@click.option(
+    "--since",
+    "since_text",
+    required=True,
+    metavar="DATE",
+    help="Decide unsolved tickets created from this day (YYYY-MM-DD, UTC) or moment on.",
+)
+@click.option("--source", help="Only this connector's tickets (default: every connector).")
+@click.option("--yes", is_flag=True, help="Apply without asking (for scripts).")
+@friendly_errors
+def sla_apply(config_path: str, since_text: str, source: str | None, yes: bool) -> None:
+    """Apply the SLA rules in force to tickets already stored, after showing what changes.
+
+    New tickets are decided as they appear; this is for the ones before (a desk's history
+    is never rewritten by itself). Tickets that have a decision keep it."""
+    from plugin.sla.backfill import apply_backfill, plan_backfill
+    from plugin.sla.push import push_due
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    since = _since(since_text)
+    sources = [source] if source else [c.name for c in config.connectors]
+    if source and config.connector(source) is None:
+        known = ", ".join(c.name for c in config.connectors) or "none"
+        raise click.ClickException(f"No connector named {source!r} in {config.path} ({known}).")
+    with open_store(config.database_path) as db:
+        backfill = plan_backfill(db, config, since, sources)
+        click.echo("\n".join(backfill.lines()))
+        if not backfill.tickets:
+            return
+        question = (
+            f"Store {backfill.tickets:,} decisions and update {len(backfill.changing):,} "
+            "of these tickets at the desk?"
+        )
+        if not yes and not click.confirm(question, default=False):
+            click.echo("Nothing applied.")
+            return
+        applied = apply_backfill(db, backfill)
+    click.echo(f"Stored {applied.decided:,} decisions; {applied.queued:,} updates queued.")
+    if applied.queued:
+        report = push_due(config)
+        click.echo(f"Pushed {report.sent:,} updates to the desks.")
+        if report.retrying or report.failed:
+            click.echo(
+                f"{report.retrying:,} will be retried by the worker; {report.failed:,} failed "
+                "(see /admin/sla)."
+            )
+
+
+def _since(text: str) -> datetime:
+    """--since: a day (midnight UTC) or an ISO moment."""
+    from plugin.clock import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01", param_hint="--since"
+        ) from None

@@ -9,7 +9,7 @@ decides nothing and stores no decision: connecting a desk never rewrites its his
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model
 from plugin.journey.versions import in_force
 from plugin.sla.active_rules import SLA
-from plugin.sla.rules import SlaRules, decide, reasons_as_json
+from plugin.sla.rules import Decision, SlaRules, decide, reasons_as_json
 from plugin.store.history import customer_aggregates
 from plugin.store.sla_decisions import record_decision
 from plugin.store.sla_pushes import queue_push
@@ -40,6 +40,23 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """One ticket's decision and what it would change at the desk."""
+
+    ticket: Ticket
+    customer_id: int | None
+    decision: Decision
+    priority: str | None
+    """The priority to set at the desk; None when the decision leaves it as it is."""
+    new_tags: tuple[str, ...]
+    """The decision's tags the ticket does not have yet."""
+
+    @property
+    def changes_desk(self) -> bool:
+        return self.priority is not None or bool(self.new_tags)
+
+
+@dataclass(frozen=True)
 class Decider:
     """The rules in force and the moment from which a desk's tickets count as new."""
 
@@ -53,21 +70,7 @@ class Decider:
         """Decide the tickets that qualify, store each decision and queue its push.
 
         Call inside the transaction that stored the tickets (nested is fine)."""
-        chosen = [t for t in tickets if self.qualifies(t)]
-        if not chosen:
-            return Applied()
-        now = now_epoch()
-        customers = ticket_customers(db, self.source, [t.id for t in chosen])
-        facts = self._customer_facts(db, set(customers.values()), now)
-        decided = queued = 0
-        with db.atomic():
-            for ticket in chosen:
-                customer_id = customers.get(ticket.id)
-                base = facts.get(customer_id, {}) if customer_id is not None else {}
-                decided_one, queued_one = self._decide_one(db, ticket, customer_id, base, now)
-                decided += decided_one
-                queued += queued_one
-        return Applied(decided, queued)
+        return self.record(db, self.plan(db, [t for t in tickets if self.qualifies(t)]))
 
     def qualifies(self, ticket: Ticket) -> bool:
         return (
@@ -76,6 +79,59 @@ class Decider:
             and ticket.solved_at is None
             and to_epoch(ticket.created_at) >= self.since
         )
+
+    def plan(self, db: Database, tickets: list[Ticket]) -> list[Planned]:
+        """Each ticket's decision, evaluated now, and what it would change; writes nothing."""
+        if not tickets:
+            return []
+        customers = ticket_customers(db, self.source, [t.id for t in tickets])
+        facts = self._customer_facts(db, set(customers.values()), now_epoch())
+        planned = []
+        for ticket in tickets:
+            customer_id = customers.get(ticket.id)
+            base = facts.get(customer_id, {}) if customer_id is not None else {}
+            decision = decide(self.rules, {**base, **ticket_facts(self.source, ticket)})
+            existing = {tag.casefold() for tag in ticket.tags}
+            new_tags = tuple(t for t in decision.add_tags if t.casefold() not in existing)
+            priority = decision.priority if decision.priority != ticket.priority else None
+            planned.append(Planned(ticket, customer_id, decision, priority, new_tags))
+        return planned
+
+    def record(self, db: Database, planned: Iterable[Planned]) -> Applied:
+        """Store each decision (a ticket that has one keeps it) and queue what it changes."""
+        now = now_epoch()
+        decided = queued = 0
+        with db.atomic():
+            for item in planned:
+                if not record_decision(db, self._row(item, now)):
+                    continue
+                decided += 1
+                if item.changes_desk:
+                    queued += queue_push(
+                        db,
+                        self.source,
+                        item.ticket.id,
+                        priority=item.priority,
+                        add_tags=list(item.new_tags),
+                        now=now,
+                    )
+        return Applied(decided, queued)
+
+    def _row(self, item: Planned, now: int) -> dict[str, Any]:
+        decision, ticket = item.decision, item.ticket
+        return {
+            "source": self.source,
+            "ticket_id": ticket.id,
+            "customer_id": item.customer_id,
+            "rule": decision.rule,
+            "rule_version": self.rule_version,
+            "priority_before": ticket.priority,
+            "priority_after": decision.priority or ticket.priority,
+            "tags_added": list(item.new_tags),
+            "targets": decision.targets.as_dict(),
+            "reasons": reasons_as_json(decision.reasons),
+            "decided_at": now,
+        }
 
     def _customer_facts(
         self, db: Database, customer_ids: set[int], now: int
@@ -94,37 +150,6 @@ class Decider:
             result[customer_id] = facts
         return result
 
-    def _decide_one(
-        self, db: Database, ticket: Ticket, customer_id: int | None, base: Mapping, now: int
-    ) -> tuple[int, int]:
-        facts = {**base, **ticket_facts(self.source, ticket)}
-        decision = decide(self.rules, facts)
-        existing = {tag.casefold() for tag in ticket.tags}
-        new_tags = [tag for tag in decision.add_tags if tag.casefold() not in existing]
-        priority = decision.priority if decision.priority != ticket.priority else None
-        stored = record_decision(
-            db,
-            {
-                "source": self.source,
-                "ticket_id": ticket.id,
-                "customer_id": customer_id,
-                "rule": decision.rule,
-                "rule_version": self.rule_version,
-                "priority_before": ticket.priority,
-                "priority_after": decision.priority or ticket.priority,
-                "tags_added": new_tags,
-                "targets": decision.targets.as_dict(),
-                "reasons": reasons_as_json(decision.reasons),
-                "decided_at": now,
-            },
-        )
-        if not stored or (priority is None and not new_tags):
-            return int(stored), 0
-        queued = queue_push(
-            db, self.source, ticket.id, priority=priority, add_tags=new_tags, now=now
-        )
-        return 1, int(queued)
-
 
 def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     """The `ticket.*` facts of SLA conditions."""
@@ -133,6 +158,7 @@ def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
         "ticket.tags": list(ticket.tags),
         "ticket.subject": ticket.subject,
         "ticket.priority": ticket.priority,
+        "ticket.group": ticket.group,
         "ticket.source": source,
     }
 

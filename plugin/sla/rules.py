@@ -43,6 +43,7 @@ TICKET_FACTS: dict[str, FactSpec] = {
         FactSpec("ticket.tags", "list", "The ticket's tags when it appeared (contains)"),
         FactSpec("ticket.subject", "string", "The ticket's subject (contains: a word in it)"),
         FactSpec("ticket.priority", "string", "The priority the desk gave it: low ... urgent"),
+        FactSpec("ticket.group", "string", "The group (team) it is assigned to, by name"),
         FactSpec("ticket.source", "string", "The connector it came from (its name)"),
     )
 }

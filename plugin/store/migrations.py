@@ -561,3 +561,15 @@ def sla_decisions(db: Database) -> None:
         CREATE INDEX sla_pushes_due ON sla_pushes(status, next_attempt_at);
         """,
     )
+
+
+@migrations(name="0018_ticket_groups")
+def ticket_groups(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The group (team) a ticket is assigned to, by the desk's name for it (else its id):
+        -- what SLA conditions test as ticket.group.
+        ALTER TABLE tickets ADD COLUMN group_name TEXT;
+        """,
+    )

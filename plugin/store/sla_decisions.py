@@ -68,3 +68,17 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     for column in _JSON:
         row[column] = loads_stored(row[column])
     return row
+
+
+def undecided_open_tickets(db: Database, source: str, *, since: int) -> list[dict[str, Any]]:
+    """`source`'s stored tickets created at or after `since` that are not solved, closed
+    or deleted and have no decision (what a deliberate `sla apply --since` decides)."""
+    return select_dicts(
+        db,
+        "SELECT t.* FROM tickets AS t WHERE t.source = ? AND t.created_at >= ? "
+        "AND t.deleted = 0 AND t.solved_at IS NULL AND t.status NOT IN ('solved', 'closed') "
+        "AND NOT EXISTS (SELECT 1 FROM sla_decisions AS d "
+        "WHERE d.source = t.source AND d.ticket_id = t.id) "
+        "ORDER BY t.created_at, t.id",
+        [source, since],
+    )

@@ -22,7 +22,7 @@ import orjson
 from sqlite_utils import Database
 
 from connectors.records import CustomerRef, Ticket
-from plugin.clock import to_epoch
+from plugin.clock import from_epoch, to_epoch
 from plugin.store import dumps, loads_stored, select_dicts
 from plugin.store.customers import follow_moved_requesters, resolve_customers
 from plugin.store.journeys import mark_dirty
@@ -44,6 +44,7 @@ COLUMNS = (
     "csat_score",
     "csat_comment",
     "deleted",
+    "group_name",
 )
 OPEN_STATUSES = ("new", "open", "pending", "hold")
 
@@ -96,6 +97,7 @@ def _row(source: str, t: Ticket, customer_id: int) -> tuple:
         t.csat_score,
         t.csat_comment,
         int(t.deleted),
+        t.group,
     )
 
 
@@ -382,3 +384,36 @@ def customers_with_tickets_since(
             [json.dumps(sorted(customer_ids)), since],
         )
     }
+
+
+def as_record(row: dict[str, Any]) -> Ticket:
+    """A stored ticket row (`SELECT *`, tags as stored) as the record connectors yield
+    (the requester left empty: stored tickets know their customer by `customer_id`)."""
+    tags = row["tags"]
+    return Ticket(
+        id=row["id"],
+        requester=CustomerRef(),
+        subject=row["subject"],
+        created_at=from_epoch(row["created_at"]),
+        updated_at=from_epoch(row["updated_at"]),
+        status=row["status"],
+        priority=row["priority"],
+        channel=row["channel"],
+        tags=tuple(json.loads(tags) if isinstance(tags, str) else tags),
+        solved_at=from_epoch(row["solved_at"]),
+        first_response_at=from_epoch(row["first_response_at"]),
+        csat_score=row["csat_score"],
+        csat_comment=row["csat_comment"],
+        deleted=bool(row["deleted"]),
+        group=row["group_name"],
+    )
+
+
+def tickets_of_customer(db: Database, customer_id: int, *, limit: int = 20) -> list[dict]:
+    """A customer's newest tickets of every desk (deleted ones left out)."""
+    return select_dicts(
+        db,
+        "SELECT source, id, subject, status, priority, channel, created_at FROM tickets "
+        "WHERE customer_id = ? AND deleted = 0 ORDER BY created_at DESC, id LIMIT ?",
+        [customer_id, limit],
+    )

@@ -95,6 +95,7 @@ class FakeFreshdesk:
         self.now = EPOCH + timedelta(days=400)
         self.tickets: dict[int, dict] = {}
         self.contacts: dict[int, dict] = {}
+        self.groups: dict[int, dict] = {}
         self.categories: dict[int, dict] = {}
         self.folders: dict[int, dict] = {}
         self.articles: dict[int, dict] = {}
@@ -261,6 +262,7 @@ class FakeFreshdesk:
             ("PUT", r"/api/v2/tickets/(\d+)", self._update_ticket),
             ("POST", r"/api/v2/tickets/outbound_email", self._outbound_email),
             ("GET", r"/api/v2/contacts", self._list_contacts),
+            ("GET", r"/api/v2/groups", self._list_groups),
             ("POST", r"/api/v2/contact-activities", self._contact_activity),
             ("GET", r"/api/v2/settings/helpdesk", self._settings),
             ("GET", rf"/api/v2/solutions/categories{lang}", self._list_categories),
@@ -361,6 +363,14 @@ class FakeFreshdesk:
         rows = sorted(self.contacts.values(), key=lambda c: c["id"])
         rows = [c for c in rows if self._since_matches(c, request.args)]
         return self._page(request, rows)
+
+    def _list_groups(self, request: Request) -> Response:
+        if error := _check(request.args, {"page", "per_page"}):
+            return error
+        return self._page(request, [self.groups[i] for i in sorted(self.groups)])
+
+    def add_group(self, group_id: int, name: str) -> None:
+        self.groups[group_id] = {"id": group_id, "name": name, "description": ""}
 
     def _contact_activity(self, request: Request) -> Response:
         body = request.get_json(silent=True) or {}

@@ -106,6 +106,7 @@ class FakeZendesk:
         self.articles: dict[int, dict] = {}
         self.sections: dict[int, dict] = {}
         self.categories: dict[int, dict] = {}
+        self.groups: dict[int, dict] = {}
         self.events: dict[int, list[dict]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -143,6 +144,7 @@ class FakeZendesk:
             ("GET", re.compile(r"/api/v2/search/export(?:\.json)?"), self._search_export),
             ("GET", re.compile(r"/api/v2/organizations/search(?:\.json)?"), self._org_search),
             ("GET", re.compile(r"/api/v2/organizations/(\d+)/users(?:\.json)?"), self._org_users),
+            ("GET", re.compile(r"/api/v2/groups(?:\.json)?"), self._groups),
             ("GET", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._show_ticket),
             ("PUT", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._update_ticket),
             ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), self._create_ticket),
@@ -168,6 +170,9 @@ class FakeZendesk:
         if metric_set is not None:
             self.metric_sets[record["id"]] = {"ticket_id": record["id"], **metric_set}
         return record
+
+    def add_group(self, group_id: int, name: str) -> None:
+        self.groups[group_id] = {"id": group_id, "name": name, "deleted": False}
 
     def add_category(self, category_id: int, name: str, translations: dict | None = None) -> None:
         self.categories[category_id] = {"id": category_id, "name": name, **_trans(translations)}
@@ -476,6 +481,22 @@ class FakeZendesk:
         )
 
     # -- tickets -----------------------------------------------------------------------
+
+    def _groups(self, request: Request) -> Response:
+        """GET /api/v2/groups with cursor pagination (`page[size]`, `page[after]`)."""
+        size = min(int(request.args.get("page[size]", 100)), 100)
+        ids = sorted(self.groups)
+        after = request.args.get("page[after]")
+        start = ids.index(int(after)) + 1 if after else 0
+        chunk = ids[start : start + size]
+        more = start + size < len(ids)
+        return _json(
+            {
+                "groups": [self.groups[i] for i in chunk],
+                "meta": {"has_more": more, "after_cursor": str(chunk[-1]) if more else None},
+                "links": {"next": None},
+            }
+        )
 
     def _ticket(self, ticket_id: str) -> dict | None:
         row = self.tickets.rows.get(int(ticket_id))

@@ -15,7 +15,7 @@ from plugin.app import create_app
 from plugin.journey.active_model import config_model
 from plugin.journey.recompute import recompute
 from plugin.security import Secret, mint_agent_token
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
@@ -490,3 +490,41 @@ def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):
     missing = admin.get("/admin/customers?q=nobody@example.com")
     assert missing.status_code == 200 and "Nobody found" in missing.text
     assert admin.get("/admin/customers/999999").status_code == 404
+
+
+def test_customers_are_found_by_part_of_a_name_email_or_company(admin, admin_config):
+    with open_store(admin_config.database_path) as db:
+        name, email, company = db.execute(
+            "SELECT name, email, json_extract(attributes, '$.company') FROM customers WHERE id = 7"
+        ).fetchone()
+    last_name = name.split()[-1]
+    by_name = admin.get(f"/admin/customers?q={last_name.lower()}")
+    listed = by_name.text if by_name.status_code == 200 else ""
+    if by_name.status_code == 302:  # the only one with that name
+        assert by_name.headers["Location"] == "/admin/customers/7"
+    else:
+        assert 'href="/admin/customers/7"' in listed and 'id="matches"' in listed
+    by_company = admin.get(f"/admin/customers?q={company[: len(company) // 2 + 1]}")
+    assert by_company.status_code in (200, 302)
+    assert "/admin/customers/7" in (by_company.headers.get("Location") or by_company.text)
+    local_part = email.split("@")[0]
+    assert admin.get(f"/admin/customers?q={local_part}").headers["Location"].endswith("/7")
+    wildcard = admin.get("/admin/customers?q=%25")  # a LIKE wildcard is a plain character
+    assert wildcard.status_code == 200 and "Nobody found" in wildcard.text
+
+
+def test_a_customer_page_lists_their_tickets_each_opening_its_sidebar(admin, anonymous):
+    page = admin.get("/admin/customers/7").text
+    tickets = page.split('id="tickets"')[1].split("</section>")[0]
+    links = re.findall(r'href="(/admin/tickets/[^/"]+/[^"]+)"', tickets)
+    assert links, tickets
+    sidebar = admin.get(links[0])
+    assert sidebar.status_code == 200 and 'class="stage' in sidebar.text
+    assert anonymous.get(links[0]).status_code in (302, 401)
+    assert admin.get("/admin/tickets/nowhere/1").status_code == 404
+
+
+def test_browsers_asking_for_favicon_ico_get_the_icon(admin):
+    icon = admin.get("/favicon.ico")
+    assert icon.status_code == 301
+    assert admin.get(icon.headers["Location"]).mimetype == "image/svg+xml"
