@@ -223,9 +223,18 @@ def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> Journey
         return DeskUnavailable(
             f"{source} could not be asked about ticket {ticket_id}; try again later."
         )
+    params = {"source": source, "ticket": ticket_id}
     if freshness.reason == "deleted":
-        return Gone(f"Ticket {ticket_id} was deleted in {source}.", code="ticket_deleted")
-    return NotFound(f"No ticket {ticket_id} from {source}.", code="ticket_not_found")
+        return Gone(
+            f"Ticket {ticket_id} was deleted in {source}.", code="ticket_deleted", params=params
+        )
+    if freshness.reason == "unknown_source":
+        return NotFound(
+            f"journeydesk has no help desk named {source}.",
+            code="source_not_configured",
+            params=params,
+        )
+    return NotFound(f"No ticket {ticket_id} from {source}.", code="ticket_not_found", params=params)
 
 
 class TicketFetches:

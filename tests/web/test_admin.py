@@ -379,6 +379,12 @@ def test_versions_can_be_restored_and_restoring_is_a_new_version(admin, admin_co
 
     page = admin.get("/admin/journey/versions/1").text
     assert 'id="preview-stages"' in page and "Restore as version 3" in page
+    changes = html.unescape(page.split('id="changes"')[1].split("</section>")[0])
+    assert re.search(r"<del>− .*value = 45", changes)
+    assert re.search(r"<ins>\+ .*value = 20", changes)
+    second = admin.get("/admin/journey/versions/2").text.split('id="changes"')[1]
+    second = html.unescape(second.split("</section>")[0])
+    assert re.search(r"<del>− .*value = 20", second) and "value = 45" not in second
     token, base = csrf_of(page), re.search(r'name="base_version" value="(\d+)"', page)[1]
     stale = admin.post("/admin/journey/versions/1/restore", data={"csrf_token": token})
     assert stale.status_code == 302 and versions(admin_config)[0].version == 2  # no base: refused

@@ -42,6 +42,7 @@ from plugin.store.customers import count_customers, get_customer
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.rule_sets import RuleSet, get_rule_set, list_rule_sets
 from plugin.web.admin import bp
+from plugin.web.admin.formatting import DiffLine, text_diff
 from plugin.web.context import db, state
 
 SYNC_RECOMPUTE_LIMIT = 5_000
@@ -108,6 +109,7 @@ def version(number: int):
         base_origin=config_origin(state().config),
         in_force=in_force,
         text=model_to_toml(definitions_of(model)),
+        changes=_changes_from_previous(number, model),
         active=active,
         preview=preview,
         after=model,
@@ -211,6 +213,14 @@ def _version(number: int) -> tuple[RuleSet | None, JourneyModel]:
         return saved, version_model(saved)
     except ConditionError as exc:
         abort(409, description=f"Version {number} cannot be used by this release: {exc}")
+
+
+def _changes_from_previous(number: int, model: JourneyModel) -> list[DiffLine] | None:
+    """What version `number` changed from the one before it (None for version 0)."""
+    if number == 0:
+        return None
+    _, before = _version(number - 1)
+    return text_diff(model_to_toml(definitions_of(before)), model_to_toml(definitions_of(model)))
 
 
 def _people(preview: Preview | None) -> dict[int, dict[str, Any]]:

@@ -61,6 +61,7 @@ from plugin.store.outbox import (
 from plugin.store.rule_sets import get_rule_set, latest_rule_set_id, list_rule_sets
 from plugin.web.admin import bp
 from plugin.web.admin.customers import _find as find_customer
+from plugin.web.admin.formatting import text_diff
 from plugin.web.context import db, state
 
 SAMPLE_SIZE = 8
@@ -194,6 +195,11 @@ def outreach_version(number: int):
         base_origin=config_origin(state().config),
         in_force=in_force,
         text=table_to_toml(table),
+        changes=(
+            text_diff(table_to_toml(_version_table(number - 1)), table_to_toml(table))
+            if number
+            else None
+        ),
         active=active,
         base_version=_base_version(),
     )
