@@ -227,6 +227,7 @@ def _editor(
         text=text,
         error=error,
         draft=draft,
+        changes=_changes(active.value, draft) if draft else {},
         impact=impact,
         model=_journey_model(),
         example=example,
@@ -236,6 +237,18 @@ def _editor(
         days_choices=DAYS_CHOICES,
         ticket_facts=[s for s in sla_fact_specs().values() if s.name.startswith("ticket.")],
     )
+
+
+def _changes(before: SlaRules, after: SlaRules) -> dict[str, str]:
+    """{rule name: "new" | "changed"} of the rules `after` adds or changes."""
+    changes = {}
+    for rule in after.rules:
+        old = before.rule(rule.name)
+        if old is None:
+            changes[rule.name] = "new"
+        elif old.source != rule.source:
+            changes[rule.name] = "changed"
+    return changes
 
 
 def _save(active: InForce[SlaRules], name: str | None, text: str, candidate: dict[str, Any]):
