@@ -70,15 +70,14 @@ class Decider:
         """Decide the tickets that qualify, store each decision and queue its push.
 
         Call inside the transaction that stored the tickets (nested is fine)."""
-        return self.record(db, self.plan(db, [t for t in tickets if self.qualifies(t)]))
+        return self.decide(db, [t for t in tickets if self.qualifies(t)])
+
+    def decide(self, db: Database, chosen: list[Ticket]) -> Applied:
+        """Decide `chosen`, tickets that qualify (`qualifies`): plan, then record."""
+        return self.record(db, self.plan(db, chosen))
 
     def qualifies(self, ticket: Ticket) -> bool:
-        return (
-            not ticket.deleted
-            and (ticket.status or "open") not in SOLVED_STATUSES
-            and ticket.solved_at is None
-            and to_epoch(ticket.created_at) >= self.since
-        )
+        return qualifies(ticket, self.since)
 
     def plan(self, db: Database, tickets: list[Ticket]) -> list[Planned]:
         """Each ticket's decision, evaluated now, and what it would change; writes nothing."""
@@ -151,6 +150,17 @@ class Decider:
         return result
 
 
+def qualifies(ticket: Ticket, since: int) -> bool:
+    """Whether a ticket new to the store counts as arriving (SLA rules decide it, the
+    journey note is posted on it): unsolved and created from `since` on."""
+    return (
+        not ticket.deleted
+        and (ticket.status or "open") not in SOLVED_STATUSES
+        and ticket.solved_at is None
+        and to_epoch(ticket.created_at) >= since
+    )
+
+
 def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     """The `ticket.*` facts of SLA conditions."""
     return {
@@ -163,10 +173,13 @@ def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def decider_for(db: Database, config: Config, source: str) -> Decider | None:
+def decider_for(
+    db: Database, config: Config, source: str, *, since: int | None = None
+) -> Decider | None:
     """What decides `source`'s new tickets now; None before the desk's first successful
-    sync has finished, or when no SLA rule is in force."""
-    since = first_sync_at(db, source)
+    sync has finished, or when no SLA rule is in force. `since`: the start of that first
+    sync when the caller has read it."""
+    since = first_sync_at(db, source) if since is None else since
     if since is None:
         return None
     active = in_force(db, config, SLA)

@@ -1,6 +1,5 @@
 """SLA rules as text an admin edits: written as config.toml blocks that read back to the
-same table, one rule or the whole table replaced and validated, a rule moved up or down;
-and a stored decision in words."""
+same table, one rule or the whole table replaced and validated, a rule moved up or down."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from plugin.sla.editing import (
     table_to_toml,
     with_rule_moved,
 )
-from plugin.sla.explain import decision_summary, priority_change
 from plugin.sla.rules import load_sla_rules
 
 TABLE = {
@@ -115,25 +113,3 @@ def test_a_rule_moves_one_place_and_not_past_the_ends():
     ]:
         with pytest.raises(ConditionError, match=message):
             with_rule_moved(TABLE, rule, offset)
-
-
-def test_a_decision_reads_as_what_changed_then_why():
-    assert priority_change("normal", "urgent") == "priority raised to urgent"
-    assert priority_change("urgent", "low") == "priority lowered to low"
-    assert priority_change("high", "high") == "priority kept at high"
-    assert priority_change(None, "high") == "priority set to high"
-    decision = {
-        "rule": "purchase-moment",
-        "priority_before": "normal",
-        "priority_after": "urgent",
-        "tags_added": ["journey_purchase"],
-        "reasons": [
-            {"fact": "stage", "op": "eq", "expected": "purchase", "actual": "purchase"},
-            {"fact": "days_until_renewal", "op": "lte", "expected": 30, "actual": 12},
-        ],
-    }
-    assert decision_summary(decision) == (
-        'priority raised to urgent; tagged journey_purchase: stage is "purchase", '
-        "renewal in 12 days (≤ 30)"
-    )
-    assert decision_summary({"rule": None}) == "no rule matched: the desk's priority stays"

@@ -124,7 +124,7 @@ def test_the_list_shows_each_rule_in_order_in_words(admin):
     assert "priority-urgent" in row and "journey_purchase" in row
     assert "<dd>1 h</dd>" in row and "<dd>8 h</dd>" in row
     everyone = text.split('data-rule="everyone"', 1)[1].split("</tr>", 1)[0]
-    assert "always (catch-all)" in everyone and "<dd>1 day</dd>" in everyone
+    assert "always (catch-all)" in everyone and "<dd>24 h</dd>" in everyone
     assert "In force: <strong" in text and "config.toml" in text
     # the first rule cannot move up, the last cannot move down
     first = page.text.split('data-rule="purchase-moment"', 1)[1].split("</tr>", 1)[0]
@@ -250,6 +250,11 @@ def test_the_whole_table_can_reorder_rename_and_remove_rules(admin, config):
     assert text.startswith("# Tried from top to bottom")
     blocks = text.split("\n\n")[1:]
     reordered = "\n\n".join([blocks[1], blocks[0].replace("purchase-moment", "buying")])
+    preview = post_rule(admin, reordered, rule=None).text
+    assert rule_order(preview, "draft-rules") == ["chat-fast", "buying"]
+    assert 'id="draft-rules-buying" class="changed"' in preview and ">new</span>" in preview
+    removed = preview.split('id="removed-rules"', 1)[1].split("</p>", 1)[0]
+    assert "<code>purchase-moment</code>" in removed and "<code>everyone</code>" in removed
     assert post_rule(admin, reordered, action="save", rule=None).status_code == 302
     assert in_force_names(config) == ["chat-fast", "buying"]
 
@@ -290,7 +295,8 @@ def test_the_last_decisions_and_the_waiting_or_failed_pushes_are_listed(admin, c
     page = html.unescape(admin.get("/admin/sla").text)
     decisions = page.split('id="decisions-table"', 1)[1].split("</table>", 1)[0]
     assert 'data-ticket="demo:9001"' in decisions
-    assert "priority raised to urgent" in decisions
+    assert "Priority raised to urgent" in decisions
+    assert "first reply within 1 h, resolution within 8 h" in decisions
     assert 'stage is "purchase"' in decisions and "renewal in 12 days (≤ 30)" in decisions
     assert "journey_purchase" in decisions
     pushes = page.split('id="pushes-table"', 1)[1].split("</table>", 1)[0]

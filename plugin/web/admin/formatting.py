@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from plugin.clock import now_epoch
 from plugin.journey.editing import describe_condition
 from plugin.journey.reasons import format_value, render_reasons
+from plugin.sla.explain import duration
 
 
 def when(epoch: int | None) -> str:
@@ -51,17 +52,6 @@ def number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def minutes(value: int | None) -> str:
-    """A target in minutes as an admin reads it: "45 min", "8 h", "1 day 2 h"."""
-    if value is None:
-        return "—"
-    days, rest = divmod(value, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else ""]
-    parts.append(f"{mins} min" if mins else "")
-    return " ".join(part for part in parts if part)
-
-
 def percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
@@ -72,7 +62,7 @@ HELPERS = {
     "until": until,
     "number": number,
     "percent": percent,
-    "minutes": minutes,
+    "minutes": duration,
     "describe": describe_condition,
     "show_value": format_value,
     "reasons": render_reasons,

@@ -29,7 +29,7 @@ from plugin.sla.editing import (
     table_to_toml,
     with_rule_moved,
 )
-from plugin.sla.explain import decision_reasons, priority_change
+from plugin.sla.explain import explain_decision
 from plugin.sla.rules import SlaRules, load_sla_rules, sla_fact_specs
 from plugin.store.rule_sets import get_rule_set, list_rule_sets
 from plugin.store.sla_decisions import recent_decisions
@@ -270,17 +270,13 @@ def _save(active: InForce[SlaRules], name: str | None, text: str, candidate: dic
 
 
 def _decisions() -> list[dict[str, Any]]:
-    """The last decisions, each with its ticket's subject, the change and the reasons."""
+    """The last decisions, each with its ticket's subject and, in the sidebar's words, what
+    it did and why."""
     rows = []
     for decision in recent_decisions(db(), limit=DECISIONS_SHOWN):
         ticket = get_ticket(db(), decision["source"], decision["ticket_id"]) or {}
         rows.append(
-            {
-                **decision,
-                "subject": ticket.get("subject"),
-                "change": priority_change(decision["priority_before"], decision["priority_after"]),
-                "reason_list": decision_reasons(decision),
-            }
+            {**decision, "subject": ticket.get("subject"), "said": explain_decision(decision)}
         )
     return rows
 
