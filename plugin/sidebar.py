@@ -118,10 +118,21 @@ def sla_item(decision: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | 
         "priority_before": decision["priority_before"],
         "priority_after": decision["priority_after"],
         "tags_added": decision["tags_added"],
-        "targets": decision["targets"],
+        "targets": _targets(decision["targets"]),
         "reasons": list(explained.reasons),
         "summary": explained.sentence,
         "decided_at": iso(decision["decided_at"]),
+    }
+
+
+def _targets(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The targets in minutes and their deadlines as ISO moments (decisions made before
+    deadlines were stored have none: null)."""
+    return {
+        "first_response_minutes": stored.get("first_response_minutes"),
+        "resolution_minutes": stored.get("resolution_minutes"),
+        "first_response_due": iso(stored.get("first_response_due")),
+        "resolution_due": iso(stored.get("resolution_due")),
     }
 
 

@@ -23,7 +23,8 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model
 from plugin.journey.versions import in_force
 from plugin.sla.active_rules import SLA
-from plugin.sla.rules import Decision, SlaRules, decide, reasons_as_json
+from plugin.sla.business_hours import BusinessCalendar, deadline
+from plugin.sla.rules import Decision, SlaRules, Targets, decide, reasons_as_json
 from plugin.store.history import customer_aggregates
 from plugin.store.sla_decisions import record_decision
 from plugin.store.sla_pushes import queue_push
@@ -65,6 +66,9 @@ class Decider:
     rule_version: int
     model: JourneyModel
     since: int
+    calendar: BusinessCalendar | None = None
+    """The connector's business hours, the targets' deadlines count them (None: calendar
+    minutes)."""
 
     def apply(self, db: Database, tickets: Iterable[Ticket]) -> Applied:
         """Decide the tickets that qualify, store each decision and queue its push.
@@ -127,7 +131,7 @@ class Decider:
             "priority_before": ticket.priority,
             "priority_after": decision.priority or ticket.priority,
             "tags_added": list(item.new_tags),
-            "targets": decision.targets.as_dict(),
+            "targets": targets_with_deadlines(decision.targets, ticket, self.calendar),
             "reasons": reasons_as_json(decision.reasons),
             "decided_at": now,
         }
@@ -161,6 +165,23 @@ def qualifies(ticket: Ticket, since: int) -> bool:
     )
 
 
+def targets_with_deadlines(
+    targets: Targets, ticket: Ticket, calendar: BusinessCalendar | None
+) -> dict[str, int | None]:
+    """The rule's targets in minutes and their deadlines (epoch seconds) from the ticket's
+    creation, on the connector's business hours."""
+    due = {
+        f"{name}_due": to_epoch(deadline(ticket.created_at, minutes, calendar))
+        if minutes is not None
+        else None
+        for name, minutes in (
+            ("first_response", targets.first_response_minutes),
+            ("resolution", targets.resolution_minutes),
+        )
+    }
+    return {**targets.as_dict(), **due}
+
+
 def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     """The `ticket.*` facts of SLA conditions."""
     return {
@@ -186,4 +207,6 @@ def decider_for(
     if not active.value.rules:
         return None
     model = load_active_model(db, config).model
-    return Decider(source, active.value, active.version_number, model, since)
+    connector = config.connector(source)
+    calendar = connector.business_calendar() if connector is not None else None
+    return Decider(source, active.value, active.version_number, model, since, calendar)

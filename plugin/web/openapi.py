@@ -204,6 +204,17 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "first_response_minutes": {"type": ["integer", "null"]},
                     "resolution_minutes": {"type": ["integer", "null"]},
+                    "first_response_due": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "When the first reply is due, on the desk's business "
+                        "hours (null without that target).",
+                    },
+                    "resolution_due": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "When the resolution is due (null without that target).",
+                    },
                 },
             },
             "reasons": {

@@ -4,6 +4,7 @@ Spanish: a decision shows as one line with its reasons; a ticket without one sho
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from markupsafe import escape
@@ -102,12 +103,17 @@ def sla_line(html: str) -> str | None:
     ],
 )
 def test_a_decided_ticket_shows_its_decision_in_the_api_and_the_sidebar(client, lang, summary):
-    sla = api(client, 101, lang)["sla"]
+    body = api(client, 101, lang)
+    sla = body["sla"]
     assert sla["summary"] == summary
     assert sla["rule"] == "refunds-first" and sla["change"] == "raised"
     assert (sla["priority_before"], sla["priority_after"]) == ("normal", "urgent")
     assert sla["tags_added"] == ["journey_refund"]
-    assert sla["targets"] == {"first_response_minutes": 60, "resolution_minutes": 480}
+    targets = sla["targets"]
+    assert (targets["first_response_minutes"], targets["resolution_minutes"]) == (60, 480)
+    opened = datetime.fromisoformat(body["ticket"]["created_at"].replace("Z", "+00:00"))
+    due = datetime.fromisoformat(targets["first_response_due"].replace("Z", "+00:00"))
+    assert due - opened == timedelta(minutes=60)  # this desk counts calendar minutes
     assert sla["decided_at"].startswith(clock.now().date().isoformat())
 
     line = sla_line(page(client, 101, lang))
