@@ -14,6 +14,8 @@ from plugin.app import create_app
 from plugin.journey.versions import in_force
 from plugin.security import mint_agent_token
 from plugin.sla.active_rules import KIND, SLA
+from plugin.sla.rules import load_sla_rules
+from plugin.sla.what_if import what_if
 from plugin.store import open_store
 from plugin.store.rule_sets import list_rule_sets
 from plugin.store.sla_decisions import record_decision
@@ -212,6 +214,51 @@ def test_the_preview_shows_the_rules_after_the_change_and_saves_nothing(admin, c
     assert 'id="draft-rules-chat-fast">' in page.text  # unchanged, not highlighted
     assert saved_versions(config) == []
     assert in_force_names(config) == ["purchase-moment", "chat-fast", "everyone"]
+
+
+def what_if_table(page: str, table: str) -> dict[str, tuple[int, ...]]:
+    """{key: the numbers of its row} of one what-if table, as shown."""
+    body = page.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr data-key="([^"]+)"[^>]*>(.*?)</tr>', body, re.S)
+    return {
+        key: tuple(
+            int(n.replace(",", ""))
+            for n in re.findall(r'class="num (?:before|after|tickets)">([\d,]+)<', row)
+        )
+        for key, row in rows
+    }
+
+
+def test_the_what_if_shows_the_draft_against_the_rules_in_force_over_the_days_chosen(admin, config):
+    text = editor_text(admin.get(PURCHASE).text)
+    draft_text = text.replace('"urgent"', '"low"').replace("= 60", "= 5")
+    page = admin.get(PURCHASE).text
+    form = {"csrf_token": csrf_of(page), "base_version": base_of(page), "rule": "purchase-moment"}
+    shown = admin.post("/admin/sla/edit", data={**form, "text": draft_text, "days": "90"}).text
+    table = tomllib.loads(RULES)["sla"]
+    table["rules"][0] = tomllib.loads(draft_text)["sla"]["rules"][0]
+    with open_store(config.database_path) as db:
+        current = in_force(db, config, SLA).value
+        expected = what_if(db, config, load_sla_rules(table, file="t"), days=90, current=current)
+    assert expected.changed > 0  # the demo's purchase tickets would change
+    summary = html.unescape(shown.split('id="what-if-summary"', 1)[1].split("</p>", 1)[0])
+    assert "last <strong>90 days</strong>" in summary
+    assert f'<strong class="changed-count">{expected.changed:,}</strong>' in summary
+    priority = what_if_table(shown, "what-if-priority")
+    assert priority == {
+        row.key: (row.before, row.after, row.breached_before, row.breached_after)
+        for row in expected.by_priority
+    }
+    stage = what_if_table(shown, "what-if-stage")
+    assert {key: numbers[-2:] for key, numbers in stage.items()} == {
+        row.key: (row.breached_before, row.breached_after) for row in expected.by_stage
+    }
+    samples = shown.split('id="what-if-samples"', 1)[1].split("</table>", 1)[0]
+    assert samples.count("<tr data-ticket=") == min(len(expected.samples), 12)
+    assert "purchase-moment" in samples
+    week = admin.post("/admin/sla/edit", data={**form, "text": draft_text, "days": "7"}).text
+    assert "last <strong>7 days</strong>" in week
+    assert saved_versions(config) == []  # previews save nothing
 
 
 def test_save_then_restore_the_previous_version(admin, config):

@@ -31,6 +31,7 @@ from plugin.sla.editing import (
 )
 from plugin.sla.explain import explain_decision
 from plugin.sla.rules import SlaRules, load_sla_rules, sla_fact_specs
+from plugin.sla.what_if import WhatIf, what_if
 from plugin.store.rule_sets import get_rule_set, list_rule_sets
 from plugin.store.sla_decisions import recent_decisions
 from plugin.store.sla_pushes import list_pushes, push_counts
@@ -204,9 +205,11 @@ def _version(number: int) -> tuple[Any, SlaRules]:
         abort(409, description=f"Version {number} cannot be used by this release: {exc}")
 
 
-def _impact(active: InForce[SlaRules], draft: SlaRules, days: int) -> None:
-    """What `draft` would have done to the tickets of the last `days` days (the what-if)."""
-    return None
+def _impact(active: InForce[SlaRules], draft: SlaRules, days: int) -> WhatIf:
+    """What `draft` would have done, instead of the rules in force, to the tickets of the
+    last `days` days (nothing is saved or pushed)."""
+    config = state().config
+    return what_if(db(), config, draft, days=days, current=active.value, samples=SAMPLES)
 
 
 def _editor(
@@ -216,7 +219,7 @@ def _editor(
     *,
     error: str | None = None,
     draft: SlaRules | None = None,
-    impact: Any = None,
+    impact: WhatIf | None = None,
     example: bool = False,
 ) -> str:
     return render_template(
