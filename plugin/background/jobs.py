@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
+from plugin.background.threads import start_in_thread
 from plugin.background.worker_lease import lease_for
 from plugin.clock import now_epoch
 from plugin.config import Config
@@ -27,6 +29,7 @@ from plugin.journey.active_model import (
 )
 from plugin.journey.recompute import RecomputeReport, recompute
 from plugin.store import open_store
+from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.sync_state import notices_by_source, replace_notices
@@ -119,6 +122,32 @@ def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeRe
                 report.moved,
             )
         return report
+
+
+FOREGROUND_RECOMPUTE_LIMIT = 5_000
+"""Up to this many customers a web save recomputes before answering (about a second per
+thousand); beyond it, in a background thread while the page shows the progress."""
+
+
+@dataclass(frozen=True)
+class SavedModelRecompute:
+    """What `recompute_saved_model` did: `report` when it recomputed here, None when it
+    started a background thread over `customers`."""
+
+    customers: int
+    report: RecomputeReport | None
+
+
+def recompute_saved_model(config: Config, db, *, wait: bool = False) -> SavedModelRecompute:
+    """After a journey model is saved (the admin, `journeydesk rules import`): recompute
+    every customer with it, here when there are at most FOREGROUND_RECOMPUTE_LIMIT
+    customers or when told to `wait` (a command that ends must), else in a background
+    thread. The worker's next recompute finishes it if this process stops half-way."""
+    customers = count_customers(db)
+    if wait or customers <= FOREGROUND_RECOMPUTE_LIMIT:
+        return SavedModelRecompute(customers, run_recompute(config, full=True, db=db))
+    start_in_thread(recompute_quietly, config, full=True, name="journeydesk-recompute")
+    return SavedModelRecompute(customers, None)
 
 
 def scheduled_sync(config: Config, source: str) -> None:
@@ -242,6 +271,28 @@ def scheduled_sla_push(config: Config) -> None:
     if report and (report.sent or report.retrying or report.failed):
         log.info(
             "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
+        )
+
+
+def scheduled_report_days(config: Config) -> None:
+    """Keep the reports' daily sums current (plugin/reports/days.py), in the lease holder
+    only, within a time budget per run; never raises."""
+    from plugin.reports.days import refresh_days
+
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            upkeep = refresh_days(db, config)
+    except Exception as exc:
+        log.error("computing the reports' daily sums failed: %s", exc)
+        return
+    if upkeep.left:
+        log.info(
+            "reports: %d days counted in %.0f s, %d left for the next runs",
+            upkeep.computed,
+            upkeep.seconds,
+            upkeep.left,
         )
 
 

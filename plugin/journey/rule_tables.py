@@ -1,19 +1,19 @@
 """What every `[[<section>.rules]]` table must be before its own keys are read (outreach,
 SLA): a table, with a name of a-z, 0-9, - and _, and no key its section does not know;
-and how an admin edits such rules as text, one rule or the whole table, in the shape of
-`config.toml` (the journey editor's TOML writer). Pure: no I/O, no Flask."""
+and an admin's text (one rule or the whole table, in the shape of `config.toml`) read back
+into a validated table. Pure: no I/O, no Flask."""
 
 from __future__ import annotations
 
 import copy
 import re
 import tomllib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from plugin.journey.conditions import ConditionError
-from plugin.journey.editing import EDITOR, _children, _key, _value
+from plugin.journey.editing import EDITOR
 
 RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -37,38 +37,7 @@ def named_rule(
     return name, where
 
 
-# --------------------------------------------------------------------------- as text
-
-
-def rule_to_toml(
-    section: str,
-    item: Mapping[str, Any],
-    *,
-    keys: Iterable[str],
-    condition: str,
-    write: Callable[[Any], str] = _value,
-    dotted: Collection[str] = (),
-) -> str:
-    """One rule as a `[[<section>.rules]]` block: `keys` in their order, then its condition
-    tree (`condition`: "audience", "when") as a `[<section>.rules.<condition>]` table.
-    A table-valued key named in `dotted` is written `key.sub = ...`, one line each."""
-    lines = [f"[[{section}.rules]]"]
-    for name in keys:
-        if name == condition or name not in item:
-            continue
-        value = item[name]
-        if isinstance(value, Mapping) and name in dotted:
-            lines += [f"{name}.{_key(str(k))} = {write(v)}" for k, v in value.items()]
-        else:
-            lines.append(f"{name} = {write(value)}")
-    tree = item.get(condition) or {"all": []}
-    group = next((k for k in ("all", "any") if k in tree), None)
-    if group is None or len(tree) != 1:
-        lines.append(f"{condition} = {_value(tree)}")
-    else:
-        lines.append(f"[{section}.rules.{condition}]")
-        lines.append(f"{group} = {_children(tree[group], indent=0)}")
-    return "\n".join(lines)
+# --------------------------------------------------------------------------- text in
 
 
 @dataclass(frozen=True)

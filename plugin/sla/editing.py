@@ -1,9 +1,7 @@
-"""SLA rules as text an admin edits: TOML out, validated candidate `[sla]` tables in, and a
-rule moved up or down (first match wins, so the order is part of the rules).
-
-The rule-table editing of `plugin.journey.rule_tables`, shared with the outreach rules, in
-the shape of `config.toml` (``[[sla.rules]]`` ...). Pure: no I/O, no Flask.
-"""
+"""SLA rules as text: the `[sla]` table in the shape of `config.toml` (``[[sla.rules]]`` ...),
+written by the one TOML writer (`plugin.journey.toml_text`), an admin's text read back by
+the rule-table reader shared with outreach (`plugin.journey.rule_tables`), and a rule moved
+up or down (first match wins, so the order is part of the rules). Pure."""
 
 from __future__ import annotations
 
@@ -14,14 +12,13 @@ from typing import Any
 from plugin.journey.conditions import ConditionError
 from plugin.journey.editing import EDITOR
 from plugin.journey.rule_tables import RuleTable, candidate_rule_table
-from plugin.journey.rule_tables import rule_to_toml as rule_to_toml_of
+from plugin.journey.toml_text import array_table
 from plugin.sla.rules import RULE_KEYS, SlaRules, load_sla_rules
 
+ORDER_NOTE = "# Tried from top to bottom: the first rule whose `when` matches a new ticket wins."
 SLA_TABLE = RuleTable(
     section="sla", condition="when", load=lambda table: load_sla_rules(table, file=EDITOR)
 )
-ORDER_NOTE = "# Tried from top to bottom: the first rule whose `when` matches a new ticket wins."
-
 EXAMPLE = """\
 [[sla.rules]]
 name = "purchase-moment"
@@ -36,7 +33,7 @@ any = [
   { fact = "signal:renewal_due", op = "eq", value = true },
 ]
 """
-"""What the empty state offers to start from (docs/sla.md's first example)."""
+"""What the admin's empty state offers to start from (docs/sla.md's first example)."""
 
 
 def table_of(rules: SlaRules) -> dict[str, Any]:
@@ -45,12 +42,13 @@ def table_of(rules: SlaRules) -> dict[str, Any]:
 
 
 def rule_to_toml(item: Mapping[str, Any]) -> str:
-    """One rule as a `[[sla.rules]]` block."""
-    return rule_to_toml_of("sla", item, keys=RULE_KEYS, condition="when")
+    """One rule as a `[[sla.rules]]` block, its `when` last."""
+    return array_table("sla.rules", item, tuple(RULE_KEYS), "when")
 
 
 def table_to_toml(table: Mapping[str, Any]) -> str:
-    """Every rule of an `[sla]` table, in order (`rules = []` when it has none)."""
+    """Every rule of an `[sla]` table, in order (``rules = []`` when it has none, which
+    saved as a version means no rule: tickets keep what the desk gave them)."""
     rules = table.get("rules") or []
     if not rules:
         return "[sla]\nrules = []\n"

@@ -105,6 +105,7 @@ def test_the_open_demo_admin_says_it_is_open(page, live_demo, artifacts):
         "Customers",
         "Outreach",
         "SLA rules",
+        "Reports",
     ]  # only pages that exist
     expect(page.locator(".admin-nav a")).to_have_text(menu)
     page.screenshot(path=artifacts / "admin-open-demo.png")

@@ -17,6 +17,7 @@ NAV: list[tuple[str, str]] = [
     ("admin.customers", "Customers"),
     ("admin.outreach", "Outreach"),
     ("admin.sla", "SLA rules"),
+    ("admin.reports", "Reports"),
 ]
 """(endpoint, label) of the admin menu, in order."""
 
@@ -28,5 +29,6 @@ from plugin.web.admin import (  # noqa: E402, F401
     journey,
     outreach,
     outreach_timeline,
+    reports,
     sla,
 )
