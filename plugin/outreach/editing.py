@@ -2,23 +2,30 @@
 
 The same shape as `config.toml` (``[[outreach.rules]]`` ...), written by the one TOML
 writer (`plugin.journey.toml_text`), so what an admin writes can be pasted into the file and
-the other way round. Pure: no I/O, no Flask.
+the other way round; an admin's text is read back by the rule-table reader shared with the
+SLA rules (`plugin.journey.rule_tables`). Pure: no I/O, no Flask.
 """
 
 from __future__ import annotations
 
 import copy
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from plugin.journey.conditions import ConditionError
 from plugin.journey.editing import EDITOR
+from plugin.journey.rule_tables import RuleTable, candidate_rule_table
 from plugin.journey.toml_text import array_table, value_text
 from plugin.outreach.rules import RULE_KEYS, default_definitions, load_rules
 
 SETTING_ORDER = ("timezone", "quiet_hours", "global_cap")
 BY_LANGUAGE = ("subject", "body", "body_html")
+OUTREACH_TABLE = RuleTable(
+    section="outreach",
+    condition="audience",
+    load=lambda table: load_rules(table, file=EDITOR),
+    settings=SETTING_ORDER,
+)
 
 
 # --------------------------------------------------------------------------- TOML out
@@ -54,52 +61,7 @@ def table_to_toml(definitions: Mapping[str, Any]) -> str:
 def candidate_table(text: str, current: Mapping[str, Any], rule: str | None) -> dict[str, Any]:
     """The `[outreach]` table `current` would become with `text` replacing the rule named
     `rule` (or, with rule None, the whole table); validated. Raises ConditionError."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConditionError(EDITOR, "", f"this is not valid TOML: {exc}") from None
-    extra = [key for key in data if key != "outreach"]
-    if extra or "outreach" not in data:
-        found = f"found {', '.join(extra)} " if extra else ""
-        raise ConditionError(
-            EDITOR,
-            "",
-            f"{found}— write the rule as in config.toml: an [[outreach.rules]] line, its keys, "
-            "then [outreach.rules.audience] with the conditions",
-        )
-    table = data["outreach"]
-    if rule is None:
-        candidate = dict(table)
-        candidate.setdefault("rules", [])
-    else:
-        items = table.get("rules") or []
-        others = [key for key in table if key != "rules"]
-        if others or not isinstance(items, list) or len(items) != 1:
-            raise ConditionError(
-                EDITOR,
-                "",
-                "write exactly one [[outreach.rules]] here (this editor changes the rule "
-                f'"{rule}"); edit all rules and settings to add or remove rules or to change '
-                + ", ".join(SETTING_ORDER),
-            )
-        new = items[0]
-        if isinstance(new, Mapping) and new.get("name") != rule:
-            raise ConditionError(
-                EDITOR,
-                "name",
-                f'this editor changes the rule "{rule}": keep name = "{rule}" (to rename it, '
-                "edit all rules and settings)",
-            )
-        candidate = full_definitions(current)
-        names = [item.get("name") for item in candidate["rules"]]
-        if rule not in names:
-            raise ConditionError(EDITOR, "", f'the rule "{rule}" no longer exists; reload the page')
-        candidate["rules"][names.index(rule)] = dict(new)
-    try:
-        load_rules(candidate, file=EDITOR)
-    except RecursionError:
-        raise ConditionError(EDITOR, "", "groups are nested too deeply; flatten them") from None
-    return candidate
+    return candidate_rule_table(text, OUTREACH_TABLE, full_definitions(current), rule)
 
 
 def with_enabled(current: Mapping[str, Any], rule: str, enabled: bool) -> dict[str, Any]:

@@ -109,3 +109,9 @@ def list_pushes(db: Database, *, status: str | None = None, limit: int = 100) ->
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     row["add_tags"] = loads_stored(row["add_tags"])
     return row
+
+
+def push_counts(db: Database) -> dict[str, int]:
+    """{status: rows} over every push (pending, sending, sent, failed)."""
+    rows = db.execute("SELECT status, count(*) FROM sla_pushes GROUP BY status").fetchall()
+    return {status: count for status, count in rows}

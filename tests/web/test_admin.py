@@ -288,7 +288,7 @@ def test_the_dashboard_shows_customers_per_stage_and_signal_and_the_syncs(admin,
         assert re.search(rf'data-key="{key}">.*?<td class="num">{count}</td>', page, re.S), key
     assert 'id="signal-counts"' in page and "Repeat reader" in page
     assert "<code>demo</code>" in page  # the last sync of the demo desk
-    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 5
+    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 6
 
 
 def test_the_stages_page_lists_definitions_counts_and_the_fact_catalogue(admin, admin_config):

@@ -1,5 +1,5 @@
 """GET /admin/: customers per stage and signal, recent stage changes, the model in force,
-the last syncs."""
+the SLA rules in force and their pushes, the last syncs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from plugin.clock import now_epoch
 from plugin.intake.sync_runs import last_runs
 from plugin.journey.active_model import load_active_model, stale_customers
 from plugin.journey.model import journey_position
+from plugin.journey.versions import in_force
+from plugin.sla.active_rules import SLA
 from plugin.store.customers import count_customers
 from plugin.store.journeys import (
     TransitionCount,
@@ -16,6 +18,8 @@ from plugin.store.journeys import (
     stage_counts,
     transition_counts,
 )
+from plugin.store.sla_decisions import count_decisions
+from plugin.store.sla_pushes import push_counts
 from plugin.store.tickets import count_tickets
 from plugin.web.admin import bp
 from plugin.web.context import db, state
@@ -40,6 +44,9 @@ def dashboard():
         syncs=last_runs(db()),
         transitions=recent_transition_counts(),
         transition_days=TRANSITION_DAYS,
+        sla=in_force(db(), state().config, SLA),
+        sla_decisions=count_decisions(db()),
+        sla_pushes=push_counts(db()),
     )
 
 

@@ -1,4 +1,5 @@
-"""Small display helpers the admin templates share (times, numbers, condition text)."""
+"""Small display helpers the admin templates share (times, numbers, durations, condition
+text)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from plugin.clock import now_epoch
 from plugin.journey.editing import describe_condition
 from plugin.journey.reasons import format_value, render_reasons
+from plugin.sla.explain import duration
 
 
 def when(epoch: int | None) -> str:
@@ -32,6 +34,20 @@ def ago(epoch: int | None) -> str:
     return f"{seconds // 86400} days ago"
 
 
+def until(epoch: int | None) -> str:
+    """A moment to come as "in 2 min" / "in 3 h" ("now" once it has come)."""
+    if epoch is None:
+        return "—"
+    seconds = epoch - now_epoch()
+    if seconds <= 0:
+        return "now"
+    if seconds < 90 * 60:
+        return f"in {max(seconds // 60, 1)} min"
+    if seconds < 48 * 3600:
+        return f"in {seconds // 3600} h"
+    return f"in {seconds // 86400} days"
+
+
 def number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -43,8 +59,10 @@ def percent(part: int, whole: int) -> float:
 HELPERS = {
     "when": when,
     "ago": ago,
+    "until": until,
     "number": number,
     "percent": percent,
+    "minutes": duration,
     "describe": describe_condition,
     "show_value": format_value,
     "reasons": render_reasons,
