@@ -573,3 +573,16 @@ def ticket_groups(db: Database) -> None:
         ALTER TABLE tickets ADD COLUMN group_name TEXT;
         """,
     )
+
+
+@migrations(name="0020_reconstructed_stage_history")
+def reconstructed_stage_history(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- 1 for a transition replayed from the customer's dated history when journeydesk
+        -- first computed them (plugin/journey/replay.py); 0 for one observed by a recompute.
+        -- A rebuild with a new model replaces the reconstructed rows only.
+        ALTER TABLE stage_history ADD COLUMN reconstructed INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
