@@ -19,9 +19,12 @@ handful of evaluations where a daily grid over two years would cost 730:
   a ticket 30 days after it was opened);
 - the day a time fact crosses a threshold a stage uses: `days_since_purchase > 45` becomes
   true 46 days after the purchase, `days_until_renewal <= 30` 30 days before renewal_at.
-Signals are not replayed (only stages have a history). The cost is bounded by keeping the
-newest MAX_MOMENTS moments of a customer: a customer with a longer past starts their
-reconstructed history at the oldest moment kept (as a first placement, not a move).
+Signals are not replayed (only stages have a history). Every evaluation is exact (the
+facts as of that moment, from all the customer's events); the cost is bounded by the
+number of evaluations: all the profile's moments (a handful per threshold) and the newest
+MAX_MOMENTS event moments. A customer with more events than that has their older
+event-driven changes sampled only at the profile's moments: a short-lived stage there may
+be missed, and a stage that began at an older event is dated at the next moment evaluated.
 
 What the desk does not date is taken as it is today: plan, lifetime value, custom
 attributes (NPS), and renewal_at (known from the purchase on; earlier renewals are not kept
@@ -215,26 +218,29 @@ def replay(
 
 
 def _moments(plan: ReplayPlan, history: DatedHistory, end: int) -> list[int]:
-    """The moments to evaluate, oldest first: at most MAX_MOMENTS before `end`, then `end`."""
+    """The moments to evaluate before `end`, oldest first, then `end`: every moment of the
+    profile (the first dated moment, signup, purchase, the days their thresholds flip, the
+    renewal's), and the newest MAX_MOMENTS moments of the customer's events."""
     profile = history.profile
-    found: set[int] = set()
+    start = _start(history)
+    fixed: set[int] = {start} if start < end else set()
     for anchor, days in plan.since_days.items():
         at = profile.get(anchor)
         if at is not None:
-            found.add(at)
-            found.update(at + day * DAY for day in days)
+            fixed.add(at)
+            fixed.update(at + day * DAY for day in days)
     renewal = profile.get("renewal_at")
     if renewal is not None:
-        found.update(renewal - day * DAY for day in plan.renewal_days)
+        fixed.update(renewal - day * DAY for day in plan.renewal_days)
+    events: set[int] = set()
     if plan.tickets:
         for ticket in history.tickets:
-            found.update(t for t in (ticket.created_at, ticket.closed_at, ticket.rated_at) if t)
-            found.update(ticket.created_at + window + 1 for window in plan.ticket_windows)
+            events.update(t for t in (ticket.created_at, ticket.closed_at, ticket.rated_at) if t)
+            events.update(ticket.created_at + window + 1 for window in plan.ticket_windows)
     if plan.reads_touchpoints:
-        found.update(_touchpoint_moments(plan, history))
-    start = _start(history)
-    kept = sorted(at for at in found if start <= at < end)
-    return [*kept[-MAX_MOMENTS:], end]
+        events.update(_touchpoint_moments(plan, history))
+    newest = sorted(at for at in events - fixed if start <= at < end)[-MAX_MOMENTS:]
+    return [*sorted({*newest, *(at for at in fixed if start <= at < end)}), end]
 
 
 def _touchpoint_moments(plan: ReplayPlan, history: DatedHistory) -> Iterator[int]:
