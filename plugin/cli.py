@@ -319,7 +319,9 @@ def recompute(config_path: str, full: bool, rebuild_history: bool) -> None:
         started = time.monotonic()
         report = run_recompute(config, full=full, db=db)
         if not report.customers:
-            click.echo("Nothing to recompute: no customer changed since the last run (--full: all).")
+            click.echo(
+                "Nothing to recompute: no customer changed since the last run (--full: all)."
+            )
         else:
             click.echo(
                 f"Recomputed {report.customers:,} customers with {active.describe()} in "

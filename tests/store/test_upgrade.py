@@ -121,3 +121,28 @@ def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(r
     assert snapshot(path, "SELECT count(*) FROM outbox") == [(0,)]
     assert snapshot(path, "SELECT count(*) FROM suppressions") == [(0,)]
     assert snapshot(path, "SELECT DISTINCT kind FROM rule_sets") == [("journey",)]
+
+
+def test_an_upgraded_store_gets_its_stage_history_from_the_past_by_a_rebuild(release_store):
+    """0020_reconstructed_stage_history: the release's rows (everyone "placed" when it first
+    computed them) are kept as observed; a rebuild replaces those placements with the
+    replayed past and dates each stage from it."""
+    from plugin.background.jobs import run_history_rebuild
+
+    config = load_config(release_store)
+    path = release_store.parent / "journeydesk.db"
+    placed = dict(snapshot(path, "SELECT customer_id, stage_since FROM customer_journeys"))
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT DISTINCT reconstructed FROM stage_history") == [(0,)]
+
+    report = run_history_rebuild(config)
+
+    assert report.customers >= len(placed)  # and the inbox's new visitors
+    since = dict(snapshot(path, "SELECT customer_id, stage_since FROM customer_journeys"))
+    assert all(since[c] <= placed[c] for c in placed)
+    assert sum(1 for c in placed if since[c] < placed[c]) > len(placed) / 2
+    left = snapshot(path, "SELECT count(*) FROM stage_history WHERE reconstructed = 0")
+    assert left == snapshot(
+        path,
+        "SELECT count(*) FROM stage_history WHERE reconstructed = 0 AND from_stage IS NOT NULL",
+    )
