@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, json_reason
 from plugin.journey.replay import DatedHistory, ReplayPlan, Ticket, plan_replay, replay
 from plugin.store.history import customer_aggregates, dated_events
@@ -55,11 +54,13 @@ def replayed_pasts(
     *,
     now: int,
     until: Mapping[int, int] | None = None,
+    ends: Mapping[int, int] | None = None,
 ) -> dict[int, list[HistoryEntry]]:
     """Each customer's replayed transitions, ready to store.
 
-    `customers` maps a customer to (their `customer_aggregates` entry, their facts now);
-    `until` to the first move a recompute observed (the replay stops before it).
+    `customers` maps a customer to (their `customer_aggregates` entry, their facts now, or
+    None to replay the last moment too); `until` to the first move a recompute observed
+    (the replay stops before it); `ends` to a moment before `now` where the replay ends.
     """
     if not customers:
         return {}
@@ -71,7 +72,7 @@ def replayed_pasts(
         touchpoints=plan.reads_touchpoints,
         views_only=not plan.activity_days,
     )
-    until = until or {}
+    until, ends = until or {}, ends or {}
     pasts = {}
     for cid, (aggregates, facts) in customers.items():
         history = DatedHistory(
@@ -81,7 +82,9 @@ def replayed_pasts(
             categories=events.categories,
             first_seen=events.first_seen.get(cid),
         )
-        transitions = replay(plan, history, now=now, current_facts=facts, until=until.get(cid))
+        transitions = replay(
+            plan, history, now=ends.get(cid, now), current_facts=facts, until=until.get(cid)
+        )
         pasts[cid] = [
             (t.from_stage, t.to_stage, t.at, "[" + ",".join(t.reasons) + "]") for t in transitions
         ]
@@ -119,17 +122,17 @@ def rebuild_history(
         after = max(stored)
         observed = first_observed_moves(db, list(stored))
         aggregates = customer_aggregates(db, list(stored), now=now)
-        customers = {
-            cid: (agg, None if cid in observed else compute_facts(agg, now))
-            for cid, agg in aggregates.items()
-        }
-        pasts = replayed_pasts(db, plan, customers, now=now, until=observed)
+        # Each replay ends when the stored journey was computed (up to a day ago for the
+        # worker's periodic recompute), so it ends in the stored stage.
+        ends = {cid: min(now, computed_at) for cid, (_stage, computed_at) in stored.items()}
+        customers = {cid: (agg, None) for cid, agg in aggregates.items()}
+        pasts = replayed_pasts(db, plan, customers, now=now, until=observed, ends=ends)
         if still_current is not None and not still_current():
             break
         since = {
-            cid: (stored[cid], past[-1][2])
+            cid: (stored[cid][0], past[-1][2])
             for cid, past in pasts.items()
-            if past and cid not in observed and past[-1][1] == stored[cid]
+            if past and cid not in observed and past[-1][1] == stored[cid][0]
         }
         kept_ids = since.keys() | observed.keys()
         pasts = {cid: past for cid, past in pasts.items() if past and cid in kept_ids}

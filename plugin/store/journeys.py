@@ -309,16 +309,17 @@ def customers_with_signal(db: Database, key: str) -> set[int]:
     }
 
 
-def journeys_after(db: Database, after: int, limit: int) -> dict[int, str]:
-    """The stored stage of up to `limit` customers with an id above `after`, in id order
-    (a walk over every computed customer, one batch at a time)."""
-    return dict(
-        db.conn.execute(
-            "SELECT customer_id, stage FROM customer_journeys WHERE customer_id > ? "
-            "ORDER BY customer_id LIMIT ?",
+def journeys_after(db: Database, after: int, limit: int) -> dict[int, tuple[str, int]]:
+    """(stage, computed_at) of up to `limit` customers with an id above `after`, in id
+    order (a walk over every computed customer, one batch at a time)."""
+    return {
+        cid: (stage, computed_at)
+        for cid, stage, computed_at in db.conn.execute(
+            "SELECT customer_id, stage, computed_at FROM customer_journeys "
+            "WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
             [after, limit],
         )
-    )
+    }
 
 
 def first_observed_moves(db: Database, customer_ids: list[int]) -> dict[int, int]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.security import mint_agent_token
@@ -135,7 +137,8 @@ def test_an_upgraded_store_gets_its_stage_history_from_the_past_by_a_rebuild(rel
     open_db(path).conn.close()
     assert snapshot(path, "SELECT DISTINCT reconstructed FROM stage_history") == [(0,)]
 
-    report = run_history_rebuild(config)
+    with clock.moved_to(datetime.fromtimestamp(max(placed.values()) + 3600, UTC)):
+        report = run_history_rebuild(config)  # an hour after the release computed them
 
     assert report.customers >= len(placed)  # and the inbox's new visitors
     since = dict(snapshot(path, "SELECT customer_id, stage_since FROM customer_journeys"))
