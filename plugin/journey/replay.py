@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.journey.conditions import Condition, Leaf
-from plugin.journey.facts import compute_facts
+from plugin.journey.facts import FACTS
 from plugin.journey.model import EvaluatedJourney, JourneyModel, compiled_model
 
 DAY = 86_400
@@ -60,6 +60,7 @@ _TICKET_FACTS = {"open_tickets", "last_csat"}
 _TICKET_WINDOWS = {"tickets_last_7d": WEEK, "tickets_last_30d": MONTH}
 _WEEK_READING = {"articles_read_last_7d", "max_views_same_article_7d"}
 _CATEGORY_PREFIX = "read_category:"
+_ATTRIBUTE_PREFIX = "attribute:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,10 @@ class ReplayPlan:
     week_reading: bool
     categories: frozenset[str]
     """The categories `read_category:...` conditions test (their views are moments)."""
+    facts: tuple[tuple[str, Callable[[Mapping[str, Any], int], Any]], ...] = ()
+    """The catalogue's plain facts the stages test, each with its function."""
+    attributes: bool = False
+    """Whether a stage tests `attribute:...`."""
 
     @property
     def reads_touchpoints(self) -> bool:
@@ -140,8 +145,10 @@ def _plan(model: JourneyModel, reason: Callable[[Leaf], Callable[[Any], Any]] | 
     since: dict[str, set[int]] = {anchor: set() for anchor in _SINCE_ANCHORS.values()}
     renewal, activity, windows, categories = set(), set(), set(), set()
     tickets = week = False
+    used: set[str] = set()
     for leaf in _leaves(d.condition for d in model.stages):
         name = leaf.fact
+        used.add(name)
         if name in _SINCE_ANCHORS:
             since[_SINCE_ANCHORS[name]] |= _crossings(leaf)
         elif name == "days_until_renewal":
@@ -166,6 +173,12 @@ def _plan(model: JourneyModel, reason: Callable[[Leaf], Callable[[Any], Any]] | 
         ticket_windows=frozenset(windows),
         week_reading=week,
         categories=frozenset(categories),
+        facts=tuple(
+            (name, FACTS[name].compute)
+            for name in sorted(used)
+            if name in FACTS and not FACTS[name].spec.prefix
+        ),
+        attributes=any(name.startswith(_ATTRIBUTE_PREFIX) for name in used),
     )
 
 
@@ -207,9 +220,10 @@ def replay(
     transitions: list[Transition] = []
     stage: str | None = None
     for at in moments:
-        facts = compute_facts(aggregates_at(history, at), at)
         if until is None and at == now and current_facts is not None:
             facts = current_facts
+        else:
+            facts = facts_at(plan, history, at)
         key, reasons, _signals = plan.evaluate(facts)
         if key != stage:
             transitions.append(Transition(stage, key, at, tuple(reasons)))
@@ -244,24 +258,20 @@ def _moments(plan: ReplayPlan, history: DatedHistory, end: int) -> list[int]:
 
 
 def _touchpoint_moments(plan: ReplayPlan, history: DatedHistory) -> Iterator[int]:
-    for at, kind, source, article_id in history.touchpoints:
-        for day in plan.activity_days:
-            yield at + day * DAY
-        if kind != "article_view":
-            continue
-        if plan.week_reading:
+    if plan.categories:
+        for when, _article, _names in _index(history, plan).category_views:
+            yield when
+            yield when + MONTH + 1
+    if not (plan.week_reading or plan.activity_days):
+        return
+    for at, kind, _source, _article in history.touchpoints:
+        if plan.activity_days:
+            yield at
+            for day in plan.activity_days:
+                yield at + day * DAY
+        if plan.week_reading and kind == "article_view":
             yield at
             yield at + WEEK + 1
-        if plan.categories and _in_categories(history, source, article_id, plan.categories):
-            yield at
-            yield at + MONTH + 1
-        elif plan.activity_days:
-            yield at
-
-
-def _in_categories(history: DatedHistory, source, article_id, wanted: frozenset[str]) -> bool:
-    names = history.categories.get((source, article_id)) or ()
-    return any(name.casefold() in wanted for name in names)
 
 
 def _start(history: DatedHistory) -> int:
@@ -275,9 +285,23 @@ def _start(history: DatedHistory) -> int:
     return min((d for d in dates if d is not None), default=math.inf)  # type: ignore[return-value]
 
 
-def aggregates_at(history: DatedHistory, at: int) -> dict[str, Any]:
+def facts_at(plan: ReplayPlan, history: DatedHistory, at: int) -> dict[str, Any]:
+    """The facts the plan's stages test, as they stood at `at` (what `compute_facts` of
+    `aggregates_at` gives for them; the others are left out: most of a replay's cost)."""
+    agg = aggregates_at(history, at, plan)
+    facts = {name: compute(agg, at) for name, compute in plan.facts}
+    if plan.categories:
+        for category, count in agg["read_categories"].items():
+            facts[_CATEGORY_PREFIX + category] = count
+    if plan.attributes:
+        for key, value in (agg.get("attributes") or {}).items():
+            facts[_ATTRIBUTE_PREFIX + key] = value
+    return facts
+
+
+def aggregates_at(history: DatedHistory, at: int, plan: ReplayPlan | None = None) -> dict[str, Any]:
     """`customer_aggregates` of one customer as they stood at `at`: only what happened by
-    then counts, windows end at `at`."""
+    then counts, windows end at `at`. With `plan`, only what its stages test is counted."""
     profile = history.profile
     signup, purchased = profile.get("signup_at"), profile.get("purchased_at")
     renewal = profile.get("renewal_at")
@@ -285,8 +309,10 @@ def aggregates_at(history: DatedHistory, at: int) -> dict[str, Any]:
     agg["signup_at"] = signup if signup is not None and signup <= at else None
     agg["purchased_at"] = purchased if purchased is not None and purchased <= at else None
     agg["renewal_at"] = None if purchased is not None and purchased > at else renewal
-    agg.update(_tickets_at(history.tickets, at))
-    agg.update(_reading_at(history, at))
+    if plan is None or plan.tickets:
+        agg.update(_tickets_at(history.tickets, at))
+    if plan is None or plan.reads_touchpoints:
+        agg.update(_reading_at(history, at, plan))
     return agg
 
 
@@ -313,30 +339,34 @@ def _tickets_at(tickets: tuple[Ticket, ...], at: int) -> dict[str, Any]:
     }
 
 
-def _reading_at(history: DatedHistory, at: int) -> dict[str, Any]:
+def _reading_at(history: DatedHistory, at: int, plan: ReplayPlan | None) -> dict[str, Any]:
+    """The reading aggregates at `at`; with `plan`, the 7-day figures only when its stages
+    test them and the categories only for the views of the categories they test."""
     touchpoints = history.touchpoints
     if not touchpoints:
         return _NO_READING
-    times = _times(touchpoints)
-    upto = bisect_right(times, at)
-    last = times[upto - 1] if upto else None
-    week_views: dict[tuple, int] = {}
-    read: dict[str, set[str]] = {}
-    for index in range(bisect_left(times, at - MONTH), upto):
-        when, kind, source, article_id = touchpoints[index]
-        if kind != "article_view":
-            continue
-        if when >= at - WEEK:
-            week_views[(source, article_id)] = week_views.get((source, article_id), 0) + 1
-        for category in history.categories.get((source, article_id)) or ():
-            read.setdefault(category, set()).add(article_id)
-    return {
-        "last_activity_at": last,
-        "articles_read_last_7d": len(week_views),
-        "max_views_same_article_7d": max(week_views.values(), default=0),
-        "views_last_7d": sum(week_views.values()),
-        "read_categories": {category: len(ids) for category, ids in read.items()},
-    }
+    index = _index(history, plan)
+    upto = bisect_right(index.times, at)
+    result = {**_NO_READING, "last_activity_at": index.times[upto - 1] if upto else None}
+    if plan is None or plan.week_reading:
+        week: dict[tuple, int] = {}
+        for i in range(bisect_left(index.times, at - WEEK), upto):
+            when, kind, source, article_id = touchpoints[i]
+            if kind == "article_view":
+                week[(source, article_id)] = week.get((source, article_id), 0) + 1
+        result["articles_read_last_7d"] = len(week)
+        result["max_views_same_article_7d"] = max(week.values(), default=0)
+        result["views_last_7d"] = sum(week.values())
+    if plan is None or plan.categories:
+        read: dict[str, set[str]] = {}
+        views = index.category_views
+        first = bisect_left(index.category_times, at - MONTH)
+        for i in range(first, bisect_right(index.category_times, at)):
+            _when, article_id, names = views[i]
+            for category in names:
+                read.setdefault(category, set()).add(article_id)
+        result["read_categories"] = {category: len(ids) for category, ids in read.items()}
+    return result
 
 
 _NO_READING = {
@@ -347,15 +377,34 @@ _NO_READING = {
     "read_categories": {},
 }
 
-_TIMES: dict[int, tuple[Any, list[int]]] = {}
+
+@dataclass(frozen=True)
+class _ReadingIndex:
+    times: list[int]
+    category_views: list[tuple[int, str | None, tuple[str, ...]]]
+    """(occurred_at, article id, its categories) of the views whose categories count."""
+    category_times: list[int]
 
 
-def _times(touchpoints: tuple) -> list[int]:
-    """The touchpoints' moments (bisected at every evaluation: kept for the last history)."""
-    cached = _TIMES.get(id(touchpoints))
-    if cached is not None and cached[0] is touchpoints:
-        return cached[1]
-    times = [t[0] for t in touchpoints]
-    _TIMES.clear()
-    _TIMES[id(touchpoints)] = (touchpoints, times)
-    return times
+_INDEX: dict[tuple[int, int], tuple[DatedHistory, ReplayPlan | None, _ReadingIndex]] = {}
+
+
+def _index(history: DatedHistory, plan: ReplayPlan | None) -> _ReadingIndex:
+    """The touchpoints' moments and the views of the tested categories, bisected at every
+    evaluation: made once per customer (the last customer's is kept)."""
+    cached = _INDEX.get((id(history), id(plan)))
+    if cached is not None and cached[0] is history and cached[1] is plan:
+        return cached[2]
+    views = []
+    for when, kind, source, article_id in history.touchpoints:
+        if kind != "article_view":
+            continue
+        names = tuple(history.categories.get((source, article_id)) or ())
+        if plan is not None:
+            names = tuple(name for name in names if name.casefold() in plan.categories)
+        if names:
+            views.append((when, article_id, names))
+    index = _ReadingIndex([t[0] for t in history.touchpoints], views, [v[0] for v in views])
+    _INDEX.clear()
+    _INDEX[(id(history), id(plan))] = (history, plan, index)
+    return index
