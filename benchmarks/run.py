@@ -222,8 +222,11 @@ def measure_history(bench: Bench) -> None:
         )
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         probe.stdin.close()
-        sidebar = json.loads(probe.stdout.read().strip().splitlines()[-1])
+        answer = probe.stdout.read().strip().splitlines()
         probe.wait(timeout=60)
+        if probe.returncode or not answer:
+            raise SystemExit(f"the sidebar probe failed with {probe.returncode}")
+        sidebar = json.loads(answer[-1])
         db.conn.close()
     finally:
         _remove_database(scratch)
