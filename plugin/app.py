@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -105,6 +105,12 @@ def create_app(config: Config, *, model: JourneyModel | None = None) -> Flask:
         unsubscribe.bp,
     ):
         app.register_blueprint(blueprint)
+    # Browsers ask for /favicon.ico whatever the page says: point them at the icon.
+    app.add_url_rule(
+        "/favicon.ico",
+        "favicon",
+        lambda: redirect(url_for("static", filename="favicon.svg"), code=301),
+    )
     logging.getLogger("journeydesk").setLevel(logging.INFO)
     freeze_startup_objects()
     return app

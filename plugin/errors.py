@@ -14,9 +14,13 @@ class JourneydeskError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, params: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.params = params or {}
+        """Values a translated message names ({source}, {ticket}, ...)."""
         if code is not None:
             self.code = code
 

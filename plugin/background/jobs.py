@@ -8,13 +8,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
+from plugin.background.threads import start_in_thread
 from plugin.background.worker_lease import lease_for
 from plugin.clock import now_epoch
 from plugin.config import Config
+from plugin.intake.arrivals import arrivals_for
 from plugin.intake.connector_factory import make_connector, with_setting_hint
 from plugin.intake.sync import Progress, SyncReport, plain_notice, run_sync
 from plugin.intake.write_back import push_views, wants_timeline
@@ -27,9 +30,10 @@ from plugin.journey.active_model import (
 )
 from plugin.journey.rebuild import RebuildReport, rebuild_history
 from plugin.journey.recompute import RecomputeReport, recompute
-from plugin.sla.apply import decider_for
 from plugin.store import open_store
+from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
+from plugin.store.report_days import forget_days
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.sync_state import notices_by_source, replace_notices
 from plugin.store.touchpoints import merge_inbox
@@ -59,8 +63,7 @@ def run_source_sync(
     with open_store(config.database_path) as db:
         # With `db`, Zendesk reads each requester's stored events cursor: no history twice.
         connector = make_connector(config, conf, db=db)
-        decider = decider_for(db, config, source)  # None on the desk's first sync
-        arrived = decider.apply if decider else None
+        arrived = arrivals_for(db, config, source)  # None on the desk's first sync
         try:
             report = run_sync(
                 db, connector, full=full, progress=progress, streams=streams, arrived=arrived
@@ -128,7 +131,8 @@ def run_history_rebuild(
     config: Config, *, db=None, progress: Callable[[int], None] | None = None
 ) -> RebuildReport:
     """Rebuild the reconstructed stage history with the active model (journey/rebuild.py),
-    after bringing every customer's journey to that model (a recompute, if needed)."""
+    after bringing every customer's journey to that model (a recompute, if needed). The
+    reports' daily sums count tickets by the stage of their day: they are counted again."""
     own = open_store(config.database_path) if db is None else contextlib.nullcontext(db)
     with own as db:
         run_recompute(config, db=db)
@@ -141,6 +145,7 @@ def run_history_rebuild(
             progress=progress,
             still_current=lambda: latest_rule_set_id(db, KIND) == seen,
         )
+        forget_days(db)
         log.info(
             "stage history rebuilt with %s: %d customers, %d transitions",
             active.describe(),
@@ -158,6 +163,32 @@ def rebuild_history_quietly(config: Config) -> None:
         log.error("stage history rebuild failed: %s", exc)
 
 
+FOREGROUND_RECOMPUTE_LIMIT = 5_000
+"""Up to this many customers a web save recomputes before answering (about a second per
+thousand); beyond it, in a background thread while the page shows the progress."""
+
+
+@dataclass(frozen=True)
+class SavedModelRecompute:
+    """What `recompute_saved_model` did: `report` when it recomputed here, None when it
+    started a background thread over `customers`."""
+
+    customers: int
+    report: RecomputeReport | None
+
+
+def recompute_saved_model(config: Config, db, *, wait: bool = False) -> SavedModelRecompute:
+    """After a journey model is saved (the admin, `journeydesk rules import`): recompute
+    every customer with it, here when there are at most FOREGROUND_RECOMPUTE_LIMIT
+    customers or when told to `wait` (a command that ends must), else in a background
+    thread. The worker's next recompute finishes it if this process stops half-way."""
+    customers = count_customers(db)
+    if wait or customers <= FOREGROUND_RECOMPUTE_LIMIT:
+        return SavedModelRecompute(customers, run_recompute(config, full=True, db=db))
+    start_in_thread(recompute_quietly, config, full=True, name="journeydesk-recompute")
+    return SavedModelRecompute(customers, None)
+
+
 def scheduled_sync(config: Config, source: str) -> None:
     """The worker's sync job: never raises into the scheduler thread.
 
@@ -171,8 +202,10 @@ def scheduled_sync(config: Config, source: str) -> None:
         log.info("sync %s: %d records written", source, report.total_written)
     except Exception as exc:  # logged and shown on /healthz; the next run retries
         log.error("sync %s failed: %s", source, exc)
-    # What the sync's new tickets change at the desk goes now, not at the next push run.
+    # What the sync's new tickets change at the desk goes now, not at the next push run;
+    # their journey notes too (written after the sync's recompute: the stage is current).
     scheduled_sla_push(config)
+    scheduled_journey_notes(config)
 
 
 def recompute_quietly(config: Config, *, full: bool = False) -> None:
@@ -277,6 +310,45 @@ def scheduled_sla_push(config: Config) -> None:
     if report and (report.sent or report.retrying or report.failed):
         log.info(
             "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
+        )
+
+
+def scheduled_report_days(config: Config) -> None:
+    """Keep the reports' daily sums current (plugin/reports/days.py), in the lease holder
+    only, within a time budget per run; never raises."""
+    from plugin.reports.days import refresh_days
+
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            upkeep = refresh_days(db, config)
+    except Exception as exc:
+        log.error("computing the reports' daily sums failed: %s", exc)
+        return
+    if upkeep.left:
+        log.info(
+            "reports: %d days counted in %.0f s, %d left for the next runs",
+            upkeep.computed,
+            upkeep.seconds,
+            upkeep.left,
+        )
+
+
+def scheduled_journey_notes(config: Config) -> None:
+    """Post pending journey notes on new tickets (retries included); never raises."""
+    from plugin.notes.post import post_quietly
+
+    if not lease_for(config).held():
+        return
+    report = post_quietly(config)
+    if report and (report.posted or report.found or report.retrying or report.failed):
+        log.info(
+            "journey notes: %d posted, %d found already posted, %d retrying, %d failed",
+            report.posted,
+            report.found,
+            report.retrying,
+            report.failed,
         )
 
 

@@ -479,3 +479,24 @@ def customers_purchased_between(
             f"SELECT id FROM customers WHERE {' AND '.join(clauses)}", params
         )
     }
+
+
+def search_customers(db: Database, query: str, *, limit: int = 25) -> list[dict[str, Any]]:
+    """Customers whose name, email or company contains `query` (case-insensitive for
+    ASCII), exact and prefix matches first, with their stage; merged ones left out."""
+    needle = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if not needle:
+        return []
+    contains, prefix = f"%{needle}%", f"{needle}%"
+    company = "json_extract(c.attributes, '$.company')"
+    return select_dicts(
+        db,
+        f"SELECT c.id, c.name, c.email, {company} AS company, j.stage "
+        "FROM customers AS c LEFT JOIN customer_journeys AS j ON j.customer_id = c.id "
+        "WHERE c.merged_into IS NULL AND (c.name LIKE :contains ESCAPE '\\' "
+        f"OR c.email LIKE :contains ESCAPE '\\' OR {company} LIKE :contains ESCAPE '\\') "
+        "ORDER BY (lower(c.email) = lower(:exact) OR lower(c.name) = lower(:exact)) DESC, "
+        "(c.name LIKE :prefix ESCAPE '\\' OR c.email LIKE :prefix ESCAPE '\\') DESC, "
+        "c.name, c.id LIMIT :limit",
+        {"contains": contains, "prefix": prefix, "exact": query.strip(), "limit": limit},
+    )

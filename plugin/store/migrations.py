@@ -563,6 +563,35 @@ def sla_decisions(db: Database) -> None:
     )
 
 
+@migrations(name="0017_journey_notes")
+def journey_notes(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The private journey note posted on each new ticket (plugin/notes/): queued in the
+        -- transaction that stores the ticket's SLA decision, posted by plugin/notes/post.py
+        -- under its lease. One row per ticket, ever. status: pending | sending | posted |
+        -- failed. body: the text posted (what the note said), kept once posted.
+        CREATE TABLE journey_notes (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            error TEXT,
+            sending_by TEXT,
+            body TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            posted_at INTEGER,
+            UNIQUE (source, ticket_id)
+        );
+        CREATE INDEX journey_notes_due ON journey_notes(status, next_attempt_at);
+        """,
+    )
+
+
 @migrations(name="0018_ticket_groups")
 def ticket_groups(db: Database) -> None:
     _run(
@@ -571,6 +600,75 @@ def ticket_groups(db: Database) -> None:
         -- The group (team) a ticket is assigned to, by the desk's name for it (else its id):
         -- what SLA conditions test as ticket.group.
         ALTER TABLE tickets ADD COLUMN group_name TEXT;
+        """,
+    )
+
+
+@migrations(name="0019_tickets_created_at")
+def tickets_created_at(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The tickets of a recent window (the SLA what-if, its newest sample tickets)
+        -- without reading every ticket of the desk's history.
+        CREATE INDEX tickets_created_at ON tickets(created_at)
+        """,
+    )
+
+
+@migrations(name="0023_report_days")
+def report_days(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Report aggregates per UTC day, kept by plugin/reports/days.py (the worker, and a
+        -- report page for the few days it finds missing): the report pages sum a range of
+        -- days instead of reading millions of tickets and views. day: midnight UTC.
+        CREATE TABLE report_days (
+            day INTEGER PRIMARY KEY,
+            computed_at INTEGER NOT NULL
+        );
+        -- tickets opened that day per desk, stage when opened and channel
+        CREATE TABLE report_ticket_days (
+            day INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            tickets INTEGER NOT NULL,
+            csat_good INTEGER NOT NULL,
+            csat_rated INTEGER NOT NULL,
+            sla_targeted INTEGER NOT NULL,
+            sla_breached INTEGER NOT NULL,
+            PRIMARY KEY (day, source, stage, channel)
+        ) WITHOUT ROWID;
+        -- their first-response and resolution times, counted per rounded value
+        -- (measure: first_response | resolution; minutes: the bucket's value)
+        CREATE TABLE report_time_days (
+            day INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            minutes REAL NOT NULL,
+            tickets INTEGER NOT NULL,
+            PRIMARY KEY (day, source, stage, channel, measure, minutes)
+        ) WITHOUT ROWID;
+        -- article views that day, and how many the same customer followed with a ticket
+        -- within 24 h
+        CREATE TABLE report_article_days (
+            day INTEGER NOT NULL,
+            article_source TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            views INTEGER NOT NULL,
+            followed INTEGER NOT NULL,
+            PRIMARY KEY (day, article_source, article_id)
+        ) WITHOUT ROWID;
+        -- a day's tickets and their customers without reading every ticket: 0019's index
+        -- of creation times, now also covering the customer (one index, not two)
+        DROP INDEX tickets_created_at;
+        CREATE INDEX tickets_created_at ON tickets(created_at, customer_id, deleted);
+        -- stage moves in a period, without reading every first placement
+        CREATE INDEX stage_history_moves ON stage_history(at) WHERE from_stage IS NOT NULL;
         """,
     )
 

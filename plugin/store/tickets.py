@@ -407,3 +407,13 @@ def as_record(row: dict[str, Any]) -> Ticket:
         deleted=bool(row["deleted"]),
         group=row["group_name"],
     )
+
+
+def tickets_of_customer(db: Database, customer_id: int, *, limit: int = 20) -> list[dict]:
+    """A customer's newest tickets of every desk (deleted ones left out)."""
+    return select_dicts(
+        db,
+        "SELECT source, id, subject, status, priority, channel, created_at FROM tickets "
+        "WHERE customer_id = ? AND deleted = 0 ORDER BY created_at DESC, id LIMIT ?",
+        [customer_id, limit],
+    )

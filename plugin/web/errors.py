@@ -59,7 +59,7 @@ def handle_exception(exc: Exception) -> Response | tuple:
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message)
     if isinstance(exc, JourneydeskError):
-        return error_response(domain_status(exc), exc.code, exc.message)
+        return error_response(domain_status(exc), exc.code, exc.message, exc.params)
     if isinstance(exc, HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
@@ -93,17 +93,28 @@ def _unavailable(exc: Exception) -> Response:
     return response
 
 
-def error_response(status: int, code: str, message: str) -> Response | tuple:
+def error_response(
+    status: int, code: str, message: str, params: dict[str, str] | None = None
+) -> Response | tuple:
     if request.path.startswith(JSON_PREFIXES):
         response = jsonify({"error": {"code": code, "message": message}})
         response.status_code = status
         return response
     lang = pick_language()
-    text = page_message(lang, code, message)
-    return render_template("errors/error.html", status=status, message=text, lang=lang), status
+    strings = catalogue(lang)
+    page = render_template(
+        "errors/error.html",
+        status=status,
+        title=strings.get(f"error_title_{status}") or strings["error_title_other"],
+        message=page_message(lang, code, message, params),
+        hint=_filled(strings.get(f"error_hint_{code}"), params),
+        code=code,
+        lang=lang,
+    )
+    return page, status
 
 
-def page_message(lang: str, code: str, message: str) -> str:
+def page_message(lang: str, code: str, message: str, params: dict[str, str] | None = None) -> str:
     """The sentence an agent reads on an error page, in their language where we have one.
 
     Agent-facing codes (tokens, tickets, the desks' sign-in) are translated; anything else
@@ -112,8 +123,18 @@ def page_message(lang: str, code: str, message: str) -> str:
     strings = catalogue(lang)
     for key in (f"error_{code}", _family(code)):
         if key and key in strings:
-            return strings[key]
+            return _filled(strings[key], params) or message
     return message
+
+
+def _filled(text: str | None, params: dict[str, str] | None) -> str | None:
+    """A catalogue sentence with its {names} filled in (left as written when one is missing)."""
+    if text is None or not params:
+        return text
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return text
 
 
 def _family(code: str) -> str | None:

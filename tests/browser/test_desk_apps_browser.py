@@ -414,7 +414,7 @@ def test_the_sidebar_speaks_the_language_of_the_agents_browser(spanish_page, des
     expired = mint_agent_token(SECRET, source="demo", ticket_id=reader["ticket"], ttl=1, now=1)
     response = page.goto(f"{desks_live['url']}/sidebar/demo/{reader['ticket']}?token={expired}")
     assert response.status == 401
-    expect(page.locator("main.error p")).to_have_text(
+    expect(page.locator("main.error p.message")).to_have_text(
         "La sesión de esta barra lateral ha caducado. Recarga la app (o vuelve a abrir el "
         "ticket) para continuar."
     )

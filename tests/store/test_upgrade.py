@@ -125,6 +125,51 @@ def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(r
     assert snapshot(path, "SELECT DISTINCT kind FROM rule_sets") == [("journey",)]
 
 
+def test_the_upgraded_store_reports_on_the_tickets_it_kept(release_store):
+    """0023_report_days: the daily sums start empty, and the first report counts every
+    kept ticket of its range (a page computes the days still missing)."""
+    from datetime import UTC, datetime
+
+    from plugin.reports.catalog import all_reports
+    from plugin.reports.report import Filters
+
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM report_days") == [(0,)]
+    (first, last, count), *_ = snapshot(
+        path, "SELECT min(created_at), max(created_at), count(*) FROM tickets WHERE deleted = 0"
+    )
+    start = datetime.fromtimestamp(first - first % 86_400, UTC)
+    end = datetime.fromtimestamp(last - last % 86_400 + 86_400, UTC)
+    db = open_db(path)
+    try:
+        report = all_reports()["tickets"](db, Filters(start, end))
+        while any("not counted yet" in note for note in report.notes):
+            report = all_reports()["tickets"](db, Filters(start, end))
+    finally:
+        db.conn.close()
+    assert sum(row["tickets"] for row in report.rows) == count > 0
+
+
+def test_the_upgraded_store_has_an_empty_note_queue_and_no_sla_line(release_store):
+    """0017_journey_notes: a new table only; old tickets get no note and no SLA decision."""
+    config = load_config(release_store)
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM journey_notes") == [(0,)]
+    (ticket_id,) = snapshot(path, "SELECT id FROM tickets ORDER BY created_at DESC LIMIT 1")[0]
+    token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
+    answer = (
+        create_app(config)
+        .test_client()
+        .get(
+            f"/api/v1/tickets/demo/{ticket_id}/journey",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    )
+    assert answer.status_code == 200 and answer.get_json()["sla"] is None
+
+
 def test_an_upgraded_store_gets_its_stage_history_from_the_past_by_a_rebuild(release_store):
     """0020_reconstructed_stage_history: the release's rows (everyone "placed" when it first
     computed them) are kept as observed; a rebuild replaces those placements with the

@@ -19,6 +19,7 @@ from tests.helpers.desk_app import desk_config, rsa_key_pair
 PUBLIC = {
     "/healthz": "health check (no customer data)",
     "/static/": "CSS, scripts",
+    "/favicon.ico": "the icon, as /static/ serves it",
     "/api/v1/events": "portal ingest: its own ingest key",
     "/api/v1/openapi.json": "the API description",
     "/webhooks/": "desk webhooks: their own signatures",

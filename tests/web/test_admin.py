@@ -12,14 +12,14 @@ import pytest
 from flask import url_for
 
 from plugin.app import create_app
+from plugin.background import jobs
 from plugin.journey.active_model import config_model
 from plugin.journey.recompute import recompute
 from plugin.security import Secret, mint_agent_token
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
-from plugin.web.admin import journey as journey_views
 from tests.helpers.copies import private_copy
 
 PASSWORD = "correct horse battery staple"
@@ -288,7 +288,7 @@ def test_the_dashboard_shows_customers_per_stage_and_signal_and_the_syncs(admin,
         assert re.search(rf'data-key="{key}">.*?<td class="num">{count}</td>', page, re.S), key
     assert 'id="signal-counts"' in page and "Repeat reader" in page
     assert "<code>demo</code>" in page  # the last sync of the demo desk
-    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 4
+    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 5
 
 
 def test_the_stages_page_lists_definitions_counts_and_the_fact_catalogue(admin, admin_config):
@@ -379,6 +379,12 @@ def test_versions_can_be_restored_and_restoring_is_a_new_version(admin, admin_co
 
     page = admin.get("/admin/journey/versions/1").text
     assert 'id="preview-stages"' in page and "Restore as version 3" in page
+    changes = html.unescape(page.split('id="changes"')[1].split("</section>")[0])
+    assert re.search(r"<del>− .*value = 45", changes)
+    assert re.search(r"<ins>\+ .*value = 20", changes)
+    second = admin.get("/admin/journey/versions/2").text.split('id="changes"')[1]
+    second = html.unescape(second.split("</section>")[0])
+    assert re.search(r"<del>− .*value = 20", second) and "value = 45" not in second
     token, base = csrf_of(page), re.search(r'name="base_version" value="(\d+)"', page)[1]
     stale = admin.post("/admin/journey/versions/1/restore", data={"csrf_token": token})
     assert stale.status_code == 302 and versions(admin_config)[0].version == 2  # no base: refused
@@ -454,7 +460,7 @@ def test_another_worker_picks_up_a_saved_version(admin, admin_config, monkeypatc
 
 
 def test_a_large_desk_recomputes_in_the_background(admin, admin_config, monkeypatch):
-    monkeypatch.setattr(journey_views, "SYNC_RECOMPUTE_LIMIT", 0)
+    monkeypatch.setattr(jobs, "FOREGROUND_RECOMPUTE_LIMIT", 0)
     text = editor_text(admin.get(SERVICE).text).replace("value = 45", "value = 20")
     preview = post_edit(admin, text)
     expected = table_counts(preview.text, "preview-stages", "after")
@@ -499,3 +505,41 @@ def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):
     missing = admin.get("/admin/customers?q=nobody@example.com")
     assert missing.status_code == 200 and "Nobody found" in missing.text
     assert admin.get("/admin/customers/999999").status_code == 404
+
+
+def test_customers_are_found_by_part_of_a_name_email_or_company(admin, admin_config):
+    with open_store(admin_config.database_path) as db:
+        name, email, company = db.execute(
+            "SELECT name, email, json_extract(attributes, '$.company') FROM customers WHERE id = 7"
+        ).fetchone()
+    last_name = name.split()[-1]
+    by_name = admin.get(f"/admin/customers?q={last_name.lower()}")
+    listed = by_name.text if by_name.status_code == 200 else ""
+    if by_name.status_code == 302:  # the only one with that name
+        assert by_name.headers["Location"] == "/admin/customers/7"
+    else:
+        assert 'href="/admin/customers/7"' in listed and 'id="matches"' in listed
+    by_company = admin.get(f"/admin/customers?q={company[: len(company) // 2 + 1]}")
+    assert by_company.status_code in (200, 302)
+    assert "/admin/customers/7" in (by_company.headers.get("Location") or by_company.text)
+    local_part = email.split("@")[0]
+    assert admin.get(f"/admin/customers?q={local_part}").headers["Location"].endswith("/7")
+    wildcard = admin.get("/admin/customers?q=%25")  # a LIKE wildcard is a plain character
+    assert wildcard.status_code == 200 and "Nobody found" in wildcard.text
+
+
+def test_a_customer_page_lists_their_tickets_each_opening_its_sidebar(admin, anonymous):
+    page = admin.get("/admin/customers/7").text
+    tickets = page.split('id="tickets"')[1].split("</section>")[0]
+    links = re.findall(r'href="(/admin/tickets/[^/"]+/[^"]+)"', tickets)
+    assert links, tickets
+    sidebar = admin.get(links[0])
+    assert sidebar.status_code == 200 and 'class="stage' in sidebar.text
+    assert anonymous.get(links[0]).status_code in (302, 401)
+    assert admin.get("/admin/tickets/nowhere/1").status_code == 404
+
+
+def test_browsers_asking_for_favicon_ico_get_the_icon(admin):
+    icon = admin.get("/favicon.ico")
+    assert icon.status_code == 301
+    assert admin.get(icon.headers["Location"]).mimetype == "image/svg+xml"

@@ -140,6 +140,9 @@ def test_saving_makes_a_version_and_a_stale_editor_is_refused(admin, config):
     assert stale.status_code == 409 and "changed since you opened" in stale.text
     page = admin.get("/admin/outreach").text
     assert 'data-version="1"' in page and "three weeks" in page
+    changes = admin.get("/admin/outreach/versions/1").text.split('id="changes"')[1]
+    changed = re.findall(r"<(ins|del)>[+−] ([^<]*)</", changes.split("</section>")[0])
+    assert changed == [("del", "cooldown_days = 14"), ("ins", "cooldown_days = 21")]
 
 
 def test_enabling_is_a_save_and_needs_the_csrf_token(admin, config):

@@ -41,3 +41,4 @@ def test_demo_index_lists_a_ticket_in_every_stage(app, client):
     stages = set(re.findall(r'<article class="card" data-stage="(\w+)"', html))
     assert stages == {"awareness", "consideration", "purchase", "service", "retention", "advocacy"}
     assert html.count('class="sidebar-link"') == 6
+    assert 'href="/admin/"' in html  # the demo's admin is open: the index leads there

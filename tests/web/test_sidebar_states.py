@@ -153,3 +153,21 @@ def test_effort_timeline_and_repeat_reads(client):
     assert "×9" in page and "1 h before the ticket" in page
     assert "<q>export to excel</q>" in html and "(no results)" in page
     assert re.search(r'Rated support: <span class="csat csat-bad">bad</span>', html)
+
+
+def test_error_pages_say_what_happened_and_what_to_do_in_the_agents_language(client):
+    token = mint_agent_token(SECRET, source="nowhere", ticket_id="1")
+    page = client.get(f"/sidebar/nowhere/1?token={token}")
+    assert page.status_code == 404
+    words = text(page.get_data(as_text=True))
+    assert "Not found" in words and "not connected to a help desk named “nowhere”" in words
+    assert "Ask your journeydesk admin" in words and "source_not_configured" in words
+    spanish = text(client.get(f"/sidebar/nowhere/1?token={token}&lang=es").get_data(as_text=True))
+    assert "No encontrado" in spanish and "ningún help desk llamado «nowhere»" in spanish
+    assert "Not found" not in spanish
+
+    nope = text(client.get("/nope?lang=es").get_data(as_text=True))
+    assert "No hay ninguna página en esta dirección." in nope and "requested URL" not in nope
+    missing = client.get("/sidebar/freshdesk/1")  # no token
+    assert missing.status_code == 401
+    assert "Sign-in needed" in text(missing.get_data(as_text=True))

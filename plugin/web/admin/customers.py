@@ -1,4 +1,6 @@
-"""Customer lookup: one customer's stage and why, their facts now, and their stage history."""
+"""Customer lookup (by id, email, or part of a name, email or company): one customer's
+stage and why, their facts now, their stage history and their tickets, each opening the
+sidebar its agents see."""
 
 from __future__ import annotations
 
@@ -8,26 +10,39 @@ from plugin.clock import now_epoch
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import reason_from_dict
 from plugin.journey.reasons import render_reasons
+from plugin.security import mint_agent_token
 from plugin.sidebar import build_customer_journey
-from plugin.store.customers import get_customer, get_customer_by_email
+from plugin.store.customers import get_customer, get_customer_by_email, search_customers
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import recent_transitions, stage_history
+from plugin.store.tickets import tickets_of_customer
 from plugin.web.admin import bp
 from plugin.web.context import db, state
+from plugin.web.sidebar_page import render_sidebar
 from plugin.web.strict import MAX_ROW_ID
+
+SHOWN = 25
+"""Customers a search lists (a narrower query finds the rest)."""
+ADMIN_SIDEBAR_TTL = 900
+"""Seconds the sidebar an admin opens keeps working (its searches and guard)."""
 
 
 @bp.get("/customers")
 def customers():
-    query = request.args.get("q", "").strip()
+    query = request.args.get("q", "").strip()[:200]
+    matches = []
     if query:
         found = _find(query)
+        matches = [] if found is not None else search_customers(db(), query, limit=SHOWN + 1)
+        if found is None and len(matches) == 1:
+            found = matches[0]["id"]
         if found is not None:
             return redirect(url_for("admin.customer", customer_id=found))
     return render_template(
         "admin/customers.html",
         query=query,
-        not_found=bool(query),
+        matches=matches[:SHOWN],
+        more=len(matches) > SHOWN,
         recent=recent_transitions(db()),
         model=state().model,
     )
@@ -51,8 +66,20 @@ def customer(customer_id: int):
         journey=build_customer_journey(db(), state().model, customer_id, now=now),
         facts=sorted(compute_facts(aggregates, now).items()),
         history=history,
+        tickets=tickets_of_customer(db(), customer_id),
         model=state().model,
     )
+
+
+@bp.get("/tickets/<source>/<ticket_id>")
+def ticket_sidebar(source: str, ticket_id: str):
+    """The ticket's sidebar as its agents see it, for an admin (a token minted for it)."""
+    if state().config.connector(source) is None:
+        abort(404, description=f"No connector is named {source}.")
+    token = mint_agent_token(
+        state().config.secret, source=source, ticket_id=ticket_id, ttl=ADMIN_SIDEBAR_TTL
+    )
+    return render_sidebar(source, ticket_id, token=token, desk="page")
 
 
 def _find(query: str) -> int | None:

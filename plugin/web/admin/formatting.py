@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from plugin.clock import now_epoch
@@ -47,3 +49,28 @@ HELPERS = {
     "show_value": format_value,
     "reasons": render_reasons,
 }
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str
+    """added | removed | same | gap (lines left out between changes)"""
+    text: str
+
+
+def text_diff(before: str, after: str, *, context: int = 2) -> list[DiffLine]:
+    """What changed from `before` to `after`, line by line with a little context (an
+    empty list when nothing did): what a version page shows of the version before it."""
+    lines: list[DiffLine] = []
+    marks = {"+": "added", "-": "removed", " ": "same"}
+    for line in difflib.unified_diff(
+        before.splitlines(), after.splitlines(), n=context, lineterm=""
+    ):
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("@@"):
+            if lines:
+                lines.append(DiffLine("gap", "…"))
+            continue
+        lines.append(DiffLine(marks[line[0]], line[1:]))
+    return lines

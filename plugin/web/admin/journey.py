@@ -9,10 +9,10 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from plugin.background.jobs import (
+    FOREGROUND_RECOMPUTE_LIMIT,
     rebuild_history_quietly,
-    recompute_quietly,
+    recompute_saved_model,
     run_history_rebuild,
-    run_recompute,
 )
 from plugin.background.threads import start_in_thread
 from plugin.clock import now_epoch
@@ -47,11 +47,8 @@ from plugin.store.customers import count_customers, get_customer
 from plugin.store.journeys import signal_counts, stage_counts
 from plugin.store.rule_sets import RuleSet, get_rule_set, list_rule_sets
 from plugin.web.admin import bp
+from plugin.web.admin.formatting import DiffLine, text_diff
 from plugin.web.context import db, state
-
-SYNC_RECOMPUTE_LIMIT = 5_000
-"""Up to this many customers a save recomputes before answering (about a second per
-thousand); beyond it, in a background thread while the page shows the progress."""
 
 
 @bp.get("/journey")
@@ -77,7 +74,7 @@ def rebuild_history():
     """Replay every customer's past with the model in force (journey/rebuild.py)."""
     app_state = state()
     customers = count_customers(db())
-    if customers <= SYNC_RECOMPUTE_LIMIT:
+    if customers <= FOREGROUND_RECOMPUTE_LIMIT:
         report = run_history_rebuild(app_state.config, db=db())
         flash(
             f"Stage history rebuilt with {load_active_model(db(), app_state.config).describe()}: "
@@ -135,6 +132,7 @@ def version(number: int):
         base_origin=config_origin(state().config),
         in_force=in_force,
         text=model_to_toml(definitions_of(model)),
+        changes=_changes_from_previous(number, model),
         active=active,
         preview=preview,
         after=model,
@@ -212,17 +210,15 @@ def _put_in_force(saved: RuleSet) -> None:
     """Use `saved` in this process now and recompute every customer with it."""
     app_state = state()
     app_state.model, app_state.model_version = version_model(saved), saved.id
-    customers = count_customers(db())
-    if customers <= SYNC_RECOMPUTE_LIMIT:
-        report = run_recompute(app_state.config, full=True, db=db())
+    done = recompute_saved_model(app_state.config, db())
+    if done.report is not None:
         flash(
-            f"Saved version {saved.version}: {report.customers:,} customers recomputed, "
-            f"{report.moved:,} changed stage."
+            f"Saved version {saved.version}: {done.report.customers:,} customers recomputed, "
+            f"{done.report.moved:,} changed stage."
         )
         return
-    start_in_thread(recompute_quietly, app_state.config, full=True, name="journeydesk-recompute")
     flash(
-        f"Saved version {saved.version}. Recomputing {customers:,} customers in the "
+        f"Saved version {saved.version}. Recomputing {done.customers:,} customers in the "
         "background; the counts below follow as it goes."
     )
 
@@ -238,6 +234,14 @@ def _version(number: int) -> tuple[RuleSet | None, JourneyModel]:
         return saved, version_model(saved)
     except ConditionError as exc:
         abort(409, description=f"Version {number} cannot be used by this release: {exc}")
+
+
+def _changes_from_previous(number: int, model: JourneyModel) -> list[DiffLine] | None:
+    """What version `number` changed from the one before it (None for version 0)."""
+    if number == 0:
+        return None
+    _, before = _version(number - 1)
+    return text_diff(model_to_toml(definitions_of(before)), model_to_toml(definitions_of(model)))
 
 
 def _people(preview: Preview | None) -> dict[int, dict[str, Any]]:
