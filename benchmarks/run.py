@@ -91,6 +91,9 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "report_page_slowest_90d_s": (1.0, "le"),
     "sla_what_if_90d_s": (3.0, "le"),
     "sla_apply_ms_per_ticket": (1.0, "le"),
+    "history_rebuild_1m_s": (900.0, "le"),
+    "history_rss_growth_mb": (50.0, "le"),
+    "history_sidebar_max_ms": (1000.0, "le"),
 }
 
 
@@ -169,6 +172,102 @@ def _touch_customers(db, count: int) -> int:
     with db.atomic():
         result = insert_touchpoints(db, apps.SOURCE, points, article_source=apps.SOURCE)
     return result.accepted
+
+
+# -- stage history --------------------------------------------------------------------------
+
+
+def measure_history(bench: Bench) -> None:
+    """The stage history rebuild (journey/rebuild.py) on a copy of the benchmark database
+    that this step makes and removes: every customer's past replayed with the model in
+    force and written in batches, while benchmarks/history_probe.py, in its own process,
+    does what an agent's sidebar does (reads a journey and its history, stores a journey).
+    Memory is sampled after each batch. A database smaller than 1M customers gives the
+    1M figure by proportion (the rebuild is linear in customers: one batch at a time)."""
+    from plugin.background.jobs import run_history_rebuild
+
+    scratch = bench.db_path.with_name("history-scratch.db")
+    _remove_database(scratch)
+    bench.say(f"history: copying {bench.db_path.name} to {scratch.name}")
+    for suffix in ("", "-wal"):
+        if Path(f"{bench.db_path}{suffix}").exists():
+            shutil.copyfile(f"{bench.db_path}{suffix}", f"{scratch}{suffix}")
+    config = dataclasses.replace(bench.config, database_path=str(scratch))
+    try:
+        db = open_db(scratch)
+        if not db.execute("SELECT count(*) FROM customer_journeys").fetchone()[0]:
+            bench.say("  no journeys yet: a first full recompute (which replays every past)")
+            started = time.perf_counter()
+            run_recompute(config, full=True, db=db)
+            bench.record("history_first_recompute_s", time.perf_counter() - started)
+        # Journeys up to date with the model first (a changed model recomputes everyone),
+        # so the figures below are the rebuild's alone.
+        run_recompute(config, db=db)
+        customers = sample_customers(db, 200, seed=SEED)
+        probe = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.history_probe",
+                "--db",
+                str(scratch),
+                "--customers",
+                ",".join(map(str, customers)),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        probe.stdout.readline()  # "ready"
+        rss = [memory_mb()["VmRSS"]]
+        bench.say("history: rebuilding every customer's stage history")
+        started, cpu = time.perf_counter(), time.process_time()
+        report = run_history_rebuild(
+            config, db=db, progress=lambda done: rss.append(memory_mb()["VmRSS"])
+        )
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        probe.stdin.close()
+        answer = probe.stdout.read().strip().splitlines()
+        probe.wait(timeout=60)
+        if probe.returncode or not answer:
+            raise SystemExit(f"the sidebar probe failed with {probe.returncode}")
+        sidebar = json.loads(answer[-1])
+        db.conn.close()
+    finally:
+        _remove_database(scratch)
+    scale = 1_000_000 / max(report.customers, 1)
+    bench.record(
+        "history_rebuild_1m_s",
+        seconds * scale,
+        f"{report.customers:,} customers in {seconds:.1f} s"
+        + (f", ×{scale:.1f} for 1M" if scale != 1 else "")
+        + f"; {report.transitions:,} reconstructed transitions",
+    )
+    bench.record(
+        "history_rebuild_cpu_1m_s",
+        cpu * scale,
+        f"CPU seconds of the rebuilding process ({cpu:.1f} s): the wall time less any wait "
+        "for a busy machine's cores",
+    )
+    middle = rss[len(rss) // 2] if len(rss) > 2 else rss[0]
+    bench.record(
+        "history_rss_growth_mb",
+        rss[-1] - middle,
+        f"RSS {rss[0]:.0f} MB before, {middle:.0f} MB half-way, {rss[-1]:.0f} MB at the end",
+    )
+    writes, reads = sidebar["writes"], sidebar["reads"]
+    bench.record(
+        "history_sidebar_max_ms",
+        max(writes["max"], reads["max"]),
+        f"{writes['count']:,} journey writes (p99 {writes['p99']} ms) and {reads['count']:,} "
+        f"reads (p99 {reads['p99']} ms) beside the rebuild",
+    )
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # -- outreach -------------------------------------------------------------------------------
@@ -1219,6 +1318,7 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     "sustained_ingest": measure_sustained_ingest,
     "sync": measure_sync,
     "outreach_send": measure_outreach_send,
+    "history": measure_history,  # on a copy of its own
 }
 
 

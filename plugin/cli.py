@@ -342,8 +342,14 @@ def _describe_import(file: str, source: str, report) -> str:
 @main.command()
 @config_option
 @click.option("--full", is_flag=True, help="Every customer, not only those changed since.")
+@click.option(
+    "--rebuild-history",
+    is_flag=True,
+    help="Then replay every customer's past with the model in force and replace the "
+    "reconstructed stage history (observed stage changes are kept).",
+)
 @friendly_errors
-def recompute(config_path: str, full: bool) -> None:
+def recompute(config_path: str, full: bool, rebuild_history: bool) -> None:
     """Recompute stages and signals with the journey model in force.
 
     Without --full only the customers changed since the last run (new touchpoints,
@@ -352,7 +358,7 @@ def recompute(config_path: str, full: bool) -> None:
     """
     import time
 
-    from plugin.background.jobs import run_recompute
+    from plugin.background.jobs import run_history_rebuild, run_recompute
     from plugin.journey.active_model import load_active_model
     from plugin.store import open_store
 
@@ -361,13 +367,24 @@ def recompute(config_path: str, full: bool) -> None:
         active = load_active_model(db, config)
         started = time.monotonic()
         report = run_recompute(config, full=full, db=db)
-    if not report.customers:
-        click.echo("Nothing to recompute: no customer changed since the last run (--full: all).")
-        return
-    click.echo(
-        f"Recomputed {report.customers:,} customers with {active.describe()} in "
-        f"{time.monotonic() - started:.1f} s: {report.moved:,} changed stage."
-    )
+        if not report.customers:
+            click.echo(
+                "Nothing to recompute: no customer changed since the last run (--full: all)."
+            )
+        else:
+            click.echo(
+                f"Recomputed {report.customers:,} customers with {active.describe()} in "
+                f"{time.monotonic() - started:.1f} s: {report.moved:,} changed stage."
+            )
+        if rebuild_history:
+            started = time.monotonic()
+            rebuilt = run_history_rebuild(config, db=db)
+            click.echo(
+                f"Rebuilt the stage history of {rebuilt.customers:,} customers with "
+                f"{active.describe()} in {time.monotonic() - started:.1f} s: "
+                f"{rebuilt.transitions:,} reconstructed transitions; the observed stage "
+                f"changes of {rebuilt.kept_observed:,} customers kept."
+            )
 
 
 @main.command("rebuild-reports")

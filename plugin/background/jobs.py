@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +28,13 @@ from plugin.journey.active_model import (
     recompute_time,
     stale_customers,
 )
+from plugin.journey.rebuild import RebuildReport, rebuild_history
 from plugin.journey.recompute import RecomputeReport, recompute
 from plugin.reports.aggregates import refresh as refresh_reports
 from plugin.store import open_store
 from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
+from plugin.store.report_days import forget_days
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.sync_state import notices_by_source, replace_notices
 from plugin.store.touchpoints import merge_inbox
@@ -126,6 +129,42 @@ def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeRe
                 report.moved,
             )
         return report
+
+
+def run_history_rebuild(
+    config: Config, *, db=None, progress: Callable[[int], None] | None = None
+) -> RebuildReport:
+    """Rebuild the reconstructed stage history with the active model (journey/rebuild.py),
+    after bringing every customer's journey to that model (a recompute, if needed). The
+    reports' daily sums count tickets by the stage of their day: they are counted again."""
+    own = open_store(config.database_path) if db is None else contextlib.nullcontext(db)
+    with own as db:
+        run_recompute(config, db=db)
+        active = load_active_model(db, config)
+        seen = latest_rule_set_id(db, KIND)
+        report = rebuild_history(
+            db,
+            active.model,
+            now=recompute_time(active, now_epoch()),
+            progress=progress,
+            still_current=lambda: latest_rule_set_id(db, KIND) == seen,
+        )
+        forget_days(db)
+        log.info(
+            "stage history rebuilt with %s: %d customers, %d transitions",
+            active.describe(),
+            report.customers,
+            report.transitions,
+        )
+        return report
+
+
+def rebuild_history_quietly(config: Config) -> None:
+    """`run_history_rebuild` for a background thread: a failure is logged, never raised."""
+    try:
+        run_history_rebuild(config)
+    except Exception as exc:  # nothing is half-written: each batch is one transaction
+        log.error("stage history rebuild failed: %s", exc)
 
 
 FOREGROUND_RECOMPUTE_LIMIT = 5_000

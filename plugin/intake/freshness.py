@@ -35,10 +35,9 @@ from plugin.errors import DeskSlow, DeskUnavailable, Gone, JourneydeskError, Not
 from plugin.intake.connector_factory import keeps_history, make_connector
 from plugin.intake.sync import SyncReport, store_desk_batch, sync_customer_history
 from plugin.journey.model import JourneyModel
-from plugin.journey.recompute import evaluate_chunk
+from plugin.journey.recompute import recompute_customers
 from plugin.store import open_store
 from plugin.store.customers import desk_user_of, find_customer
-from plugin.store.journeys import save_journeys
 from plugin.store.sync_state import record_history_fetch
 from plugin.store.tickets import TicketContext, get_ticket, known_ticket_ids
 
@@ -303,4 +302,4 @@ def _customer_of(db: Database, source: str, user_id: str | None, stored: dict | 
 def _recompute(db: Database, model: JourneyModel, customer_id: int) -> None:
     """This customer's stage and signals now, so the answer shows them."""
     now = now_epoch()
-    save_journeys(db, evaluate_chunk(db, model, [customer_id], now), now=now)
+    recompute_customers(db, model, [customer_id], now=now)

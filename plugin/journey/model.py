@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from plugin.journey.conditions import (
@@ -21,6 +22,7 @@ from plugin.journey.conditions import (
     parse_condition,
 )
 from plugin.journey.facts import fact_specs
+from plugin.store import dumps
 
 DEFINITION_KEYS = {"key", "label", "labels", "description", "when"}
 JOURNEY_ORDER = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
@@ -217,3 +219,19 @@ def reason_from_dict(data: Mapping[str, Any]) -> Reason:
     if isinstance(expected, list):
         expected = tuple(expected)
     return Reason(data["fact"], data["op"], expected, data.get("actual"))
+
+
+def json_reason(leaf: Leaf) -> Callable[[Any], str]:
+    """A matched leaf's reason as `dumps(reason_to_dict(reason))` would write it: keys
+    sorted (actual, expected, fact, op), no spaces."""
+    rest = "," + dumps({"expected": leaf.value, "fact": leaf.fact, "op": leaf.op})[1:]
+
+    def reason(actual: Any) -> str:
+        kind = type(actual)
+        if kind is int:
+            return '{"actual":' + int.__repr__(actual) + rest
+        if kind is str:
+            return '{"actual":' + encode_basestring_ascii(actual) + rest
+        return '{"actual":' + dumps(actual) + rest
+
+    return reason

@@ -14,21 +14,21 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
-from typing import Any
 
 from sqlite_utils import Database
 
 from plugin.clock import now_epoch
-from plugin.journey.conditions import Leaf
 from plugin.journey.facts import compute_facts
-from plugin.journey.model import JourneyModel, compiled_model, reason_to_dict
+from plugin.journey.model import JourneyModel, compiled_model, json_reason, reason_to_dict
+from plugin.journey.rebuild import replay_plan, replayed_pasts
 from plugin.store import dumps, open_store
 from plugin.store.customers import all_customer_ids
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import (
     EncodedJourney,
+    HistoryEntry,
     JourneyRow,
+    computed_customers,
     save_encoded_journeys,
     take_dirty_customers,
 )
@@ -40,6 +40,11 @@ PARALLEL_MIN = 50_000
 """Customers from which a recompute spreads over helper processes (starting them costs
 about half a second)."""
 MAX_WORKERS = 4
+
+
+EncodedChunk = tuple[list[EncodedJourney], dict[int, list[HistoryEntry]]]
+"""A chunk's journey rows and the replayed past of its customers computed for the first
+time."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def recompute(
         for rows in evaluated:
             if still_current is not None and not still_current():
                 break
-            moved += save_encoded_journeys(db, rows, now=now)
+            moved += save_chunk(db, rows, now=now)
     finally:
         evaluated.close()
     return RecomputeReport(customers=len(ids), moved=moved)
@@ -80,8 +85,8 @@ def recompute(
 
 def _evaluated(
     db: Database, model: JourneyModel, chunks: list[list[int]], now: int
-) -> Iterator[list[EncodedJourney]]:
-    """Each chunk's journey rows, in order.
+) -> Iterator[EncodedChunk]:
+    """Each chunk's journey rows (and replayed pasts), in order.
 
     Evaluating is pure Python (most of a full recompute), so a large run spreads it over
     helper processes, one per core, each reading the store through its own connection,
@@ -141,7 +146,7 @@ class _Helpers:
             self.close()
             raise HelperError(str(exc)) from exc
 
-    def results(self) -> Iterator[list[EncodedJourney]]:
+    def results(self) -> Iterator[EncodedChunk]:
         for index in range(len(self.chunks)):
             try:
                 kind, value = pickle.load(self.procs[index % self.count].stdout)
@@ -186,21 +191,24 @@ def evaluate_chunk(db: Database, model: JourneyModel, ids: list[int], now: int) 
     return [JourneyRow(*journey) for journey in _journeys(db, model, ids, now)]
 
 
-def encoded_chunk(
-    db: Database, model: JourneyModel, ids: list[int], now: int
-) -> list[EncodedJourney]:
+def encoded_chunk(db: Database, model: JourneyModel, ids: list[int], now: int) -> EncodedChunk:
     """`evaluate_chunk` with reasons and signals as JSON text, as `save_encoded_journeys`
-    stores them (encoded where the evaluating happens: in the helpers, in parallel).
+    stores them (encoded where the evaluating happens: in the helpers, in parallel), and
+    the replayed past of the customers computed for the first time (journey/rebuild.py).
 
     The text is `dumps` of what `evaluate_chunk` gives, assembled from pieces: each leaf's
     reason is made as JSON when it matches (its expected value, fact and operator encoded
     once per leaf), each signal's key once per model.
     """
-    evaluate = compiled_model(model, _json_reason)
+    evaluate = compiled_model(model, json_reason)
     signal_heads = {d.key: '{"key":' + dumps(d.key) + ',"reasons":[' for d in model.signals}
     rows = []
-    for customer_id, aggregates in customer_aggregates(db, ids, now=now).items():
-        stage, reasons, signals = evaluate(compute_facts(aggregates, now))
+    aggregates = customer_aggregates(db, ids, now=now)
+    computed = computed_customers(db, list(aggregates))
+    first_time = {}
+    for customer_id, agg in aggregates.items():
+        facts = compute_facts(agg, now)
+        stage, reasons, signals = evaluate(facts)
         rows.append(
             (
                 customer_id,
@@ -211,23 +219,20 @@ def encoded_chunk(
                 + "]",
             )
         )
-    return rows
+        if customer_id not in computed:
+            first_time[customer_id] = (agg, facts)
+    return rows, replayed_pasts(db, replay_plan(model), first_time, now=now)
 
 
-def _json_reason(leaf: Leaf) -> Callable[[Any], str]:
-    """A matched leaf's reason as `dumps(reason_to_dict(reason))` would write it: keys
-    sorted (actual, expected, fact, op), no spaces."""
-    rest = "," + dumps({"expected": leaf.value, "fact": leaf.fact, "op": leaf.op})[1:]
+def save_chunk(db: Database, chunk: EncodedChunk, *, now: int) -> int:
+    """Store an `encoded_chunk`; returns how many customers changed stage."""
+    rows, pasts = chunk
+    return save_encoded_journeys(db, rows, now=now, histories=pasts)
 
-    def reason(actual: Any) -> str:
-        kind = type(actual)
-        if kind is int:
-            return '{"actual":' + int.__repr__(actual) + rest
-        if kind is str:
-            return '{"actual":' + encode_basestring_ascii(actual) + rest
-        return '{"actual":' + dumps(actual) + rest
 
-    return reason
+def recompute_customers(db: Database, model: JourneyModel, ids: list[int], *, now: int) -> int:
+    """Evaluate and store a few customers now (a ticket opened for a new customer)."""
+    return save_chunk(db, encoded_chunk(db, model, ids, now), now=now)
 
 
 def _journeys(

@@ -14,7 +14,7 @@ recompute.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,9 @@ class JourneyRow:
 EncodedJourney = tuple[int, str, str, str]
 """(customer id, stage, reasons as JSON, signals as JSON): a `JourneyRow` ready to store."""
 
+HistoryEntry = tuple[str | None, str, int, str]
+"""(from stage, to stage, at, reasons as JSON): one reconstructed stage transition."""
+
 
 def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
     """Store computed journeys; a stage change is appended to the stage history.
@@ -46,9 +49,22 @@ def save_journeys(db: Database, rows: Iterable[JourneyRow], *, now: int) -> int:
     )
 
 
-def save_encoded_journeys(db: Database, rows: list[EncodedJourney], *, now: int) -> int:
-    """`save_journeys` for rows whose reasons and signals are already JSON text."""
-    history, journeys, unchanged = [], [], []
+def save_encoded_journeys(
+    db: Database,
+    rows: list[EncodedJourney],
+    *,
+    now: int,
+    histories: Mapping[int, Sequence[HistoryEntry]] | None = None,
+) -> int:
+    """`save_journeys` for rows whose reasons and signals are already JSON text.
+
+    `histories` holds the replayed past of customers computed for the first time: when
+    one has no stored journey yet and its replay ends in the stage computed now, its
+    transitions are stored as reconstructed and the last one's moment is `stage_since`.
+    Otherwise (no replay, or a journey stored meanwhile) the first placement is `now`.
+    """
+    histories = histories or {}
+    history, journeys, unchanged, replayed = [], [], [], []
     with db.atomic():
         # Read in the writing transaction, so a journey stored meanwhile by another
         # process (a sidebar's fresh evaluation) is compared with, never overwritten blind.
@@ -56,7 +72,11 @@ def save_encoded_journeys(db: Database, rows: list[EncodedJourney], *, now: int)
         for row in rows:
             customer_id, stage, reasons, signals = row
             previous = current.get(customer_id)
-            if previous is None or previous[0] != stage:
+            past = histories.get(customer_id) if previous is None else None
+            if past and past[-1][1] == stage and past[-1][2] <= now:
+                replayed.extend((customer_id, *entry) for entry in past)
+                journeys.append((*row, past[-1][2], now))
+            elif previous is None or previous[0] != stage:
                 history.append(
                     (customer_id, previous[0] if previous else None, stage, now, reasons)
                 )
@@ -79,6 +99,12 @@ def save_encoded_journeys(db: Database, rows: list[EncodedJourney], *, now: int)
             history,
         )
         db.conn.executemany(
+            "INSERT INTO stage_history "
+            "(customer_id, from_stage, to_stage, at, reasons, reconstructed) "
+            "VALUES (?, ?, ?, ?, ?, 1)",
+            replayed,
+        )
+        db.conn.executemany(
             "INSERT INTO customer_journeys "
             "(customer_id, stage, reasons, signals, stage_since, computed_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
@@ -87,7 +113,7 @@ def save_encoded_journeys(db: Database, rows: list[EncodedJourney], *, now: int)
             "computed_at = excluded.computed_at",
             journeys,
         )
-    return len(history)
+    return len(history) + len({entry[0] for entry in replayed})
 
 
 def _current_journeys(
@@ -120,7 +146,8 @@ def stage_history(db: Database, customer_id: int, *, limit: int = 100) -> list[d
     """A customer's stage transitions, newest first, with the reasons of each move."""
     rows = list(
         db.query(
-            "SELECT from_stage, to_stage, at, reasons FROM stage_history WHERE customer_id = ? "
+            "SELECT from_stage, to_stage, at, reasons, reconstructed FROM stage_history "
+            "WHERE customer_id = ? "
             "ORDER BY at DESC, id DESC LIMIT ?",
             [customer_id, limit],
         )
@@ -132,12 +159,13 @@ def stage_history(db: Database, customer_id: int, *, limit: int = 100) -> list[d
 
 def recent_transitions(db: Database, *, limit: int = 20) -> list[dict[str, Any]]:
     """The latest stage changes across customers (first stages excluded), newest first."""
-    # Rows are appended as they happen: walking the primary key backwards needs no index on `at`.
+    # By moment, not by row id: reconstructed rows are written long after their moment.
     return list(
         db.query(
-            "SELECT h.customer_id, c.name, c.email, h.from_stage, h.to_stage, h.at "
-            "FROM stage_history h JOIN customers c ON c.id = h.customer_id "
-            "WHERE h.from_stage IS NOT NULL ORDER BY h.id DESC LIMIT ?",
+            "SELECT h.customer_id, c.name, c.email, h.from_stage, h.to_stage, h.at, "
+            "h.reconstructed FROM stage_history h INDEXED BY stage_history_at "
+            "JOIN customers c ON c.id = h.customer_id "
+            "WHERE h.from_stage IS NOT NULL ORDER BY h.at DESC, h.id DESC LIMIT ?",
             [limit],
         )
     )
@@ -277,5 +305,71 @@ def customers_with_signal(db: Database, key: str) -> set[int]:
         cid
         for (cid,) in db.conn.execute(
             "SELECT customer_id FROM customer_journeys WHERE instr(signals, ?) > 0", [key]
+        )
+    }
+
+
+def journeys_after(db: Database, after: int, limit: int) -> dict[int, tuple[str, int]]:
+    """(stage, computed_at) of up to `limit` customers with an id above `after`, in id
+    order (a walk over every computed customer, one batch at a time)."""
+    return {
+        cid: (stage, computed_at)
+        for cid, stage, computed_at in db.conn.execute(
+            "SELECT customer_id, stage, computed_at FROM customer_journeys "
+            "WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
+            [after, limit],
+        )
+    }
+
+
+def first_observed_moves(db: Database, customer_ids: list[int]) -> dict[int, int]:
+    """The moment of each customer's first move a recompute observed (not reconstructed,
+    not a first placement), for those who have one."""
+    return dict(
+        db.conn.execute(
+            "SELECT customer_id, min(at) FROM stage_history INDEXED BY stage_history_customer "
+            "WHERE customer_id IN (SELECT value FROM json_each(?)) "
+            "AND reconstructed = 0 AND from_stage IS NOT NULL GROUP BY customer_id",
+            [dumps(customer_ids)],
+        )
+    )
+
+
+def replace_reconstructed_history(
+    db: Database,
+    pasts: Mapping[int, Sequence[HistoryEntry]],
+    since: Mapping[int, tuple[str, int]],
+) -> None:
+    """One short transaction: each customer of `pasts` loses their reconstructed entries
+    and first placements and gets `pasts`' instead; `since` (customer → (stage, moment))
+    sets stage_since of the customers still in that stage (a move stored meanwhile wins)."""
+    if not pasts and not since:
+        return
+    with db.atomic():
+        db.conn.execute(
+            "DELETE FROM stage_history WHERE customer_id IN (SELECT value FROM json_each(?)) "
+            "AND (reconstructed = 1 OR from_stage IS NULL)",
+            [dumps(list(pasts))],
+        )
+        db.conn.executemany(
+            "INSERT INTO stage_history "
+            "(customer_id, from_stage, to_stage, at, reasons, reconstructed) "
+            "VALUES (?, ?, ?, ?, ?, 1)",
+            [(cid, *entry) for cid, past in pasts.items() for entry in past],
+        )
+        db.conn.executemany(
+            "UPDATE customer_journeys SET stage_since = ? WHERE customer_id = ? AND stage = ?",
+            [(at, cid, stage) for cid, (stage, at) in since.items()],
+        )
+
+
+def computed_customers(db: Database, customer_ids: list[int]) -> set[int]:
+    """Those of `customer_ids` who have a stored journey."""
+    return {
+        cid
+        for (cid,) in db.conn.execute(
+            "SELECT customer_id FROM customer_journeys "
+            "WHERE customer_id IN (SELECT value FROM json_each(?))",
+            [dumps(customer_ids)],
         )
     }

@@ -784,3 +784,16 @@ def report_days(db: Database) -> None:
         -- (stage moves in a period: stage_history_moves, made by 0022)
         """,
     )
+
+
+@migrations(name="0020_reconstructed_stage_history")
+def reconstructed_stage_history(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- 1 for a transition replayed from the customer's dated history when journeydesk
+        -- first computed them (plugin/journey/replay.py); 0 for one observed by a recompute.
+        -- A rebuild with a new model replaces the reconstructed rows only.
+        ALTER TABLE stage_history ADD COLUMN reconstructed INTEGER NOT NULL DEFAULT 0;
+        """,
+    )

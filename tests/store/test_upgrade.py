@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from plugin.security import mint_agent_token
@@ -166,3 +168,29 @@ def test_the_upgraded_store_has_an_empty_note_queue_and_no_sla_line(release_stor
         )
     )
     assert answer.status_code == 200 and answer.get_json()["sla"] is None
+
+
+def test_an_upgraded_store_gets_its_stage_history_from_the_past_by_a_rebuild(release_store):
+    """0020_reconstructed_stage_history: the release's rows (everyone "placed" when it first
+    computed them) are kept as observed; a rebuild replaces those placements with the
+    replayed past and dates each stage from it."""
+    from plugin.background.jobs import run_history_rebuild
+
+    config = load_config(release_store)
+    path = release_store.parent / "journeydesk.db"
+    placed = dict(snapshot(path, "SELECT customer_id, stage_since FROM customer_journeys"))
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT DISTINCT reconstructed FROM stage_history") == [(0,)]
+
+    with clock.moved_to(datetime.fromtimestamp(max(placed.values()) + 3600, UTC)):
+        report = run_history_rebuild(config)  # an hour after the release computed them
+
+    assert report.customers >= len(placed)  # and the inbox's new visitors
+    since = dict(snapshot(path, "SELECT customer_id, stage_since FROM customer_journeys"))
+    assert all(since[c] <= placed[c] for c in placed)
+    assert sum(1 for c in placed if since[c] < placed[c]) > len(placed) / 2
+    left = snapshot(path, "SELECT count(*) FROM stage_history WHERE reconstructed = 0")
+    assert left == snapshot(
+        path,
+        "SELECT count(*) FROM stage_history WHERE reconstructed = 0 AND from_stage IS NOT NULL",
+    )

@@ -8,7 +8,13 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from plugin.background.jobs import recompute_saved_model
+from plugin.background.jobs import (
+    FOREGROUND_RECOMPUTE_LIMIT,
+    rebuild_history_quietly,
+    recompute_saved_model,
+    run_history_rebuild,
+)
+from plugin.background.threads import start_in_thread
 from plugin.clock import now_epoch
 from plugin.journey.active_model import (
     KIND,
@@ -59,7 +65,29 @@ def journey():
         versions=list_rule_sets(db(), KIND),
         base_origin=config_origin(config),
         facts=fact_catalogue(),
+        offer_rebuild=request.args.get("saved", type=int),
     )
+
+
+@bp.post("/journey/rebuild-history")
+def rebuild_history():
+    """Replay every customer's past with the model in force (journey/rebuild.py)."""
+    app_state = state()
+    customers = count_customers(db())
+    if customers <= FOREGROUND_RECOMPUTE_LIMIT:
+        report = run_history_rebuild(app_state.config, db=db())
+        flash(
+            f"Stage history rebuilt with {load_active_model(db(), app_state.config).describe()}: "
+            f"{report.customers:,} customers, {report.transitions:,} reconstructed transitions; "
+            f"the observed stage changes of {report.kept_observed:,} customers kept."
+        )
+    else:
+        start_in_thread(rebuild_history_quietly, app_state.config, name="journeydesk-rebuild")
+        flash(
+            f"Rebuilding the stage history of {customers:,} customers in the background; "
+            "stage dates and the dashboard's stage changes follow batch by batch."
+        )
+    return redirect(url_for("admin.journey"))
 
 
 @bp.get("/journey/edit")
@@ -122,7 +150,7 @@ def restore(number: int):
         return redirect(url_for("admin.version", number=number))
     saved = restore_version(db(), config, number, created_by=g.admin_name, now=now_epoch())
     _put_in_force(saved)
-    return redirect(url_for("admin.journey"))
+    return redirect(url_for("admin.journey", saved=saved.version))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -175,7 +203,7 @@ def _save(active: ActiveModel, scope: Scope, text: str, candidate: dict[str, Any
     note = request.form.get("note", "").strip()[:200]
     saved = save_model(db(), candidate, created_by=g.admin_name, note=note, now=now_epoch())
     _put_in_force(saved)
-    return redirect(url_for("admin.journey"))
+    return redirect(url_for("admin.journey", saved=saved.version))
 
 
 def _put_in_force(saved: RuleSet) -> None:
