@@ -66,8 +66,8 @@ def ago(minutes: int, t) -> str:
         hours, rest = divmod(minutes, 60)
         return t("hours_minutes", h=hours, m=rest) if rest else t("hours", n=hours)
     if minutes < 47 * 60 + 30:
-        return t("hours", n=round(minutes / 60))
-    days = round(minutes / (24 * 60))
+        return t("hours", n=(minutes + 30) // 60)
+    days = (minutes + 12 * 60) // (24 * 60)  # half a day rounds up, as a person would
     return t("day" if days == 1 else "days", n=days)
 
 
