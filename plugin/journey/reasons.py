@@ -188,6 +188,10 @@ PHRASES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
             "missing": "no leyó nada sobre {name} en los 30 días hasta ahora",
         },
     },
+    "attribute:nps": {
+        "en": {"other": "gave an NPS score of {value}", "missing": "no NPS score"},
+        "es": {"other": "dio una puntuación NPS de {value}", "missing": "sin puntuación NPS"},
+    },
     "attribute:": {
         "en": {"other": "{name} is {value}", "missing": "{name} not set"},
         "es": {"other": "{name} es {value}", "missing": "{name} sin valor"},

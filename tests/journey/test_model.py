@@ -115,7 +115,7 @@ def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn
         nps = json.loads(person["attributes"])["nps"]
         assert journey_of(client, seeded_demo, customer_id)["stage"]["reasons"] == [
             f"bought {days((at - person['purchased_at']) // DAY)} ago",
-            f"nps is {nps}",
+            f"gave an NPS score of {nps}",
             rated(last_csat(conn, customer_id)),
         ]
 
