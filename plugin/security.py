@@ -33,7 +33,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -306,11 +306,14 @@ def verify_zendesk_app_jwt(
     *,
     public_key_pem: str,
     audience: str,
-    issuer: str,
+    issuer: str | Sequence[str],
     now: float | None = None,
     leeway: int = 30,
 ) -> dict[str, Any]:
     """Verify the JWT Zendesk POSTs to a signed-URL app's first page; return its claims.
+
+    `issuer` may list the forms of one account's name that are accepted (with and without
+    `https://`).
 
     Only RS256 is accepted and the key is loaded as an RSA *public key object*: a token that
     says HS256 and is "signed" with the public PEM as an HMAC secret (algorithm confusion)
@@ -412,7 +415,7 @@ def _decode_rs256(
     key: RSAPublicKey,
     *,
     audience: str | None,
-    issuer: str | None,
+    issuer: str | Sequence[str] | None,
     required: list[str],
     verify_aud: bool = True,
 ) -> dict[str, Any]:

@@ -119,9 +119,16 @@ def _zendesk_connector(signed: str | None) -> ConnectorConfig:
         )
     issuer = _unverified_claim(signed, "iss")
     for conf in ready:
-        if issuer == f"{conf.get('subdomain')}.zendesk.com":
+        if issuer in zendesk_issuers(conf):
             return conf
     return ready[0]
+
+
+def zendesk_issuers(conf: ConnectorConfig) -> tuple[str, ...]:
+    """The account's name as a signed URL's `iss` may write it: the docs show the bare
+    host; accounts have been seen sending it as a URL."""
+    host = f"{conf.get('subdomain')}.zendesk.com"
+    return (host, f"https://{host}", f"https://{host}/")
 
 
 def _unverified_claim(signed: str | None, name: str) -> object:
@@ -140,19 +147,10 @@ def _verify_zendesk(conf: ConnectorConfig, signed: str | None) -> dict:
             signed,
             public_key_pem=pem,
             audience=conf.get("app_audience"),
-            issuer=f"{conf.get('subdomain')}.zendesk.com",
+            issuer=zendesk_issuers(conf),
         )
     except TokenError as exc:
-        if exc.reason == "bad_audience":
-            # The audience's exact form is not documented: log what Zendesk sent (not secret)
-            # so the admin can copy it into app_audience.
-            log.warning(
-                "Zendesk app: signed request for audience %r refused; connectors.%s.app_audience "
-                "is %r",
-                _unverified_claim(signed, "aud"),
-                conf.name,
-                conf.get("app_audience"),
-            )
+        _log_refusal(conf, signed, exc.reason)
         message = _ZENDESK_MESSAGES.get(exc.reason, "The signed request from Zendesk is not valid.")
         raise ApiError(401, f"zendesk_{exc.reason}", message) from None
     except ValueError:  # the configured PEM is not an RSA public key
@@ -162,6 +160,22 @@ def _verify_zendesk(conf: ConnectorConfig, signed: str | None) -> dict:
             f"The Zendesk app public key ({conf.settings['app_public_key_env']}) is not an RSA "
             "public key in PEM form.",
         ) from None
+
+
+def _log_refusal(conf: ConnectorConfig, signed: str | None, reason: str) -> None:
+    """Say which claim refused a signed request, with what Zendesk sent and what was
+    expected (claims are not secret), so an admin can fix app_audience or the subdomain."""
+    log.warning(
+        "Zendesk app: signed request refused (%s) for connectors.%s: iss %r (expected %s), "
+        "aud %r (expected %r), exp %r",
+        reason,
+        conf.name,
+        _unverified_claim(signed, "iss"),
+        " or ".join(repr(i) for i in zendesk_issuers(conf)),
+        _unverified_claim(signed, "aud"),
+        conf.get("app_audience"),
+        _unverified_claim(signed, "exp"),
+    )
 
 
 # --- Freshdesk -------------------------------------------------------------------------------

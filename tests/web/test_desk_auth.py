@@ -31,6 +31,7 @@ from tests.helpers.desk_app import (
     CHATWOOT_APP_KEY,
     CHATWOOT_TOKEN,
     FRESHDESK_APP_SECRET,
+    SUBDOMAIN,
     add_desk_ticket,
     desk_config,
     rsa_key_pair,
@@ -325,3 +326,24 @@ def test_chatwoot_rejecting_our_api_token_is_a_clear_502(client, fake, setup):
     assert response.status_code == 502
     assert "token_env" in response.get_data(as_text=True)
     assert CHATWOOT_TOKEN not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("written", ["https://{}.zendesk.com", "https://{}.zendesk.com/"])
+def test_the_issuer_may_be_written_as_a_url(client, keys, written):
+    token = zaf_jwt(keys[0], iss=written.format(SUBDOMAIN))
+    assert post_zendesk(client, token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims, reason",
+    [({"iss": "evil.zendesk.com"}, "bad_issuer"), ({"exp": None}, "missing_claim")],
+)
+def test_every_refused_claim_is_logged_with_what_was_sent_and_expected(
+    client, keys, caplog, claims, reason
+):
+    with caplog.at_level("WARNING", logger="journeydesk.desks"):
+        assert post_zendesk(client, zaf_jwt(keys[0], **claims)).status_code == 401
+    [line] = [r.getMessage() for r in caplog.records if "signed request refused" in r.getMessage()]
+    assert f"({reason})" in line and f"'{SUBDOMAIN}.zendesk.com'" in line
+    if "iss" in claims:
+        assert "'evil.zendesk.com'" in line
