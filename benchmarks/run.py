@@ -22,6 +22,7 @@ import random
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlite_utils import Database
 
 from benchmarks import apps
 from benchmarks.datasets import (
@@ -41,7 +44,7 @@ from benchmarks.datasets import (
 )
 from benchmarks.load import LoadResult, percentile, run_load
 from benchmarks.sync_probe import memory_mb
-from connectors.records import CustomerRef, Touchpoint
+from connectors.records import CustomerRef, Ticket, Touchpoint
 from plugin.background.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.serving import WORKER_SETTINGS
@@ -85,6 +88,8 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "outreach_send_msgs_per_s": (200, "ge"),
     "outreach_audience_s": (20.0, "le"),
     "outreach_timeline_14d_s": (60.0, "le"),
+    "sla_what_if_90d_s": (3.0, "le"),
+    "sla_apply_ms_per_ticket": (1.0, "le"),
 }
 
 
@@ -202,6 +207,184 @@ def measure_outreach(bench: Bench) -> None:
         f"{len(timeline.simulated)} rules, {len(timeline.runs)} runs, audiences "
         + ", ".join(f"{n:,}" for n in timeline.audiences.values())
         + f"; {totals['messages']:,} messages",
+    )
+
+
+# -- SLA rules -----------------------------------------------------------------------------
+
+SLA_DRAFT = """
+[[sla.rules]]
+name = "purchase-moment"
+priority = "urgent"
+add_tags = ["journey_purchase"]
+first_response_minutes = 60
+resolution_minutes = 480
+[sla.rules.when]
+any = [ { fact = "stage", op = "eq", value = "purchase" },
+        { fact = "signal:renewal_due", op = "eq", value = true } ]
+
+[[sla.rules]]
+name = "unhappy"
+priority = "high"
+first_response_minutes = 120
+[sla.rules.when]
+all = [ { fact = "signal:negative_csat", op = "eq", value = true } ]
+
+[[sla.rules]]
+name = "high-value-chat"
+priority = "high"
+first_response_minutes = 30
+resolution_minutes = 1440
+[sla.rules.when]
+all = [ { fact = "signal:high_value", op = "eq", value = true },
+        { fact = "ticket.channel", op = "eq", value = "chat" } ]
+
+[[sla.rules]]
+name = "churn-risk"
+priority = "high"
+resolution_minutes = 2880
+[sla.rules.when]
+all = [ { fact = "signal:churn_risk", op = "eq", value = true } ]
+
+[[sla.rules]]
+name = "evaluating"
+priority = "normal"
+first_response_minutes = 240
+[sla.rules.when]
+all = [ { fact = "stage", op = "in", value = ["awareness", "consideration"] },
+        { fact = "ticket.channel", op = "in", value = ["email", "web"] } ]
+"""
+
+
+def measure_sla(bench: Bench) -> None:
+    """The SLA what-if over the last 90 days (a realistic draft of five rules over stage,
+    signals and ticket.channel, against no rules), then the time `Decider.apply` adds to
+    each newly synced ticket.
+
+    Nothing is written to --db: the what-if reads a scratch store holding its tickets and
+    stored journeys (migrated: the product's schema and indexes), and the rules are
+    applied in a fresh small store of their own."""
+    import tomllib
+
+    from plugin.sla.rules import SlaRules, load_sla_rules
+    from plugin.sla.what_if import what_if
+
+    draft = load_sla_rules(tomllib.loads(SLA_DRAFT)["sla"], file="benchmark")
+    scratch = bench.folder / "sla-scratch.db"
+    bench.say("sla: a scratch store with the tickets and stored journeys, then the what-if")
+    started = time.perf_counter()
+    _copy_for_what_if(bench.db_path, scratch)
+    copied = time.perf_counter() - started
+    config = dataclasses.replace(bench.config, database_path=str(scratch))
+    db = open_db(scratch, migrate=False)
+    try:
+        seconds, cpu = [], []
+        for _ in range(3):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            result = what_if(db, config, draft, days=90, current=SlaRules())
+            seconds.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+    finally:
+        db.conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    bench.record(
+        "sla_what_if_90d_s",
+        statistics.median(seconds),
+        f"{result.tickets:,} tickets in 90 days, {result.changed:,} change; median of 3 "
+        f"({', '.join(f'{s:.2f}' for s in seconds)} s; CPU "
+        f"{', '.join(f'{s:.2f}' for s in cpu)} s); scratch copy made in {copied:.0f} s",
+    )
+    _measure_sla_apply(bench, draft)
+
+
+def _copy_for_what_if(source: Path, scratch: Path) -> None:
+    """The tickets and stored journeys of `source` (opened read-only) in a new store."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    db = open_db(scratch)
+    try:
+        db.execute("PRAGMA foreign_keys = OFF")  # the customers are not copied
+        db.execute("ATTACH ? AS source", [f"file:{source}?mode=ro"])
+        with db.atomic():
+            db.execute("INSERT INTO customer_journeys SELECT * FROM source.customer_journeys")
+            db.execute("INSERT INTO tickets SELECT * FROM source.tickets")
+        db.execute("DETACH source")
+    finally:
+        db.conn.close()
+
+
+def _measure_sla_apply(bench: Bench, draft) -> None:
+    """A fresh store of 3,000 customers with tickets and article views, then 2,000 new
+    tickets written as a sync writes them, in pages of 100: the time `Decider.apply`
+    takes per ticket (decide, store the decision, queue the push)."""
+    from plugin.journey.active_model import load_active_model
+    from plugin.sla.apply import Decider
+    from plugin.store.tickets import write_tickets
+
+    customers, new_tickets, page = 3_000, 2_000, 100
+    bench.say(f"sla: rules applied to {new_tickets:,} new tickets in a store of {customers:,}")
+    rng = random.Random(SEED)
+    store = bench.folder / "sla-apply.db"
+    now = int(time.time())
+    channels = ("email", "web", "chat")
+
+    def ticket(n: int, user: int, at: int, status: str) -> Ticket:
+        return Ticket(
+            id=str(n),
+            requester=CustomerRef(source_id=str(user)),
+            subject=f"Question {n}",
+            created_at=datetime.fromtimestamp(at, UTC),
+            updated_at=datetime.fromtimestamp(at, UTC),
+            status=status,
+            priority=rng.choice(("low", "normal", "high")),
+            channel=rng.choice(channels),
+        )
+
+    db = open_db(store)
+    try:
+        history = [
+            ticket(n, n % customers, now - rng.randrange(DAY, 200 * DAY), "closed")
+            for n in range(3 * customers)
+        ]
+        views = [
+            Touchpoint(
+                id=f"view-{n}",
+                type="article_view",
+                occurred_at=datetime.fromtimestamp(now - rng.randrange(40 * DAY), UTC),
+                customer=CustomerRef(source_id=str(n % customers)),
+                channel="help_center",
+                article_id=ARTICLE_IDS[n % len(ARTICLE_IDS)],
+                article_locale="en-us",
+            )
+            for n in range(10 * customers)
+        ]
+        with db.atomic():
+            write_tickets(db, apps.SOURCE, history)
+            insert_touchpoints(db, apps.SOURCE, views, article_source=apps.SOURCE)
+        model = load_active_model(db, bench.config).model
+        decider = Decider(apps.SOURCE, draft, 0, model, since=0)
+        arrivals = [
+            ticket(100_000 + n, rng.randrange(customers), now - rng.randrange(3_600), "new")
+            for n in range(new_tickets)
+        ]
+        spent = decided = 0.0
+        for start in range(0, new_tickets, page):
+            batch = arrivals[start : start + page]
+            with db.atomic():
+                write_tickets(db, apps.SOURCE, batch)
+                started = time.perf_counter()
+                decided += decider.apply(db, batch).decided
+                spent += time.perf_counter() - started
+    finally:
+        db.conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+    bench.record(
+        "sla_apply_ms_per_ticket",
+        spent / new_tickets * 1000,
+        f"{int(decided):,} of {new_tickets:,} new tickets decided in pages of {page}; "
+        f"{customers:,} customers, {len(history):,} older tickets, {len(views):,} views",
     )
 
 
@@ -801,9 +984,38 @@ def write_reports(bench: Bench, dataset: dict, machine: dict, command: str, seco
     }
     out = Path(bench.args.out)
     out.mkdir(parents=True, exist_ok=True)
+    data = _with_previous_run(data, out / "benchmarks.json", bench.args.only)
     (out / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (out / "benchmarks.md").write_text(render_markdown(data), encoding="utf-8")
     bench.say(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
+
+
+def _with_previous_run(data: dict, previous_path: Path, only: list[str] | None) -> dict:
+    """A run of some steps (--only) updates their figures in the previous report and
+    keeps the rest, with the command that re-measured them."""
+    if not only or not previous_path.exists():
+        return data
+    previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    kept = {
+        name: previous[name] for name in STEP_OF if name in previous and STEP_OF[name] not in only
+    }
+    notes = {
+        name: note
+        for name, note in previous.get("notes", {}).items()
+        if STEP_OF.get(name) not in only
+    }
+    rerun = {"command": data["command"], "finished_at": data["finished_at"], "steps": only}
+    return {
+        **previous,
+        **kept,
+        **{name: data[name] for name in STEP_OF if name in data},
+        "notes": {**notes, **data["notes"]},
+        "load_average_per_step": {
+            **previous.get("load_average_per_step", {}),
+            **data["load_average_per_step"],
+        },
+        "reruns": [*previous.get("reruns", []), rerun],
+    }
 
 
 ROWS = [  # (figure, what it is)
@@ -839,6 +1051,8 @@ ROWS = [  # (figure, what it is)
     ("outreach_send_msgs_per_s", "outreach: emails sent to a local SMTP sink, one connection, /s"),
     ("outreach_send_peak_rss_mb", "outreach sending, peak RSS, MB"),
     ("outreach_send_rss_growth_mb", "outreach sending, RSS growth, MB"),
+    ("sla_what_if_90d_s", "SLA what-if, five rules, tickets of the last 90 days, s"),
+    ("sla_apply_ms_per_ticket", "SLA rules applied to a newly synced ticket, ms per ticket"),
 ]
 
 
@@ -860,6 +1074,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("recompute_")], "recompute"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("outreach_")], "outreach"),
     **{name: "outreach_send" for name, _ in ROWS if name.startswith("outreach_send")},
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("sla_")], "sla"),
 }
 
 
@@ -905,11 +1120,20 @@ def render_markdown(data: dict) -> str:
     loads = data.get("load_average_per_step") or {}
     lines += [
         "",
-        "Every figure above comes from the one command: `" + data["command"] + "`; "
-        "`--only STEP` re-runs one step. "
+        "Every figure above comes from the one command: `"
+        + data["command"]
+        + "`"
+        + (", but for the steps re-measured since (below)" if data.get("reruns") else "")
+        + "; `--only STEP` re-runs one step. "
         "Load average (1 min) when each step started: "
         + ", ".join(f"{step} {load}" for step, load in loads.items())
         + ".",
+        *(
+            f"Re-measured since: step {', '.join(f'`{step}`' for step in r['steps'])} by `"
+            + r["command"]
+            + f"` on {r['finished_at']}."
+            for r in data.get("reruns", [])
+        ),
         "",
         LIMITS,
     ]
@@ -930,6 +1154,7 @@ def _target_cell(name: str) -> str:
 STEPS: dict[str, Callable[[Bench], None]] = {
     "recompute": measure_recompute,
     "outreach": measure_outreach,  # reads the journeys the recompute stored
+    "sla": measure_sla,  # reads them too, from a scratch copy
     "raw": measure_raw,
     "inprocess": measure_inprocess,
     "check_reply": measure_check_reply,
@@ -942,6 +1167,13 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     "sync": measure_sync,
     "outreach_send": measure_outreach_send,
 }
+
+
+READ_ONLY_STEPS = {"sla"}
+
+
+def _open_read_only(path: Path):
+    return Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -980,7 +1212,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     machine = machine_info()
     bench = Bench(args)
-    db = open_db(bench.db_path)
+    # Run alone, steps that only read --db leave it as it was: opened read-only, neither
+    # migrated nor checkpointed.
+    read_only = bool(args.only) and set(args.only) <= READ_ONLY_STEPS
+    db = _open_read_only(bench.db_path) if read_only else open_db(bench.db_path)
     try:
         dataset = dataset_size(db)
         bench.tickets = sample_tickets(db, apps.SOURCE, bench.sizes.tickets, seed=SEED)

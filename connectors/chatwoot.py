@@ -14,8 +14,9 @@ named. Facts: /work/shared/reference/helpdesk-apis.md §3 and Chatwoot's
 - A conversation of another account, or none, is a 404.
 
 This connector is deliberately minimal: it pulls no streams (Chatwoot keeps no per-contact
-reading history, §3.4; reading comes from the portal snippet), it writes nothing back, and
-its only job is `confirm_conversation`.
+reading history, §3.4; reading comes from the portal snippet), it writes no ticket fields, and
+its only jobs are `confirm_conversation` and the journey note (`post_note`: a private
+message, `POST .../conversations/{id}/messages` with `private: true`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from requests.auth import AuthBase
 
 from connectors.errors import FeatureUnavailableError, NotFoundError
 from connectors.http import AccessDeniedError, HttpClient
-from connectors.records import Batch, Customer, CustomerRef, Ticket
+from connectors.records import Batch, Customer, CustomerRef, Note, Ticket
 
 STATUSES = {"open": "open", "pending": "pending", "snoozed": "hold", "resolved": "solved"}
 """Chatwoot conversation status → the ticket status the store uses."""
@@ -45,6 +46,8 @@ CHANNELS = {
     "Channel::Instagram": "instagram",
 }
 SUBJECT_CHARS = 120
+NOTE_PAGES = 50
+"""Pages of messages `has_note` reads at most (the note is among a conversation's first)."""
 CONFIRM_TIMEOUT = 5.0
 """Seconds per call: an agent is waiting for the sidebar, so fail fast rather than retry long."""
 
@@ -142,6 +145,32 @@ class ChatwootConnector:
         self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
     ) -> None:
         raise FeatureUnavailableError("journeydesk does not write to Chatwoot conversations yet")
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """A private message (Create New Message: `content` in Chatwoot's Markdown,
+        `message_type: outgoing`, `private: true`): agents see it, the contact never does.
+        Sent once: a failure is the caller's to retry after `has_note`."""
+        self.http.post_json(
+            f"/api/v1/accounts/{self.account_id}/conversations/{int(ticket_id)}/messages",
+            {"content": note.text, "message_type": "outgoing", "private": True},
+            once=True,
+        )
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        """Whether a message of the conversation carries `marker` (newest first, pages
+        of older messages through `before`)."""
+        path = f"/api/v1/accounts/{self.account_id}/conversations/{int(ticket_id)}/messages"
+        params: dict = {}
+        for _ in range(NOTE_PAGES):
+            answer = self.http.get_json(path, params or None)
+            messages = [m for m in _dict(answer).get("payload") or [] if isinstance(m, dict)]
+            if any(marker in str(m.get("content") or "") for m in messages):
+                return True
+            ids = [m["id"] for m in messages if isinstance(m.get("id"), int)]
+            if not ids:
+                return False
+            params = {"before": min(ids)}
+        return False
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None

@@ -30,7 +30,7 @@ from connectors.demo_content import (
     capitalize,
     slugify,
 )
-from connectors.records import Article, Batch, Customer, CustomerRef, Ticket, Touchpoint
+from connectors.records import Article, Batch, Customer, CustomerRef, Note, Ticket, Touchpoint
 
 BATCH_SIZE = 1000
 ARTICLES_PER_CATEGORY = 27
@@ -137,6 +137,13 @@ class DemoDesk:
 
     def update_ticket(self, ticket_id: str, priority=None, add_tags=()) -> None:
         """The demo desk accepts SLA updates and forgets them."""
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """The demo desk keeps no notes: the one journeydesk records as posted
+        (`journey_notes.body`) is the record of it."""
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        return False
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None

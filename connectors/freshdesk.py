@@ -28,7 +28,7 @@ from connectors.http import (
     HttpStatusError,
     ResourceNotFoundError,
 )
-from connectors.records import Article, Batch, Customer, CustomerRef, Ticket, Touchpoint, utc
+from connectors.records import Article, Batch, Customer, CustomerRef, Note, Ticket, Touchpoint, utc
 
 log = logging.getLogger("journeydesk.freshdesk")
 
@@ -216,6 +216,29 @@ class FreshdeskConnector:
                 body["tags"] = merged
         if body:
             self.http.put_json(f"/api/v2/tickets/{int(ticket_id)}", body)
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """A private note (Create a Note: `body` in HTML, `private: true`). Sent once: a
+        failure is the caller's to retry after `has_note`."""
+        self.http.post_json(
+            f"/api/v2/tickets/{int(ticket_id)}/notes",
+            {"body": note.html, "private": True},
+            once=True,
+        )
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        """Whether a conversation (reply or note) of the ticket carries `marker`."""
+        url: str | None = f"/api/v2/tickets/{int(ticket_id)}/conversations"
+        params: dict | None = {"per_page": 100}
+        while url is not None:
+            page, url = self.http.get_json_page(url, params)
+            params = None  # the next link carries them
+            for item in page if isinstance(page, list) else []:
+                if isinstance(item, dict) and any(
+                    marker in str(item.get(key) or "") for key in ("body", "body_text")
+                ):
+                    return True
+        return False
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None

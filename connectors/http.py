@@ -159,16 +159,23 @@ class HttpClient:
         body: Any,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        once: bool = False,
     ) -> Any:
         """POST a JSON body (with extra `headers`); returns the parsed answer (None when
-        the desk sends none)."""
+        the desk sends none). `once`: no retry at all, not even of a 429 (the caller
+        retries later, after checking what the desk did)."""
         extra = {"headers": dict(headers)} if headers else {}
-        answer = self._request("POST", path, json=body, timeout=timeout, **extra)
+        answer = self._request("POST", path, json=body, timeout=timeout, once=once, **extra)
         return self._json(answer, empty_ok=True)
 
-    def put_json(self, path: str, body: Any, timeout: float | None = None) -> Any:
-        """PUT a JSON body; returns the parsed answer (None when the desk sends none)."""
-        return self._json(self._request("PUT", path, json=body, timeout=timeout), empty_ok=True)
+    def put_json(
+        self, path: str, body: Any, timeout: float | None = None, *, once: bool = False
+    ) -> Any:
+        """PUT a JSON body; returns the parsed answer (None when the desk sends none).
+        `once`: no retry (a PUT that adds a comment is not idempotent)."""
+        answer = self._request("PUT", path, json=body, timeout=timeout, once=once)
+        return self._json(answer, empty_ok=True)
 
     def close(self) -> None:
         self.session.close()
@@ -181,12 +188,15 @@ class HttpClient:
 
     # -- the retry loop -----------------------------------------------------------------
 
-    def _request(self, method: str, path_or_url: str, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path_or_url: str, *, once: bool = False, **kwargs: Any
+    ) -> requests.Response:
         url = self.url_for(path_or_url)
         where = f"{method} {self._describe(url)}"
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         last_reason, asked_wait = "", None
-        for attempt in range(self.max_retries + 1):
+        retries = 0 if once else self.max_retries
+        for attempt in range(retries + 1):
             if attempt:
                 # The desk's own Retry-After, when it gave one, replaces our backoff.
                 wait = asked_wait if asked_wait is not None else self._backoff(attempt)
@@ -198,7 +208,7 @@ class HttpClient:
                 last_reason, asked_wait = retry.reason, retry.wait
         raise RetriesExhaustedError(
             self.redact(
-                f"{self.desk} kept failing on {where} after {self.max_retries + 1} attempts "
+                f"{self.desk} kept failing on {where} after {retries + 1} attempts "
                 f"(last: {last_reason}); try again later"
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from connectors.records import Batch, Customer, Ticket
+from connectors.records import Batch, Customer, Note, Ticket
 
 STREAMS = ("articles", "customers", "tickets", "touchpoints")
 """Sync order: articles and customers first so tickets and views find them."""
@@ -43,6 +43,16 @@ class Connector(Protocol):
     def update_ticket(
         self, ticket_id: str, priority: str | None = None, add_tags: tuple[str, ...] = ()
     ) -> None: ...
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """Add `note` to the ticket as a private note (one call, never retried inside: the
+        caller retries later, after `has_note`). Raises FeatureUnavailableError on a desk
+        that takes no notes."""
+        ...
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        """Whether a note carrying `marker` is on the ticket."""
+        ...
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None

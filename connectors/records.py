@@ -204,3 +204,16 @@ class Batch:
     stream_cursor: str | None = None
     """The stream's own cursor (no scope), stored with a per-scope batch: a stream that
     reads user by user saves how far it got in the same transaction as that user's records."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A private note for agents on a ticket, in both of the desks' formats.
+
+    `marker` is a short text the note carries (in `html` and `text`) that names it: a
+    connector finds the note on the ticket by it (`has_note`), so a note whose post was
+    accepted but never recorded is not posted twice."""
+
+    html: str
+    text: str
+    marker: str

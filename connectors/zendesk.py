@@ -31,7 +31,16 @@ from connectors.errors import (
     RecordError,
 )
 from connectors.http import HttpClient, HttpStatusError, ResourceNotFoundError
-from connectors.records import Article, Batch, Customer, CustomerRef, Record, Ticket, Touchpoint
+from connectors.records import (
+    Article,
+    Batch,
+    Customer,
+    CustomerRef,
+    Note,
+    Record,
+    Ticket,
+    Touchpoint,
+)
 
 log = logging.getLogger("journeydesk.zendesk")
 
@@ -501,6 +510,34 @@ class ZendeskConnector:
             except HttpStatusError as exc:
                 if exc.status != 409 or attempt:
                     raise
+
+    def post_note(self, ticket_id: str, note: Note) -> None:
+        """A private comment (an internal note): a ticket update whose `comment` has
+        `html_body` and `public: false`. Sent once: a PUT adding a comment is not
+        idempotent, so a failure is the caller's to retry after `has_note`."""
+        ticket_id = _digits(ticket_id, "ticket id")
+        comment = {"html_body": note.html, "public": False}
+        self._http.put_json(
+            f"/api/v2/tickets/{ticket_id}.json", {"ticket": {"comment": comment}}, once=True
+        )
+
+    def has_note(self, ticket_id: str, marker: str) -> bool:
+        """Whether a comment of the ticket carries `marker` (List Comments, cursor pages
+        of 100: a ticket holds at most 5,000 comments)."""
+        ticket_id = _digits(ticket_id, "ticket id")
+        path: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
+        params: dict | None = {"page[size]": 100}
+        base = dict(params)
+        while path is not None:
+            page = self._http.get_json(path, params)
+            for comment in _items(page, "comments"):
+                if isinstance(comment, dict) and any(
+                    marker in str(comment.get(key) or "")
+                    for key in ("html_body", "body", "plain_body")
+                ):
+                    return True
+            path, params = _next_page(page, path, base)
+        return False
 
     def send_outbound(
         self, customer: Customer, subject: str, body: str, *, key: str | None = None
@@ -1000,8 +1037,8 @@ class _Position:
 
 
 def _next_page(page: Any, path: str, base: dict | None) -> tuple[str | None, dict | None]:
-    """(where, params) of the next page of a cursor-paginated list (user events, groups),
-    or (None, None) after the last one.
+    """(where, params) of the next page of a cursor-paginated list (user events, groups,
+    ticket comments), or (None, None) after the last one.
 
     `links` is an array of `{"next": url}` in the docs' example and an object
     elsewhere in Zendesk's cursor pagination: both are read. Without a link, the

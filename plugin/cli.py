@@ -495,3 +495,46 @@ def _since(text: str) -> datetime:
         raise click.BadParameter(
             f"{text!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01", param_hint="--since"
         ) from None
+
+
+@sla.command("simulate")
+@config_option
+@click.option(
+    "--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="The window."
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A TOML file of [[sla.rules]] to compare with the rules in force.",
+)
+@click.option("--samples", type=click.IntRange(min=0), default=10, show_default=True)
+@friendly_errors
+def sla_simulate(config_path: str, days: int, rules_file: str | None, samples: int) -> None:
+    """What SLA rules would have done to the tickets of the last DAYS days: tickets and
+    breaches per priority, stage and channel, before and after, and samples that change.
+
+    With --rules FILE: FILE's rules against the rules in force. Without: the rules in
+    force against none (the desk's own priorities, no targets).
+    """
+    from plugin.journey.versions import in_force
+    from plugin.sla.active_rules import SLA
+    from plugin.sla.report import describe_what_if
+    from plugin.sla.rules import SlaRules
+    from plugin.sla.rules_file import load_rules_file
+    from plugin.sla.what_if import what_if
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    draft = load_rules_file(rules_file) if rules_file else None
+    with open_store(config.database_path) as db:
+        active = in_force(db, config, SLA)
+        version = f"version {active.version_number}" if active.version else active.origin
+        in_force_name = f"the rules in force ({len(active.value.rules)}, {version})"
+        if draft is None:
+            current, draft, names = SlaRules(), active.value, ("no rules", in_force_name)
+        else:
+            current, names = active.value, (in_force_name, f"{rules_file} ({len(draft.rules)})")
+        result = what_if(db, config, draft, days=days, current=current, samples=samples)
+    click.echo(describe_what_if(result, before=names[0], after=names[1]), nl=False)

@@ -77,6 +77,7 @@ _COMMON_CONNECTOR_KEYS = {
     "sync_interval_minutes": Key(int, 5, "how often the worker syncs"),
     "webhook_secret_env": Key(str, "", "env var: verifies POST /webhooks/<name>"),
     "journey_note": Key(bool, False, "post a private journey note on new tickets"),
+    "journey_note_language": Key(str, "en", "the journey note's language: en | es"),
     "business_hours": Key(
         dict, {}, "SLA clocks: a weekly calendar and a time zone (empty: calendar minutes)"
     ),
@@ -356,6 +357,13 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
         if kind == "zendesk":
             _check_history_audience(path, where, settings)
         _check_business_hours(path, where, settings)
+        if settings["journey_note_language"] not in NOTE_LANGUAGES:
+            raise ConfigError(
+                path,
+                f"{where}.journey_note_language",
+                f"{settings['journey_note_language']!r} is not a language notes are written in",
+                f"use one of: {', '.join(NOTE_LANGUAGES)}",
+            )
         for key, spec in keys.items():
             if spec.default is None and not settings.get(key):
                 raise ConfigError(path, f"{where}.{key}", "is required", f"set {key} ({spec.help})")
@@ -369,6 +377,8 @@ def _connectors(path: str, items: Any, env: Any) -> list[ConnectorConfig]:
     return result
 
 
+NOTE_LANGUAGES = ("en", "es")
+"""The languages of the journey note (those of the sidebar and of reasons)."""
 MAX_SIGNED_IN_DAYS = 1095
 """Zendesk keeps events 3 years at most (Enterprise Plus): further back finds nothing."""
 MAX_HISTORY_USERS_PER_SYNC = 5000

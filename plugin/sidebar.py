@@ -15,6 +15,7 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, explain_unconditional, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
+from plugin.sla.explain import explain_decision
 from plugin.store import loads_object
 from plugin.store.history import (
     customer_aggregates,
@@ -23,6 +24,7 @@ from plugin.store.history import (
     timeline_rows,
 )
 from plugin.store.outbox import received_messages
+from plugin.store.sla_decisions import get_decision
 from plugin.store.tickets import (
     CustomerFacts,
     TicketContext,
@@ -109,7 +111,38 @@ def build_ticket_journey(
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
     ]
+    payload["sla"] = sla_item(get_decision(db, source, ticket_id), lang)
     return payload
+
+
+def sla_item(decision: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The ticket's SLA decision as the sidebar shows it (None: the ticket has none, e.g.
+    it existed before the desk was connected, or no SLA rule was in force)."""
+    if decision is None:
+        return None
+    explained = explain_decision(decision, lang)
+    return {
+        "rule": decision["rule"],
+        "change": explained.change,
+        "priority_before": decision["priority_before"],
+        "priority_after": decision["priority_after"],
+        "tags_added": decision["tags_added"],
+        "targets": _targets(decision["targets"]),
+        "reasons": list(explained.reasons),
+        "summary": explained.sentence,
+        "decided_at": iso(decision["decided_at"]),
+    }
+
+
+def _targets(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The targets in minutes and their deadlines as ISO moments (decisions made before
+    deadlines were stored have none: null)."""
+    return {
+        "first_response_minutes": stored.get("first_response_minutes"),
+        "resolution_minutes": stored.get("resolution_minutes"),
+        "first_response_due": iso(stored.get("first_response_due")),
+        "resolution_due": iso(stored.get("resolution_due")),
+    }
 
 
 def current_ticket_journey(

@@ -14,6 +14,7 @@ from connectors.protocol import STREAMS
 from plugin.background.worker_lease import lease_for
 from plugin.clock import now_epoch
 from plugin.config import Config
+from plugin.intake.arrivals import arrivals_for
 from plugin.intake.connector_factory import make_connector, with_setting_hint
 from plugin.intake.sync import Progress, SyncReport, plain_notice, run_sync
 from plugin.intake.write_back import push_views, wants_timeline
@@ -25,7 +26,6 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
-from plugin.sla.apply import decider_for
 from plugin.store import open_store
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
@@ -57,8 +57,7 @@ def run_source_sync(
     with open_store(config.database_path) as db:
         # With `db`, Zendesk reads each requester's stored events cursor: no history twice.
         connector = make_connector(config, conf, db=db)
-        decider = decider_for(db, config, source)  # None on the desk's first sync
-        arrived = decider.apply if decider else None
+        arrived = arrivals_for(db, config, source)  # None on the desk's first sync
         try:
             report = run_sync(
                 db, connector, full=full, progress=progress, streams=streams, arrived=arrived
@@ -135,8 +134,10 @@ def scheduled_sync(config: Config, source: str) -> None:
         log.info("sync %s: %d records written", source, report.total_written)
     except Exception as exc:  # logged and shown on /healthz; the next run retries
         log.error("sync %s failed: %s", source, exc)
-    # What the sync's new tickets change at the desk goes now, not at the next push run.
+    # What the sync's new tickets change at the desk goes now, not at the next push run;
+    # their journey notes too (written after the sync's recompute: the stage is current).
     scheduled_sla_push(config)
+    scheduled_journey_notes(config)
 
 
 def recompute_quietly(config: Config, *, full: bool = False) -> None:
@@ -241,6 +242,23 @@ def scheduled_sla_push(config: Config) -> None:
     if report and (report.sent or report.retrying or report.failed):
         log.info(
             "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
+        )
+
+
+def scheduled_journey_notes(config: Config) -> None:
+    """Post pending journey notes on new tickets (retries included); never raises."""
+    from plugin.notes.post import post_quietly
+
+    if not lease_for(config).held():
+        return
+    report = post_quietly(config)
+    if report and (report.posted or report.found or report.retrying or report.failed):
+        log.info(
+            "journey notes: %d posted, %d found already posted, %d retrying, %d failed",
+            report.posted,
+            report.found,
+            report.retrying,
+            report.failed,
         )
 
 

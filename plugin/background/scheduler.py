@@ -16,6 +16,8 @@ MERGE_SECONDS = 5
 OUTREACH_DELIVERY_SECONDS = 60
 SLA_PUSH_SECONDS = 60
 """Pending SLA updates (retries, a crash's leftovers) are pushed at least this often."""
+JOURNEY_NOTES_SECONDS = 60
+"""Journey notes of new tickets (from syncs, and retries) are posted at least this often."""
 OUTREACH_RULES_MINUTES = 5
 """How often the worker picks up outreach rules saved in the admin (new cron jobs)."""
 
@@ -42,6 +44,7 @@ def build_scheduler(
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
+        (jobs.scheduled_journey_notes, "journey-notes", {"seconds": JOURNEY_NOTES_SECONDS}),
     ):
         # First run at start too: what a crashed worker left queued goes out on restart.
         first = {"next_run_time": start} if start else {}  # None would add it paused

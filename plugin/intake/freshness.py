@@ -203,14 +203,19 @@ def refresh_ticket(
 
 def ticket_arrived(db: Database, config: Config, source: str, ticket: Ticket) -> None:
     """A ticket the store did not hold was just fetched (a webhook, or an agent's first
-    look): SLA rules (plugin/sla/apply.py) decide it, and what the decision changes at the
-    desk is pushed now (what fails stays queued for the worker's next push)."""
-    from plugin.sla.apply import decider_for
+    look): it is handled as arriving (plugin/intake/arrivals.py: SLA rules decide it, a
+    journey note is queued), and what that queued is sent now (what fails stays queued
+    for the worker's next pass)."""
+    from plugin.intake.arrivals import arrivals_for
+    from plugin.notes.post import post_quietly
     from plugin.sla.push import push_quietly
 
-    decider = decider_for(db, config, source)
-    if decider is not None and decider.apply(db, [ticket]).queued:
+    arrivals = arrivals_for(db, config, source)
+    arrived = arrivals(db, [ticket]) if arrivals is not None else None
+    if arrived and arrived.pushes:
         push_quietly(config)
+    if arrived and arrived.notes:
+        post_quietly(config)
 
 
 def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> JourneydeskError:

@@ -28,7 +28,7 @@ Progress = Callable[[str, int], None]
 """Called as progress(stream, records_in_batch) after each stored batch."""
 Arrived = Callable[[Database, list[Ticket]], object]
 """Called with the tickets of a batch the store did not hold before, inside the batch's
-transaction (SLA rules decide them there: plugin/sla/apply.py)."""
+transaction (plugin/intake/arrivals.py: SLA rules, the journey note)."""
 
 
 @dataclass

@@ -23,7 +23,8 @@ from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model
 from plugin.journey.versions import in_force
 from plugin.sla.active_rules import SLA
-from plugin.sla.rules import Decision, SlaRules, decide, reasons_as_json
+from plugin.sla.business_hours import BusinessCalendar, deadline
+from plugin.sla.rules import Decision, SlaRules, Targets, decide, reasons_as_json
 from plugin.store.history import customer_aggregates
 from plugin.store.sla_decisions import record_decision
 from plugin.store.sla_pushes import queue_push
@@ -65,20 +66,22 @@ class Decider:
     rule_version: int
     model: JourneyModel
     since: int
+    calendar: BusinessCalendar | None = None
+    """The connector's business hours, the targets' deadlines count them (None: calendar
+    minutes)."""
 
     def apply(self, db: Database, tickets: Iterable[Ticket]) -> Applied:
         """Decide the tickets that qualify, store each decision and queue its push.
 
         Call inside the transaction that stored the tickets (nested is fine)."""
-        return self.record(db, self.plan(db, [t for t in tickets if self.qualifies(t)]))
+        return self.decide(db, [t for t in tickets if self.qualifies(t)])
+
+    def decide(self, db: Database, chosen: list[Ticket]) -> Applied:
+        """Decide `chosen`, tickets that qualify (`qualifies`): plan, then record."""
+        return self.record(db, self.plan(db, chosen))
 
     def qualifies(self, ticket: Ticket) -> bool:
-        return (
-            not ticket.deleted
-            and (ticket.status or "open") not in SOLVED_STATUSES
-            and ticket.solved_at is None
-            and to_epoch(ticket.created_at) >= self.since
-        )
+        return qualifies(ticket, self.since)
 
     def plan(self, db: Database, tickets: list[Ticket]) -> list[Planned]:
         """Each ticket's decision, evaluated now, and what it would change; writes nothing."""
@@ -128,7 +131,7 @@ class Decider:
             "priority_before": ticket.priority,
             "priority_after": decision.priority or ticket.priority,
             "tags_added": list(item.new_tags),
-            "targets": decision.targets.as_dict(),
+            "targets": targets_with_deadlines(decision.targets, ticket, self.calendar),
             "reasons": reasons_as_json(decision.reasons),
             "decided_at": now,
         }
@@ -151,6 +154,34 @@ class Decider:
         return result
 
 
+def qualifies(ticket: Ticket, since: int) -> bool:
+    """Whether a ticket new to the store counts as arriving (SLA rules decide it, the
+    journey note is posted on it): unsolved and created from `since` on."""
+    return (
+        not ticket.deleted
+        and (ticket.status or "open") not in SOLVED_STATUSES
+        and ticket.solved_at is None
+        and to_epoch(ticket.created_at) >= since
+    )
+
+
+def targets_with_deadlines(
+    targets: Targets, ticket: Ticket, calendar: BusinessCalendar | None
+) -> dict[str, int | None]:
+    """The rule's targets in minutes and their deadlines (epoch seconds) from the ticket's
+    creation, on the connector's business hours."""
+    due = {
+        f"{name}_due": to_epoch(deadline(ticket.created_at, minutes, calendar))
+        if minutes is not None
+        else None
+        for name, minutes in (
+            ("first_response", targets.first_response_minutes),
+            ("resolution", targets.resolution_minutes),
+        )
+    }
+    return {**targets.as_dict(), **due}
+
+
 def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     """The `ticket.*` facts of SLA conditions."""
     return {
@@ -163,14 +194,19 @@ def ticket_facts(source: str, ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def decider_for(db: Database, config: Config, source: str) -> Decider | None:
+def decider_for(
+    db: Database, config: Config, source: str, *, since: int | None = None
+) -> Decider | None:
     """What decides `source`'s new tickets now; None before the desk's first successful
-    sync has finished, or when no SLA rule is in force."""
-    since = first_sync_at(db, source)
+    sync has finished, or when no SLA rule is in force. `since`: the start of that first
+    sync when the caller has read it."""
+    since = first_sync_at(db, source) if since is None else since
     if since is None:
         return None
     active = in_force(db, config, SLA)
     if not active.value.rules:
         return None
     model = load_active_model(db, config).model
-    return Decider(source, active.value, active.version_number, model, since)
+    connector = config.connector(source)
+    calendar = connector.business_calendar() if connector is not None else None
+    return Decider(source, active.value, active.version_number, model, since, calendar)

@@ -18,10 +18,9 @@ from sqlite_utils import Database
 from plugin.clock import from_epoch
 from plugin.config import Config
 from plugin.errors import InvalidInput
-from plugin.journey.active_model import load_active_model
 from plugin.journey.versions import in_force
 from plugin.sla.active_rules import SLA
-from plugin.sla.apply import Applied, Decider, Planned
+from plugin.sla.apply import Applied, Decider, Planned, decider_for
 from plugin.store.sla_decisions import undecided_open_tickets
 from plugin.store.tickets import as_record
 
@@ -87,11 +86,10 @@ def plan_backfill(db: Database, config: Config, since: datetime, sources: list[s
             "No SLA rules are in force, so there is nothing to apply. Add [[sla.rules]] to "
             f"{config.path} or save rules in the admin (/admin/sla) first."
         )
-    model = load_active_model(db, config).model
     start = int(since.timestamp())
     deciders, planned = {}, {}
     for source in sources:
-        decider = Decider(source, active.value, active.version_number, model, start)
+        decider = decider_for(db, config, source, since=start)
         rows = undecided_open_tickets(db, source, since=start)
         deciders[source] = decider
         planned[source] = decider.plan(db, [as_record(row) for row in rows])

@@ -16,6 +16,8 @@ Pure functions over `connectors.records.Ticket`: no store, no web.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,3 +104,55 @@ def _target(
         )
     state = RUNNING if now < due else BREACHED
     return Target(minutes, due, None, elapsed_business_minutes(created, now, calendar), state)
+
+
+# --------------------------------------------------------------------------- many targets at once
+
+
+def clock_stops(
+    status: str | None,
+    created_at: int,
+    updated_at: int | None,
+    solved_at: int | None,
+    first_response_at: int | None,
+) -> tuple[int | None, int | None]:
+    """When the first-response and the resolution clocks stopped (epoch seconds; None:
+    running), as `evaluate` stops them."""
+    solved = solved_at
+    if solved is None and status in DONE_STATUSES:
+        solved = updated_at or created_at
+    return (first_response_at if first_response_at is not None else solved), solved
+
+
+def limits_passed(
+    created: int,
+    stopped: int | None,
+    limits: Sequence[int],
+    calendar: BusinessCalendar | None,
+    now: int,
+) -> int:
+    """How many of `limits` (targets in seconds of business time, ascending) a clock that
+    started at `created` and stopped at `stopped` (None: still running at `now`) has
+    breached: the target `limits[i]` is breached exactly when i is below the answer.
+
+    What `evaluate` says of each target, from one count of the business time used (the
+    what-if's way through many tickets and targets): used time above a target is a breach,
+    below is not; a running clock is breached once its used time reaches the target; a
+    clock that stopped with exactly the target used is breached only if it stopped after
+    the deadline (in closed hours past it)."""
+    end = stopped if stopped is not None else now
+    if calendar is None:
+        used = float(max(0, end - created))
+    else:
+        used = calendar.open_seconds(created, end)
+    if stopped is None:
+        return bisect_right(limits, used)
+    count = bisect_left(limits, used)
+    while (
+        calendar is not None
+        and count < len(limits)
+        and limits[count] == used
+        and stopped > calendar.deadline_epoch(created, limits[count])
+    ):
+        count += 1
+    return count

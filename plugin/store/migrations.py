@@ -563,6 +563,35 @@ def sla_decisions(db: Database) -> None:
     )
 
 
+@migrations(name="0017_journey_notes")
+def journey_notes(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The private journey note posted on each new ticket (plugin/notes/): queued in the
+        -- transaction that stores the ticket's SLA decision, posted by plugin/notes/post.py
+        -- under its lease. One row per ticket, ever. status: pending | sending | posted |
+        -- failed. body: the text posted (what the note said), kept once posted.
+        CREATE TABLE journey_notes (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            error TEXT,
+            sending_by TEXT,
+            body TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            posted_at INTEGER,
+            UNIQUE (source, ticket_id)
+        );
+        CREATE INDEX journey_notes_due ON journey_notes(status, next_attempt_at);
+        """,
+    )
+
+
 @migrations(name="0018_ticket_groups")
 def ticket_groups(db: Database) -> None:
     _run(
@@ -571,5 +600,17 @@ def ticket_groups(db: Database) -> None:
         -- The group (team) a ticket is assigned to, by the desk's name for it (else its id):
         -- what SLA conditions test as ticket.group.
         ALTER TABLE tickets ADD COLUMN group_name TEXT;
+        """,
+    )
+
+
+@migrations(name="0019_tickets_created_at")
+def tickets_created_at(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The tickets of a recent window (the SLA what-if, its newest sample tickets)
+        -- without reading every ticket of the desk's history.
+        CREATE INDEX tickets_created_at ON tickets(created_at)
         """,
     )

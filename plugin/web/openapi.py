@@ -182,6 +182,58 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["sent", "uncertain"]},
         },
     },
+    "SlaDecision": {
+        "type": ["object", "null"],
+        "description": "What SLA rules decided when the ticket first appeared (docs/sla.md); "
+        "null when the ticket has no decision (it existed before the desk was connected, it "
+        "arrived solved, or no SLA rule was in force).",
+        "required": ["rule", "change", "reasons", "summary", "decided_at"],
+        "properties": {
+            "rule": {
+                "type": ["string", "null"],
+                "description": "The rule that matched (first match wins); null: none matched.",
+            },
+            "change": {
+                "type": ["string", "null"],
+                "enum": ["raised", "lowered", "set", "kept", None],
+                "description": "What happened to the priority; null when no rule matched or "
+                "the ticket has no priority either way.",
+            },
+            "priority_before": _NULLABLE_STRING,
+            "priority_after": _NULLABLE_STRING,
+            "tags_added": {"type": "array", "items": {"type": "string"}},
+            "targets": {
+                "type": "object",
+                "properties": {
+                    "first_response_minutes": {"type": ["integer", "null"]},
+                    "resolution_minutes": {"type": ["integer", "null"]},
+                    "first_response_due": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "When the first reply is due, on the desk's business "
+                        "hours (null without that target).",
+                    },
+                    "resolution_due": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "When the resolution is due (null without that target).",
+                    },
+                },
+            },
+            "reasons": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Why the rule matched, phrased like the stage's reasons.",
+            },
+            "summary": {
+                "type": "string",
+                "description": "The decision as one sentence in the request's language, e.g. "
+                '"Priority raised to urgent: stage is "purchase", renewal in 12 days '
+                '(≤ 30); first reply within 1 h, resolution within 8 h".',
+            },
+            "decided_at": _TIME,
+        },
+    },
     "CustomerJourney": {
         "type": "object",
         "required": ["customer", "stage", "signals", "articles_before_ticket", "timeline"],
@@ -214,7 +266,7 @@ SCHEMAS: dict[str, Any] = {
             _ref("CustomerJourney"),
             {
                 "type": "object",
-                "required": ["ticket"],
+                "required": ["ticket", "sla"],
                 "properties": {
                     "ticket": {
                         "type": "object",
@@ -228,6 +280,7 @@ SCHEMAS: dict[str, Any] = {
                             "created_at": _TIME,
                         },
                     },
+                    "sla": _ref("SlaDecision"),
                     "freshness": {
                         "type": "object",
                         "required": ["stale", "reason"],

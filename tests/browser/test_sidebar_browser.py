@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 
 from playwright.sync_api import expect
+from pytest_httpserver import HTTPServer
+from werkzeug.serving import make_server
+
+from plugin import clock
+from plugin.app import create_app
+from plugin.security import mint_agent_token
+from tests.browser.accessibility import assert_accessible
+from tests.helpers.config import SECRET
+from tests.web.test_sidebar_sla import decided_desk
 
 
 def ticket_with_five_articles(config) -> str:
@@ -43,3 +53,40 @@ def test_demo_index_opens_a_sidebar_with_five_articles(page, live_demo, seeded_d
         "Leído en los 30 días antes del ticket"
     )
     page.screenshot(path=artifacts / "sidebar-es.png", full_page=True)
+
+
+def test_the_sla_decision_reads_as_one_line_in_both_languages(
+    browser, tmp_path, monkeypatch, artifacts
+):
+    """A ticket SLA rules raised to urgent (from a local server speaking Zendesk's API).
+    The context lets axe's script past the page's CSP (no inline script), for axe only."""
+    context = browser.new_context(bypass_csp=True)
+    context.clock.install(time=clock.now())
+    page = context.new_page()
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    app = create_app(decided_desk(server, tmp_path, monkeypatch))
+    served = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    token = mint_agent_token(SECRET, source="zendesk", ticket_id="101")
+    base = f"http://127.0.0.1:{served.server_port}/sidebar/zendesk/101?token={token}"
+    try:
+        page.set_viewport_size({"width": 320, "height": 900})
+        page.goto(base + "&lang=en")
+        line = page.locator("section.sla")
+        expect(line).to_be_visible()
+        expect(line.locator(".sla-label")).to_have_text("SLA")
+        expect(line.locator(".sla-summary")).to_contain_text("Priority raised to urgent")
+        expect(line.locator(".sla-summary")).to_contain_text("first reply within 1 h")
+        assert_accessible(page)
+        page.screenshot(path=artifacts / "sidebar-sla-en.png", full_page=True)
+
+        page.goto(base + "&lang=es")
+        expect(page.locator("section.sla .sla-summary")).to_contain_text(
+            "Prioridad elevada a urgente"
+        )
+        page.screenshot(path=artifacts / "sidebar-sla-es.png", full_page=True)
+    finally:
+        context.close()
+        served.shutdown()
+        server.stop()

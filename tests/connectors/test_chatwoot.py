@@ -9,6 +9,7 @@ import pytest
 from connectors.chatwoot import ChatwootConnector
 from connectors.errors import AuthError, ConnectorError, FeatureUnavailableError
 from connectors.protocol import Connector
+from connectors.records import Note
 from tests.fakes.chatwoot import ACCOUNT_ID, TOKEN, Contact, FakeChatwoot
 from tests.fakes.serving import serving
 
@@ -84,3 +85,28 @@ def test_it_is_a_connector_with_nothing_to_sync(fake):
     with pytest.raises(FeatureUnavailableError):
         connector.update_ticket("12", priority="high")
     assert fake.calls() == 0
+
+
+def test_the_journey_note_is_a_private_message_found_again_by_its_marker(fake):
+    conversation = fake.add_conversation(14, Contact(5, "Eva", None), created_at=CREATED)
+    for number in range(30):  # more than one page of messages before the note
+        conversation.messages.append({"id": number + 1, "content": f"message {number}"})
+    connector = connect(fake)
+    assert not connector.has_note("14", "jd-note:chatwoot:14")
+
+    connector.post_note(
+        "14",
+        Note(
+            html="<p>x</p>",
+            text="Stage: Purchase\njd-note:chatwoot:14",
+            marker="jd-note:chatwoot:14",
+        ),
+    )
+    for number in range(30, 60):  # the note is older than the latest page now
+        conversation.messages.append({"id": number + 100, "content": f"message {number}"})
+
+    note = next(m for m in conversation.messages if "jd-note" in m["content"])
+    assert note["private"] is True and note["message_type"] == 1
+    assert note["content"].startswith("Stage: Purchase")
+    assert connector.has_note("14", "jd-note:chatwoot:14")
+    assert not connector.has_note("14", "jd-note:chatwoot:15")

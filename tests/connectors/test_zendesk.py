@@ -12,11 +12,12 @@ from pytest_httpserver import HTTPServer
 from connectors.errors import (
     AuthError,
     BadPayloadError,
+    ConnectorError,
     FeatureUnavailableError,
     NotFoundError,
 )
 from connectors.protocol import Connector
-from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
+from connectors.records import Article, Batch, Customer, Note, Ticket, Touchpoint
 from connectors.zendesk import EXPORT_MIN_INTERVAL, ZendeskConnector
 from tests.fakes.zendesk import EMAIL, SUBDOMAIN, TOKEN, FakeZendesk
 
@@ -904,3 +905,28 @@ def test_send_outbound_to_a_customer_known_by_email_only(fake, connect):
 def test_article_ref_reads_every_zendesk_article_url_form(url, expected):
     connector = ZendeskConnector("zendesk", SUBDOMAIN, EMAIL, TOKEN)
     assert connector.article_ref(url) == expected
+
+
+def test_a_note_is_one_private_comment_sent_once_and_found_past_the_first_page(fake, connect):
+    fake.add_ticket(
+        {"id": 77, "requester_id": 1, "subject": "Hi", "updated_at": "2025-01-01T10:00:00Z"}
+    )
+    for number in range(150):  # a long ticket: the note is on the second page of comments
+        fake._add_comment(77, {"body": f"reply {number}", "public": True})
+    connector = connect()
+    assert not connector.has_note("77", "jd-note:zendesk:77")
+
+    fake.fail("/api/v2/tickets/77.json", 503)  # PUT adding a comment: never retried inside
+    with pytest.raises(ConnectorError):
+        connector.post_note("77", Note("<p>Stage: Purchase</p>", "Stage: Purchase", "x"))
+    connector.post_note(
+        "77", Note("<p>Stage <b>x</b> jd-note:zendesk:77</p>", "t", "jd-note:zendesk:77")
+    )
+
+    [note] = fake.private_comments(77)
+    assert note["html_body"] == "<p>Stage <b>x</b> jd-note:zendesk:77</p>"
+    assert [m for m, p, _ in fake.requests if p == "/api/v2/tickets/77.json"] == ["PUT", "PUT"]
+    read_before = len(fake.calls("/api/v2/tickets/77/comments"))
+    assert connector.has_note("77", "jd-note:zendesk:77")
+    assert len(fake.calls("/api/v2/tickets/77/comments")) - read_before == 2  # two pages
+    assert not connector.has_note("77", "jd-note:zendesk:78")

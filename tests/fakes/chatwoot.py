@@ -9,6 +9,8 @@ What it models (facts: /work/shared/reference/helpdesk-apis.md §3.2 and Chatwoo
   `created_at`/`last_activity_at` as Unix seconds, `last_non_activity_message`) or a JSON 404
   when the id is not a conversation of that account;
 - a token scoped to other inboxes gets a 403 (`forbid(...)`);
+- a conversation's messages: Create New Message (`content`, `message_type`, `private`) and
+  List Messages (`payload`, the latest 20; `before=<id>` for older ones);
 - every request is recorded, so tests can count the calls the server made.
 """
 
@@ -25,6 +27,9 @@ from werkzeug import Request, Response
 TOKEN = "cw-agent-token-7f3a9c"
 ACCOUNT_ID = 3
 _CONVERSATION = re.compile(r"/api/v1/accounts/(\d+)/conversations/(\d+)")
+_MESSAGES = re.compile(r"/api/v1/accounts/(\d+)/conversations/(\d+)/messages")
+MESSAGES_PAGE = 20
+"""Chatwoot lists a conversation's latest 20 messages; `before=<id>` reads older ones."""
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Conversation:
     channel: str = "Channel::WebWidget"
     last_message: str | None = "Hi, I cannot export my data to CSV"
     extra: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeChatwoot:
@@ -91,6 +97,8 @@ class FakeChatwoot:
         # an `Api-Access-Token` (or, where the server keeps it, `api_access_token`) header becomes.
         if request.environ.get("HTTP_API_ACCESS_TOKEN") != self.token:
             return _json({"error": "You need to sign in or sign up before continuing."}, 401)
+        if (found := _MESSAGES.fullmatch(request.path)) is not None:
+            return self._messages(request, (int(found[1]), int(found[2])))
         match = _CONVERSATION.fullmatch(request.path)
         if request.method != "GET" or match is None:
             return _json({"error": "Resource could not be found"}, 404)
@@ -101,6 +109,34 @@ class FakeChatwoot:
         if conversation is None:
             return _json({"error": "Resource could not be found"}, 404)
         return _json(_render(conversation), 200)
+
+    def _messages(self, request: Request, key: tuple[int, int]) -> Response:
+        """Create New Message (`content`, `message_type`, `private`) and List Messages
+        (`payload`: the latest MESSAGES_PAGE, oldest first; `before=<id>` for older)."""
+        conversation = self.conversations.get(key)
+        if conversation is None or key in self.forbidden:
+            return _json({"error": "Resource could not be found"}, 404)
+        if request.method == "GET":
+            rows = conversation.messages
+            before = request.args.get("before")
+            if before:
+                rows = [m for m in rows if m["id"] < int(before)]
+            return _json({"meta": {}, "payload": rows[-MESSAGES_PAGE:]}, 200)
+        if request.method != "POST":
+            return _json({"error": "Resource could not be found"}, 404)
+        body = request.get_json(silent=True) or {}
+        if not isinstance(body.get("content"), str) or not body["content"]:
+            return _json({"error": "content can't be blank"}, 422)
+        message = {
+            "id": 1
+            + max((m["id"] for c in self.conversations.values() for m in c.messages), default=0),
+            "content": body["content"],
+            "message_type": {"incoming": 0, "outgoing": 1}.get(body.get("message_type"), 1),
+            "private": body.get("private") is True,
+            "conversation_id": conversation.id,
+        }
+        conversation.messages.append(message)
+        return _json(message, 200)
 
 
 def _render(c: Conversation) -> dict[str, Any]:

@@ -11,6 +11,9 @@ What it models (facts from /work/shared/reference/helpdesk-apis.md §2 and the v
 - the solutions tree per language, with flexible-hierarchy subfolders, and
   `/settings/helpdesk` listing the languages;
 - ticket view/update (tags replace), outbound email, contact-activities;
+- Create a Note (`POST /tickets/{id}/notes`: `body` HTML, `private`; `fail_after_note`
+  answers 500 after creating it, `hold_after_note` answers late) and List All
+  Conversations (`GET /tickets/{id}/conversations`, paged);
 - unknown query parameters are a 400 (`invalid_field`), as Freshdesk validates them;
 - rate-limit headers on every answer (credits: 1 + 2 per include) and 429 + Retry-After
   when the budget is spent; `refill()` starts a new minute;
@@ -58,6 +61,7 @@ CONTACT_LIST_PARAMS = LIST_PARAMS | {
     "updated_since",
 }
 TICKET_UPDATE_FIELDS = {"priority", "status", "tags", "subject", "description", "type"}
+NOTE_FIELDS = {"body", "private", "incoming", "notify_emails", "user_id"}
 
 
 def iso(value: datetime) -> str:
@@ -103,6 +107,9 @@ class FakeFreshdesk:
         self.languages: list[str] = []
         self.settings_status = 200
         self.activities: list[dict] = []
+        self.conversations: dict[int, list[dict]] = {}  # ticket id → replies and notes
+        self.fail_after_note = 0  # the next N notes are created, then answer 500
+        self.hold_after_note = 0.0  # seconds a note's answer waits once it is created
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.statuses: list[int] = []  # the status of each answer, in order
@@ -261,6 +268,8 @@ class FakeFreshdesk:
             ("GET", r"/api/v2/tickets/(\d+)", self._view_ticket),
             ("PUT", r"/api/v2/tickets/(\d+)", self._update_ticket),
             ("POST", r"/api/v2/tickets/outbound_email", self._outbound_email),
+            ("POST", r"/api/v2/tickets/(\d+)/notes", self._create_note),
+            ("GET", r"/api/v2/tickets/(\d+)/conversations", self._list_conversations),
             ("GET", r"/api/v2/contacts", self._list_contacts),
             ("GET", r"/api/v2/groups", self._list_groups),
             ("POST", r"/api/v2/contact-activities", self._contact_activity),
@@ -354,6 +363,49 @@ class FakeFreshdesk:
         )
         location = {"Location": f"{self.link_base}/api/v2/tickets/{ticket['id']}"}
         return _json(self._embed(ticket, set()), 201, location)
+
+    def _create_note(self, request: Request, ticket_id: str) -> Response:
+        """Create a Note: `body` (HTML) required, `private` (default true); 201 with it."""
+        if int(ticket_id) not in self.tickets:
+            return Response("", 404, mimetype="application/json")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _validation("body", "invalid_json")
+        if unknown := set(body) - NOTE_FIELDS:
+            return _validation(sorted(unknown)[0], "invalid_field")
+        if not isinstance(body.get("body"), str) or not body["body"].strip():
+            return _validation("body", "missing_field")
+        if not isinstance(body.get("private", True), bool):
+            return _validation("private", "datatype_mismatch")
+        note = {
+            "id": next(self._ids),
+            "ticket_id": int(ticket_id),
+            "body": body["body"],
+            "body_text": " ".join(re.sub(r"<[^>]+>", " ", body["body"]).split()),
+            "private": body.get("private", True),
+            "incoming": False,
+            "source": 2,  # a note
+            "user_id": 1,
+            "created_at": self.tick(),
+        }
+        self.conversations.setdefault(int(ticket_id), []).append(note)
+        if self.hold_after_note:
+            time.sleep(self.hold_after_note)
+        if self.fail_after_note > 0:
+            self.fail_after_note -= 1
+            return _json({"code": "internal_error", "message": "try again"}, 500)
+        return _json(note, 201)
+
+    def _list_conversations(self, request: Request, ticket_id: str) -> Response:
+        """List All Conversations of a Ticket: replies and notes, oldest first, paged."""
+        if error := _check(request.args, LIST_PARAMS):
+            return error
+        if int(ticket_id) not in self.tickets:
+            return Response("", 404, mimetype="application/json")
+        return self._page(request, self.conversations.get(int(ticket_id), []))
+
+    def private_notes(self, ticket_id: int) -> list[dict]:
+        return [n for n in self.conversations.get(ticket_id, []) if n["private"] is True]
 
     # -- contacts ---------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@ What it models (shapes from /work/shared/reference/helpdesk-apis.md §1):
   categories` (translations embedded in each article), `next_page` and `end_time`;
 - user events with `filter[...]`, `page[size]`, `page[after]`, `meta.has_more` and
   `links` as an array (the docs' example) or an object (`links_shape`);
-- ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp) and create
+- ticket show (`include=users`), update (`safe_update` → 409 on a stale stamp; a
+  `comment` with `body` or `html_body` and `public` is added to the ticket's comments,
+  `fail_after_comment` answers 500 after adding it, `hold_after_comment` answers late), List
+  Comments (cursor pagination: `page[size]`, `page[after]`, `meta.has_more`) and create
   (`requester_id` or `requester: {email, name}` — an unknown address becomes a new end
   user; the comment kept in `comments`; an `Idempotency-Key` repeat with the same body
   answers the first ticket with `x-idempotency-lookup: hit`, another body 400
@@ -129,6 +132,9 @@ class FakeZendesk:
         self.comments: dict[int, list[dict]] = {}  # ticket id → its comments
         self.idempotency: dict[str, tuple[str, dict]] = {}  # key → (body, first answer)
         self.fail_after_create = 0  # the next N creates succeed, then answer 500
+        self.fail_after_comment = 0  # the next N comments are added, then answer 500
+        self.hold_after_comment = 0.0  # seconds a comment's answer waits once it is added
+        self._comment_ids = itertools.count(700_000)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             (
                 "GET",
@@ -146,6 +152,11 @@ class FakeZendesk:
             ("GET", re.compile(r"/api/v2/organizations/(\d+)/users(?:\.json)?"), self._org_users),
             ("GET", re.compile(r"/api/v2/groups(?:\.json)?"), self._groups),
             ("GET", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._show_ticket),
+            (
+                "GET",
+                re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?"),
+                self._list_comments,
+            ),
             ("PUT", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), self._update_ticket),
             ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), self._create_ticket),
         ]
@@ -525,12 +536,64 @@ class FakeZendesk:
             self.concurrent_tags = []
         if change.get("safe_update") and change.get("updated_stamp") != ticket.get("updated_at"):
             return _json({"error": "UpdateConflict", "description": "ticket changed"}, 409)
+        comment = change.get("comment")
+        if comment is not None and (problem := _comment_problem(comment)):
+            return _json({"error": "RecordInvalid", "description": problem}, 422)
         updated = {**ticket, "updated_at": iso(self._now() - 61)}
         for key in ("priority", "tags", "status"):
             if key in change:
                 updated[key] = change[key]
         self.tickets.put(int(ticket_id), updated)
+        if comment is not None:
+            self._add_comment(int(ticket_id), comment)
+            if self.hold_after_comment:
+                time.sleep(self.hold_after_comment)
+            if self.fail_after_comment > 0:
+                self.fail_after_comment -= 1
+                return _json({"error": "InternalError", "description": "try again"}, 500)
         return _json({"ticket": updated, "audit": {"events": []}})
+
+    def _add_comment(self, ticket_id: int, comment: dict) -> None:
+        """A comment as Zendesk stores it: `html_body` given or built from `body`, the
+        text forms derived from it, `public` true unless said otherwise."""
+        html = comment.get("html_body") or f"<p>{comment.get('body', '')}</p>"
+        text = re.sub(r"<[^>]+>", " ", html)
+        self.comments.setdefault(ticket_id, []).append(
+            {
+                "id": next(self._comment_ids),
+                "type": "Comment",
+                "author_id": 1,
+                "body": comment.get("body") or text,
+                "html_body": html,
+                "plain_body": " ".join(text.split()),
+                "public": comment.get("public", True),
+                "created_at": iso(self._now()),
+            }
+        )
+
+    def private_comments(self, ticket_id: int) -> list[dict]:
+        """The ticket's internal notes (comments with `public: false`)."""
+        return [c for c in self.comments.get(ticket_id, []) if c["public"] is False]
+
+    def _list_comments(self, request: Request, ticket_id: str) -> Response:
+        """List Comments with cursor pagination: `page[size]` (at most 100) and
+        `page[after]`; `meta.has_more`, `meta.after_cursor` and `links.next`."""
+        if self._ticket(ticket_id) is None:
+            return _json({"error": "RecordNotFound", "description": "Not found"}, 404)
+        size = min(int(request.args.get("page[size]", 100)), 100)
+        start = int(request.args.get("page[after]") or 0)
+        rows = self.comments.get(int(ticket_id), [])
+        page = rows[start : start + size]
+        more = start + size < len(rows)
+        after = str(start + size) if more else None
+        query = urlencode({"page[size]": size, "page[after]": after}) if after else ""
+        return _json(
+            {
+                "comments": page,
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+                "links": {"next": f"{self.base_url}{request.path}?{query}" if more else None},
+            }
+        )
 
     def _create_ticket(self, request: Request) -> Response:
         data = (request.get_json(silent=True) or {}).get("ticket") or {}
@@ -590,6 +653,17 @@ class FakeZendesk:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _comment_problem(comment: Any) -> str | None:
+    """What Zendesk would refuse in a ticket update's `comment`, or None."""
+    if not isinstance(comment, dict):
+        return "comment must be an object"
+    if not (comment.get("body") or comment.get("html_body")):
+        return "comment needs a body or an html_body"
+    if "public" in comment and not isinstance(comment["public"], bool):
+        return "public must be true or false"
+    return None
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -157,7 +157,11 @@ def test_the_recompute_command_uses_the_model_in_force(config, tmp_path):
     db = open_db(config.database_path)
     try:
         model = load_active_model(db, config).model
-        save_model(db, definitions_of(model), created_by="test", note="", now=now_epoch())
+        # Saved after the run above by both clocks: each process starts its own clock at
+        # the suite's moment, so a slow start can put the run's time past this one's now.
+        computed = db.execute("SELECT max(computed_at) FROM customer_journeys").fetchone()[0]
+        saved_at = max(now_epoch(), computed + 1)
+        save_model(db, definitions_of(model), created_by="test", note="", now=saved_at)
     finally:
         db.conn.close()
     assert "Recomputed 300 customers with version 1" in run()

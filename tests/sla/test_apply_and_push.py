@@ -5,7 +5,7 @@ retried, then updated once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -18,7 +18,9 @@ from plugin.sla.push import push_due
 from plugin.store import open_store
 from plugin.store.sla_decisions import count_decisions, get_decision
 from plugin.store.sla_pushes import list_pushes
+from plugin.store.tickets import get_ticket
 from tests.fakes.zendesk import FakeZendesk
+from tests.helpers.config import ANCHOR
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
 RULES = """
@@ -88,7 +90,13 @@ def test_a_new_unsolved_ticket_gets_one_decision_and_one_update(config, zendesk)
         decision = get_decision(db, "zendesk", "101")
         assert decision["rule"] == "chat-urgent" and decision["priority_after"] == "urgent"
         assert decision["tags_added"] == ["journey_chat"]
-        assert decision["targets"] == {"first_response_minutes": 30, "resolution_minutes": None}
+        created = get_ticket(db, "zendesk", "101")["created_at"]
+        assert decision["targets"] == {
+            "first_response_minutes": 30,
+            "resolution_minutes": None,
+            "first_response_due": created + 30 * 60,  # no business_hours: calendar minutes
+            "resolution_due": None,
+        }
         assert decision["reasons"][0]["fact"] == "ticket.subject"
         assert get_decision(db, "zendesk", "102") is None
         assert get_decision(db, "zendesk", "100") is None
@@ -157,3 +165,20 @@ def test_a_push_left_sending_by_a_dead_process_is_sent_by_the_next(config, zende
 def load_active_model_for(config):
     with open_store(config.database_path) as db:
         return load_active_model(db, config).model
+
+
+def test_deadlines_count_the_connectors_business_hours(tmp_path, zendesk, monkeypatch):
+    """Friday 20 November 2026 just after midnight, open 09:00-17:00 on weekdays: 1,440
+    business minutes (three working days) run out on Tuesday at 17:00."""
+    hours = "[connectors.business_hours]\ntimezone = 'UTC'\n" + "".join(
+        f"{day} = '09:00-17:00'\n" for day in ("mon", "tue", "wed", "thu", "fri")
+    )
+    with clock.moved_to(ANCHOR):
+        config = load_zendesk_config(monkeypatch, tmp_path, zendesk.base_url, more=hours + RULES)
+        run_source_sync(config, "zendesk")
+        new_ticket(zendesk, 105, "Where is my invoice")
+        refresh_ticket(config, load_active_model_for(config), "zendesk", "105", refetch=True)
+    with open_store(config.database_path) as db:
+        targets = get_decision(db, "zendesk", "105")["targets"]
+    assert targets["resolution_minutes"] == 1440 and targets["first_response_due"] is None
+    assert targets["resolution_due"] == int(datetime(2026, 11, 24, 17, tzinfo=UTC).timestamp())

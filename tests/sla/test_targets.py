@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.records import CustomerRef, Ticket
+from plugin.clock import to_epoch
 from plugin.config import ConfigError, load_config
 from plugin.sla.business_hours import (
     DAYS,
@@ -18,7 +19,15 @@ from plugin.sla.business_hours import (
     elapsed_business_minutes,
     parse_calendar,
 )
-from plugin.sla.targets import BREACHED, MET, NO_TARGET, RUNNING, evaluate
+from plugin.sla.targets import (
+    BREACHED,
+    MET,
+    NO_TARGET,
+    RUNNING,
+    clock_stops,
+    evaluate,
+    limits_passed,
+)
 from tests.helpers.config import SECRET, write_config
 
 MADRID, NEW_YORK = ZoneInfo("Europe/Madrid"), ZoneInfo("America/New_York")
@@ -377,3 +386,53 @@ def test_bad_business_hours_name_file_key_and_fix(tmp_path, table, key, fix):
         load_config(path, env={"JOURNEYDESK_SECRET": SECRET})
     message = str(info.value)
     assert str(path) in message and f"connectors[1].{key}:" in message and fix in message
+
+
+# Many targets at once (what the what-if counts with).
+
+
+@pytest.mark.parametrize("table", [None, OFFICE, {**OFFICE, "holidays": ["2026-03-06"]}])
+def test_limits_passed_agrees_with_evaluate_for_every_target(table):
+    """Random tickets, on calendar minutes and on business hours: the count of targets a
+    clock ran past says of each target what `evaluate` says — ties included (answers at
+    the deadline, or in closed hours right after it)."""
+    calendar = parse_calendar(table) if table else None
+    rng = random.Random(14)
+    limits = [60 * m for m in (1, 30, 60, 90, 480, 540, 1440)]
+    now = local(MADRID, 2026, 3, 20, 12, 0)
+    for _ in range(400):
+        created = local(MADRID, 2026, 3, 2, 0, 0) + timedelta(minutes=rng.randrange(14 * 1440))
+        created = min(created, now)
+        minutes = rng.choice(limits) // 60
+        due = deadline(created, minutes, calendar)
+        stops = [
+            None,
+            due,
+            due + timedelta(seconds=1),
+            due - timedelta(seconds=1),
+            due + timedelta(hours=rng.randrange(60)),
+            created + timedelta(minutes=rng.randrange(5000)),
+        ]
+        stopped = rng.choice(stops)
+        if stopped is not None and stopped > now:
+            stopped = None
+        record = Ticket(
+            id="1",
+            requester=CustomerRef(source_id="c"),
+            subject="s",
+            created_at=created,
+            first_response_at=stopped,
+        )
+        responded, _ = clock_stops("open", *(to_epoch(t) for t in (created, None, None, stopped)))
+        passed = limits_passed(to_epoch(created), responded, limits, calendar, to_epoch(now))
+        for index, limit in enumerate(limits):
+            expected = evaluate(record, limit // 60, None, calendar, now).first_response.breached
+            assert (index < passed) == expected, (created, stopped, limit)
+
+
+def test_clock_stops_as_evaluate_stops_them():
+    assert clock_stops("open", 100, 150, None, None) == (None, None)
+    assert clock_stops("open", 100, 150, None, 120) == (120, None)
+    assert clock_stops("solved", 100, 150, None, None) == (150, 150)
+    assert clock_stops("closed", 100, None, None, None) == (100, 100)
+    assert clock_stops("solved", 100, 150, 140, 110) == (110, 140)

@@ -121,3 +121,22 @@ def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(r
     assert snapshot(path, "SELECT count(*) FROM outbox") == [(0,)]
     assert snapshot(path, "SELECT count(*) FROM suppressions") == [(0,)]
     assert snapshot(path, "SELECT DISTINCT kind FROM rule_sets") == [("journey",)]
+
+
+def test_the_upgraded_store_has_an_empty_note_queue_and_no_sla_line(release_store):
+    """0017_journey_notes: a new table only; old tickets get no note and no SLA decision."""
+    config = load_config(release_store)
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM journey_notes") == [(0,)]
+    (ticket_id,) = snapshot(path, "SELECT id FROM tickets ORDER BY created_at DESC LIMIT 1")[0]
+    token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
+    answer = (
+        create_app(config)
+        .test_client()
+        .get(
+            f"/api/v1/tickets/demo/{ticket_id}/journey",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    )
+    assert answer.status_code == 200 and answer.get_json()["sla"] is None
