@@ -88,6 +88,7 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "outreach_send_msgs_per_s": (200, "ge"),
     "outreach_audience_s": (20.0, "le"),
     "outreach_timeline_14d_s": (60.0, "le"),
+    "report_page_slowest_90d_s": (1.0, "le"),
     "sla_what_if_90d_s": (3.0, "le"),
     "sla_apply_ms_per_ticket": (1.0, "le"),
 }
@@ -208,6 +209,57 @@ def measure_outreach(bench: Bench) -> None:
         + ", ".join(f"{n:,}" for n in timeline.audiences.values())
         + f"; {totals['messages']:,} messages",
     )
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+def measure_reports(bench: Bench) -> None:
+    """Each report page over the last 90 days, as an admin opens it (HTML with its chart),
+    after the worker's daily sums: first their backfill of the 90 days, then each page
+    twice (the slower of the two counts)."""
+    from plugin.reports.catalog import INDEX
+    from plugin.reports.days import ensure_range
+    from plugin.reports.ranges import report_filters
+
+    bench.say("reports: the daily sums of 90 days, then each report page over 90 days")
+    db = open_db(bench.db_path)
+    try:
+        filters = report_filters(bench.config, days=90)
+        start, end = int(filters.start.timestamp()), int(filters.end.timestamp())
+        started = time.perf_counter()
+        left = ensure_range(db, bench.config, start, end, budget=3600)
+        bench.record(
+            "report_daily_sums_90d_s",
+            time.perf_counter() - started,
+            f"the worker's daily sums of the 90 days ({len(left)} left uncounted)",
+        )
+    finally:
+        db.conn.close()
+    client = apps.journey_app_for(dataclasses.replace(bench.config, demo_mode=True)).test_client()
+    names = [name for _theme, items in INDEX for name, _title, _what in items]
+    slowest = 0.0
+    for name in names:
+        seconds = max(_timed_page(client, f"/admin/reports/{name}?days=90") for _ in range(2))
+        bench.record(f"report_{name.replace('-', '_')}_90d_s", seconds)
+        slowest = max(slowest, seconds)
+    page = client.get("/admin/reports/pain-points?days=90").text
+    link = page.split('href="/admin/reports/pain-point-tickets?', 1)[1].split('"', 1)[0]
+    seconds = max(
+        _timed_page(client, "/admin/reports/pain-point-tickets?" + link.replace("&amp;", "&"))
+        for _ in range(2)
+    )
+    bench.record("report_pain_point_tickets_90d_s", seconds, "the top pain-point article")
+    bench.record("report_page_slowest_90d_s", max(slowest, seconds))
+
+
+def _timed_page(client, path: str) -> float:
+    started = time.perf_counter()
+    response = client.get(path)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
+    return elapsed
 
 
 # -- SLA rules -----------------------------------------------------------------------------
@@ -1154,6 +1206,7 @@ def _target_cell(name: str) -> str:
 STEPS: dict[str, Callable[[Bench], None]] = {
     "recompute": measure_recompute,
     "outreach": measure_outreach,  # reads the journeys the recompute stored
+    "reports": measure_reports,  # reads the journeys and stage history the recompute stored
     "sla": measure_sla,  # reads them too, from a scratch copy
     "raw": measure_raw,
     "inprocess": measure_inprocess,

@@ -174,6 +174,55 @@ def token(
     )
 
 
+@main.command()
+@config_option
+@click.argument("name")
+@click.option("--from", "start", default="", help="First day, YYYY-MM-DD (default: 30 days ago).")
+@click.option("--to", "end", default="", help="Last day, included, YYYY-MM-DD (default: today).")
+@click.option("--source", "sources", multiple=True, help="Only this desk (repeatable).")
+@click.option("--item", default="", help="What a drill-down is about, e.g. demo:1001.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@friendly_errors
+def report(
+    config_path: str,
+    name: str,
+    start: str,
+    end: str,
+    sources: tuple[str, ...],
+    item: str,
+    output: str,
+) -> None:
+    """Print the report NAME (docs/reports.md): a table, or CSV or JSON for scripts."""
+    from plugin.reports.catalog import all_reports
+    from plugin.reports.days import ensure_range
+    from plugin.reports.ranges import report_filters
+    from plugin.reports.text import report_table
+    from plugin.store import open_store
+
+    reports = all_reports()
+    if name not in reports:
+        raise click.ClickException(f"No report named {name!r}; the reports: {', '.join(reports)}.")
+    config = load_config(config_path)
+    filters = report_filters(config, start=start, end=end, sources=sources, item=item)
+    with open_store(config.database_path) as db:
+        # Every day of the range counted, however long it takes: a script wants it all.
+        first, last = int(filters.start.timestamp()), int(filters.end.timestamp())
+        ensure_range(db, config, first, last, budget=float("inf"))
+        result = reports[name](db, filters)
+    if output == "csv":
+        click.echo(result.as_csv(), nl=False)
+    elif output == "json":
+        click.echo(result.as_json())
+    else:
+        report_table(result)
+
+
 @main.command("check-config")
 @config_option
 @friendly_errors
@@ -318,6 +367,36 @@ def recompute(config_path: str, full: bool) -> None:
     click.echo(
         f"Recomputed {report.customers:,} customers with {active.describe()} in "
         f"{time.monotonic() - started:.1f} s: {report.moved:,} changed stage."
+    )
+
+
+@main.command("rebuild-reports")
+@config_option
+@friendly_errors
+def rebuild_reports(config_path: str) -> None:
+    """Make the reports' pre-aggregated figures again from the whole history.
+
+    The worker keeps them up to date by itself; rebuild after the stage history was
+    rebuilt, or to take in tickets synced long after they were opened.
+    """
+    import time
+
+    from plugin.clock import now_epoch
+    from plugin.reports.aggregates import rebuild
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r{done:,} of {total:,} days", nl=False, err=True)
+
+    with open_store(config.database_path) as db:
+        done = rebuild(db, now=now_epoch(), progress=progress)
+    click.echo("", err=True)
+    click.echo(
+        f"Rebuilt the report figures of {done.days:,} days and {done.tickets:,} tickets "
+        f"in {time.monotonic() - started:.1f} s."
     )
 
 
@@ -538,3 +617,94 @@ def sla_simulate(config_path: str, days: int, rules_file: str | None, samples: i
             current, names = active.value, (in_force_name, f"{rules_file} ({len(draft.rules)})")
         result = what_if(db, config, draft, days=days, current=current, samples=samples)
     click.echo(describe_what_if(result, before=names[0], after=names[1]), nl=False)
+
+
+@main.group()
+def rules() -> None:
+    """Journey model, SLA and outreach rules as TOML files: export, edit, import back.
+
+    (Touchpoints are imported with `journeydesk import`.)"""
+
+
+@rules.command("export")
+@config_option
+@click.option(
+    "--kind",
+    type=click.Choice(["journey", "sla", "outreach"]),
+    default=None,
+    help="Only this kind (default: all three in one file).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file (default: print it).",
+)
+@friendly_errors
+def rules_export(config_path: str, kind: str | None, out: str | None) -> None:
+    """Write the definitions in force as TOML in the shape of config.toml."""
+    from plugin.clock import now_epoch
+    from plugin.rules_files import KIND_NAMES, export_rules
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    with open_store(config.database_path) as db:
+        text = export_rules(db, config, (kind,) if kind else KIND_NAMES, now=now_epoch())
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    click.echo(f"Wrote {out}. Edit it, then: journeydesk rules import {out}", err=True)
+
+
+@rules.command("import")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and preview only; save nothing.")
+@click.option("--yes", is_flag=True, help="Save without asking (for scripts).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=30,
+    show_default=True,
+    help="The SLA what-if runs over the tickets of the last DAYS days.",
+)
+@friendly_errors
+def rules_import(config_path: str, file: str, dry_run: bool, yes: bool, days: int) -> None:
+    """Check FILE exactly as the admin checks an edit, preview each kind that changes, then
+    save them as new versions (after asking). Kinds left out of FILE are not touched."""
+    from plugin.clock import now_epoch
+    from plugin.rules_files import plan_import, save_import
+    from plugin.rules_report import describe_import, describe_saved
+    from plugin.store import open_store
+
+    config = load_config(config_path)
+    with open_store(config.database_path) as db:
+        plan = plan_import(db, config, file, now=now_epoch(), days=days)
+        click.echo(describe_import(plan))
+        count = len(plan.changed)
+        if not count:
+            return
+        if dry_run:
+            click.echo("\n--dry-run: nothing saved.")
+            return
+        question = f"\nSave {count} new version{'s' if count > 1 else ''}?"
+        if not yes and not _confirmed(question):
+            click.echo("Nothing saved (answer y to save; --yes saves without asking).", err=True)
+            click.get_current_context().exit(1)
+        saved = save_import(
+            db, config, plan, created_by=f"import {Path(file).name}", now=now_epoch()
+        )
+    click.echo(describe_saved(saved))
+
+
+def _confirmed(question: str) -> bool:
+    """A yes/no question, no by default; no answer at all (stdin closed) is no."""
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        click.echo("", err=True)
+        return False

@@ -12,7 +12,7 @@ import click
 from werkzeug.serving import make_server
 
 from plugin.app import create_app
-from plugin.background.jobs import run_recompute
+from plugin.background.jobs import prepare_report_figures, run_recompute
 from plugin.background.scheduler import build_scheduler
 from plugin.config import Config
 from plugin.intake.progress import describe_sync, sync_with_progress
@@ -47,6 +47,8 @@ def seed_demo(config: Config) -> None:
     if not fresh and demo:
         click.echo(f"Reusing {config.database_path} (run with --reset to start over).")
         run_recompute(config)  # what changed while the demo was stopped
+    click.echo("Counting the report figures ...")
+    prepare_report_figures(config)
 
 
 def serve_demo(config: Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -99,6 +100,11 @@ def test_demo_serves_then_stops_cleanly_and_reuses_its_database(tmp_path):
         assert process.returncode == 0, output
         assert "sample ticket sidebar" in output and "stopped" in output
         assert ("Reusing" in output) == (run == 2)
+    # The demo counted its report figures before serving: Reports is full from the start.
+    report = journeydesk("report", "touchpoints", "--config", str(path), "--format", "json")
+    rows = json.loads(report.stdout)["rows"]
+    views = next(row for row in rows if "view" in str(row.get("touchpoint", "")).lower())
+    assert views["volume"] > 0, rows
 
 
 def wait_for(url: str, timeout: float = 60) -> dict:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.protocol import STREAMS
+from plugin.background.threads import start_in_thread
 from plugin.background.worker_lease import lease_for
 from plugin.clock import now_epoch
 from plugin.config import Config
@@ -26,7 +28,9 @@ from plugin.journey.active_model import (
     stale_customers,
 )
 from plugin.journey.recompute import RecomputeReport, recompute
+from plugin.reports.aggregates import refresh as refresh_reports
 from plugin.store import open_store
+from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.sync_state import notices_by_source, replace_notices
@@ -37,6 +41,9 @@ log = logging.getLogger("journeydesk.jobs")
 TIMELINE = "views written to timelines"
 """How the sync summary names the article views written back to the desk."""
 
+REPORT_PREPARE_SECONDS = 120
+"""How long the demo spends counting the reports' daily sums before it serves (a demo desk
+takes a few seconds; a bigger store leaves the rest to the worker)."""
 JOURNEY_MAX_AGE_SECONDS = 86_400
 """The worker recomputes a journey at least this often: time-based facts (days since
 purchase, until renewal) move on although none of the customer's data changed."""
@@ -121,6 +128,32 @@ def run_recompute(config: Config, *, full: bool = False, db=None) -> RecomputeRe
         return report
 
 
+FOREGROUND_RECOMPUTE_LIMIT = 5_000
+"""Up to this many customers a web save recomputes before answering (about a second per
+thousand); beyond it, in a background thread while the page shows the progress."""
+
+
+@dataclass(frozen=True)
+class SavedModelRecompute:
+    """What `recompute_saved_model` did: `report` when it recomputed here, None when it
+    started a background thread over `customers`."""
+
+    customers: int
+    report: RecomputeReport | None
+
+
+def recompute_saved_model(config: Config, db, *, wait: bool = False) -> SavedModelRecompute:
+    """After a journey model is saved (the admin, `journeydesk rules import`): recompute
+    every customer with it, here when there are at most FOREGROUND_RECOMPUTE_LIMIT
+    customers or when told to `wait` (a command that ends must), else in a background
+    thread. The worker's next recompute finishes it if this process stops half-way."""
+    customers = count_customers(db)
+    if wait or customers <= FOREGROUND_RECOMPUTE_LIMIT:
+        return SavedModelRecompute(customers, run_recompute(config, full=True, db=db))
+    start_in_thread(recompute_quietly, config, full=True, name="journeydesk-recompute")
+    return SavedModelRecompute(customers, None)
+
+
 def scheduled_sync(config: Config, source: str) -> None:
     """The worker's sync job: never raises into the scheduler thread.
 
@@ -157,6 +190,28 @@ def scheduled_recompute(config: Config) -> None:
     if lease_for(config).held():
         mark_aged_quietly(config)
         recompute_quietly(config)
+
+
+def scheduled_report_refresh(config: Config) -> None:
+    """The worker's refresh of the reports' pre-aggregates (lease holder only); never
+    raises: a failed refresh leaves the previous figures for the next run to catch up."""
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            refresh_reports(db, now=now_epoch())
+    except Exception as exc:
+        log.error("refreshing the report figures failed: %s", exc)
+
+
+def prepare_report_figures(config: Config) -> None:
+    """Bring every report figure up to now at once (the demo after seeding, so Reports is
+    full from the first page; the worker keeps them current after that)."""
+    from plugin.reports.days import refresh_days
+
+    with open_store(config.database_path) as db:
+        refresh_reports(db, now=now_epoch())
+        refresh_days(db, config, budget=REPORT_PREPARE_SECONDS)
 
 
 def scheduled_merge(config: Config) -> None:
@@ -242,6 +297,28 @@ def scheduled_sla_push(config: Config) -> None:
     if report and (report.sent or report.retrying or report.failed):
         log.info(
             "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
+        )
+
+
+def scheduled_report_days(config: Config) -> None:
+    """Keep the reports' daily sums current (plugin/reports/days.py), in the lease holder
+    only, within a time budget per run; never raises."""
+    from plugin.reports.days import refresh_days
+
+    if not lease_for(config).held():
+        return
+    try:
+        with open_store(config.database_path) as db:
+            upkeep = refresh_days(db, config)
+    except Exception as exc:
+        log.error("computing the reports' daily sums failed: %s", exc)
+        return
+    if upkeep.left:
+        log.info(
+            "reports: %d days counted in %.0f s, %d left for the next runs",
+            upkeep.computed,
+            upkeep.seconds,
+            upkeep.left,
         )
 
 

@@ -10,12 +10,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from plugin.background import jobs
 from plugin.config import Config
+from plugin.reports.aggregates import REFRESH_MINUTES
 
 RECOMPUTE_MINUTES = 10
 MERGE_SECONDS = 5
 OUTREACH_DELIVERY_SECONDS = 60
 SLA_PUSH_SECONDS = 60
 """Pending SLA updates (retries, a crash's leftovers) are pushed at least this often."""
+REPORT_DAYS_MINUTES = 10
+"""The reports' daily sums: today's and yesterday's are counted again this often."""
 JOURNEY_NOTES_SECONDS = 60
 """Journey notes of new tickets (from syncs, and retries) are posted at least this often."""
 OUTREACH_RULES_MINUTES = 5
@@ -44,7 +47,9 @@ def build_scheduler(
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
+        (jobs.scheduled_report_days, "report-days", {"minutes": REPORT_DAYS_MINUTES}),
         (jobs.scheduled_journey_notes, "journey-notes", {"seconds": JOURNEY_NOTES_SECONDS}),
+        (jobs.scheduled_report_refresh, "report-refresh", {"minutes": REFRESH_MINUTES}),
     ):
         # First run at start too: what a crashed worker left queued goes out on restart.
         first = {"next_run_time": start} if start else {}  # None would add it paused

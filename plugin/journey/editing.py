@@ -8,9 +8,6 @@ other way round. Pure: no I/O, no Flask.
 from __future__ import annotations
 
 import copy
-import json
-import math
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,14 +24,14 @@ from plugin.journey.conditions import (
 )
 from plugin.journey.facts import SIGNAL_FACT, STAGE_FACT, fact_specs
 from plugin.journey.model import Definition, JourneyModel, load_model
+from plugin.journey.toml_text import array_table, value_text
 
 KINDS = ("stages", "signals")
 KIND_WORDS = {"stages": "stage", "signals": "signal"}
 EDITOR = "your text"
 """How errors name the place the text came from (in place of a file name)."""
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_SHORT_LINE = 88
+DEFINITION_ORDER = ("key", "label", "labels", "description")
 _OP_WORDS = {
     "eq": "=",
     "ne": "≠",
@@ -105,56 +102,7 @@ def model_to_toml(definitions: Mapping[str, Any]) -> str:
 
 
 def definition_to_toml(kind: str, item: Mapping[str, Any]) -> str:
-    lines = [f"[[journey.{kind}]]"]
-    for name in ("key", "label", "labels", "description"):
-        if name in item:
-            lines.append(f"{_key(name)} = {_value(item[name])}")
-    when = item.get("when") or {"all": []}
-    lines.append(f"[journey.{kind}.when]")
-    for group, children in when.items():
-        lines.append(f"{_key(group)} = {_children(children, indent=0)}")
-    return "\n".join(lines)
-
-
-def _children(children: list[Any], *, indent: int) -> str:
-    if not children:
-        return "[]"
-    pad = " " * (indent + 2)
-    items = [_node(child, indent=indent + 2) for child in children]
-    return "[\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "]"
-
-
-def _node(node: Mapping[str, Any], *, indent: int) -> str:
-    group = next((k for k in ("all", "any") if k in node), None)
-    if group is None:
-        return _value(node)
-    one_line = f"{{ {group} = [ {', '.join(_node(c, indent=0) for c in node[group])} ] }}"
-    if len(one_line) + indent <= _SHORT_LINE or not node[group]:
-        return one_line
-    return f"{{ {group} = {_children(node[group], indent=indent)} }}"
-
-
-def _key(name: str) -> str:
-    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else json.dumps(str(value))
-    if isinstance(value, str):
-        # A JSON string without ASCII escaping is a valid TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        return "{ " + ", ".join(f"{_key(str(k))} = {_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(str(value), ensure_ascii=False)
+    return array_table(f"journey.{kind}", item, DEFINITION_ORDER, "when")
 
 
 # --------------------------------------------------------------------------- text in
@@ -170,13 +118,34 @@ def candidate_definitions(
     try:
         journey = _journey_table(text)
         if scope.whole_model:
-            candidate = _whole_model(journey)
+            candidate = _whole_model(journey, file=EDITOR)
         else:
             candidate = _one_definition(journey, scope, current)
-        _check_plain_fields(candidate)
-        return definitions_of(load_model(candidate, file=EDITOR))
+        return checked_definitions(candidate, file=EDITOR)
     except RecursionError:  # the parsers recurse once per level of nesting
         raise ConditionError(EDITOR, "", "groups are nested too deeply; flatten them") from None
+
+
+def model_definitions(journey: Mapping[str, Any], *, file: str) -> dict[str, list[dict[str, Any]]]:
+    """A whole `[journey]` table (a file's), checked as the admin's editor checks it: at
+    least one stage and one signal, text where text goes, a valid model. Raises
+    ConditionError naming `file`."""
+    unknown = [key for key in journey if key not in KINDS]
+    if unknown:
+        raise ConditionError(
+            file, f"journey.{unknown[0]}", "unknown table; use journey.stages or journey.signals"
+        )
+    try:
+        return checked_definitions(_whole_model(journey, file=file), file=file)
+    except RecursionError:
+        raise ConditionError(file, "", "groups are nested too deeply; flatten them") from None
+
+
+def checked_definitions(
+    candidate: Mapping[str, Any], *, file: str
+) -> dict[str, list[dict[str, Any]]]:
+    _check_plain_fields(candidate, file=file)
+    return definitions_of(load_model(candidate, file=file))
 
 
 def _journey_table(text: str) -> dict[str, Any]:
@@ -202,12 +171,10 @@ def _journey_table(text: str) -> dict[str, Any]:
     return journey
 
 
-def _whole_model(journey: Mapping[str, Any]) -> dict[str, Any]:
+def _whole_model(journey: Mapping[str, Any], *, file: str) -> dict[str, Any]:
     for kind in KINDS:
-        if not journey.get(kind):
-            raise ConditionError(
-                EDITOR, f"journey.{kind}", f"write at least one [[journey.{kind}]]"
-            )
+        if not journey.get(kind) or not isinstance(journey[kind], list):
+            raise ConditionError(file, f"journey.{kind}", f"write at least one [[journey.{kind}]]")
     return {kind: list(journey[kind]) for kind in KINDS}
 
 
@@ -235,11 +202,13 @@ def _one_definition(
     return candidate
 
 
-def _check_plain_fields(candidate: Mapping[str, Any]) -> None:
+def _check_plain_fields(candidate: Mapping[str, Any], *, file: str) -> None:
     """Labels and descriptions must be text (the engine does not look at them)."""
     for kind in KINDS:
         for index, item in enumerate(candidate[kind]):
-            where = f'{EDITOR}: journey.{kind}[{index}] "{item.get("key")}"'
+            if not isinstance(item, Mapping):
+                continue  # load_model says what it must be
+            where = f'{file}: journey.{kind}[{index}] "{item.get("key")}"'
             for name in ("key", "label", "description"):
                 if name in item and not isinstance(item[name], str):
                     raise ConditionError(where, name, f'write it as text: {name} = "..."')
@@ -272,7 +241,7 @@ def _describe_leaf(leaf: Leaf) -> str:
     words = _OP_WORDS.get(leaf.op, leaf.op)
     if leaf.op in NO_VALUE_OPERATORS:
         return f"{leaf.fact} {words}"
-    return f"{leaf.fact} {words} {_value(condition_to_dict(leaf).get('value'))}"
+    return f"{leaf.fact} {words} {value_text(condition_to_dict(leaf).get('value'))}"
 
 
 def fact_catalogue() -> list[dict[str, Any]]:

@@ -31,6 +31,22 @@ def journey_position(stage_key: str) -> int:
     return JOURNEY_ORDER.index(stage_key) if stage_key in JOURNEY_ORDER else len(JOURNEY_ORDER)
 
 
+JOURNEY_PHASES = {
+    "awareness": "pre-purchase",
+    "consideration": "pre-purchase",
+    "purchase": "purchase",
+    "service": "purchase",
+    "retention": "post-purchase",
+    "advocacy": "post-purchase",
+}
+"""The phase each default stage belongs to (DESIGN §1): before, around and after buying."""
+
+
+def phase_of(stage_key: str) -> str:
+    """The phase of a stage; a stage of an admin's own is in no phase ("")."""
+    return JOURNEY_PHASES.get(stage_key, "")
+
+
 @dataclass(frozen=True)
 class Definition:
     key: str

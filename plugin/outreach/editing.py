@@ -1,24 +1,24 @@
 """Outreach rules as text an admin edits: TOML out, validated candidate `[outreach]` tables in.
 
-The same shape as `config.toml` (``[[outreach.rules]]`` ...), written by the journey editor's
-TOML writer, so what an admin writes can be pasted into the file and the other way round.
-Pure: no I/O, no Flask.
+The same shape as `config.toml` (``[[outreach.rules]]`` ...), written by the one TOML
+writer (`plugin.journey.toml_text`), so what an admin writes can be pasted into the file and
+the other way round. Pure: no I/O, no Flask.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from plugin.journey.conditions import ConditionError
-from plugin.journey.editing import EDITOR, _children, _key, _value
+from plugin.journey.editing import EDITOR
+from plugin.journey.toml_text import array_table, value_text
 from plugin.outreach.rules import RULE_KEYS, default_definitions, load_rules
 
 SETTING_ORDER = ("timezone", "quiet_hours", "global_cap")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+BY_LANGUAGE = ("subject", "body", "body_html")
 
 
 # --------------------------------------------------------------------------- TOML out
@@ -34,42 +34,18 @@ def full_definitions(definitions: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def rule_to_toml(item: Mapping[str, Any]) -> str:
     """One rule as a `[[outreach.rules]]` block."""
-    lines = ["[[outreach.rules]]"]
-    for name in RULE_KEYS:
-        if name == "audience" or name not in item:
-            continue
-        value = item[name]
-        if isinstance(value, Mapping) and name in ("subject", "body", "body_html"):
-            lines += [f"{name}.{_key(str(k))} = {_text(v)}" for k, v in value.items()]
-        else:
-            lines.append(f"{name} = {_text(value)}")
-    audience = item.get("audience") or {"all": []}
-    group = next((k for k in ("all", "any") if k in audience), None)
-    if group is None or len(audience) != 1:
-        lines.append(f"audience = {_value(audience)}")
-    else:
-        lines.append("[outreach.rules.audience]")
-        lines.append(f"{group} = {_children(audience[group], indent=0)}")
-    return "\n".join(lines)
+    return array_table("outreach.rules", item, tuple(RULE_KEYS), "audience", dotted=BY_LANGUAGE)
 
 
 def table_to_toml(definitions: Mapping[str, Any]) -> str:
-    """The whole `[outreach]` table: the settings, then every rule."""
+    """The whole `[outreach]` table: the settings, then every rule (`rules = []` when it
+    has none: without it the table would mean the shipped rules)."""
     head = ["[outreach]"]
-    head += [f"{k} = {_value(definitions[k])}" for k in SETTING_ORDER if k in definitions]
-    blocks = ["\n".join(head)]
-    blocks += [rule_to_toml(item) for item in definitions.get("rules") or []]
-    return "\n\n".join(blocks) + "\n"
-
-
-def _text(value: Any) -> str:
-    """A value; text with line breaks as a multi-line string, readable in the editor."""
-    if isinstance(value, str) and "\n" in value and not _CONTROL.search(value):
-        escaped = value.replace("\\", "\\\\").replace('"""', '""\\"')
-        if escaped.endswith('"'):
-            escaped = escaped[:-1] + '\\"'
-        return f'"""\n{escaped}"""'
-    return _value(value)
+    head += [f"{k} = {value_text(definitions[k])}" for k in SETTING_ORDER if k in definitions]
+    rules = definitions.get("rules") or []
+    if not rules:
+        head.append("rules = []")
+    return "\n\n".join(["\n".join(head), *(rule_to_toml(item) for item in rules)]) + "\n"
 
 
 # --------------------------------------------------------------------------- text in

@@ -35,7 +35,13 @@ from plugin.outreach.channels import (
 )
 from plugin.outreach.narrowing import narrowing, possible_customers
 from plugin.outreach.rules import OutreachRules, Rule
-from plugin.outreach.templates import Rendered, TemplateRefused, render_message, with_unsubscribe
+from plugin.outreach.templates import (
+    LANGUAGES,
+    Rendered,
+    TemplateRefused,
+    render_message,
+    with_unsubscribe,
+)
 from plugin.store import open_store
 from plugin.store.customers import all_customer_ids, contact_details, desk_users
 from plugin.store.history import (
@@ -91,6 +97,16 @@ class RulePlan:
     @property
     def held_out(self) -> list[Planned]:
         return [p for p in self.planned if p.decision.skipped is None and p.decision.held_out]
+
+    @property
+    def receiving(self) -> list[Planned]:
+        """Those the limits let through (the held-out control group among them)."""
+        return [p for p in self.planned if not p.decision.skipped]
+
+    @property
+    def deferred(self) -> int:
+        """Of those receiving, how many wait for the end of quiet hours."""
+        return sum(1 for p in self.receiving if p.decision.deferred)
 
     def skipped(self) -> Counter[str]:
         return Counter(p.decision.skipped for p in self.planned if p.decision.skipped)
@@ -204,6 +220,47 @@ def plan_rule(
                 planned.error = exc.message
         plan.planned.append(planned)
     return plan
+
+
+def trial_plans(
+    db: Database,
+    config: Config,
+    active: ActiveRules,
+    rules: OutreachRules,
+    names: list[str] | None = None,
+    *,
+    now: int,
+) -> list[RulePlan]:
+    """What the rules of `rules` (those in `names`, else all) would do now were `rules` in
+    force instead of `active`: audiences, limits, a sample rendered. What the admin's
+    editor and `journeydesk rules import` preview; nothing is written."""
+    trial = ActiveRules(rules, active.version, active.origin)
+    chosen = [rules.rule(name) for name in names] if names else list(rules.rules)
+    candidates = load_candidates(db, config, now=now)
+    return [
+        plan_rule(db, config, trial, rule, now=now, candidates=candidates, render_all=False)
+        for rule in chosen
+        if rule is not None
+    ]
+
+
+def template_refusal(
+    db: Database, config: Config, rules: OutreachRules, names: list[str] | None = None, *, now: int
+) -> str | None:
+    """The sandbox's refusal of a rule's template (those in `names`, else all), tried in
+    each language on a stand-in customer: a cheap check before saving (a preview plans
+    every customer); None when every template renders."""
+    chosen = [rules.rule(name) for name in names] if names else list(rules.rules)
+    for rule in chosen:
+        if rule is None:
+            continue
+        for locale in LANGUAGES:
+            stand_in = Candidate(0, "Alex Doe", "alex@example.com", locale, None, None, (), {})
+            try:
+                render_for(db, config, rule, stand_in, now=now)
+            except TemplateRefused as exc:
+                return exc.message
+    return None
 
 
 def limits_for(db: Database, rule: Rule, settings: OutreachRules, *, now: int) -> Limits:

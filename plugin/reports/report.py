@@ -11,9 +11,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
+
+if TYPE_CHECKING:
+    from plugin.config import Config
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,12 @@ class Filters:
     end: datetime
     sources: tuple[str, ...] = ()
     """Connector names; empty means every desk."""
+    item: str = ""
+    """What a drill-down report is about (pain-point-tickets: the article as
+    "source:article id"); empty for the others."""
+    config: Config | None = field(default=None, compare=False, repr=False)
+    """The configuration a report reads beside the store (the journey model in force, the
+    desks' business calendars); None: the shipped defaults."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class Column:
     formula: str = ""
     """How the number is made, in words a help-desk admin reads (shown next to it)."""
     kind: str = "number"
-    """number | percent (a 0..1 ratio) | minutes | text | date"""
+    """number | percent (a 0..1 ratio) | ratio (a multiple, "1.8×") | minutes | text | date"""
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,11 @@ class Chart:
     series: tuple[str, ...]
     """The columns drawn."""
     title: str = ""
+    split: str = ""
+    """Long rows: when set, each distinct value of this column is a series of the one
+    column in `series` (e.g. moves per week, split by "from → to")."""
+    y_label: str = ""
+    """What the vertical (bar: horizontal) axis counts, e.g. "tickets"."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,10 @@ class Report:
     notes: tuple[str, ...] = ()
     """Caveats a reader needs ("not enough data yet", how stages are dated)."""
     links: dict[str, str] = field(default_factory=dict)
-    """Drill-downs: column key → report name whose rows explain a cell."""
+    """Drill-downs: column key → report name whose rows explain a cell; the row's "item"
+    value is what the drill-down is about (`Filters.item`)."""
+    description: str = ""
+    """One or two sentences under the title: what the report answers."""
 
     def as_csv(self) -> str:
         out = io.StringIO()

@@ -1,6 +1,7 @@
 """SLA rules read from a TOML file of their own (`journeydesk sla simulate --rules FILE`):
 the `[sla]` table, written as `[[sla.rules]]` like in config.toml, validated exactly as
-the config file's (`load_sla_rules`)."""
+the config file's (`load_sla_rules`). A file of `journeydesk rules export` works too: its
+`[journey]` and `[outreach]` tables are left aside."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from plugin.journey.conditions import ConditionError
 from plugin.sla.rules import SlaRules, load_sla_rules
 
 EXAMPLE = '[[sla.rules]] name = "purchase-moment" ... (docs/sla.md)'
+OTHER_KINDS = {"journey", "outreach"}
+"""What else a `journeydesk rules export` file holds."""
 
 
 def load_rules_file(path: str | Path) -> SlaRules:
@@ -24,7 +27,7 @@ def load_rules_file(path: str | Path) -> SlaRules:
         raise ConditionError(file, "", f"cannot be read ({exc}); check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConditionError(file, "", f"not valid TOML ({exc}); fix the syntax") from None
-    other = sorted(set(data) - {"sla"})
+    other = sorted(set(data) - {"sla"} - OTHER_KINDS)
     if other:
         raise ConditionError(
             file, ", ".join(other), f"unknown key; the file holds only SLA rules: {EXAMPLE}"

@@ -430,14 +430,30 @@
         confirm: function () {
           zaf.pending = null;
           showConfirm(null);
+          reportOutcome('sent_anyway', result.warnings);
           resolve(true);
         },
         cancel: function () {
           zaf.pending = null;
           showConfirm(result, false);
+          reportOutcome('edited', result.warnings);
           reject(tr('confirm_reject', { titles: titles }));
         }
       };
+    });
+  }
+
+  // What the agent chose, for the reply-guard report. Never in the way of the reply: a
+  // failure is only logged.
+  function reportOutcome(outcome, warnings) {
+    var articles = warnings.map(function (w) {
+      return { source: w.source, article_id: String(w.article_id) };
+    });
+    api(ticketPath() + '/guard-outcome', {
+      method: 'POST',
+      body: JSON.stringify({ outcome: outcome, articles: articles })
+    }).catch(function (err) {
+      console.warn('journeydesk: could not record the reply guard outcome', err);
     });
   }
 

@@ -614,3 +614,173 @@ def tickets_created_at(db: Database) -> None:
         CREATE INDEX tickets_created_at ON tickets(created_at)
         """,
     )
+
+
+@migrations(name="0021_guard_events")
+def guard_events(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- The reply guard's warnings and what the agent did (plugin/reply_guard/events.py):
+        -- one row per warning shown about an article on a ticket, until the agent sends
+        -- anyway or edits the reply (outcome: sent_anyway | edited); a later warning about
+        -- the same article on the same ticket opens a new row. checks counts the drafts
+        -- checked while the row was open.
+        CREATE TABLE guard_events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER,
+            article_source TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            title TEXT,
+            warned_at INTEGER NOT NULL,
+            last_warned_at INTEGER NOT NULL,
+            checks INTEGER NOT NULL DEFAULT 1,
+            outcome TEXT,
+            outcome_at INTEGER
+        );
+        CREATE UNIQUE INDEX guard_events_open
+            ON guard_events(source, ticket_id, article_source, article_id)
+            WHERE outcome IS NULL;
+        CREATE INDEX guard_events_warned ON guard_events(warned_at);
+        """,
+    )
+
+
+@migrations(name="0022_report_aggregates")
+def report_aggregates(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- What the touchpoint, effort and journey-map reports read (store/report_aggregates.py),
+        -- kept up to date by the worker and rebuilt in full on demand. Days are UTC days
+        -- (epoch // 86400). desk: the article's knowledge base, else the event's source, for
+        -- touchpoints; the ticket's desk; '' for outreach (not tied to one desk).
+        -- stage: the customer's stage when it happened; followed: of volume, those after
+        -- which the customer opened a ticket within 24 h.
+        CREATE TABLE touchpoint_days (
+            day INTEGER NOT NULL,
+            desk TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            touchpoint TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            followed INTEGER NOT NULL,
+            PRIMARY KEY (day, desk, stage, touchpoint)
+        ) WITHOUT ROWID;
+        -- One row per ticket: its stage when opened, CSAT, the customer's effort in the 7
+        -- days up to its solving, and the articles read in the 24 h before it (JSON
+        -- [[source, article id, title], ...]).
+        CREATE TABLE ticket_facts (
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            solved_at INTEGER,
+            stage TEXT NOT NULL,
+            csat TEXT,
+            views INTEGER NOT NULL DEFAULT 0,
+            searches INTEGER NOT NULL DEFAULT 0,
+            contacts INTEGER NOT NULL DEFAULT 0,
+            read_before TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (source, ticket_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX ticket_facts_created ON ticket_facts(created_at);
+        CREATE INDEX ticket_facts_solved ON ticket_facts(solved_at) WHERE solved_at IS NOT NULL;
+        -- ticket_facts counted per UTC day, desk (the ticket's) and stage: measure csat
+        -- (value good | bad) and read (value "<source>\t<article id>", with its title) by
+        -- the day the ticket was opened; effort, views, searches, contacts (value: the
+        -- number) by the day it was solved, so medians come from these histograms.
+        CREATE TABLE ticket_days (
+            day INTEGER NOT NULL,
+            desk TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            value TEXT NOT NULL,
+            tickets INTEGER NOT NULL,
+            title TEXT,
+            PRIMARY KEY (measure, day, desk, stage, value)
+        ) WITHOUT ROWID;
+        -- The final outcome of an outreach message (sent or held out) once its 7 days and
+        -- a day are over: a ticket from the customer, an opt-out of the address, within 7 days.
+        -- rule, status (sent | held_out), at (sent, or due when held out) and the customer
+        -- are the message's, copied so a range is read from the index alone.
+        CREATE TABLE outreach_outcomes (
+            message_id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            customer_id INTEGER NOT NULL,
+            ticket INTEGER NOT NULL,
+            unsubscribed INTEGER NOT NULL
+        );
+        CREATE INDEX outreach_outcomes_at
+            ON outreach_outcomes(at, rule, status, ticket, unsubscribed, customer_id);
+        -- What the aggregates cover: touchpoints up to touchpoint_id, refreshed at refreshed_at.
+        CREATE TABLE report_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            touchpoint_id INTEGER NOT NULL,
+            refreshed_at INTEGER NOT NULL
+        );
+        -- Days of touchpoints (tickets: 0019), read when a day's aggregates are made again;
+        -- the moves between stages in a range (first placements are most of the rows).
+        CREATE INDEX touchpoints_time ON touchpoints(occurred_at);
+        CREATE INDEX stage_history_moves ON stage_history(at) WHERE from_stage IS NOT NULL;
+        """,
+    )
+
+
+@migrations(name="0023_report_days")
+def report_days(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Report aggregates per UTC day, kept by plugin/reports/days.py (the worker, and a
+        -- report page for the few days it finds missing): the report pages sum a range of
+        -- days instead of reading millions of tickets and views. day: midnight UTC.
+        CREATE TABLE report_days (
+            day INTEGER PRIMARY KEY,
+            computed_at INTEGER NOT NULL
+        );
+        -- tickets opened that day per desk, stage when opened and channel
+        CREATE TABLE report_ticket_days (
+            day INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            tickets INTEGER NOT NULL,
+            csat_good INTEGER NOT NULL,
+            csat_rated INTEGER NOT NULL,
+            sla_targeted INTEGER NOT NULL,
+            sla_breached INTEGER NOT NULL,
+            PRIMARY KEY (day, source, stage, channel)
+        ) WITHOUT ROWID;
+        -- their first-response and resolution times, counted per rounded value
+        -- (measure: first_response | resolution; minutes: the bucket's value)
+        CREATE TABLE report_time_days (
+            day INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            minutes REAL NOT NULL,
+            tickets INTEGER NOT NULL,
+            PRIMARY KEY (day, source, stage, channel, measure, minutes)
+        ) WITHOUT ROWID;
+        -- article views that day, and how many the same customer followed with a ticket
+        -- within 24 h
+        CREATE TABLE report_article_days (
+            day INTEGER NOT NULL,
+            article_source TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            views INTEGER NOT NULL,
+            followed INTEGER NOT NULL,
+            PRIMARY KEY (day, article_source, article_id)
+        ) WITHOUT ROWID;
+        -- a day's tickets and their customers without reading every ticket: 0019's index
+        -- of creation times, now also covering the customer (one index, not two)
+        DROP INDEX tickets_created_at;
+        CREATE INDEX tickets_created_at ON tickets(created_at, customer_id, deleted);
+        -- (stage moves in a period: stage_history_moves, made by 0022)
+        """,
+    )

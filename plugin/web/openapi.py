@@ -509,6 +509,59 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/tickets/{source}/{ticket_id}/guard-outcome": {
+        "post": {
+            "summary": "What the agent did about the guard's warnings (for the reports)",
+            "description": "Called by the desk apps when the agent clicks Send anyway "
+            "(`sent_anyway`) or Edit reply (`edited`). Closes the open warnings of the named "
+            "articles on this ticket; `recorded` is how many were open (0 for a repeat).",
+            "operationId": "guardOutcome",
+            "security": _AGENT,
+            "parameters": [*_TICKET_PARAMS],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["outcome", "articles"],
+                            "properties": {
+                                "outcome": {"type": "string", "enum": ["sent_anyway", "edited"]},
+                                "articles": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 50,
+                                    "description": "The warnings' own `source` and `article_id`.",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["source", "article_id"],
+                                        "properties": {
+                                            "source": {"type": "string", "maxLength": 200},
+                                            "article_id": {"type": "string", "maxLength": 200},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["outcome", "recorded"],
+                        "properties": {
+                            "outcome": {"type": "string"},
+                            "recorded": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                    "The outcome, and how many open warnings it closed.",
+                ),
+                **_errors(400, 401, 403, 404, 413, 503),
+            },
+        }
+    },
     "/api/v1/tickets/{source}/{ticket_id}/articles/search": {
         "get": {
             "summary": "Search the knowledge base, each result marked read or not",

@@ -4,6 +4,11 @@
   `{"warnings": [...], "links": n}` (DESIGN §4; fields in `plugin.reply_guard.guard`).
 - `GET /api/v1/tickets/<source>/<ticket_id>/articles/search?q=` → `{"results": [...]}`,
   each marked `read` when this ticket's customer already read it.
+- `POST /api/v1/tickets/<source>/<ticket_id>/guard-outcome`
+  `{"outcome": "sent_anyway" | "edited", "articles": [{"source", "article_id"}, …]}` →
+  `{"outcome": …, "recorded": n}`: what the agent did about the warnings (the desk apps
+  call it from "Send anyway" and "Edit reply"). Each check's warnings are stored too
+  (`plugin/reply_guard/events.py`), for the reply-guard report.
 
 Both need an agent token for the ticket. Bad input is a 400/413 JSON error, never a 500.
 """
@@ -18,6 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from connectors import fastjson
 from plugin.clock import iso, now_epoch
+from plugin.reply_guard.events import record_agent_choice, record_check
 from plugin.reply_guard.guard import (
     GuardContext,
     PopularityCache,
@@ -37,6 +43,7 @@ bp = Blueprint("reply_guard", __name__, url_prefix="/api/v1")
 
 MAX_DRAFT_BYTES = 100 * 1024
 MAX_QUERY_CHARS = 200
+MAX_OUTCOME_BYTES = 16 * 1024
 SEARCH_RESULTS = 10
 HOSTS_TTL_SECONDS = 60.0
 """Article hosts change only when a knowledge base gains a domain: re-read once a minute."""
@@ -77,7 +84,37 @@ def check_reply_view(source: str, ticket_id: str) -> Response:
         iso=iso,
         popularity=_popularity(),
     )
+    if result["warnings"]:
+        record_check(
+            db(),
+            source=source,
+            ticket_id=ticket_id,
+            customer_id=ticket["customer_id"],
+            result=result,
+            now=context.now,
+        )
     return jsonify(result)
+
+
+@bp.post("/tickets/<source>/<ticket_id>/guard-outcome")
+def guard_outcome_view(source: str, ticket_id: str) -> Response:
+    require_agent(source, ticket_id)
+    too_large = ApiError(413, "body_too_large", f"Send at most {MAX_OUTCOME_BYTES // 1024} KB.")
+    if (request.content_length or 0) > MAX_OUTCOME_BYTES:
+        raise too_large
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_OUTCOME_BYTES:
+        raise too_large
+    try:
+        data = fastjson.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            400, "invalid_json", 'Send a JSON object like {"outcome": "edited", "articles": [...]}.'
+        ) from None
+    _ticket(source, ticket_id)
+    return jsonify(
+        record_agent_choice(db(), source=source, ticket_id=ticket_id, data=data, now=now_epoch())
+    )
 
 
 @bp.get("/tickets/<source>/<ticket_id>/articles/search")

@@ -99,6 +99,6 @@ def test_the_open_demo_admin_says_it_is_open(page, live_demo, artifacts):
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(live_demo + "/admin/")
     expect(page.locator(".open-banner")).to_contain_text("Open demo admin")
-    menu = ["Dashboard", "Stages & signals", "Customers", "Outreach"]  # only pages that exist
+    menu = ["Dashboard", "Stages & signals", "Customers", "Outreach", "Reports"]  # pages that exist
     expect(page.locator(".admin-nav a")).to_have_text(menu)
     page.screenshot(path=artifacts / "admin-open-demo.png")

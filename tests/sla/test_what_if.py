@@ -542,7 +542,8 @@ def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
         ("[[sla.rules]]\nname = 'x'\npriority = 'asap'\n[sla.rules.when]\nall = []\n",
          ["draft.toml: sla.rules[0]", "priority", "urgent"]),
         ("[[sla.rule]]\nname = 'x'\n", ["draft.toml: sla", "rule", "[[sla.rules]]"]),
-        ("[journey]\n", ["draft.toml", "journey", "only SLA rules"]),
+        ("[reports]\n", ["draft.toml", "reports", "only SLA rules"]),
+        ("[journey]\n", ["draft.toml", "sla", "missing"]),
         ("[[sla.rules]\n", ["draft.toml", "not valid TOML"]),
         ("", ["draft.toml", "sla", "missing"]),
     ],
@@ -556,6 +557,16 @@ def test_a_bad_rules_file_is_refused_in_one_sentence(tmp_path, text, shown):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     for part in shown:
         assert part in result.stderr
+
+
+def test_a_rules_export_file_gives_its_sla_rules(tmp_path):
+    exported = tmp_path / "rules.toml"
+    exported.write_text(
+        "[journey]\nstages = []\n[outreach]\nrules = []\n"
+        "[[sla.rules]]\nname = 'all'\npriority = 'high'\n[sla.rules.when]\nall = []\n",
+        encoding="utf-8",
+    )
+    assert [rule.name for rule in load_rules_file(exported).rules] == ["all"]
 
 
 def test_a_missing_rules_file_is_named(tmp_path):

@@ -123,6 +123,32 @@ def test_the_upgraded_store_has_an_empty_outbox_and_keeps_the_journey_versions(r
     assert snapshot(path, "SELECT DISTINCT kind FROM rule_sets") == [("journey",)]
 
 
+def test_the_upgraded_store_reports_on_the_tickets_it_kept(release_store):
+    """0023_report_days: the daily sums start empty, and the first report counts every
+    kept ticket of its range (a page computes the days still missing)."""
+    from datetime import UTC, datetime
+
+    from plugin.reports.catalog import all_reports
+    from plugin.reports.report import Filters
+
+    path = release_store.parent / "journeydesk.db"
+    open_db(path).conn.close()
+    assert snapshot(path, "SELECT count(*) FROM report_days") == [(0,)]
+    (first, last, count), *_ = snapshot(
+        path, "SELECT min(created_at), max(created_at), count(*) FROM tickets WHERE deleted = 0"
+    )
+    start = datetime.fromtimestamp(first - first % 86_400, UTC)
+    end = datetime.fromtimestamp(last - last % 86_400 + 86_400, UTC)
+    db = open_db(path)
+    try:
+        report = all_reports()["tickets"](db, Filters(start, end))
+        while any("not counted yet" in note for note in report.notes):
+            report = all_reports()["tickets"](db, Filters(start, end))
+    finally:
+        db.conn.close()
+    assert sum(row["tickets"] for row in report.rows) == count > 0
+
+
 def test_the_upgraded_store_has_an_empty_note_queue_and_no_sla_line(release_store):
     """0017_journey_notes: a new table only; old tickets get no note and no SLA decision."""
     config = load_config(release_store)

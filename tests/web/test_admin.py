@@ -12,6 +12,7 @@ import pytest
 from flask import url_for
 
 from plugin.app import create_app
+from plugin.background import jobs
 from plugin.journey.active_model import config_model
 from plugin.journey.recompute import recompute
 from plugin.security import Secret, mint_agent_token
@@ -19,7 +20,6 @@ from plugin.store import open_db, open_store
 from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
-from plugin.web.admin import journey as journey_views
 from tests.helpers.copies import private_copy
 
 PASSWORD = "correct horse battery staple"
@@ -288,7 +288,7 @@ def test_the_dashboard_shows_customers_per_stage_and_signal_and_the_syncs(admin,
         assert re.search(rf'data-key="{key}">.*?<td class="num">{count}</td>', page, re.S), key
     assert 'id="signal-counts"' in page and "Repeat reader" in page
     assert "<code>demo</code>" in page  # the last sync of the demo desk
-    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 4
+    assert re.findall(r'class="admin-nav".*?</nav>', page, re.S)[0].count("<a ") == 5
 
 
 def test_the_stages_page_lists_definitions_counts_and_the_fact_catalogue(admin, admin_config):
@@ -460,7 +460,7 @@ def test_another_worker_picks_up_a_saved_version(admin, admin_config, monkeypatc
 
 
 def test_a_large_desk_recomputes_in_the_background(admin, admin_config, monkeypatch):
-    monkeypatch.setattr(journey_views, "SYNC_RECOMPUTE_LIMIT", 0)
+    monkeypatch.setattr(jobs, "FOREGROUND_RECOMPUTE_LIMIT", 0)
     text = editor_text(admin.get(SERVICE).text).replace("value = 45", "value = 20")
     preview = post_edit(admin, text)
     expected = table_counts(preview.text, "preview-stages", "after")

@@ -16,6 +16,7 @@ NAV: list[tuple[str, str]] = [
     ("admin.journey", "Stages & signals"),
     ("admin.customers", "Customers"),
     ("admin.outreach", "Outreach"),
+    ("admin.reports", "Reports"),
 ]
 """(endpoint, label) of the admin menu, in order."""
 
@@ -27,4 +28,5 @@ from plugin.web.admin import (  # noqa: E402, F401
     journey,
     outreach,
     outreach_timeline,
+    reports,
 )

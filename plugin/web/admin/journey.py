@@ -8,8 +8,7 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from plugin.background.jobs import recompute_quietly, run_recompute
-from plugin.background.threads import start_in_thread
+from plugin.background.jobs import recompute_saved_model
 from plugin.clock import now_epoch
 from plugin.journey.active_model import (
     KIND,
@@ -44,10 +43,6 @@ from plugin.store.rule_sets import RuleSet, get_rule_set, list_rule_sets
 from plugin.web.admin import bp
 from plugin.web.admin.formatting import DiffLine, text_diff
 from plugin.web.context import db, state
-
-SYNC_RECOMPUTE_LIMIT = 5_000
-"""Up to this many customers a save recomputes before answering (about a second per
-thousand); beyond it, in a background thread while the page shows the progress."""
 
 
 @bp.get("/journey")
@@ -187,17 +182,15 @@ def _put_in_force(saved: RuleSet) -> None:
     """Use `saved` in this process now and recompute every customer with it."""
     app_state = state()
     app_state.model, app_state.model_version = version_model(saved), saved.id
-    customers = count_customers(db())
-    if customers <= SYNC_RECOMPUTE_LIMIT:
-        report = run_recompute(app_state.config, full=True, db=db())
+    done = recompute_saved_model(app_state.config, db())
+    if done.report is not None:
         flash(
-            f"Saved version {saved.version}: {report.customers:,} customers recomputed, "
-            f"{report.moved:,} changed stage."
+            f"Saved version {saved.version}: {done.report.customers:,} customers recomputed, "
+            f"{done.report.moved:,} changed stage."
         )
         return
-    start_in_thread(recompute_quietly, app_state.config, full=True, name="journeydesk-recompute")
     flash(
-        f"Saved version {saved.version}. Recomputing {customers:,} customers in the "
+        f"Saved version {saved.version}. Recomputing {done.customers:,} customers in the "
         "background; the counts below follow as it goes."
     )
 

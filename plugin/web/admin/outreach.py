@@ -27,7 +27,7 @@ from plugin.outreach.active_rules import (
     restore_version,
     save_rules,
 )
-from plugin.outreach.audience import SKIP_REASONS, Candidate
+from plugin.outreach.audience import SKIP_REASONS
 from plugin.outreach.editing import (
     candidate_table,
     describe_schedule,
@@ -39,11 +39,9 @@ from plugin.outreach.editing import (
 )
 from plugin.outreach.engine import run_quietly
 from plugin.outreach.explain import VERDICTS, explain
-from plugin.outreach.planning import RulePlan, load_candidates, plan_rule, render_for
+from plugin.outreach.planning import RulePlan, template_refusal, trial_plans
 from plugin.outreach.rules import cron_trigger, load_rules
 from plugin.outreach.templates import (
-    LANGUAGES,
-    TemplateRefused,
     copied_body,
     shipped_templates,
     template_catalogue,
@@ -395,18 +393,8 @@ def _save(active: ActiveRules, name: str | None, text: str, candidate: dict[str,
 
 
 def _refused(candidate: dict[str, Any], name: str | None) -> str | None:
-    """The sandbox's refusal of an edited rule's template, tried in each language on a
-    stand-in customer (a cheap check before saving: a preview plans every customer)."""
     rules = load_rules(candidate, file=EDITOR)
-    now = now_epoch()
-    for rule in [rules.rule(name)] if name else rules.rules:
-        for locale in LANGUAGES:
-            stand_in = Candidate(0, "Alex Doe", "alex@example.com", locale, None, None, (), {})
-            try:
-                render_for(db(), state().config, rule, stand_in, now=now)
-            except TemplateRefused as exc:
-                return exc.message
-    return None
+    return template_refusal(db(), state().config, rules, [name] if name else None, now=now_epoch())
 
 
 def _previews(
@@ -414,21 +402,13 @@ def _previews(
 ) -> list[dict[str, Any]]:
     """What each rule edited (one, or all of them) would do now, sending nothing."""
     rules = load_rules(candidate, file=EDITOR)
-    trial = ActiveRules(rules, active.version, active.origin)
-    chosen = [rules.rule(name)] if name else list(rules.rules)
-    now = now_epoch()
-    candidates = load_candidates(db(), state().config, now=now)
-    previews = []
-    for rule in chosen:
-        plan = plan_rule(
-            db(), state().config, trial, rule, now=now, candidates=candidates, render_all=False
-        )
-        previews.append(_preview(plan, detailed=name is not None))
-    return previews
+    names = [name] if name else None
+    plans = trial_plans(db(), state().config, active, rules, names, now=now_epoch())
+    return [_preview(plan, detailed=name is not None) for plan in plans]
 
 
 def _preview(plan: RulePlan, *, detailed: bool) -> dict[str, Any]:
-    receiving = [p for p in plan.planned if not p.decision.skipped]
+    receiving = plan.receiving
     sample = _sample([p for p in receiving if p.rendered or p.error], SAMPLE_SIZE)
     examples: dict[str, Any] = {}
     for planned in sample:
@@ -438,7 +418,7 @@ def _preview(plan: RulePlan, *, detailed: bool) -> dict[str, Any]:
         "plan": plan,
         "rule": plan.rule,
         "receiving": len(receiving),
-        "deferred": sum(1 for p in receiving if p.decision.deferred),
+        "deferred": plan.deferred,
         "skipped": sorted(plan.skipped().items(), key=lambda kv: -kv[1]),
         "refused": plan.refused[0].error if plan.refused else None,
         "sample": [{"planned": p, "reasons": render_reasons(p.decision.reasons)} for p in sample]

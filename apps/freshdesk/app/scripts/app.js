@@ -52,7 +52,8 @@
     pendingToken: null,
     sidebarShown: false,
     warnedKey: null, // the articles the panel currently warns about
-    confirmedKey: null // ...and the ones the agent chose to send anyway
+    confirmedKey: null, // ...and the ones the agent chose to send anyway
+    heldWarnings: null // the warnings a held reply waits on (reported once it goes out)
   };
 
   function byId(id) {
@@ -225,9 +226,19 @@
     var warnings = await checkReply(draft);
     var key = warningKey(warnings);
     if (!warnings.length || key === state.confirmedKey) {
+      // A held reply now goes out: as confirmed ("Send anyway"), or edited until the
+      // warnings it was held for are gone.
+      if (state.heldWarnings) {
+        reportOutcome(key === state.confirmedKey && warnings.length ? 'sent_anyway' : 'edited',
+          state.heldWarnings);
+      }
       clearWarnings();
       return { ok: true };
     }
+    if (state.heldWarnings && key !== state.warnedKey) {
+      reportOutcome('edited', state.heldWarnings); // edited, though still linking read articles
+    }
+    state.heldWarnings = warnings;
     showWarnings(warnings, key);
     var summary = summarize(warnings);
     notify('warning', summary);
@@ -267,6 +278,26 @@
     }
     var payload = JSON.parse(res.response);
     return (payload && Array.isArray(payload.warnings)) ? payload.warnings : [];
+  }
+
+  // What the agent did about held warnings, for the reply-guard report. Never in the way of
+  // the reply: a failure is only logged.
+  async function reportOutcome(outcome, warnings) {
+    try {
+      var id = await ticketId();
+      var token = await agentToken();
+      await state.client.request.invokeTemplate('guardOutcome', {
+        context: { ticket_id: id, token: token },
+        body: JSON.stringify({
+          outcome: outcome,
+          articles: warnings.map(function (w) {
+            return { source: w.source, article_id: String(w.article_id) };
+          })
+        })
+      });
+    } catch (err) {
+      console.warn('journeydesk: could not record the reply guard outcome', err);
+    }
   }
 
   // Which articles a set of warnings is about: "Send anyway" covers exactly these.
@@ -339,6 +370,7 @@
   }
 
   function clearWarnings() {
+    state.heldWarnings = null;
     state.warnedKey = null;
     state.confirmedKey = null;
     byId('jd-warnings').hidden = true;

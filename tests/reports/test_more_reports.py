@@ -1,0 +1,425 @@
+"""The touchpoints, effort, outreach-outcomes, reply-guard and journey-map reports against
+a small generated history: every figure is recomputed here in plain Python over the
+generated records (tests/reports/generated_history.py), never with the reports' SQL."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from statistics import median
+
+import pytest
+
+import plugin.reports.journey_map  # noqa: F401  (registers)
+import plugin.reports.outreach_outcomes  # noqa: F401
+import plugin.reports.reply_guard  # noqa: F401
+import plugin.reports.touchpoints  # noqa: F401
+from plugin import clock
+from plugin.reports.aggregates import rebuild, refresh
+from plugin.reports.figures import newcombe_difference, wilson
+from plugin.reports.report import REPORTS
+from plugin.store import open_db
+from plugin.store.guard_events import Warned, record_outcome, record_warnings
+from tests.helpers.config import ANCHOR
+from tests.reports.generated_history import DAY, DESK, END, START, filters_of_range, generate
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with clock.moved_to(ANCHOR, frozen=True):
+        db = open_db(tmp_path_factory.mktemp("reports") / "journeydesk.db")
+        history = generate(db)
+        refresh(db, now=END)  # the worker's job: the first one builds everything
+        yield db, history
+
+
+def run(db, name, desks=()):
+    with clock.moved_to(ANCHOR, frozen=True):
+        return REPORTS[name](db, filters_of_range(desks))
+
+
+def in_range(at: int) -> bool:
+    return START <= at < END
+
+
+def live_tickets(history):
+    return [t for t in history.tickets if not t["deleted"]]
+
+
+def followed(history, customer: int, at: int) -> bool:
+    return any(
+        t["customer"] == customer and at < t["created"] <= at + DAY for t in live_tickets(history)
+    )
+
+
+def expected_touchpoints(history):
+    """{touchpoint: [(customer, at)]} in the range."""
+    found = defaultdict(list)
+    for cid, at, _ in history.views:
+        if in_range(at):
+            found["article_view"].append((cid, at))
+    for cid, at in history.searches:
+        if in_range(at):
+            found["search"].append((cid, at))
+    for t in live_tickets(history):
+        if in_range(t["created"]):
+            found[f"ticket:{t['channel']}"].append((t["customer"], t["created"]))
+    for m in history.messages:
+        if m["status"] == "sent" and in_range(m["at"]):
+            found["outreach:email"].append((m["customer"], m["at"]))
+    return found
+
+
+def test_touchpoints_volume_followed_share_and_stages(world):
+    db, history = world
+    report = run(db, "touchpoints")
+    rows = {row["key"]: row for row in report.rows}
+    expected = expected_touchpoints(history)
+    assert set(rows) == set(expected)
+    for touchpoint, events in expected.items():
+        row = rows[touchpoint]
+        hits = sum(followed(history, cid, at) for cid, at in events)
+        assert row["volume"] == len(events), touchpoint
+        assert row["followed"] == hits, touchpoint
+        assert row["followed_share"] == pytest.approx(hits / len(events))
+        stages = Counter(history.stage_at(cid, at) for cid, at in events)
+        for stage, count in stages.items():
+            assert row[f"stage_{stage}"] == count, (touchpoint, stage)
+    # the formula is shown next to the share
+    share = next(c for c in report.columns if c.key == "followed_share")
+    assert "24 h" in share.formula and "÷" in share.formula
+    assert report.as_csv().splitlines()[0].startswith("Touchpoint,Volume")
+
+
+def expected_effort(history):
+    by_stage = defaultdict(list)
+    for t in live_tickets(history):
+        if t["solved"] is None or not in_range(t["solved"]):
+            continue
+        low, high = t["solved"] - 7 * DAY, t["solved"]
+        cid = t["customer"]
+        views = sum(1 for c, at, _ in history.views if c == cid and low <= at <= high)
+        searches = sum(1 for c, at in history.searches if c == cid and low <= at <= high)
+        contacts = sum(
+            1 for o in live_tickets(history) if o["customer"] == cid and low <= o["created"] <= high
+        )
+        by_stage[history.stage_at(cid, t["created"])].append(views + searches + contacts)
+    return by_stage
+
+
+def test_effort_is_the_median_of_reads_and_contacts_before_resolution(world):
+    db, history = world
+    report = run(db, "effort")
+    expected = expected_effort(history)
+    assert {row["key"]: row["tickets"] for row in report.rows} == {
+        s: len(v) for s, v in expected.items()
+    }
+    for row in report.rows:
+        assert row["effort"] == median(expected[row["key"]]), row["key"]
+    assert "7 days" in next(c for c in report.columns if c.key == "effort").formula
+
+
+def test_outreach_outcomes_compare_each_rule_with_its_control_group(world):
+    db, history = world
+    rows = {row["rule"]: row for row in run(db, "outreach-outcomes").rows}
+    assert set(rows) == {"welcome", "nudge"}
+    for rule, row in rows.items():
+        groups = {}
+        for status in ("sent", "held_out"):
+            messages = [
+                m
+                for m in history.messages
+                if m["rule"] == rule and m["status"] == status and in_range(m["at"])
+            ]
+            over = [m for m in messages if m["at"] + 8 * DAY <= END]
+            tickets = sum(
+                any(
+                    t["customer"] == m["customer"] and m["at"] < t["created"] <= m["at"] + 7 * DAY
+                    for t in live_tickets(history)
+                )
+                for m in over
+            )
+            unsubscribed = sum(
+                m["email"] in history.opt_outs
+                and m["at"] <= history.opt_outs[m["email"]] <= m["at"] + 7 * DAY
+                for m in messages
+            )
+            groups[status] = (len(messages), len(over), tickets, unsubscribed)
+        sent, control = groups["sent"], groups["held_out"]
+        assert row["sent"] == sent[0]
+        assert row["held_out"] == control[0]
+        assert row["unsubscribed"] == sent[3]
+        if sent[1] < 30 or control[1] < 30:
+            assert row["verdict"] == "not enough data yet"
+            assert row["difference"] is None
+            continue
+        p1, p2 = sent[2] / sent[1], control[2] / control[1]
+        assert row["ticket_rate"] == pytest.approx(p1)
+        assert row["control_ticket_rate"] == pytest.approx(p2)
+        assert row["difference"] == pytest.approx(p1 - p2)
+        assert row["ci_low"] < p1 - p2 < row["ci_high"]
+        assert row["verdict"] != "not enough data yet"
+    assert rows["nudge"]["verdict"] == "not enough data yet"
+    assert rows["welcome"]["verdict"] != "not enough data yet"
+
+
+def test_newcombe_interval_matches_the_published_example():
+    """Newcombe (1998), table II, example (a): 56/70 vs 48/80 → 0.2 (0.0524 to 0.3339)."""
+    found = newcombe_difference(56, 70, 48, 80)
+    assert found.value == pytest.approx(0.2)
+    assert found.low == pytest.approx(0.0524, abs=5e-4)
+    assert found.high == pytest.approx(0.3339, abs=5e-4)
+    low, high = wilson(81, 263)
+    assert (low, high) == (pytest.approx(0.2553, abs=5e-4), pytest.approx(0.3662, abs=5e-4))
+    assert not math.isnan(newcombe_difference(0, 40, 0, 40).high)
+
+
+def test_reply_guard_counts_warnings_overrides_and_edits_per_week_and_article(world, tmp_path):
+    db = open_db(tmp_path / "guard.db")
+    events = [  # (ticket, article, warned at, checks, outcome)
+        ("1", "a1", START + 1 * DAY, 3, "sent_anyway"),
+        ("1", "a2", START + 1 * DAY, 1, "edited"),
+        ("2", "a1", START + 9 * DAY, 2, None),
+        ("3", "a1", START + 9 * DAY, 1, "edited"),
+        ("3", "a1", START + 10 * DAY, 1, "sent_anyway"),  # a new reply: a second warning
+        ("4", "a3", START - 2 * DAY, 1, "edited"),  # before the range
+    ]
+    for ticket, article, at, checks, outcome in events:
+        for n in range(checks):
+            record_warnings(
+                db,
+                source=DESK,
+                ticket_id=ticket,
+                customer_id=None,
+                warned=[Warned(DESK, article, f"Title {article}")],
+                now=at + n,
+            )
+        if outcome:
+            record_outcome(
+                db,
+                source=DESK,
+                ticket_id=ticket,
+                articles=[(DESK, article)],
+                outcome=outcome,
+                now=at + 60,
+            )
+    shown = [e for e in events if in_range(e[2])]
+    weeks = run(db, "reply-guard").rows
+    assert sum(w["shown"] for w in weeks) == len(shown)
+    assert sum(w["sent_anyway"] for w in weeks) == sum(e[4] == "sent_anyway" for e in shown)
+    assert sum(w["edited"] for w in weeks) == sum(e[4] == "edited" for e in shown)
+    from plugin.reports.reply_guard import week_of
+
+    assert [w["week"] for w in weeks] == sorted({week_of(e[2]) for e in shown})
+    articles = {row["article_id"]: row for row in run(db, "reply-guard-articles").rows}
+    assert articles["a1"]["shown"] == 4
+    assert articles["a1"]["sent_anyway"] == 2
+    assert articles["a1"]["edited"] == 1
+    assert articles["a1"]["override_rate"] == pytest.approx(2 / 3)
+    assert articles["a2"]["edited"] == 1
+    assert "a3" not in articles
+
+
+def test_journey_map_has_every_stage_in_journey_order_with_its_numbers(world):
+    db, history = world
+    report = run(db, "journey-map")
+    keys = [row["key"] for row in report.rows]
+    assert keys[:6] == [
+        "awareness",
+        "consideration",
+        "purchase",
+        "service",
+        "retention",
+        "advocacy",
+    ]
+    rows = {row["key"]: row for row in report.rows}
+    assert rows["awareness"]["phase"] == "pre-purchase"
+    assert rows["retention"]["phase"] == "post-purchase"
+    current = Counter(history.stage_at(cid, END + 10**9) for cid in history.customers)
+    expected = expected_touchpoints(history)
+    effort = expected_effort(history)
+    moves = [m for m in history.moves if m[1] is not None and in_range(m[3])]
+    for stage, row in rows.items():
+        assert row["customers"] == current.get(stage, 0), stage
+        views = [e for e in expected["article_view"] if history.stage_at(*e) == stage]
+        assert row["views"] == len(views), stage
+        tickets = sum(
+            1
+            for key, events in expected.items()
+            if key.startswith("ticket:")
+            for e in events
+            if history.stage_at(*e) == stage
+        )
+        assert row["tickets"] == tickets, stage
+        assert row["effort"] == (median(effort[stage]) if effort.get(stage) else None)
+        assert row["moves_in"] == sum(m[2] == stage for m in moves)
+        assert row["moves_out"] == sum(m[1] == stage for m in moves)
+        rated = [
+            t
+            for t in live_tickets(history)
+            if in_range(t["created"])
+            and t["csat"]
+            and history.stage_at(t["customer"], t["created"]) == stage
+        ]
+        good = sum(t["csat"] == "good" for t in rated)
+        assert row["csat"] == (pytest.approx(good / len(rated)) if rated else None)
+        stays = []
+        for m in moves:
+            if m[1] != stage:
+                continue
+            earlier = [p for p in history.moves if p[0] == m[0] and p[3] < m[3]]
+            stays.append((m[3] - earlier[-1][3]) / DAY)
+        assert row["median_days"] == (pytest.approx(median(stays)) if stays else None)
+    assert set(report.links) >= {"views", "effort", "pain_points", "moves_in", "csat"}
+    assert all(c.formula for c in report.columns if c.key not in ("stage",))
+
+
+def test_the_desk_filter_keeps_only_that_desks_numbers(world):
+    db, _ = world
+    assert run(db, "touchpoints", desks=("other",)).rows == []
+    assert run(db, "effort", desks=("other",)).rows == []
+    ours = run(db, "touchpoints", desks=(DESK,)).rows
+    # outreach is tied to no desk: counted when every desk is shown
+    assert ours == [r for r in run(db, "touchpoints").rows if r["key"] != "outreach:email"]
+
+
+def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(tmp_path):
+    """A ticket synced after the last refresh makes the views of the day before it
+    "followed"; a touchpoint synced late for an old day is counted in that day."""
+    from connectors.records import CustomerRef, Ticket, Touchpoint
+    from plugin.clock import from_epoch
+    from plugin.store.tickets import upsert_tickets
+    from plugin.store.touchpoints import insert_touchpoints
+
+    db = open_db(tmp_path / "late.db")
+    history = generate(db, seed=3, customers=8)
+    refresh(db, now=END)
+    before = {r["key"]: r for r in run(db, "touchpoints").rows}
+    cid, at, _ = next(v for v in history.views if START + 5 * DAY <= v[1] < END - 2 * DAY)
+    ref = CustomerRef(source_id=f"c{cid - min(history.customers)}")
+    upsert_tickets(
+        db,
+        DESK,
+        [
+            Ticket(
+                id="late-1",
+                requester=ref,
+                subject="Late",
+                created_at=from_epoch(at + 60),
+                channel="email",
+            )
+        ],
+    )
+    insert_touchpoints(
+        db,
+        DESK,
+        [Touchpoint("late-v", "article_view", from_epoch(START + DAY), ref, article_id="a1")],
+        article_source=DESK,
+    )
+    db.conn.commit()
+    history.tickets.append(
+        {
+            "id": "late-1",
+            "customer": cid,
+            "created": at + 60,
+            "solved": None,
+            "channel": "email",
+            "csat": None,
+            "deleted": False,
+        }
+    )
+    history.views.append((cid, START + DAY, "a1"))
+    refresh(db, now=END)  # both days are older than the settle window
+    after = {r["key"]: r for r in run(db, "touchpoints").rows}
+    views = expected_touchpoints(history)["article_view"]
+    assert after["article_view"]["volume"] == before["article_view"]["volume"] + 1
+    assert after["article_view"]["volume"] == len(views)
+    assert after["article_view"]["followed"] == sum(followed(history, c, a) for c, a in views)
+    assert after["ticket:email"]["volume"] == len(expected_touchpoints(history)["ticket:email"])
+    rebuild(db, now=END)
+    rebuilt = {r["key"]: r for r in run(db, "touchpoints").rows}
+    assert rebuilt == after
+
+
+def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(tmp_path):
+    from connectors.records import CustomerRef, Ticket
+    from plugin.clock import from_epoch
+    from plugin.store.tickets import upsert_tickets
+
+    db = open_db(tmp_path / "solved.db")
+    history = generate(db, seed=4, customers=10)
+    refresh(db, now=END - DAY)
+    ticket = next(
+        t for t in live_tickets(history) if t["solved"] is None and in_range(t["created"])
+    )
+    ref = CustomerRef(source_id=f"c{ticket['customer'] - min(history.customers)}")
+    solved = END - DAY // 2
+    upsert_tickets(
+        db,
+        DESK,
+        [
+            Ticket(
+                id=ticket["id"],
+                requester=ref,
+                subject="Help",
+                created_at=from_epoch(ticket["created"]),
+                updated_at=from_epoch(solved),
+                status="solved",
+                channel=ticket["channel"],
+                solved_at=from_epoch(solved),
+                csat_score="good",
+            )
+        ],
+    )
+    db.conn.commit()
+    ticket.update(solved=solved, csat="good")
+    refresh(db, now=END)
+    expected = expected_effort(history)
+    report = run(db, "effort")
+    assert {row["key"]: row["tickets"] for row in report.rows} == {
+        s: len(v) for s, v in expected.items()
+    }
+    stage = history.stage_at(ticket["customer"], ticket["created"])
+    row = next(r for r in run(db, "journey-map").rows if r["key"] == stage)
+    rated = [
+        t
+        for t in live_tickets(history)
+        if in_range(t["created"])
+        and t["csat"]
+        and history.stage_at(t["customer"], t["created"]) == stage
+    ]
+    assert row["csat"] == pytest.approx(sum(t["csat"] == "good" for t in rated) / len(rated))
+
+
+def test_the_median_of_a_histogram_is_the_median_of_its_values():
+    import random
+
+    from plugin.reports.figures import median_of_counts
+
+    rng = random.Random(7)
+    for _ in range(200):
+        counts = {rng.randint(0, 12): rng.randint(1, 5) for _ in range(rng.randint(1, 6))}
+        values = [v for v, n in counts.items() for _ in range(n)]
+        assert median_of_counts(counts) == median(values)
+    assert median_of_counts({}) is None
+
+
+def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
+    """`journeydesk rebuild-reports` on a copy of the demo: it says what it made, and the
+    touchpoints report then has the demo's article views."""
+    from tests.helpers.cli import journeydesk
+    from tests.helpers.config import write_config
+    from tests.helpers.copies import private_copy
+
+    config = private_copy(seeded_demo, tmp_path)  # tmp_path/journeydesk.db
+    result = journeydesk("rebuild-reports", "--config", str(write_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "Rebuilt the report figures of" in result.stdout
+    db = open_db(config.database_path)
+    (views,) = db.execute(
+        "SELECT count(*) FROM touchpoints WHERE type = 'article_view' AND occurred_at >= ? "
+        "AND occurred_at < ?",
+        [START, END],
+    ).fetchone()
+    rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+    assert rows["article_view"]["volume"] == views > 0
