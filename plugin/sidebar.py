@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +11,18 @@ from sqlite_utils import Database
 from plugin.clock import iso, now_epoch
 from plugin.config import Config
 from plugin.intake.freshness import DELETED, Freshness, TicketFetches, ensure_fresh
-from plugin.journey.model import JourneyModel, reason_from_dict
+from plugin.journey.facts import compute_facts
+from plugin.journey.model import JourneyModel, explain_unconditional, reason_from_dict
 from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
 from plugin.sla.explain import explain_decision
 from plugin.store import loads_object
-from plugin.store.history import earlier_reading, last_articles_before, timeline_rows
+from plugin.store.history import (
+    customer_aggregates,
+    earlier_reading,
+    last_articles_before,
+    timeline_rows,
+)
 from plugin.store.outbox import received_messages
 from plugin.store.sla_decisions import get_decision
 from plugin.store.tickets import (
@@ -30,7 +36,10 @@ from plugin.store.tickets import (
 DAY = 86_400
 TIMELINE_LENGTH = 15
 EFFORT_DAYS = 7
-"""The customer-effort hint counts reading and contacts in this many days up to the ticket."""
+"""The activity line counts reading and contacts in this many days up to the ticket."""
+EFFORT_SIGNAL = "high_effort"
+"""The model's signal that says "high effort": the one definition of it. The activity line's
+`level` is "high" exactly when this signal is on, and never otherwise."""
 OUTREACH_DAYS = 30
 """The sidebar lists the proactive messages the customer received in this many days."""
 
@@ -97,7 +106,7 @@ def build_ticket_journey(
         db, ticket["customer_id"], created, since=since, limit=settings.articles_shown
     )
     payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
-    payload["effort"] = _effort(context.facts.effort)
+    payload["effort"] = _effort(context.facts.effort, _has_signal(payload, EFFORT_SIGNAL))
     payload["reading_earlier"] = None if articles else _earlier(db, ticket["customer_id"], since)
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
@@ -184,6 +193,8 @@ def build_customer_journey(
         facts = customer_facts(db, customer_id, end=now, effort_seconds=EFFORT_DAYS * DAY)
     customer = facts.customer or {}
     state = facts.journey or _evaluate_now(db, model, customer_id, now)
+    signals = [_signal_item(model, s, lang) for s in state["signals"]]
+    high_effort = any(s["key"] == EFFORT_SIGNAL for s in signals)
     return {
         "customer": {
             "id": str(customer_id),
@@ -196,10 +207,10 @@ def build_customer_journey(
             "anonymous": not (customer.get("name") or customer.get("email")),
             "has_activity": facts.has_activity,
         },
-        "effort": _effort(facts.effort) if effort else None,
+        "effort": _effort(facts.effort, high_effort) if effort else None,
         "reading_earlier": None,
-        "stage": _stage_item(model, state, lang),
-        "signals": [_signal_item(model, s, lang) for s in state["signals"]],
+        "stage": _stage_item(model, state, lang, lambda: _facts_now(db, customer_id, now)),
+        "signals": signals,
         "articles_before_ticket": [],
         "timeline": [
             _timeline_item(*row)
@@ -237,14 +248,33 @@ def _evaluate_now(db: Database, model: JourneyModel, customer_id: int, now: int)
     return {"stage": row.stage, "stage_since": None, "reasons": row.reasons, "signals": row.signals}
 
 
-def _stage_item(model: JourneyModel, state: Mapping[str, Any], lang: str) -> dict[str, Any]:
+def _stage_item(
+    model: JourneyModel,
+    state: Mapping[str, Any],
+    lang: str,
+    facts_now: Callable[[], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The stage with its reasons; a stage that matched without any (the fallback) is
+    explained by what the customer has and has not done (`explain_unconditional`)."""
     definition = model.stage(state["stage"])
+    reasons = [reason_from_dict(r) for r in state["reasons"]]
+    if not reasons:
+        reasons = list(explain_unconditional(model, state["stage"], facts_now()))
     return {
         "key": state["stage"],
         "label": definition.label_in(lang) if definition else state["stage"],
         "since": iso(state.get("stage_since")),
-        "reasons": render_reasons([reason_from_dict(r) for r in state["reasons"]], lang),
+        "reasons": render_reasons(reasons, lang),
     }
+
+
+def _facts_now(db: Database, customer_id: int, now: int) -> Mapping[str, Any]:
+    aggregates = customer_aggregates(db, [customer_id], now=now).get(customer_id)
+    return compute_facts(aggregates, now) if aggregates else {}
+
+
+def _has_signal(payload: Mapping[str, Any], key: str) -> bool:
+    return any(s["key"] == key for s in payload["signals"])
 
 
 def _signal_item(model: JourneyModel, signal: Mapping[str, Any], lang: str) -> dict[str, Any]:
@@ -294,13 +324,14 @@ def _timeline_item(
     }
 
 
-def _effort(counts: Mapping[str, int]) -> dict[str, Any]:
+def _effort(counts: Mapping[str, int], high_effort: bool) -> dict[str, Any]:
     """Articles read, searches and contacts in the EFFORT_DAYS up to the ticket (or now),
-    with a level. A proxy of customer effort (the journey literature's "high effort"
-    moment): reading a lot and still writing, or writing again and again.
+    with a level kept for API clients: "high" exactly when the model's high-effort signal
+    is on (one definition of high effort, the model's), else "medium" for some reading or a
+    repeat contact, "low" otherwise.
     """
     articles, contacts = counts["articles"], counts["contacts"]
-    if articles >= 8 or contacts >= 3 or (articles >= 5 and contacts >= 2):
+    if high_effort:
         level = "high"
     elif articles >= 3 or contacts >= 2:
         level = "medium"

@@ -235,3 +235,40 @@ def json_reason(leaf: Leaf) -> Callable[[Any], str]:
         return '{"actual":' + dumps(actual) + rest
 
     return reason
+
+
+NEAREST_STAGES_EXPLAINED = 2
+"""A stage matched without conditions (the fallback) is explained by the facts of this many
+stages nearest to it on the journey: what the customer has and has not done."""
+
+
+def explain_unconditional(
+    model: JourneyModel, stage_key: str, facts: Mapping[str, Any]
+) -> tuple[Reason, ...]:
+    """Reasons for a stage that matched without any (the fallback, Awareness by default).
+
+    The facts the nearest stages test, with the customer's values (``on the Free plan``,
+    ``has not bought yet``, ``read nothing about Plans & pricing``): why the customer is in
+    none of them. Each fact once, nearest stage first.
+    """
+    here = journey_position(stage_key)
+    others = sorted(
+        (s for s in model.stages if s.key != stage_key),
+        key=lambda s: (abs(journey_position(s.key) - here), model.stages.index(s)),
+    )
+    reasons: dict[str, Reason] = {}
+    for definition in others[:NEAREST_STAGES_EXPLAINED]:
+        for leaf in _leaves(definition.condition):
+            if leaf.fact == "stage" or leaf.fact.startswith("signal:"):
+                continue
+            actual = facts.get(leaf.fact)
+            if actual is None and leaf.fact.startswith("read_category:"):
+                actual = 0
+            reasons.setdefault(leaf.fact, Reason(leaf.fact, "eq", None, actual))
+    return tuple(reasons.values())
+
+
+def _leaves(condition: Condition) -> list[Leaf]:
+    if isinstance(condition, Leaf):
+        return [condition]
+    return [leaf for child in condition.children for leaf in _leaves(child)]

@@ -1,14 +1,17 @@
 """Reasons as sentences for agents and admins, in English and Spanish.
 
 A `Reason` is structured (fact, op, expected, actual); this module turns it into a short phrase
-such as ``purchased 12 days ago (≤ 45)`` or ``compró hace 12 días (≤ 45)``. Phrases live in
+such as ``bought 12 days ago`` or ``compró hace 12 días``: what a person would say, the
+window of every count named (``in the 7 days before now``: facts are evaluated at a moment),
+known text values translated (`VALUE_WORDS`: ``trial`` → ``on a trial``). Phrases live in
 `PHRASES`, plain data keyed by fact (``"read_category:"`` for a family), so a new fact needs
 only an entry; a fact without one falls back to ``<fact> = <actual> (<op> <expected>)``.
 
-Each entry maps a language to templates picked by the actual value: ``one`` / ``other`` for
-counts (``{n}``), ``true`` / ``false`` for booleans, ``missing`` when there is no value, and
-``other`` for everything else (``{value}``, quoted when text). ``{name}`` is the parameter of a
-family fact (``Billing`` in ``read_category:Billing``).
+Each entry maps a language to templates picked by the actual value: ``zero`` / ``one`` /
+``other`` for counts (``{n}``), ``true`` / ``false`` for booleans, ``missing`` when there is no
+value, a text value's own template (``trial``), and ``other`` for everything else
+(``{value}``). ``{name}`` is the parameter of a family fact (``Billing`` in
+``read_category:Billing``).
 """
 
 from __future__ import annotations
@@ -29,119 +32,165 @@ PHRASES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "en": {
             "one": "signed up {n} day ago",
             "other": "signed up {n} days ago",
+            "zero": "signed up today",
             "missing": "no signup date",
         },
         "es": {
             "one": "se registró hace {n} día",
             "other": "se registró hace {n} días",
+            "zero": "se registró hoy",
             "missing": "sin fecha de registro",
         },
     },
     "days_since_purchase": {
         "en": {
-            "one": "purchased {n} day ago",
-            "other": "purchased {n} days ago",
-            "missing": "no purchase yet",
+            "one": "bought {n} day ago",
+            "other": "bought {n} days ago",
+            "zero": "bought today",
+            "missing": "has not bought yet",
         },
         "es": {
             "one": "compró hace {n} día",
             "other": "compró hace {n} días",
-            "missing": "sin compras todavía",
+            "zero": "compró hoy",
+            "missing": "todavía no ha comprado",
         },
     },
     "days_until_renewal": {
         "en": {
-            "one": "renewal in {n} day",
-            "other": "renewal in {n} days",
+            "one": "renews in {n} day",
+            "other": "renews in {n} days",
+            "zero": "renews today",
             "missing": "no renewal date",
         },
         "es": {
-            "one": "renovación en {n} día",
-            "other": "renovación en {n} días",
+            "one": "renueva en {n} día",
+            "other": "renueva en {n} días",
+            "zero": "renueva hoy",
             "missing": "sin fecha de renovación",
         },
     },
     "plan": {
-        "en": {"other": "plan is {value}", "missing": "no plan"},
-        "es": {"other": "el plan es {value}", "missing": "sin plan"},
+        "en": {"other": "on the {value} plan", "trial": "on a trial", "missing": "no plan"},
+        "es": {
+            "other": "con el plan {value}",
+            "trial": "en periodo de prueba",
+            "missing": "sin plan",
+        },
     },
     "value_segment": {
-        "en": {"other": "value segment is {value}", "missing": "no value segment"},
-        "es": {"other": "el segmento de valor es {value}", "missing": "sin segmento de valor"},
+        "en": {
+            "other": "{value} value customer",
+            "missing": "value not known",
+        },
+        "es": {
+            "other": "cliente de valor {value}",
+            "missing": "valor desconocido",
+        },
     },
     "lifetime_value": {
-        "en": {"other": "lifetime value {value}", "missing": "lifetime value unknown"},
-        "es": {"other": "valor del cliente {value}", "missing": "valor del cliente desconocido"},
+        "en": {"other": "has spent {value} in total", "missing": "spend not known"},
+        "es": {"other": "ha gastado {value} en total", "missing": "gasto desconocido"},
     },
     "open_tickets": {
-        "en": {"one": "{n} open ticket", "other": "{n} open tickets"},
-        "es": {"one": "{n} ticket abierto", "other": "{n} tickets abiertos"},
+        "en": {"one": "{n} open ticket", "other": "{n} open tickets", "zero": "no open tickets"},
+        "es": {
+            "one": "{n} ticket abierto",
+            "other": "{n} tickets abiertos",
+            "zero": "ningún ticket abierto",
+        },
     },
     "tickets_last_7d": {
-        "en": {"one": "{n} ticket in the last 7 days", "other": "{n} tickets in the last 7 days"},
+        "en": {
+            "one": "{n} ticket in the 7 days before now",
+            "other": "{n} tickets in the 7 days before now",
+        },
         "es": {
-            "one": "{n} ticket en los últimos 7 días",
-            "other": "{n} tickets en los últimos 7 días",
+            "one": "{n} ticket en los 7 días hasta ahora",
+            "other": "{n} tickets en los 7 días hasta ahora",
         },
     },
     "tickets_last_30d": {
-        "en": {"one": "{n} ticket in the last 30 days", "other": "{n} tickets in the last 30 days"},
+        "en": {
+            "one": "{n} ticket in the 30 days before now",
+            "other": "{n} tickets in the 30 days before now",
+        },
         "es": {
-            "one": "{n} ticket en los últimos 30 días",
-            "other": "{n} tickets en los últimos 30 días",
+            "one": "{n} ticket en los 30 días hasta ahora",
+            "other": "{n} tickets en los 30 días hasta ahora",
         },
     },
     "articles_read_last_7d": {
         "en": {
-            "one": "read {n} article in the last 7 days",
-            "other": "read {n} articles in the last 7 days",
+            "one": "read {n} article in the 7 days before now",
+            "other": "read {n} articles in the 7 days before now",
+            "zero": "read no articles in the 7 days before now",
         },
         "es": {
-            "one": "leyó {n} artículo en los últimos 7 días",
-            "other": "leyó {n} artículos en los últimos 7 días",
+            "one": "leyó {n} artículo en los 7 días hasta ahora",
+            "other": "leyó {n} artículos en los 7 días hasta ahora",
+            "zero": "no leyó ningún artículo en los 7 días hasta ahora",
         },
     },
     "max_views_same_article_7d": {
         "en": {
-            "one": "viewed the same article {n} time in 7 days",
-            "other": "viewed the same article {n} times in 7 days",
+            "one": "read one article {n} time in the 7 days before now",
+            "other": "read one article {n} times in the 7 days before now",
         },
         "es": {
-            "one": "vio el mismo artículo {n} vez en 7 días",
-            "other": "vio el mismo artículo {n} veces en 7 días",
+            "one": "leyó un mismo artículo {n} vez en los 7 días hasta ahora",
+            "other": "leyó un mismo artículo {n} veces en los 7 días hasta ahora",
         },
     },
     "last_csat": {
-        "en": {"other": "last CSAT rating {value}", "missing": "no CSAT rating yet"},
-        "es": {"other": "última valoración CSAT {value}", "missing": "sin valoración CSAT"},
+        "en": {
+            "other": "last rated support {value}",
+            "good": "rated support good last time",
+            "bad": "rated support bad last time",
+            "missing": "has not rated support yet",
+        },
+        "es": {
+            "other": "última valoración del soporte: {value}",
+            "good": "valoró bien el soporte la última vez",
+            "bad": "valoró mal el soporte la última vez",
+            "missing": "todavía no ha valorado el soporte",
+        },
     },
     "days_since_last_activity": {
         "en": {
             "one": "last active {n} day ago",
             "other": "last active {n} days ago",
+            "zero": "active today",
             "missing": "no activity recorded",
         },
         "es": {
             "one": "última actividad hace {n} día",
             "other": "última actividad hace {n} días",
+            "zero": "activo hoy",
             "missing": "sin actividad registrada",
         },
     },
     "stage": {
-        "en": {"other": "stage is {value}", "missing": "no stage"},
-        "es": {"other": "la etapa es {value}", "missing": "sin etapa"},
+        "en": {"other": "in the {value} stage", "missing": "no stage"},
+        "es": {"other": "en la etapa {value}", "missing": "sin etapa"},
     },
     "read_category:": {
         "en": {
-            "one": 'read {n} article in category "{name}"',
-            "other": 'read {n} articles in category "{name}"',
-            "missing": 'no reads in category "{name}"',
+            "one": "read {n} article about {name} in the 30 days before now",
+            "other": "read {n} articles about {name} in the 30 days before now",
+            "zero": "read nothing about {name} in the 30 days before now",
+            "missing": "read nothing about {name} in the 30 days before now",
         },
         "es": {
-            "one": 'leyó {n} artículo de la categoría "{name}"',
-            "other": 'leyó {n} artículos de la categoría "{name}"',
-            "missing": 'sin lecturas en la categoría "{name}"',
+            "one": "leyó {n} artículo sobre {name} en los 30 días hasta ahora",
+            "other": "leyó {n} artículos sobre {name} en los 30 días hasta ahora",
+            "zero": "no leyó nada sobre {name} en los 30 días hasta ahora",
+            "missing": "no leyó nada sobre {name} en los 30 días hasta ahora",
         },
+    },
+    "attribute:nps": {
+        "en": {"other": "gave an NPS score of {value}", "missing": "no NPS score"},
+        "es": {"other": "dio una puntuación NPS de {value}", "missing": "sin puntuación NPS"},
     },
     "attribute:": {
         "en": {"other": "{name} is {value}", "missing": "{name} not set"},
@@ -160,6 +209,69 @@ PHRASES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         },
     },
 }
+"""Templates per fact: ``one`` / ``other`` / ``zero`` for counts, ``true`` / ``false`` for
+booleans, ``missing``, and a template named after a text value (``trial``, ``bad``) where that
+value reads better as its own sentence."""
+
+VALUE_WORDS: Mapping[str, Mapping[str, Mapping[str, str]]] = {
+    "plan": {
+        "en": {
+            "free": "Free",
+            "trial": "Trial",
+            "team": "Team",
+            "business": "Business",
+            "enterprise": "Enterprise",
+            "pro": "Pro",
+            "starter": "Starter",
+        },
+        "es": {
+            "free": "Gratuito",
+            "trial": "Prueba",
+            "team": "Equipo",
+            "business": "Empresa",
+            "enterprise": "Corporativo",
+            "pro": "Pro",
+            "starter": "Inicial",
+        },
+    },
+    "value_segment": {
+        "en": {"high": "high", "medium": "medium", "low": "low"},
+        "es": {"high": "alto", "medium": "medio", "low": "bajo"},
+    },
+    "last_csat": {
+        "en": {"good": "good", "bad": "bad"},
+        "es": {"good": "buena", "bad": "mala"},
+    },
+    "stage": {
+        "en": {
+            "awareness": "Awareness",
+            "consideration": "Consideration",
+            "purchase": "Purchase",
+            "service": "Onboarding",
+            "retention": "Retention",
+            "advocacy": "Advocacy",
+        },
+        "es": {
+            "awareness": "Descubrimiento",
+            "consideration": "Evaluación",
+            "purchase": "Compra",
+            "service": "Incorporación",
+            "retention": "Retención",
+            "advocacy": "Recomendación",
+        },
+    },
+}
+"""Known values of text facts in each language (the default model's plans, segments,
+ratings and stages); any other value is shown as the desk wrote it, without quotes."""
+
+
+def value_word(fact: str, value: Any, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A text fact's value as a person reads it in ``lang`` (``trial`` → ``Prueba``)."""
+    lang = _language(lang)
+    words = VALUE_WORDS.get(fact, {}).get(lang, {})
+    text = str(value)
+    return words.get(text) or words.get(text.lower()) or text
+
 
 # Operator words for the "(≤ 45)" suffix; eq, exists and not_exists need none.
 SYMBOLS = {"ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
@@ -186,15 +298,27 @@ WORDS: Mapping[str, Mapping[str, str]] = {
 
 
 def render_reason(reason: Reason, lang: str = DEFAULT_LANGUAGE) -> str:
-    """One reason as a short phrase in ``lang`` (``en``, ``es``; others fall back to English)."""
+    """One reason as a short phrase in ``lang`` (``en``, ``es``; others fall back to English).
+
+    A fact with a phrase reads as a person would say it (``renews in 5 days``), without the
+    rule's limit; a fact without one keeps ``fact = value (op limit)``.
+    """
     lang = _language(lang)
     phrase = _phrase(reason, lang)
+    if phrase is not None:
+        return phrase
+    fallback = _fallback(reason, lang)
     suffix = _suffix(reason, lang)
-    return f"{phrase} ({suffix})" if suffix else phrase
+    return f"{fallback} ({suffix})" if suffix else fallback
 
 
 def render_reasons(reasons: Iterable[Reason], lang: str = DEFAULT_LANGUAGE) -> list[str]:
-    return [render_reason(reason, lang) for reason in reasons]
+    """Each reason once: two limits on one fact (``renewal ≤ 30`` and ``≥ 0``) read the same
+    once phrased, and the agent sees the fact once."""
+    seen: dict[str, None] = {}
+    for reason in reasons:
+        seen.setdefault(render_reason(reason, lang), None)
+    return list(seen)
 
 
 def _language(lang: str) -> str:
@@ -204,13 +328,20 @@ def _language(lang: str) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def _phrase(reason: Reason, lang: str) -> str:
+def _phrase(reason: Reason, lang: str) -> str | None:
     entry, name = _entry(reason.fact)
     templates = entry.get(lang) or entry.get(DEFAULT_LANGUAGE) or {}
-    template = templates.get(_form(reason.actual)) or templates.get("other")
-    if template is None or ("{n}" in template and not _is_number(reason.actual)):
-        return _fallback(reason, lang)
-    value = format_value(reason.actual, lang)
+    actual = reason.actual
+    template = None
+    if isinstance(actual, str):
+        template = templates.get(actual)
+    template = template or templates.get(_form(actual)) or templates.get("other")
+    if template is None or ("{n}" in template and not _is_number(actual)):
+        return None
+    if isinstance(actual, str):
+        value = value_word(reason.fact.partition(":")[0], actual, lang)
+    else:
+        value = format_value(actual, lang)
     return template.format(n=value, value=value, name=name)
 
 
@@ -227,6 +358,8 @@ def _form(actual: Any) -> str:
     if isinstance(actual, bool):
         return "true" if actual else "false"
     try:
+        if _is_number(actual) and actual == 0:
+            return "zero"
         return "one" if _is_number(actual) and actual == 1 else "other"
     except ArithmeticError:  # Decimal("sNaN") refuses comparison
         return "other"

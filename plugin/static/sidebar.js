@@ -1,5 +1,5 @@
 /*
- * journeydesk sidebar: the reply-draft checker, the knowledge-base search, local times and,
+ * journeydesk sidebar: the reply-draft checker, the knowledge-base search, remembered folds and,
  * inside Zendesk, the ZAF client (ticket id, resize, and the ticket.save hook that holds back
  * a reply linking an article the customer already read until the agent confirms).
  *
@@ -226,7 +226,7 @@
       if (r.read) {
         meta.appendChild(el('span', 'tag tag-read', tr('search_read')));
         meta.appendChild(el('span', 'detail', tr('search_read_detail', {
-          n: r.views, date: (r.last_viewed_at || '').slice(0, 10)
+          n: r.views, date: day(r.last_viewed_at)
         })));
       } else {
         meta.appendChild(el('span', 'tag tag-unread', tr('search_unread')));
@@ -238,27 +238,57 @@
     out.appendChild(list);
   }
 
-  // ---------------------------------------------------------------- local times
+  // ---------------------------------------------------------------- folds
 
-  function localizeTimes(root) {
-    var format;
+  // The sections below the articles (tools, timeline, other tickets) start closed; each
+  // agent's choice is remembered in this browser, so an agent who keeps the timeline open
+  // finds it open on the next ticket.
+  var FOLD_KEY = 'journeydesk.fold.';
+
+  function remembered(name) {
     try {
-      format = new Intl.DateTimeFormat(config.lang || undefined, {
-        month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'
-      });
+      return window.localStorage.getItem(FOLD_KEY + name);
     } catch (err) {
-      return; // keep the server's UTC text
+      return null; // storage blocked (a sandboxed frame): every fold starts closed
     }
-    Array.prototype.forEach.call(root.querySelectorAll('time[datetime]'), function (node) {
-      var when = new Date(node.getAttribute('datetime'));
-      if (!isNaN(when.getTime())) node.textContent = format.format(when);
+  }
+
+  function remember(name, open) {
+    try {
+      window.localStorage.setItem(FOLD_KEY + name, open ? 'open' : 'closed');
+    } catch (err) {
+      // not remembered; the fold still works
+    }
+  }
+
+  function bindFolds(root) {
+    Array.prototype.forEach.call(root.querySelectorAll('details.fold[data-fold]'), function (fold) {
+      var name = fold.dataset.fold;
+      if (remembered(name) === 'open') fold.open = true;
+      fold.addEventListener('toggle', function () {
+        remember(name, fold.open);
+        resize();
+      });
     });
+  }
+
+  // A day as the server writes it: "Nov 17, 2026" / "17 nov 2026" (UTC, as on the page).
+  function day(iso) {
+    var when = new Date(iso || '');
+    if (isNaN(when.getTime())) return (iso || '').slice(0, 10);
+    try {
+      return new Intl.DateTimeFormat(config.lang || 'en', {
+        day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC'
+      }).format(when).replace('.', '');
+    } catch (err) {
+      return iso.slice(0, 10);
+    }
   }
 
   function bind(root) {
     bindDraft(root);
     bindSearch(root);
-    localizeTimes(root);
+    bindFolds(root);
     resize();
   }
 

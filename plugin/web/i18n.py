@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
@@ -53,12 +55,64 @@ def translator(lang: str):
 
 
 def ago(minutes: int, t) -> str:
-    """'42 min' / '3 h' / '2 days' in the agent's language."""
+    """'42 min' / '1 h 37 min' / '14 h' / '2 days' in the agent's language, rounded honestly:
+    minutes kept below 10 h (1 h 37 min is not "1 h"), then the nearest hour, then the
+    nearest day."""
     if minutes < 1:  # read seconds before writing: "0 min" would look like a glitch
         return t("minutes", n="<1")
     if minutes < 60:
         return t("minutes", n=minutes)
-    if minutes < 48 * 60:
-        return t("hours", n=minutes // 60)
-    days = minutes // (24 * 60)
+    if minutes < 10 * 60:
+        hours, rest = divmod(minutes, 60)
+        return t("hours_minutes", h=hours, m=rest) if rest else t("hours", n=hours)
+    if minutes < 47 * 60 + 30:
+        return t("hours", n=(minutes + 30) // 60)
+    days = (minutes + 12 * 60) // (24 * 60)  # half a day rounds up, as a person would
     return t("day" if days == 1 else "days", n=days)
+
+
+RECENT_MINUTES = 48 * 60
+"""Moments younger than this read as relative ("3 h ago"); older ones as a localized date."""
+
+
+def _epoch(at: str | int | None) -> int | None:
+    if at is None or at == "":
+        return None
+    if isinstance(at, int):
+        return at
+    return int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp())
+
+
+class Dates:
+    """One date style per language for everything the sidebar shows: relative for recent
+    moments ("3 h ago", "hace 3 h"), localized absolute otherwise ("Nov 19, 18:06",
+    "19 nov, 18:06"), days as "Nov 17, 2026" / "17 nov 2026". Times are UTC (said in the
+    tooltip the template adds)."""
+
+    def __init__(self, t: Callable[..., str], now: int) -> None:
+        self.t = t
+        self.now = now
+        self.months = t("months_short").split(",")
+
+    def day(self, at: str | int | None) -> str:
+        moment = _epoch(at)
+        if moment is None:
+            return ""
+        d = datetime.fromtimestamp(moment, UTC)
+        return self.t("date_format", day=d.day, month=self.months[d.month - 1], year=d.year)
+
+    def moment(self, at: str | int | None) -> str:
+        when = _epoch(at)
+        if when is None:
+            return ""
+        minutes = (self.now - when) // 60
+        if 0 <= minutes < RECENT_MINUTES:
+            return self.t("ago", ago=ago(minutes, self.t))
+        d = datetime.fromtimestamp(when, UTC)
+        return self.t(
+            "moment_format",
+            day=d.day,
+            month=self.months[d.month - 1],
+            year=d.year,
+            time=f"{d.hour:02d}:{d.minute:02d}",
+        )

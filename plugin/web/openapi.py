@@ -155,8 +155,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "Effort": {
         "type": ["object", "null"],
-        "description": "Reading and contacts in the days up to the ticket (a customer-effort "
-        "proxy); null on a customer journey built for a ticket's payload.",
+        "description": "Reading and contacts in the `days` before the ticket; null on a "
+        "customer journey built for a ticket's payload. `level` is `high` exactly when the "
+        "journey model's `high_effort` signal is on (the one definition of high effort; earlier "
+        "releases used thresholds of their own), else `medium` for 3+ articles or 2+ contacts, "
+        "else `low`.",
         "properties": {
             "days": {"type": "integer"},
             "articles": {"type": "integer"},

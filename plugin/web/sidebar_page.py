@@ -13,11 +13,13 @@ from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template, request
 
+from plugin.clock import now_epoch
 from plugin.intake.freshness import missing_ticket
+from plugin.journey.reasons import value_word
 from plugin.sidebar import OUTREACH_DAYS
 from plugin.web.access import presented_token, require_agent
 from plugin.web.context import state, ticket_journey_now
-from plugin.web.i18n import ago, pick_language, translator
+from plugin.web.i18n import Dates, ago, pick_language, translator
 
 bp = Blueprint("sidebar", __name__)
 
@@ -78,6 +80,8 @@ def render_sidebar(
         "journey": journey,
         "t": t,
         "ago": ago,
+        "dates": Dates(t, now_epoch()),
+        "plan_name": lambda plan: value_word("plan", plan, lang),
         "lang": lang,
         "lookback_days": app_state.sidebar.lookback_days,
         "outreach_days": OUTREACH_DAYS,

@@ -36,6 +36,7 @@ from plugin.app import create_app
 from plugin.security import mint_agent_token
 from plugin.web import desks
 from plugin.web.desks import ZAF_SDK_URL
+from tests.browser.folds import unfold
 from tests.browser.test_sidebar_guard import (
     ZAF_STAND_IN,
     reading_ticket,
@@ -329,7 +330,7 @@ def test_the_freshdesk_app_speaks_the_agents_freshdesk_language(
     page.set_viewport_size({"width": 340, "height": 900})
     open_freshdesk_app(page, desks_live, freshdesk_app, language="es")
     expect(page.frame_locator("#jd-frame").locator("section.articles h2")).to_have_text(
-        "Leyó antes del ticket"
+        "Leído en los 30 días antes del ticket"
     )
     held = reply_state(page, send_reply(page, reader["read_urls"]["en-us"]), "failed")
     assert held["message"].startswith("El cliente ya leyó")
@@ -369,6 +370,7 @@ def test_the_chatwoot_dashboard_app_shows_the_confirmed_conversation(page, desks
     assert desks_live["chatwoot"].calls(f"/accounts/{ACCOUNT_ID}/conversations/71") == 1
 
     # the page's agent token works for the reply check from inside the two frames
+    unfold(sidebar, "guard")
     sidebar.locator("#jd-draft").fill(f"Mira {reader['read_urls']['es']}")
     expect(sidebar.locator("#jd-draft-result .warning-article")).to_have_text(reader["read_title"])
     page.screenshot(path=artifacts / "chatwoot-dashboard-app.png")
@@ -399,7 +401,9 @@ def test_the_sidebar_speaks_the_language_of_the_agents_browser(spanish_page, des
     page, reader = spanish_page, desks_live["reader"]
     token = mint_agent_token(SECRET, source="demo", ticket_id=reader["ticket"])
     page.goto(f"{desks_live['url']}/sidebar/demo/{reader['ticket']}?token={token}")
-    expect(page.locator("section.articles h2")).to_have_text("Leyó antes del ticket")
+    expect(page.locator("section.articles h2")).to_have_text(
+        "Leído en los 30 días antes del ticket"
+    )
     type_draft(page, reader["read_urls"]["en-us"])
     expect(page.locator("#jd-draft-result .warning-message")).to_contain_text("El cliente ya leyó")
 
@@ -407,7 +411,9 @@ def test_the_sidebar_speaks_the_language_of_the_agents_browser(spanish_page, des
     chatwoot_conversation(desks_live, 73, 9703)
     page.goto(f"{desks_live['chatwoot'].base_url}/app/accounts/{ACCOUNT_ID}/conversations/73")
     inner = page.frame_locator("#dashboard-app").frame_locator("#journeydesk-frame")
-    expect(inner.locator("section.articles h2")).to_have_text("Leyó antes del ticket")
+    expect(inner.locator("section.articles h2")).to_have_text(
+        "Leído en los 30 días antes del ticket"
+    )
     title = page.frame_locator("#dashboard-app").locator("#journeydesk-frame")
     expect(title).to_have_attribute("title", "Recorrido del cliente")
 
@@ -433,7 +439,9 @@ def test_the_zendesk_app_follows_the_agents_zendesk_locale(page, desks_live, art
     )
     with page.expect_navigation():
         page.locator("form").evaluate("form => form.submit()")
-    expect(page.locator("section.articles h2")).to_have_text("Leyó antes del ticket")
+    expect(page.locator("section.articles h2")).to_have_text(
+        "Leído en los 30 días antes del ticket"
+    )
 
     read_link = f'<p><a href="{reader["read_urls"]["en-us"]}">guía</a></p>'
     page.evaluate(f"window.__zafType({read_link!r})")

@@ -49,7 +49,9 @@ def test_demo_index_opens_a_sidebar_with_five_articles(page, live_demo, seeded_d
     page.screenshot(path=artifacts / "sidebar-en.png", full_page=True)
 
     page.goto(f"{live_demo}/sidebar/demo/{ticket_id}?lang=es")
-    expect(page.locator("section.articles h2")).to_have_text("Leyó antes del ticket")
+    expect(page.locator("section.articles h2")).to_have_text(
+        "Leído en los 30 días antes del ticket"
+    )
     page.screenshot(path=artifacts / "sidebar-es.png", full_page=True)
 
 

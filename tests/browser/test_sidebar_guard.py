@@ -33,6 +33,7 @@ from plugin.store.customers import upsert_customers
 from plugin.store.tickets import upsert_tickets
 from plugin.store.touchpoints import insert_touchpoints
 from plugin.web.desks import ZAF_SDK_URL
+from tests.browser.folds import unfold
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import add_desk_ticket, desk_config, rsa_key_pair, zaf_jwt
 
@@ -205,6 +206,7 @@ def token_page(desk, ticket_id: str, lang: str = "en") -> str:
 
 
 def type_draft(page, text: str) -> None:
+    unfold(page, "guard")
     page.fill("#jd-draft", text)
 
 
@@ -223,7 +225,7 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     expect(page.locator(".articles .article-title")).to_have_count(5)
     whens = page.locator(".article .when").all_inner_texts()
     assert all(re.fullmatch(r"(<1|\d+) (min|h|days?) before the ticket", w) for w in whens), whens
-    expect(page.locator(".effort")).to_contain_text("in the 7 days up to this ticket")
+    expect(page.locator(".effort")).to_contain_text("in the 7 days before this ticket")
 
     en, es = reader["read_urls"]["en-us"], reader["read_urls"]["es"]
     result = page.locator("#jd-draft-result")
@@ -245,6 +247,7 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     )
     expect(result.locator(".warning")).to_have_count(0)
 
+    unfold(page, "search")
     page.fill("#jd-search", reader["read_title"])
     hit = page.locator(f'.search-list .result[data-article-id="{reader["read_id"]}"]')
     expect(hit.locator(".tag-read")).to_have_text("Already read")
@@ -255,7 +258,9 @@ def test_the_spanish_sidebar_and_the_readme_screenshot(page, browser, desk, arti
     reader = desk["reader"]
     page.set_viewport_size({"width": 320, "height": 900})
     page.goto(token_page(desk, reader["ticket"], lang="es"))
-    expect(page.locator("section.articles h2")).to_have_text("Leyó antes del ticket")
+    expect(page.locator("section.articles h2")).to_have_text(
+        "Leído en los 30 días antes del ticket"
+    )
     type_draft(page, f"Hola, revisa {reader['read_urls']['es']}")
     expect(page.locator("#jd-draft-result .warning-message")).to_contain_text("El cliente ya leyó")
     page.screenshot(path=artifacts / "sidebar-guard-es.png", full_page=True)
@@ -402,9 +407,11 @@ def test_markup_from_desks_and_customers_is_shown_as_text(page, desk):
     page.goto(token_page(desk, desk["hostile"]["ticket"]))
     expect(page.locator(".customer .name")).to_have_text(XSS_NAME)
     expect(page.locator(".articles .article-title")).to_have_text(XSS_TITLE)
+    unfold(page, "timeline")
     expect(page.locator(".timeline .tp-search q")).to_have_text(XSS_QUERY)
     type_draft(page, f"See {desk['hostile']['url']}")
     expect(page.locator("#jd-draft-result .warning-article")).to_have_text(XSS_TITLE)
+    unfold(page, "search")
     page.fill("#jd-search", "script pwned")
     expect(page.locator(".search-list .result-title").first).to_have_text(XSS_TITLE)
     page.wait_for_timeout(200)

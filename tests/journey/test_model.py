@@ -72,6 +72,10 @@ def days(n: int, word: str = "day") -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def rated(csat: str | None) -> str:
+    return f"rated support {csat} last time" if csat else "has not rated support yet"
+
+
 def profile(conn, customer_id: int) -> dict:
     row = conn.execute(
         "SELECT purchased_at, renewal_at, plan, attributes FROM customers WHERE id = ?",
@@ -100,25 +104,25 @@ def test_every_stage_and_signal_is_reached_on_the_demo_data(conn):
 
 
 def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
-    for stage, op in (("service", "≤ 45"), ("retention", "> 45")):
+    for stage in ("service", "retention"):
         for customer_id, at in customers_in(conn, stage):
             purchased = profile(conn, customer_id)["purchased_at"]
-            expected = f"purchased {days((at - purchased) // DAY)} ago ({op})"
+            expected = f"bought {days((at - purchased) // DAY)} ago"
             assert journey_of(client, seeded_demo, customer_id)["stage"]["reasons"] == [expected]
 
     for customer_id, at in customers_in(conn, "advocacy"):
         person = profile(conn, customer_id)
         nps = json.loads(person["attributes"])["nps"]
         assert journey_of(client, seeded_demo, customer_id)["stage"]["reasons"] == [
-            f"purchased {days((at - person['purchased_at']) // DAY)} ago (> 90)",
-            f"nps is {nps} (≥ 9)",
-            f'last CSAT rating "{last_csat(conn, customer_id)}" (≠ "bad")',
+            f"bought {days((at - person['purchased_at']) // DAY)} ago",
+            f"gave an NPS score of {nps}",
+            rated(last_csat(conn, customer_id)),
         ]
 
     for customer_id, at in customers_in(conn, "consideration"):
         reasons = journey_of(client, seeded_demo, customer_id)["stage"]["reasons"]
         if profile(conn, customer_id)["plan"] == "trial":
-            assert reasons == ['plan is "trial"']
+            assert reasons == ["on a trial"]
             continue
         (read,) = conn.execute(
             "SELECT count(DISTINCT t.article_id) FROM touchpoints t JOIN articles a "
@@ -127,7 +131,9 @@ def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn
             "AND a.category = 'Plans & pricing'",
             [customer_id, at - 30 * DAY],
         ).fetchone()
-        assert reasons == [f'read {days(read, "article")} in category "Plans & pricing" (≥ 2)']
+        assert reasons == [
+            f"read {days(read, 'article')} about Plans & pricing in the 30 days before now"
+        ]
 
 
 def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
@@ -142,14 +148,14 @@ def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, con
             [customer_id, at - 7 * DAY],
         ).fetchone()
         assert signal_reasons(customer_id, "repeat_reader") == [
-            f"viewed the same article {most} times in 7 days (≥ 3)"
+            f"read one article {most} times in the 7 days before now"
         ]
 
     for customer_id, at in with_signal(conn, "renewal_due"):
         renewal = profile(conn, customer_id)["renewal_at"]
         left = -((at - renewal) // DAY)  # whole days until the renewal, rounded up
-        phrase = f"renewal in {days(left)}"
-        assert signal_reasons(customer_id, "renewal_due") == [f"{phrase} (≤ 30)", f"{phrase} (≥ 0)"]
+        # two limits on one fact: one reason
+        assert signal_reasons(customer_id, "renewal_due") == [f"renews in {days(left)}"]
 
     for customer_id, at in with_signal(conn, "high_effort"):
         (articles,) = conn.execute(
@@ -163,8 +169,8 @@ def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, con
             [customer_id, at - 30 * DAY],
         ).fetchone()
         assert signal_reasons(customer_id, "high_effort") == [
-            f"read {articles} articles in the last 7 days (≥ 5)",
-            f"{tickets} tickets in the last 30 days (≥ 3)",
+            f"read {articles} articles in the 7 days before now",
+            f"{tickets} tickets in the 30 days before now",
         ]
 
 

@@ -30,6 +30,7 @@ from plugin.journey.recompute import recompute
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import stage_history, transition_counts
+from plugin.web.i18n import Dates, translator
 from tests.helpers.config import ANCHOR, SECRET, write_config
 from tests.helpers.copies import private_copy
 
@@ -244,7 +245,8 @@ def test_since_is_when_the_customer_entered_the_stage_and_history_keeps_why(db, 
     assert stage_of(mover)["since"] == iso(now + DAY)
     assert stage_of(stayed[0])["since"] <= iso(now)  # unchanged: still since its placement
     page = client.get(f"/sidebar/demo/{ticket_of[mover]}", query_string={"token": token})
-    assert f"since {iso(now + DAY)[:10]}" in page.text
+    day = Dates(translator("en"), now).day(now + DAY)  # the sidebar's date style
+    assert f"since {day}" in page.text
 
     newest = stage_history(db, mover)[0]
     assert (newest["from_stage"], newest["at"]) == ("service", now + DAY)

@@ -38,14 +38,14 @@ def test_the_note_says_stage_signals_reading_and_sla_in_html_and_text():
     )
     assert '<li><a href="https://help.example/a/1">Export &lt;data&gt; &amp; CSV</a>' in note.html
     assert "<li>Odd link (1 min before)</li>" in note.html  # no link but a web one
-    assert "Priority raised to urgent: stage is &quot;purchase&quot;; first reply" in note.html
+    assert "Priority raised to urgent: in the Purchase stage; first reply" in note.html
     assert note.text.splitlines() == [
         "Stage: Purchase — purchased 3 days ago (≤ 7)",
         "Signals: Renewal due (renewal in 12 days (≤ 30)); High value",
         "Read before the ticket:",
         "- Export <data> & CSV (12 min before) https://help.example/a/1",
         "- Odd link (1 min before)",
-        'SLA: Priority raised to urgent: stage is "purchase"; first reply within 1 h',
+        "SLA: Priority raised to urgent: in the Purchase stage; first reply within 1 h",
         f"journeydesk note {MARKER}",
     ]
     assert MARKER in note.html and note.marker == MARKER

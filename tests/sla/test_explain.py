@@ -27,10 +27,10 @@ def decision(**fields):
 
 def test_a_raised_priority_with_its_reasons_in_both_languages():
     assert explain_decision(decision()).sentence == (
-        'Priority raised to urgent: stage is "purchase", renewal in 12 days (≤ 30)'
+        "Priority raised to urgent: in the Purchase stage, renews in 12 days"
     )
     assert explain_decision(decision(), "es").sentence == (
-        'Prioridad elevada a urgente: la etapa es "purchase", renovación en 12 días (≤ 30)'
+        "Prioridad elevada a urgente: en la etapa Compra, renueva en 12 días"
     )
 
 
@@ -60,7 +60,7 @@ def test_tags_and_targets_follow_the_reasons():
         targets={"first_response_minutes": 60, "resolution_minutes": 480},
     )
     assert explain_decision(row).sentence == (
-        'Priority raised to urgent: stage is "purchase", renewal in 12 days (≤ 30); '
+        "Priority raised to urgent: in the Purchase stage, renews in 12 days; "
         "tagged journey_purchase, vip; first reply within 1 h, resolution within 8 h"
     )
     assert explain_decision(row, "es").sentence.endswith(
@@ -80,7 +80,7 @@ def test_a_rule_matching_every_ticket_is_named_and_a_desk_without_priority_too()
     )
     row = decision(priority_before=None, priority_after=None, tags_added=["journey_seen"])
     assert explain_decision(row).sentence == (
-        'SLA rule "purchase-moment" applied: stage is "purchase", renewal in 12 days (≤ 30); '
+        'SLA rule "purchase-moment" applied: in the Purchase stage, renews in 12 days; '
         "tagged journey_seen"
     )
 
