@@ -22,6 +22,7 @@ from plugin.security import Secret, mint_agent_token
 from plugin.store import open_db
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import stage_counts, stage_history, transition_counts
+from plugin.web.i18n import catalogue
 from tests.helpers.config import SECRET
 from tests.helpers.copies import private_copy
 
@@ -139,7 +140,10 @@ def test_the_dashboard_shows_stage_changes_in_the_last_30_days(seeded_demo, tmp_
     assert "reconstructed" in recent.split('id="recent"')[1]
 
 
-@pytest.mark.parametrize(("lang", "words"), [("en", "since {}"), ("es", "desde el {}")])
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("en", "since {month} {day}, {year}"), ("es", "desde el {day} {month} {year}")],
+)
 def test_the_sidebar_says_since_the_replayed_date(seeded_demo, client, lang, words):
     [(ticket_id, since)] = rows(
         seeded_demo,
@@ -149,8 +153,10 @@ def test_the_sidebar_says_since_the_replayed_date(seeded_demo, client, lang, wor
     )
     token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
     html = client.get(f"/sidebar/demo/{ticket_id}?token={token}&lang={lang}").text
-    day = datetime.fromtimestamp(since, UTC).date().isoformat()
-    assert f'<span class="since">{words.format(day)}</span>' in html
+    day = datetime.fromtimestamp(since, UTC).date()
+    month = catalogue(lang)["months_short"].split(",")[day.month - 1]
+    expected = words.format(month=month, day=day.day, year=day.year)
+    assert f'<span class="since">{expected}</span>' in html
 
 
 def test_a_replay_of_today_counts_what_the_recompute_counts(seeded_demo):

@@ -344,7 +344,7 @@ def test_the_last_decisions_and_the_waiting_or_failed_pushes_are_listed(admin, c
     assert 'data-ticket="demo:9001"' in decisions
     assert "Priority raised to urgent" in decisions
     assert "first reply within 1 h, resolution within 8 h" in decisions
-    assert 'stage is "purchase"' in decisions and "renewal in 12 days (≤ 30)" in decisions
+    assert "in the Purchase stage" in decisions and "renews in 12 days" in decisions
     assert "journey_purchase" in decisions
     pushes = page.split('id="pushes-table"', 1)[1].split("</table>", 1)[0]
     assert 'data-status="pending"' in pushes and "desk answered 503" in pushes
