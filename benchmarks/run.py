@@ -458,11 +458,20 @@ def _copy_for_what_if(source: Path, scratch: Path) -> None:
         db.execute("PRAGMA foreign_keys = OFF")  # the customers are not copied
         db.execute("ATTACH ? AS source", [f"file:{source}?mode=ro"])
         with db.atomic():
-            db.execute("INSERT INTO customer_journeys SELECT * FROM source.customer_journeys")
-            db.execute("INSERT INTO tickets SELECT * FROM source.tickets")
+            for table in ("customer_journeys", "tickets"):
+                # Only the columns both have: --db may predate a migration (read-only here).
+                columns = ", ".join(_shared_columns(db, table))
+                db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM source.{table}")
         db.execute("DETACH source")
     finally:
         db.conn.close()
+
+
+def _shared_columns(db, table: str) -> list[str]:
+    """The columns of `table` in the store and in the attached `source`, in store order."""
+    mine = [row[1] for row in db.execute(f"PRAGMA main.table_info({table})").fetchall()]
+    theirs = {row[1] for row in db.execute(f"PRAGMA source.table_info({table})").fetchall()}
+    return [column for column in mine if column in theirs]
 
 
 def _measure_sla_apply(bench: Bench, draft) -> None:

@@ -47,13 +47,19 @@ _FIRST_RESPONSE_SECONDS = (
     f"coalesce(coalesce(t.first_response_at, {_SOLVED}) - t.created_at, :now - t.created_at + 1)"
 )
 _RESOLUTION_SECONDS = f"coalesce({_SOLVED} - t.created_at, :now - t.created_at + 1)"
+TICKETS_TABLE = "sqlite_autoindex_tickets_1"
+"""The tickets table itself (WITHOUT ROWID: its primary key is the table)."""
 _JOIN = "FROM tickets t LEFT JOIN customer_journeys j ON j.customer_id = t.customer_id "
 _FROM = _JOIN + "WHERE t.created_at >= :since AND t.deleted = 0"
-_SCANNED = _JOIN + "WHERE +t.created_at >= :since AND t.deleted = 0"
-"""The summary reads the whole table in key order (`+` keeps SQLite off the created_at
-index): a window is often a large share of the tickets, and through the index each one
-costs a jump into the table (800,000 of 2,000,000 tickets: 5.3 s through the index, 2.2 s
-scanning). The sample tickets, newest first and few, take the index."""
+_SCANNED = _JOIN.replace("FROM tickets t ", f"FROM tickets t INDEXED BY {TICKETS_TABLE} ") + (
+    "WHERE t.created_at >= :since AND t.deleted = 0"
+)
+"""The summary reads the whole table in key order: a window is often a large share of the
+tickets, and through the created_at index each one costs a jump into the table (800,000 of
+2,000,000 tickets: 6.5 s through the index, 0.8 s scanning). `+created_at` no longer keeps
+SQLite off it since the reports widened it to hold `deleted`, and NOT INDEXED is not obeyed
+for a WITHOUT ROWID table: the table's own key is named instead. The sample tickets,
+newest first and few, take the index."""
 
 
 @dataclass(frozen=True, slots=True)
