@@ -283,8 +283,9 @@ def check_reply(
         if ever_read is None:
             ever_read = read_articles(db, context.customer_id)
         facts = _facts(db, key, read[key], context, link)
+        # Never suggest what the draft already links: the agent has it in hand.
         alternatives = _alternatives(
-            db, key, facts, ever_read | {key}, context.now, popular, popularity
+            db, key, facts, ever_read | wanted, context.now, popular, popularity
         )
         warnings.append(
             build_warning(
@@ -299,7 +300,27 @@ def check_reply(
                 iso=iso,
             )
         )
-    return {"warnings": warnings, "links": len(links)}
+    return {"warnings": warnings, "links": len(links), "unread": _unread(db, resolved, read)}
+
+
+def _unread(
+    db: Database, resolved: list[tuple[ArticleLink, list[ArticleKey]]], read: Mapping
+) -> list[dict[str, Any]]:
+    """The draft's linked articles the customer has not read, once each: the all-clear
+    that goes with the warnings (`title` None for an article the store does not hold)."""
+    unread: list[dict[str, Any]] = []
+    seen: set[ArticleKey] = set()
+    for link, keys in resolved:
+        if not keys or any(k in read for k in keys) or keys[0] in seen:
+            continue
+        key = keys[0]
+        seen.add(key)
+        versions = versions_of(db, key[0], [key[1]]).get(key[1], [])
+        best = pick_version(versions, link.locale)
+        unread.append(
+            {"article_id": key[1], "title": best["title"] if best else None, "url": link.url}
+        )
+    return unread
 
 
 def _resolve(

@@ -120,6 +120,16 @@
     var list = el('ul', 'warnings');
     warnings.forEach(function (w) { list.appendChild(warningItem(w)); });
     container.appendChild(list);
+    var unread = result.unread || [];
+    if (unread.length) {  // what is fine in the same draft, so the warning is not the whole story
+      var clear = el('p', 'guard-ok checked guard-clear',
+        tr(unread.length === 1 ? 'guard_clear_one' : 'guard_clear_many', { n: unread.length }) + ' ');
+      unread.forEach(function (u, i) {
+        if (i) clear.appendChild(document.createTextNode(', '));
+        clear.appendChild(link(u.url, u.title || u.url, 'clear-article'));
+      });
+      container.appendChild(clear);
+    }
   }
 
   function warningItem(w) {

@@ -497,13 +497,27 @@ PATHS: dict[str, Any] = {
                 "200": _json(
                     {
                         "type": "object",
-                        "required": ["warnings", "links"],
+                        "required": ["warnings", "links", "unread"],
                         "properties": {
                             "warnings": {"type": "array", "items": _ref("Warning")},
                             "links": {"type": "integer", "minimum": 0},
+                            "unread": {
+                                "type": "array",
+                                "description": "The linked articles the customer has not "
+                                "read, once each: fine to send.",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["article_id", "title", "url"],
+                                    "properties": {
+                                        "article_id": {"type": "string"},
+                                        "title": _NULLABLE_STRING,
+                                        "url": {"type": "string"},
+                                    },
+                                },
+                            },
                         },
                     },
-                    "The warnings (empty when nothing linked was read).",
+                    "The warnings (empty when nothing linked was read) and the all-clear.",
                 ),
                 **_errors(400, 401, 403, 404, 413, 503),
             },

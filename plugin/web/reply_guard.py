@@ -61,7 +61,7 @@ def check_reply_view(source: str, ticket_id: str) -> Response:
     ticket = _ticket(source, ticket_id)
     app_state = state()
     if ticket["customer_id"] is None:
-        return jsonify({"warnings": [], "links": 0})
+        return jsonify({"warnings": [], "links": 0, "unread": []})
     sources, hosts = _sources()
     customer_locale = _customer_locale(ticket["customer_id"])
     context = GuardContext(

@@ -27,6 +27,8 @@ JS_STRINGS = (
     "guard_no_links",
     "guard_ok_one",
     "guard_ok_many",
+    "guard_clear_one",
+    "guard_clear_many",
     "guard_error",
     "guard_strong",
     "guard_soft",

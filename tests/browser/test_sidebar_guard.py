@@ -247,6 +247,11 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     )
     expect(result.locator(".warning")).to_have_count(0)
 
+    type_draft(page, f"Both {en} and {reader['unread_url']}")  # one read, one not
+    expect(result.locator(".warning")).to_have_count(1)
+    expect(result.locator(".guard-clear")).to_contain_text("Not read yet, fine to send:")
+    expect(result.locator(".guard-clear a")).to_have_count(1)
+
     unfold(page, "search")
     page.fill("#jd-search", reader["read_title"])
     hit = page.locator(f'.search-list .result[data-article-id="{reader["read_id"]}"]')

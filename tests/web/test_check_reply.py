@@ -105,6 +105,24 @@ def test_a_draft_without_read_articles_has_no_warnings(client, reader):
         assert response.get_json()["warnings"] == []
 
 
+def test_the_unread_links_of_a_warned_draft_are_said_to_be_fine(client, reader):
+    fine = reader["unread"][0]
+    draft = f'See <a href="{reader["read"][0]}">this</a> and <a href="{fine}">that</a>.'
+    body = post(client, reader, json={"body": draft}).get_json()
+    assert len(body["warnings"]) == 1
+    [unread] = body["unread"]
+    assert unread["url"] == fine and unread["title"]
+
+
+def test_an_alternative_is_never_an_article_the_draft_already_links(client, reader):
+    alone = post(client, reader, json={"body": reader["read"][0]}).get_json()
+    suggested = alone["warnings"][0]["alternatives"]
+    assert suggested, "the demo's sections always have unread articles to suggest"
+    both = f"{reader['read'][0]} {suggested[0]['url']}"
+    warned = post(client, reader, json={"body": both}).get_json()["warnings"][0]
+    assert suggested[0]["article_id"] not in {a["article_id"] for a in warned["alternatives"]}
+
+
 def test_any_json_content_type_is_read(client, reader):
     response = post(
         client, reader, data='{"body": "hello"}', content_type="text/plain; charset=utf-8"
