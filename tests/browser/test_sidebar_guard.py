@@ -252,6 +252,14 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     expect(result.locator(".guard-clear")).to_contain_text("Not read yet, fine to send:")
     expect(result.locator(".guard-clear a")).to_have_count(1)
 
+    pasted_log = "trace line with nothing in it\n" * 3_000  # twice: ~180 KB, over 100 KB
+    page.locator("#jd-draft").evaluate(  # pasted in one go, as an agent pastes a log
+        "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }",
+        f"{pasted_log}Please read {en}\n{pasted_log}",
+    )
+    expect(result.locator(".warning")).to_have_count(1)  # checked by its links, not refused
+    expect(result.locator(".warning-article")).to_have_text(reader["read_title"])
+
     unfold(page, "search")
     page.fill("#jd-search", reader["read_title"])
     hit = page.locator(f'.search-list .result[data-article-id="{reader["read_id"]}"]')
