@@ -14,6 +14,7 @@
 
   var DRAFT_DELAY_MS = 350;
   var SEARCH_DELAY_MS = 250;
+  var HOLD_LIMIT_MS = 25000; // a held save gives up before the host's limit (believed 30 s)
   var SAVE_CHECK_TIMEOUT_MS = 4000; // past this the reply goes out: an outage never blocks agents
   var MAX_DRAFT_BYTES = 90000; // under the server's 100 KB, with room for JSON escapes
 
@@ -441,14 +442,25 @@
     showConfirm(result, true);
     var titles = result.warnings.map(function (w) { return '“' + w.title + '”'; }).join(', ');
     return new Promise(function (resolve, reject) {
-      zaf.pending = {
+      // Zendesk gives a held save a limited time (ZAF documents no figure; the SDK sets none):
+      // past HOLD_LIMIT_MS the save is cancelled here, with a message saying why, rather
+      // than ended by the host with none.
+      var timer = setTimeout(function () {
+        if (zaf.pending !== pending) return;
+        zaf.pending = null;
+        showConfirm(result, false);
+        reject(tr('confirm_expired', { seconds: HOLD_LIMIT_MS / 1000 }));
+      }, HOLD_LIMIT_MS);
+      var pending = zaf.pending = {
         confirm: function () {
+          clearTimeout(timer);
           zaf.pending = null;
           showConfirm(null);
           reportOutcome('sent_anyway', result.warnings);
           resolve(true);
         },
         cancel: function () {
+          clearTimeout(timer);
           zaf.pending = null;
           showConfirm(result, false);
           reportOutcome('edited', result.warnings);

@@ -46,6 +46,7 @@ JS_STRINGS = (
     "send_anyway",
     "edit_reply",
     "confirm_reject",
+    "confirm_expired",
 )
 """The UI strings sidebar.js renders itself (warnings, search results, the save prompt)."""
 

@@ -395,6 +395,16 @@ def test_the_zendesk_save_hook_needs_a_confirmation(page, desk, artifacts):
     wait_verdict(page, again, "saved")
     expect(page.locator("#jd-confirm")).to_be_hidden()
 
+    # an agent who never answers: the hold ends before Zendesk's own limit, saying why
+    forgotten = save(page)
+    expect(page.locator("#jd-send-anyway")).to_be_visible()
+    page.clock.run_for(24_000)
+    assert verdict(page, forgotten)["state"] == "pending"
+    page.clock.run_for(2_000)
+    expired = wait_verdict(page, forgotten, "cancelled")
+    assert expired["reason"].startswith("Not sent: journeydesk waited 25 s for your choice")
+    expect(page.locator("#jd-send-anyway")).to_be_hidden()
+
 
 def test_the_zendesk_page_without_its_url_parameters_says_so(page, desk):
     page.route(
