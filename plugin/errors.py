@@ -15,12 +15,19 @@ class JourneydeskError(Exception):
     code = "error"
 
     def __init__(
-        self, message: str, *, code: str | None = None, params: dict[str, str] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        params: dict[str, str] | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.params = params or {}
         """Values a translated message names ({source}, {ticket}, ...)."""
+        self.hint = hint
+        """The catalogue key of what to do, when not `error_hint_<code>`."""
         if code is not None:
             self.code = code
 

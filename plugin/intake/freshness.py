@@ -217,8 +217,11 @@ def ticket_arrived(db: Database, config: Config, source: str, ticket: Ticket) ->
         post_quietly(config)
 
 
-def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> JourneydeskError:
-    """The error to raise for a journey request whose ticket is not in the store."""
+def missing_ticket(
+    source: str, ticket_id: str, freshness: Freshness, *, last_sync: str | None = None
+) -> JourneydeskError:
+    """The error to raise for a journey request whose ticket is not in the store;
+    `last_sync`: when the desk's last successful sync finished, as the reader reads it."""
     if freshness.reason == "desk_slow":
         return DeskSlow(
             f"{source} has not answered about ticket {ticket_id} yet; try again in a moment."
@@ -238,7 +241,13 @@ def missing_ticket(source: str, ticket_id: str, freshness: Freshness) -> Journey
             code="source_not_configured",
             params=params,
         )
-    return NotFound(f"No ticket {ticket_id} from {source}.", code="ticket_not_found", params=params)
+    hint = "error_hint_ticket_not_synced" if last_sync else None
+    return NotFound(
+        f"No ticket {ticket_id} from {source}.",
+        code="ticket_not_found",
+        params={**params, "last_sync": last_sync or ""},
+        hint=hint,
+    )
 
 
 class TicketFetches:

@@ -223,3 +223,10 @@ def notices_by_source(db: Database) -> dict[str, list[str]]:
     ):
         result.setdefault(source, []).append(notice)
     return result
+
+
+def last_successful_sync(db: Database, source: str) -> int | None:
+    """When the latest successful sync of `source` finished (None: none has)."""
+    return db.execute(
+        "SELECT max(finished_at) FROM sync_runs WHERE source = ? AND status = 'ok'", [source]
+    ).fetchone()[0]

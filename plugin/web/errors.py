@@ -59,7 +59,9 @@ def handle_exception(exc: Exception) -> Response | tuple:
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message)
     if isinstance(exc, JourneydeskError):
-        return error_response(domain_status(exc), exc.code, exc.message, exc.params)
+        return error_response(
+            domain_status(exc), exc.code, exc.message, exc.params, hint_key=exc.hint
+        )
     if isinstance(exc, HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
@@ -94,7 +96,12 @@ def _unavailable(exc: Exception) -> Response:
 
 
 def error_response(
-    status: int, code: str, message: str, params: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    params: dict[str, str] | None = None,
+    *,
+    hint_key: str | None = None,
 ) -> Response | tuple:
     if request.path.startswith(JSON_PREFIXES):
         response = jsonify({"error": {"code": code, "message": message}})
@@ -107,7 +114,7 @@ def error_response(
         status=status,
         title=strings.get(f"error_title_{status}") or strings["error_title_other"],
         message=page_message(lang, code, message, params),
-        hint=_filled(strings.get(f"error_hint_{code}"), params),
+        hint=_filled(strings.get(hint_key or f"error_hint_{code}"), params),
         code=code,
         lang=lang,
     )

@@ -17,8 +17,9 @@ from plugin.clock import now_epoch
 from plugin.intake.freshness import missing_ticket
 from plugin.journey.reasons import value_word
 from plugin.sidebar import OUTREACH_DAYS
+from plugin.store.sync_state import last_successful_sync
 from plugin.web.access import presented_token, require_agent
-from plugin.web.context import state, ticket_journey_now
+from plugin.web.context import db, state, ticket_journey_now
 from plugin.web.i18n import Dates, ago, pick_language, translator
 
 bp = Blueprint("sidebar", __name__)
@@ -76,9 +77,11 @@ def render_sidebar(
     app_state = state()
     lang = pick_language()
     journey, freshness = ticket_journey_now(source, ticket_id, lang)
-    if journey is None:
-        raise missing_ticket(source, ticket_id, freshness)
     t = translator(lang)
+    if journey is None:
+        synced = last_successful_sync(db(), source)
+        when = Dates(t, now_epoch()).moment(synced) if synced else None
+        raise missing_ticket(source, ticket_id, freshness, last_sync=when)
     context = {
         "journey": journey,
         "t": t,

@@ -168,6 +168,11 @@ def test_error_pages_say_what_happened_and_what_to_do_in_the_agents_language(cli
     assert "No encontrado" in spanish and "ningún help desk llamado «nowhere»" in spanish
     assert "Not found" not in spanish
 
+    unknown = mint_agent_token(SECRET, source="demo", ticket_id="99999999")
+    missing = text(client.get(f"/sidebar/demo/99999999?token={unknown}").get_data(as_text=True))
+    assert "demo has no ticket 99999999" in missing
+    assert "The last sync of demo finished" in missing and "reload in a minute" in missing
+
     nope = text(client.get("/nope?lang=es").get_data(as_text=True))
     assert "No hay ninguna página en esta dirección." in nope and "requested URL" not in nope
     missing = client.get("/sidebar/freshdesk/1")  # no token
