@@ -21,6 +21,8 @@ def test_sidebar_renders_the_same_journey_as_the_api(client, seeded_demo):
         assert len(titles) == len(api["articles_before_ticket"])
         for reason in api["stage"]["reasons"]:
             assert str(escape(reason)) in html
+        # One level-one heading (for screen readers; the badge is the visible title)
+        assert len(re.findall(r"<h1[ >]", html)) == 1 and '<main id="jd-journey">' in html
 
 
 def test_sidebar_without_token_is_a_401_page(client, seeded_demo):
