@@ -89,3 +89,44 @@ def due_rows(
                     raise LeaseLost(lease)
                 renewed = time.monotonic()
             yield row
+
+
+BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
+"""Waits after the 1st, 2nd, ... failed attempt of a desk write (SLA pushes, journey
+notes); the last one repeats: a desk that keeps failing is retried hourly, never dropped."""
+
+
+def retry_at(attempt: int, now: int) -> int:
+    """When a row whose `attempt`-th try just failed is due again."""
+    return now + BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
+
+
+def drain(
+    db: Database,
+    lease: str,
+    ttl_seconds: int,
+    *,
+    release_abandoned: Callable[[str], int],
+    fetch_due: Callable[[], list[dict[str, Any]]],
+    claim: Callable[[dict[str, Any], str], bool],
+    handle: Callable[[dict[str, Any], str], None],
+) -> tuple[bool, int, bool]:
+    """One pass over a queue under its lease: rows left `sending` by a dead holder are
+    pending again (`release_abandoned(holder)`), then each due row is claimed and handled.
+
+    Returns (busy: another process holds the lease, released rows, lost: the lease was
+    taken over mid-pass and the pass stopped)."""
+    holder = new_holder()
+    if not take_lease(db, lease, holder, ttl_seconds):
+        return True, 0, False
+    try:
+        released = release_abandoned(holder)
+        try:
+            for row in due_rows(db, lease, holder, ttl_seconds, fetch_due):
+                if claim(row, holder):
+                    handle(row, holder)
+        except LeaseLost:
+            return False, released, True
+        return False, released, False
+    finally:
+        release_lease(db, lease, holder)

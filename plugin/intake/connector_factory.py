@@ -241,3 +241,21 @@ def _positive(config: Config, conf: ConnectorConfig, key: str) -> int:
             f"write it like {key} = {CONNECTOR_KEYS[conf.type][key].default}",
         )
     return value
+
+
+class ConnectorsByName:
+    """The connectors of one pass over a queue of desk writes, made once per desk: every
+    row of a desk shares its HTTP session and rate budget."""
+
+    def __init__(self, config: Config, db: Database) -> None:
+        self._config, self._db = config, db
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, source: str) -> Any:
+        connector = self._made.get(source)
+        if connector is None:
+            conf = self._config.connector(source)
+            if conf is None:
+                raise ConnectorError(f"no connector named {source!r} in the config")
+            connector = self._made[source] = make_connector(self._config, conf, db=self._db)
+        return connector

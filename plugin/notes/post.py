@@ -8,24 +8,23 @@ Never twice: the queue holds one row per ticket, the lease one poster, and a not
 may have reached the desk without being marked (a timeout after the desk took it, a
 process killed between the call and the mark) carries a marker the next attempt looks
 for first (`has_note`): found, the row is marked posted without posting again. Never
-lost: a failing desk is retried every `BACKOFF_SECONDS[-1]` until it answers; only a
-ticket the desk no longer knows, or a desk that takes no notes, ends `failed`.
+lost: a failing desk is retried hourly (`leased_queue.BACKOFF_SECONDS`) until it answers;
+only a ticket the desk no longer knows, or a desk that takes no notes, ends `failed`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlite_utils import Database
 
 from connectors.errors import ConnectorError, FeatureUnavailableError, NotFoundError
 from connectors.records import Note
-from plugin.background.leased_queue import LeaseLost, due_rows, new_holder, take_lease
+from plugin.background.leased_queue import drain, retry_at
 from plugin.clock import now_epoch
 from plugin.config import Config
-from plugin.intake.connector_factory import make_connector
+from plugin.intake.connector_factory import ConnectorsByName
 from plugin.journey.active_model import load_active_model
 from plugin.notes.compose import compose_note, note_marker
 from plugin.sidebar import SidebarSettings, build_ticket_journey
@@ -38,15 +37,12 @@ from plugin.store.journey_notes import (
     release_abandoned,
     start_posting,
 )
-from plugin.store.leases import release_lease
 from plugin.store.sla_decisions import get_decision
 
 log = logging.getLogger("journeydesk.notes")
 
 LEASE_NAME = "journey-notes"
 LEASE_TTL_SECONDS = 120
-BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
-"""Waits after the 1st, 2nd, ... failed attempt; the last one repeats."""
 
 
 class TicketGone(Exception):
@@ -69,16 +65,19 @@ class NoteReport:
 def post_due(config: Config, *, batch: int = 100) -> NoteReport:
     """Post every due journey note, in the one process holding the notes lease."""
     report = NoteReport()
-    holder = new_holder()
     with open_store(config.database_path) as db:
-        if not take_lease(db, LEASE_NAME, holder, LEASE_TTL_SECONDS):
-            report.busy = True
-            return report
-        try:
-            report.released = release_abandoned(db, holder=holder, now=now_epoch())
-            _post(db, config, holder, report, batch)
-        finally:
-            release_lease(db, LEASE_NAME, holder)
+        connectors = ConnectorsByName(config, db)
+        report.busy, report.released, lost = drain(
+            db,
+            LEASE_NAME,
+            LEASE_TTL_SECONDS,
+            release_abandoned=lambda holder: release_abandoned(db, holder=holder, now=now_epoch()),
+            fetch_due=lambda: due_notes(db, now=now_epoch(), limit=batch),
+            claim=lambda row, holder: start_posting(db, row["id"], holder=holder, now=now_epoch()),
+            handle=lambda row, holder: _post_one(db, config, connectors, row, holder, report),
+        )
+        if lost:
+            report.errors.append("lost the notes lease; stopped")
     return report
 
 
@@ -109,29 +108,19 @@ def build_note(db: Database, config: Config, source: str, ticket_id: str) -> Not
     )
 
 
-def _post(db: Database, config: Config, holder: str, report: NoteReport, batch: int) -> None:
-    connectors: dict[str, Any] = {}
-
-    def fetch_due() -> list[dict[str, Any]]:
-        return due_notes(db, now=now_epoch(), limit=batch)
-
-    try:
-        for row in due_rows(db, LEASE_NAME, holder, LEASE_TTL_SECONDS, fetch_due):
-            if not start_posting(db, row["id"], holder=holder, now=now_epoch()):
-                continue
-            _post_one(db, config, connectors, row, holder, report)
-    except LeaseLost:
-        report.errors.append("lost the notes lease; stopped")
-
-
 def _post_one(
-    db: Database, config: Config, connectors: dict, row: dict, holder: str, report: NoteReport
+    db: Database,
+    config: Config,
+    connectors: ConnectorsByName,
+    row: dict,
+    holder: str,
+    report: NoteReport,
 ) -> None:
     source, ticket_id = row["source"], row["ticket_id"]
     attempt = row["attempts"] + 1
     where = f"{source} ticket {ticket_id}"
     try:
-        connector = _connector(db, config, connectors, source)
+        connector = connectors[source]
         # An earlier attempt may have reached the desk: look before posting again.
         if row["attempts"] and connector.has_note(ticket_id, note_marker(source, ticket_id)):
             record_posted(db, row["id"], holder=holder, body=None, now=now_epoch())
@@ -146,9 +135,12 @@ def _post_one(
         return
     except (ConnectorError, OSError, ValueError) as exc:
         now = now_epoch()
-        wait = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
         record_note_retry(
-            db, row["id"], error=f"attempt {attempt}: {exc}", retry_at=now + wait, now=now
+            db,
+            row["id"],
+            error=f"attempt {attempt}: {exc}",
+            retry_at=retry_at(attempt, now),
+            now=now,
         )
         report.retrying += 1
         report.errors.append(f"{where}: {exc}")
@@ -156,13 +148,3 @@ def _post_one(
         return
     record_posted(db, row["id"], holder=holder, body=note.text, now=now_epoch())
     report.posted += 1
-
-
-def _connector(db: Database, config: Config, connectors: dict, source: str) -> Any:
-    connector = connectors.get(source)
-    if connector is None:
-        conf = config.connector(source)
-        if conf is None:
-            raise ConnectorError(f"no connector named {source!r} in the config")
-        connector = connectors[source] = make_connector(config, conf, db=db)
-    return connector
