@@ -1,0 +1,2 @@
+"""The store's database engines: SQLite (the embedded default, in plugin/store/__init__.py)
+and PostgreSQL (`postgres.py`, for several hosts), behind one store API."""
