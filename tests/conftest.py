@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
+from tests.helpers import config as config_helpers
 from tests.helpers.config import ANCHOR, SECRET, write_config
 
 os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
@@ -120,6 +121,27 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, monkeypatch) -> str:
+    """Runs a test once per store engine: every config the test writes
+    (tests/helpers/config.write_config) points at an SQLite file beside it, or at a fresh
+    PostgreSQL database of the session's throwaway cluster. A test folder opts in with an
+    autouse fixture asking for `backend` (tests/store/conftest.py)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setattr(config_helpers, "DATABASE", f'url = "{url}"')
+    return request.param
+
+
+@pytest.fixture
+def store_location(request, backend, tmp_path) -> str:
+    """Where the test's store lives on the engine under test: a file path or a URL (the
+    database the test's configs name)."""
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "journeydesk.db")
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,12 @@ A `PostgresDatabase` offers the part of sqlite-utils' `Database` the store uses 
 JSON columns as their text, sums and averages as int or float (never `Decimal`), truth
 values as 1 or 0. Outside `atomic()` each statement commits on its own.
 
+Write transactions (`atomic()`) take one lock, held in the database, so they run one at a
+time on every host, as SQLite's BEGIN IMMEDIATE makes them do on one: the store's
+read-then-write steps (claim an outbox row, number new customers, renew the worker lease)
+keep exactly the meaning they have on SQLite, with no process-local state. Readers never
+wait, on either engine.
+
 The store's statements are written for SQLite; `translate` makes the few mechanical
 changes PostgreSQL needs (placeholders, index hints, INSERT OR IGNORE), once per distinct
 statement. Whatever differs beyond that is chosen per backend in `plugin/store/dialect.py`.
@@ -27,6 +33,7 @@ from plugin.store import dialect
 
 URL_PREFIXES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_SECONDS = 10
+WRITER_LOCK = 0x6A6F75726E6579  # "journey": the advisory lock of write transactions
 LOCK_TIMEOUT_MS = 10_000
 """How long a statement waits for a row or table lock, like SQLite's busy timeout: a held
 lock past it is an error the caller reports ("try again"), never an endless wait."""
@@ -143,6 +150,7 @@ class PostgresDatabase:
             return
         self.conn.raw.execute("BEGIN")
         try:
+            self.conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
             yield self
         except BaseException:
             self.conn.rollback()
