@@ -1,7 +1,8 @@
 """Shared fixtures: a seeded demo database, apps and live servers (helpers: tests/helpers/).
 
-Everything runs on real parts: SQLite files under tmp_path, a real HTTP server on
-127.0.0.1 for browser tests, Debian's Chromium driven by Playwright.
+Everything runs on real parts: SQLite files under tmp_path, a throwaway PostgreSQL cluster
+(tests/helpers/postgres.py), a real HTTP server on 127.0.0.1 for browser tests, Debian's
+Chromium driven by Playwright.
 """
 
 from __future__ import annotations
@@ -120,6 +121,26 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the whole session (tests/helpers/postgres.py).
+
+    Without PostgreSQL's binaries the tests that need it fail in CI and are skipped,
+    loudly, elsewhere.
+    """
+    from tests.helpers.postgres import PostgresCluster, PostgresUnavailable
+
+    try:
+        cluster = PostgresCluster.create()
+    except PostgresUnavailable as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {missing}")
+        print(f"\n*** NO POSTGRESQL: PostgreSQL tests are SKIPPED ({missing}) ***")
+        pytest.skip(f"no PostgreSQL: {missing}")
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture(scope="session")
