@@ -1,0 +1,1 @@
+"""Store backends other than the embedded SQLite file (PostgreSQL)."""
