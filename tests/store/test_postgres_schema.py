@@ -361,3 +361,18 @@ def test_identities_number_rows_and_json_columns_take_their_defaults(postgres_ur
             conn.execute(
                 "INSERT INTO report_state (id, touchpoint_id, refreshed_at) VALUES (2, 0, 0)"
             )
+
+
+def test_identities_move_past_ids_written_as_given(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO customers (id, email, created_at, updated_at) VALUES (41, 'a', 1, 1)"
+        )
+        following = postgres_schema.advance_identities(conn)
+        assert following["customers"] == 42
+        assert following["outbox"] == 1
+        assert set(following) >= {"touchpoints", "stage_history", "guard_events"}
+        new = conn.execute(
+            "INSERT INTO customers (email, created_at, updated_at) VALUES ('b', 1, 1) RETURNING id"
+        ).fetchone()
+        assert new == (42,)
