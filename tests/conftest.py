@@ -1,11 +1,13 @@
 """Shared fixtures: a seeded demo database, apps and live servers (helpers: tests/helpers/).
 
-Everything runs on real parts: SQLite files under tmp_path, a real HTTP server on
-127.0.0.1 for browser tests, Debian's Chromium driven by Playwright.
+Everything runs on real parts: SQLite files under tmp_path, a throwaway PostgreSQL cluster
+(tests/helpers/postgres.py), a real HTTP server on 127.0.0.1 for browser tests, Debian's
+Chromium driven by Playwright.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
@@ -142,6 +144,52 @@ def store_location(request, backend, tmp_path) -> str:
     if backend == "postgres":
         return request.getfixturevalue("postgres_url")
     return str(tmp_path / "journeydesk.db")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the whole session (tests/helpers/postgres.py).
+
+    Without PostgreSQL's binaries the tests that need it fail in CI and are skipped,
+    loudly, elsewhere.
+    """
+    from tests.helpers.postgres import PostgresCluster, PostgresUnavailable
+
+    try:
+        cluster = PostgresCluster.create()
+    except PostgresUnavailable as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {missing}")
+        print(f"\n*** NO POSTGRESQL: PostgreSQL tests are SKIPPED ({missing}) ***")
+        pytest.skip(f"no PostgreSQL: {missing}")
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_cluster) -> str:
+    """The name of a database holding the journeydesk schema, made once, copied per test."""
+    import psycopg
+
+    from plugin.store.backends.postgres_schema import apply_pending
+
+    name = "journeydesk_template"
+    with psycopg.connect(postgres_cluster.create_database(name), autocommit=True) as conn:
+        apply_pending(conn)
+    return name
+
+
+_POSTGRES_DATABASES = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster, postgres_template):
+    """The URL of a fresh database of its own for this test, the schema already applied
+    (a copy of the template: ~30 ms); dropped after the test, with any session left on it."""
+    name = f"test_{next(_POSTGRES_DATABASES)}"
+    url = postgres_cluster.create_database(name, template=postgres_template)
+    yield url
+    postgres_cluster.drop_database(name)
 
 
 @pytest.fixture(scope="session")
