@@ -547,3 +547,13 @@ def advance_identities(conn: psycopg.Connection) -> dict[str, int]:
                 [table, column, following[table]],
             )
     return following
+
+
+SQLITE_MIGRATIONS_IN_BASELINE = 23
+
+
+def schema_version(conn: psycopg.Connection) -> int:
+    """How many of SQLite's migrations this database's schema stands for (/healthz shows
+    the same number on both engines): the baseline counts as the 23 it replaces."""
+    done = applied(conn)
+    return len(done) - 1 + SQLITE_MIGRATIONS_IN_BASELINE if done else 0
