@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
-import secrets
-import socket
 import threading
 
-from plugin.background.leased_queue import take_lease
+from plugin.background.leased_queue import new_holder, take_lease
 from plugin.config import Config
 from plugin.store import DATABASE_ERRORS, StoreError, open_store
 from plugin.store.leases import release_lease
@@ -42,7 +39,7 @@ class WorkerLease:
     ) -> None:
         self.database_path = database_path
         self.name = name
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.holder = holder or new_holder()
         self.ttl = ttl
         self._lock = threading.Lock()
         self._stop = threading.Event()

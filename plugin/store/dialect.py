@@ -16,6 +16,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Dialect:
     name: str
+    clock_seconds: str
+    """The database server's clock now (not the transaction's start), whole epoch seconds:
+    the one clock every host sharing the database agrees on (leases)."""
     _integers: str
     _texts: str
     _elements: str
@@ -44,6 +47,7 @@ class Dialect:
 
 SQLITE = Dialect(
     name="sqlite",
+    clock_seconds="CAST(strftime('%s', 'now') AS INTEGER)",
     _integers="(SELECT value FROM json_each({param}))",
     _texts="(SELECT value FROM json_each({param}))",
     _elements="json_each({param}) AS {alias}",
@@ -53,6 +57,7 @@ SQLITE = Dialect(
 
 POSTGRES = Dialect(
     name="postgres",
+    clock_seconds="CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)",
     _integers=(
         "(SELECT CAST(value AS BIGINT) AS value "
         "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) AS e(value))"
