@@ -81,7 +81,9 @@ def sync_killed_after(desk: FakeZendesk, config: Path, env: dict, calls: int) ->
     return events_users(desk, before)
 
 
-def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(desk, env, tmp_path):
+def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(
+    desk, env, tmp_path, store_location
+):
     config = zendesk_config(tmp_path, desk.base_url)
     desk.delay = 0.02  # each call takes a moment: the kill lands mid-page
     asked: list[list[str]] = []
@@ -96,7 +98,7 @@ def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(d
         assert len(again) <= 1, f"run {run + 1} started the page over: {asked}"
     finished = journeydesk("sync", "--config", str(config), env=env, timeout=60)
     assert finished.returncode == 0, finished.stderr
-    db = Database(str(tmp_path / "journeydesk.db"))
+    db = Database(str(store_location))
     try:
         views = db.execute("SELECT count(*) FROM touchpoints WHERE type = 'article_view'")
         assert views.fetchone()[0] == USERS  # nothing lost, nothing twice
@@ -122,8 +124,8 @@ def test_a_killed_sync_shows_interrupted_and_the_next_run_closes_it(desk, env, t
     assert runs(tmp_path) == [("zendesk", "interrupted"), ("zendesk", "ok")]
 
 
-def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path):
-    db = open_db(tmp_path / "journeydesk.db")
+def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path, store_location):
+    db = open_db(store_location)
     try:
         mine = sync_runs.start(db, "here")  # this process, going on
         now = int(time.time())
