@@ -477,8 +477,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # The next one: Migration("0024_<its name in plugin/store/migrations.py>", "<DDL>"),
     # TODO: SQLite's 0024_one_report_machinery (drops report_days, rebuilds ticket_facts,
     # adds report_state.built_from) is being written beside this; when it lands on main,
-    # its PostgreSQL body goes here under the same name (tests/store/backends/test_postgres_schema.py
-    # fails until it does).
+    # its PostgreSQL body goes here under the same name (the schema test fails until it does).
 )
 """Every PostgreSQL migration, in the order applied."""
 
