@@ -110,7 +110,11 @@ def _evaluated(
 
 
 def _database_file(db: Database) -> str:
-    """The file behind a connection ('' for an in-memory database)."""
+    """Where a helper opens the same store: the file behind an SQLite connection ('' for
+    an in-memory database), or the PostgreSQL location (its password travels with it,
+    through the helper's pipe)."""
+    if db.backend == "postgres":
+        return db.location
     rows = db.conn.execute("PRAGMA database_list").fetchall()
     return next((row[2] for row in rows if row[1] == "main"), "")
 

@@ -21,6 +21,8 @@ class Dialect:
     _elements: str
     _greatest: str
     _least: str
+    _contains_text: str
+    _max_with: str
 
     def integers(self, param: str = "?") -> str:
         """A subquery of the integers of a JSON array parameter, in column `value`."""
@@ -41,6 +43,17 @@ class Dialect:
     def least(self, *values: str) -> str:
         return self._least.format(", ".join(values))
 
+    def contains_text(self, column: str, param: str = "?") -> str:
+        """Whether the text of `column` (a JSON column too: its text, not its value) holds
+        the string `param`, as a condition."""
+        return self._contains_text.format(column=column, param=param)
+
+    def max_with(self, key: str, value: str) -> str:
+        """Two select-list aggregates: max(`key`), and `value` on the group's row holding
+        that max (NULL when every `key` is NULL; one of them on a tie). SQLite's bare
+        column beside max() does this; PostgreSQL orders an array instead."""
+        return self._max_with.format(key=key, value=value)
+
 
 SQLITE = Dialect(
     name="sqlite",
@@ -49,6 +62,8 @@ SQLITE = Dialect(
     _elements="json_each({param}) AS {alias}",
     _greatest="max({})",
     _least="min({})",
+    _contains_text="instr({column}, {param}) > 0",
+    _max_with="max({key}), {value}",
 )
 
 POSTGRES = Dialect(
@@ -64,4 +79,6 @@ POSTGRES = Dialect(
     ),
     _greatest="GREATEST({})",
     _least="LEAST({})",
+    _contains_text="strpos(CAST({column} AS TEXT), {param}) > 0",
+    _max_with="max({key}), (array_agg({value} ORDER BY {key} DESC NULLS LAST))[1]",
 )
