@@ -110,8 +110,11 @@ def _evaluated(
 
 
 def _database_file(db: Database) -> str:
-    """The SQLite file behind a connection, which helper processes open themselves ('' for
-    an in-memory database, and on PostgreSQL, where the recompute runs in one process)."""
+    """Where a helper opens the same store: the file behind an SQLite connection ('' for
+    an in-memory database), or the PostgreSQL location (its password travels with it,
+    through the helper's pipe)."""
+    if db.backend == "postgres":
+        return db.location
     return database_file(db)
 
 
