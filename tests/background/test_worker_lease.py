@@ -26,7 +26,6 @@ from plugin.store.leases import acquire_lease, lease_holder, release_lease
 from plugin.store.sync_state import last_runs
 from tests.helpers.cli import ROOT
 from tests.helpers.config import SECRET, write_config
-from tests.helpers.engines import pending_on_postgres
 
 
 def test_a_lease_has_one_holder_until_released_or_expired(store_location):
@@ -159,7 +158,6 @@ def test_a_standby_on_another_host_takes_over_within_the_ttl_of_a_killed_leader(
             leader.wait(timeout=10)
 
 
-@pending_on_postgres("sync_state")
 @pytest.mark.usefixtures("backend")
 def test_the_scheduled_sync_runs_only_in_the_lease_holder(tmp_path):
     config = load_config(write_config(tmp_path, customers=20))
@@ -178,7 +176,6 @@ def test_the_scheduled_sync_runs_only_in_the_lease_holder(tmp_path):
         db.conn.close()
 
 
-@pending_on_postgres("sync_state")
 @pytest.mark.usefixtures("backend")
 def test_two_worker_processes_run_the_first_sync_once(tmp_path):
     path = write_config(tmp_path, customers=20)

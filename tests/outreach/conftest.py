@@ -16,7 +16,6 @@ from aiosmtpd.controller import Controller
 
 from plugin.config import Config, load_config
 from plugin.store.backends.postgres import is_postgres
-from tests.helpers import config as config_helpers
 from tests.helpers.config import write_config
 from tests.helpers.copies import private_copy
 
@@ -116,11 +115,7 @@ def copy_of_demo(seeded: Config, folder: Path) -> str | None:
     """A private copy of the seeded demo for a config written in `folder`: the [database]
     lines naming it, or None when it is the SQLite file beside that config."""
     copy = private_copy(seeded, folder).database_path
-    if is_postgres(copy):
-        return f'url = "{copy}"'
-    if config_helpers.DATABASE.startswith("url"):  # a PostgreSQL run on SQLite's demo
-        pytest.xfail("postgres: the seeded demo has no PostgreSQL twin yet (seeded_demo)")
-    return None
+    return f'url = "{copy}"' if is_postgres(copy) else None
 
 
 @pytest.fixture
