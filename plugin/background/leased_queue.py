@@ -3,11 +3,11 @@
 One process at a time holds the queue's lease and works through its due rows; the lease is
 renewed as the pass goes, and a process that loses it stops at once (another has taken
 over). Each row is tried once per pass, so one that stays due (retried later) cannot spin.
-Holders are named `host:pid:token:pids`, where `pids` names the machine's boot and the pid
-namespace the process lives in: a lease left by a process that died where this one runs can
-be told from one held by a live process, and a holder anywhere else (another host sharing a
-PostgreSQL database, another container, a clone with the same host name) is never taken
-for dead by its pid: its lease expires on its own.
+Holders are named `host:pid:token:scope`, where `scope` names the machine's boot and the
+pid namespace the process lives in (`pid_scope`): a lease left by a process that died where
+this one runs can be told from one held by a live process, and a holder anywhere else
+(another host sharing a PostgreSQL database, another container, a clone with the same host
+name) is never taken for dead by its pid: its lease expires on its own.
 """
 
 from __future__ import annotations
