@@ -487,8 +487,8 @@ def _copy_with_progress(source, location, batch: int):
 
         def advance(table: str, done: int, total: int) -> None:
             if table not in tasks:
-                tasks[table] = progress.add_task(table, total=max(total, 1))
-            progress.update(tasks[table], completed=done if total else 1, total=max(total, 1))
+                tasks[table] = progress.add_task(table, total=total)
+            progress.update(tasks[table], completed=done, total=total)
 
         return copy_store(source, location, batch=batch, progress=advance)
 

@@ -31,7 +31,7 @@ from tests.helpers.postgres import free_port
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 SQLITE_ONLY = ("_sqlite_migrations", "articles_fts")
-POSTGRES_ONLY = ("journeydesk_migrations", "journeydesk_copy")
+POSTGRES_ONLY = ("journeydesk_migrations", "journeydesk_copy", "journeydesk_copy_deferred")
 NOW = int(ANCHOR.timestamp())
 
 
@@ -148,17 +148,38 @@ def _as_postgres_text(value):
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
+def schema_objects(url: str) -> tuple[list, list]:
+    """Every index and constraint of the store's tables, as PostgreSQL defines them."""
+    with psycopg.connect(url) as pg:
+        indexes = pg.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND tablename <> ALL(%s) ORDER BY 1, 2",
+            [list(POSTGRES_ONLY)],
+        ).fetchall()
+        constraints = pg.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
+            "AND conrelid::regclass::text <> ALL(%s) ORDER BY 1, 2",
+            [list(POSTGRES_ONLY)],
+        ).fetchall()
+    return indexes, constraints
+
+
 def copy_command(config: Path, url: str, *extra: str) -> list[str]:
     return ["db", "copy", "--config", str(config), "--to", url, *extra]
 
 
-def test_copy_holds_every_row_and_answers_as_the_sqlite_store(source, bare_target, tmp_path):
+def test_copy_holds_every_row_and_answers_as_the_sqlite_store(
+    source, bare_target, postgres_url, tmp_path
+):
     path = sqlite_path(source)
     done = journeydesk(*copy_command(source, bare_target, "--batch", "500"))
     assert done.returncode == 0, done.stderr
     assert "the row counts of all" in done.stdout
     assert "  touchpoints " in done.stdout and "  sla_decisions " in done.stdout
     assert assert_same_rows(path, bare_target) > 20_000
+    # indexes and foreign keys, set aside during the copy, are all back as migrated
+    assert schema_objects(bare_target) == schema_objects(postgres_url)
     with psycopg.connect(bare_target) as pg:
         merged = pg.execute("SELECT merged_into FROM customers WHERE id = 3").fetchone()
         body = pg.execute("SELECT body_text FROM outbox").fetchone()
