@@ -85,10 +85,6 @@ class CopyReport:
     already_verified: bool = False
     seconds: float = 0.0
 
-    @property
-    def rows(self) -> int:
-        return sum(count.target for count in self.counts)
-
 
 def copy_store(
     source: Database,
@@ -106,7 +102,15 @@ def copy_store(
     started = time.monotonic()
     origin = str(Path(database_file(source)).resolve())
     plan = read_plan(source)
-    pg = open_db(target)  # applies PostgreSQL's migrations first
+    try:
+        pg = open_db(target)  # applies PostgreSQL's migrations first
+    except StoreError as exc:
+        if "password" not in str(exc) or getattr(target, "password", None):
+            raise
+        raise CopyRefused(
+            f"{exc}: name the environment variable holding the password with "
+            "--password-env NAME (or [database] password_env in the config)"
+        ) from None
     conn = pg.conn.raw
     report = CopyReport(source=origin, target=str(target))
     try:

@@ -348,3 +348,48 @@ def test_the_password_comes_from_the_named_environment_variable(source, postgres
     given = journeydesk(*copy_command(source, postgres_url), env=cli_env({"JD_PG": "secret"}))
     assert given.returncode == 0, given.stderr  # the test cluster trusts every local login
     assert "secret" not in given.stdout + given.stderr
+
+
+@pytest.fixture
+def password_target(postgres_cluster, request) -> str:
+    """An empty database owned by a role that must give its password (scram-sha-256),
+    not a superuser: what a hosted PostgreSQL hands out."""
+    role = database = f"jd_copy_{os.getpid()}_{time.monotonic_ns()}"
+    hba = postgres_cluster.data_dir / "pg_hba.conf"
+    kept = hba.read_text()
+    hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\n{kept}")
+    with psycopg.connect(postgres_cluster.url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_reload_conf()")
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'copy-secret'")
+        admin.execute(f"CREATE DATABASE {database} OWNER {role}")
+
+    def remove() -> None:
+        postgres_cluster.drop_database(database)
+        hba.write_text(kept)
+        with psycopg.connect(postgres_cluster.url(), autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
+            admin.execute("SELECT pg_reload_conf()")
+
+    request.addfinalizer(remove)
+    return f"postgresql://{role}@127.0.0.1:{postgres_cluster.port}/{database}"
+
+
+def test_a_server_asking_for_a_password_gets_it_from_the_environment(source, password_target):
+    without = journeydesk(*copy_command(source, password_target))
+    assert without.returncode == 1
+    assert "no password supplied" in without.stderr and "--password-env NAME" in without.stderr
+    assert "Traceback" not in without.stderr
+    wrong = journeydesk(
+        *copy_command(source, password_target, "--password-env", "JD_PG"),
+        env=cli_env({"JD_PG": "not-it"}),
+    )
+    assert wrong.returncode == 1
+    assert "password authentication failed" in wrong.stderr
+    assert "not-it" not in wrong.stderr
+    given = journeydesk(
+        *copy_command(source, password_target, "--password-env", "JD_PG"),
+        env=cli_env({"JD_PG": "copy-secret"}),
+    )
+    assert given.returncode == 0, given.stderr
+    assert "the row counts of all" in given.stdout
+    assert "copy-secret" not in given.stdout + given.stderr
