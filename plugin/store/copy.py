@@ -217,7 +217,10 @@ def _check_schema(conn: psycopg.Connection, plan: list[TablePlan]) -> None:
     for table, column in rows:
         if table not in _POSTGRES_ONLY:
             target.setdefault(table, set()).add(column)
-    fix = "upgrade journeydesk, open the SQLite store once (it migrates), then copy again"
+    fix = (
+        "copy into a database no newer journeydesk has migrated, with a journeydesk whose "
+        "two schemas agree (the SQLite file migrates when opened)"
+    )
     for table in plan:
         if table.name not in target:
             raise CopyRefused(
