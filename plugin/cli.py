@@ -226,7 +226,8 @@ def report(
 @config_option
 @friendly_errors
 def check_config(config_path: str) -> None:
-    """Validate the configuration and the journey definitions, then say what is set up."""
+    """Validate the configuration and the journey definitions, then say what is set up:
+    which database (an SQLite file or a PostgreSQL URL) and whether it answers."""
     from plugin.journey.model import load_model
     from plugin.store import store_status
 

@@ -26,7 +26,8 @@ from plugin.background.worker_lease import lease_for
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from tests.helpers import config as config_helpers
-from tests.helpers.config import ANCHOR, SECRET
+from tests.helpers.cli import journeydesk
+from tests.helpers.config import ANCHOR, SECRET, write_config
 from tests.helpers.demo_desk import INGEST_KEY, Desk, desk_of_its_own, serve
 
 QUICK_SECONDS = 5
@@ -268,5 +269,56 @@ def stored_event_counts(desk: Desk) -> dict[str, int]:
             "WHERE source = 'portal:portal') AS stored GROUP BY event_id"
         ).fetchall()
         return dict(rows)
+    finally:
+        db.conn.close()
+
+
+def test_a_multi_host_url_reaches_whichever_server_takes_writes(
+    cluster, postgres_cluster, postgres_url, tmp_path
+):
+    """libpq's multi-host URL with target_session_attrs=read-write, as docs/deploy.md
+    suggests: the config takes it, connections go to the server that takes writes, and
+    after a failover (roles swapped) new connections follow by themselves."""
+    name = postgres_url.rsplit("/", 1)[1]
+    standby, primary = cluster, postgres_cluster
+    standby.create_database(name)
+    open_db(standby.url(name)).conn.close()  # the same schema on both
+    url = (
+        f"postgresql://postgres@127.0.0.1:{standby.port},127.0.0.1:{primary.port}/{name}"
+        "?target_session_attrs=read-write"
+    )
+    try:
+        set_read_only(standby, name, True)
+        config = write_config(tmp_path, database=f'url = "{url}"')
+        result = journeydesk("check-config", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        assert f"reachable, 127.0.0.1:{primary.port}, PostgreSQL" in result.stdout
+        assert "takes writes" in result.stdout
+        assert served_by(url) == primary.port
+
+        set_read_only(primary, name, True)  # the old primary demoted ...
+        set_read_only(standby, name, False)  # ... and the standby promoted
+        end_sessions(primary, name)
+        assert served_by(url) == standby.port
+    finally:
+        set_read_only(primary, name, False)
+        standby.drop_database(name)
+
+
+def set_read_only(cluster, database: str, read_only: bool) -> None:
+    setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
+    as_superuser(
+        cluster,
+        sql.SQL("ALTER DATABASE {} " + setting).format(sql.Identifier(database)),
+    )
+
+
+def served_by(url: str) -> int:
+    """The port of the server a new store connection reached, after a write there."""
+    db = open_db(url, migrate=False)
+    try:
+        with db.atomic():
+            db.execute("DELETE FROM leases WHERE name = 'nobody'")
+        return int(db.conn.raw.info.port)
     finally:
         db.conn.close()
