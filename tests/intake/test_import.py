@@ -15,7 +15,7 @@ from plugin.store.customers import find_customer
 from plugin.store.history import article_views_of, timeline
 from plugin.store.touchpoints import count_touchpoints
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import write_config
+from tests.helpers.config import database_of, write_config
 
 
 def run_import(folder: Path, file: Path, source: str = "demo") -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def event(number: int, **overrides) -> dict:
 
 
 def views_of(folder: Path, email: str) -> list[dict]:
-    db = open_db(folder / "journeydesk.db", migrate=False)
+    db = open_db(database_of(folder), migrate=False)
     try:
         customer_id = find_customer(db, CustomerRef(email=email), "demo")
         return article_views_of(db, customer_id) if customer_id else []

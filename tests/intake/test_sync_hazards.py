@@ -59,7 +59,7 @@ def sync(
 
 def snapshot(path: Path, source: str) -> dict[str, list]:
     """Every stored record by its natural key (row ids may legitimately differ)."""
-    db = Database(str(path))
+    db = open_db(path, migrate=False)
     user = (
         "(SELECT value FROM customer_identities i WHERE i.customer_id = {}.customer_id "
         f"AND i.kind = 'user:{source}')"
@@ -223,7 +223,7 @@ def test_a_zendesk_deletion_without_its_requester_flags_the_stored_ticket(
     report = sync(path, partial(zendesk, fake))
 
     assert report.rejected == []
-    db = Database(str(path))
+    db = open_db(path, migrate=False)
     try:
         assert db.execute("SELECT deleted FROM tickets WHERE id = '101'").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM tickets WHERE id = '150'").fetchone() == (0,)

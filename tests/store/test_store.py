@@ -21,14 +21,14 @@ T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
 def table_snapshot(path) -> dict[str, list]:
-    conn = sqlite3.connect(path)
+    conn = open_db(path, migrate=False).conn
     tables = ("customers", "customer_identities", "articles", "tickets", "touchpoints")
     snapshot = {}
     for table in tables:
-        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+        columns = [c[0] for c in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
         volatile = {"updated_at", "created_at"} if table == "customers" else set()
         keep = ", ".join(c for c in columns if c not in volatile)
-        snapshot[table] = conn.execute(f"SELECT {keep} FROM {table} ORDER BY 1, 2").fetchall()
+        snapshot[table] = conn.execute(f"SELECT {keep} FROM {table} ORDER BY {keep}").fetchall()
     conn.close()
     return snapshot
 
