@@ -22,13 +22,16 @@ import requests
 from psycopg import sql
 
 from plugin.background import jobs
+from plugin.background.jobs import run_source_sync
 from plugin.background.worker_lease import lease_for
+from plugin.config import load_config
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from tests.helpers import config as config_helpers
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import ANCHOR, SECRET, write_config
 from tests.helpers.demo_desk import INGEST_KEY, Desk, desk_of_its_own, serve
+from tests.helpers.serve_process import free_port, running, write_serve_config
 
 QUICK_SECONDS = 5
 """A request while the database is away answers within this (connection refused: at once)."""
@@ -148,6 +151,36 @@ def test_the_api_answers_503_while_the_database_is_away_and_recovers_by_itself(d
             answers = list(pool.map(lambda t: journey_of(base, t), tickets * 2))
         assert [r.status_code for r in answers] == [200] * len(answers)
         assert requests.get(f"{base}/healthz", timeout=30).json()["database"] == "ok"
+
+
+def test_journeydesk_serve_recovers_by_itself_after_the_database_restarts(
+    cluster, tmp_path, monkeypatch
+):
+    """The same through `journeydesk serve` (gunicorn, gevent workers): 503 JSON with
+    Retry-After while the server is away, 200 after, the processes never restarted."""
+    cluster.drop_database("failover_serve")
+    monkeypatch.setattr(
+        config_helpers, "DATABASE", f'url = "{cluster.create_database("failover_serve")}"'
+    )
+    port = free_port()
+    config_path = write_serve_config(tmp_path, port)
+    run_source_sync(load_config(str(config_path)), "demo")
+    ticket_ids = Desk(load_config(str(config_path)), tmp_path).tickets(6)
+    args = ["serve", "--config", str(config_path), "--workers", "2"]
+    with running(args, tmp_path, port) as server:
+        for ticket_id in ticket_ids:
+            assert journey_of(server.url, ticket_id).status_code == 200
+        cluster.stop()
+        started = time.monotonic()
+        assert_unavailable(journey_of(server.url, ticket_ids[0]), says="cannot be reached")
+        assert time.monotonic() - started < QUICK_SECONDS
+        cluster.start()
+        statuses = [journey_of(server.url, t).status_code for t in ticket_ids * 3]
+        assert statuses == [200] * len(statuses)
+        pids = server.worker_pids()
+    assert len(pids) == 2, "a web worker was restarted"
+    assert "Traceback" not in server.log()
+    cluster.drop_database("failover_serve")
 
 
 def test_a_read_only_database_refuses_writes_with_503_and_serves_reads(desk, cluster):
