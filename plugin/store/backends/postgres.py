@@ -214,7 +214,9 @@ def usable(db: PostgresDatabase) -> bool:
 
     An idle connection has nothing to read: a server that restarted, failed over or ended
     the session (`pg_terminate_backend`) sends its last words and closes the socket, which
-    then reads as ready. Such a connection is dropped instead of failing the next request.
+    then reads as ready. Such a connection is dropped instead of failing the next request;
+    so is one that got anything else unasked (a standby promoted reports its new state):
+    a new connection costs a few milliseconds, a wrong guess a request.
     """
     raw = db.conn.raw
     if raw.closed or raw.broken or raw.info.transaction_status != TransactionStatus.IDLE:
