@@ -327,7 +327,7 @@ def return_db(db: Database, path: str | Path, *, broken: bool = False) -> None:
             db.conn.rollback()
     except DATABASE_ERRORS:
         broken = True
-    if not broken and not _still_usable(db):
+    if not broken and isinstance(db, postgres.PostgresDatabase) and postgres.broken(db):
         broken = True  # a request answered 503 with the server away: never reuse its line
     with _pool_lock:
         idle = _idle_connections(str(path))

@@ -20,10 +20,10 @@ statement. Whatever differs beyond that is chosen per backend in `plugin/store/d
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import functools
 import re
-import select
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -218,14 +218,36 @@ def usable(db: PostgresDatabase) -> bool:
     so is one that got anything else unasked (a standby promoted reports its new state):
     a new connection costs a few milliseconds, a wrong guess a request.
     """
-    raw = db.conn.raw
-    if raw.closed or raw.broken or raw.info.transaction_status != TransactionStatus.IDLE:
+    if broken(db):
         return False
     try:
-        readable, _, _ = select.select([raw.pgconn.socket], [], [], 0)
-    except (OSError, ValueError, psycopg.OperationalError):
+        return not _has_input(db.conn.raw.pgconn.socket)
+    except (OSError, psycopg.OperationalError):
         return False
-    return not readable
+
+
+def broken(db: PostgresDatabase) -> bool:
+    """Whether psycopg already knows the connection lost (a statement failed on it), or it
+    is left inside a transaction: no system call, so cheap enough for every request."""
+    raw = db.conn.raw
+    return raw.closed or raw.broken or raw.info.transaction_status != TransactionStatus.IDLE
+
+
+def _has_input(fd: int) -> bool:
+    """Whether the socket `fd` has bytes (or the end of the stream) waiting, at once.
+
+    A peek through the C socket type, which gevent leaves alone (its own socket would wait
+    for the input instead), on the descriptor libpq keeps owning; unlike select(), it
+    works for descriptors past 1023, which a gevent worker's thousand clients reach.
+    """
+    peek = _socket.socket(fileno=fd)
+    try:
+        peek.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    finally:
+        peek.detach()
+    return True
 
 
 def _parameters(params: Any) -> Any:
