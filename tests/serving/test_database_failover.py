@@ -123,6 +123,16 @@ def end_sessions(cluster, database: str) -> None:
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             [database],
         )
+        # pg_terminate_backend only signals: wait until the sessions are gone (their
+        # sockets closed), as they are by the time a failover is over.
+        wait_for(
+            lambda: (
+                conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database]
+                ).fetchone()[0]
+                == 0
+            )
+        )
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])  # a clean stop; a crash
