@@ -226,13 +226,16 @@ def report(
 @config_option
 @friendly_errors
 def check_config(config_path: str) -> None:
-    """Validate the configuration and the journey definitions, then say what is set up."""
+    """Validate the configuration and the journey definitions, then say what is set up:
+    which database (an SQLite file or a PostgreSQL URL) and whether it answers."""
     from plugin.journey.model import load_model
+    from plugin.store import store_status
 
     config = load_config(config_path)
     model = load_model(config.journey, file=config.path)
     click.echo(f"{config_path}: OK")
-    click.echo(f"  database: {config.database_path}")
+    status = store_status(config.database_path)
+    click.echo(f"  database: {describe_store(status)}")
     for conf in config.connectors:
         click.echo(
             f"  connector {conf.name} ({conf.type}), every {conf.get('sync_interval_minutes')} min"
@@ -247,6 +250,24 @@ def check_config(config_path: str) -> None:
     click.echo(
         f"  outreach rules ({origin}): {len(rules.rules)}, enabled: {', '.join(enabled) or 'none'}"
     )
+    if status.problem:
+        raise click.ClickException(f"the database cannot be reached: {status.problem}")
+
+
+def describe_store(status) -> str:
+    """check-config's database line: the backend, where, and whether it answered."""
+    where = f"{status.backend} {status.location}"
+    if not status.exists:
+        return f"{where} (not created yet: the first sync or serve creates it)"
+    if status.problem:
+        return f"{where}: UNREACHABLE"
+    server = f", {status.server}" if status.server else ""
+    pending = (
+        f", {len(status.pending)} migration(s) to apply at start-up: {', '.join(status.pending)}"
+        if status.pending
+        else ""
+    )
+    return f"{where}: reachable{server}, schema version {status.schema_version}{pending}"
 
 
 @main.command("import")
