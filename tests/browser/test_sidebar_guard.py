@@ -252,6 +252,18 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     expect(result.locator(".guard-clear")).to_contain_text("Not read yet, fine to send:")
     expect(result.locator(".guard-clear a")).to_have_count(1)
 
+    # while the next draft is checked, the last answer stays on screen, readable (axe-core
+    # checks this state at the screenshot: it was faded below 4.5:1 contrast)
+    held = []
+    page.route("**/check-reply*", lambda route: held.append(route))
+    type_draft(page, f"Only {reader['unread_url']} now")
+    expect(result).to_have_attribute("aria-busy", "true")
+    expect(result.locator(".guard-clear")).to_be_visible()
+    page.screenshot(path=artifacts / "sidebar-guard-busy.png")
+    held[-1].continue_()
+    page.unroute("**/check-reply*")
+    expect(result.locator(".guard-ok")).to_contain_text("the customer has not read it")
+
     pasted_log = "trace line with nothing in it\n" * 3_000  # twice: ~180 KB, over 100 KB
     page.locator("#jd-draft").evaluate(  # pasted in one go, as an agent pastes a log
         "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }",
