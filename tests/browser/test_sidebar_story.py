@@ -13,7 +13,6 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-
 STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
 FIRST_SCREEN = 600
 """What an agent sees of the sidebar before scrolling, in CSS pixels (issue 16)."""
