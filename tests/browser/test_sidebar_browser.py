@@ -34,6 +34,9 @@ def test_demo_index_opens_a_sidebar_with_five_articles(page, live_demo, seeded_d
     page.set_viewport_size({"width": 1100, "height": 900})
     page.goto(live_demo + "/")
     expect(page.locator("article.card")).to_have_count(6)
+    expect(page.locator(".lead a", has_text="admin")).to_have_attribute("href", "/admin/")
+    icon = page.request.get(live_demo + "/favicon.ico")  # what a browser asks for unbidden
+    assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
     page.screenshot(path=artifacts / "demo-index.png", full_page=True)
 
     ticket_id = ticket_with_five_articles(seeded_demo)
