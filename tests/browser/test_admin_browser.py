@@ -115,6 +115,8 @@ def test_change_a_threshold_preview_save_and_restore(page, admin_server, artifac
     page.locator("#tickets a").first.click()
     expect(page.locator(".stage-badge")).to_be_visible()
     page.screenshot(path=artifacts / "admin-ticket-sidebar.png", full_page=True)
+    page.click(f".back-link a:has-text('{name}')")  # and back to the customer
+    expect(page.locator("h1")).to_have_text(name)
 
 
 def test_the_open_demo_admin_says_it_is_open(page, live_demo, artifacts):

@@ -337,6 +337,8 @@ def test_the_freshdesk_app_speaks_the_agents_freshdesk_language(
     assert held["message"].startswith("El cliente ya leyó")
     expect(page.locator("#jd-warning-list .jd-message")).to_contain_text("El cliente ya leyó")
     expect(page.locator("#jd-send-anyway")).to_have_text("Enviar igualmente")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#jd-frame")).to_have_attribute("title", "Recorrido del cliente")
     page.screenshot(path=artifacts / "freshdesk-app-held-es.png", full_page=True)
 
 
