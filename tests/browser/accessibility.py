@@ -18,6 +18,7 @@ Policy stays on: it is part of what the tests exercise.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from playwright.sync_api import Error, Frame, Page
@@ -27,14 +28,18 @@ WCAG = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa")
 FAILING_IMPACTS = ("serious", "critical")
 """Findings of these impacts fail a test whatever the rule; WCAG A/AA ones fail at any impact."""
 
-FINGERPRINT = """() => {
-  const text = document.documentElement ? document.documentElement.outerHTML : '';
+FINGERPRINT = r"""() => {
+  const markup = document.documentElement ? document.documentElement.outerHTML : '';
+  const text = markup
+    .replaceAll(' style=""', '')  // what a screenshot leaves behind
+    .replace(/<script\b[^>]*>[^]*?<\/script>|<input type="hidden"[^>]*>/g, '');  // tokens
   let hash = 2166136261;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619);
   return `${innerWidth}:${text.length}:${hash >>> 0}`;
 }"""
 """One state of a frame: its width and its markup (attributes such as a fold's `open`
-included), hashed in the page so the markup never crosses the wire."""
+included; scripts and hidden fields, which hold per-load tokens, left out), hashed in the
+page so the markup never crosses the wire."""
 
 RUN = """async (wcag) => {
   const result = await axe.run(document, {resultTypes: ['violations'], iframes: false});
@@ -52,6 +57,8 @@ _clean: set[tuple[str, str]] = set()
 _busy = False
 checked: list[str] = []
 """Every state axe-core ran on in this run, as "address at width" (the suite's summary)."""
+seconds = 0.0
+"""The time spent in axe-core and its checks, for the same summary."""
 
 
 def _axe_source() -> str:
@@ -76,8 +83,10 @@ def _frame_problems(frame: Frame) -> list[str]:
         state = (frame.url, frame.evaluate(FINGERPRINT))
         if state in _clean:
             return []
+        started = time.monotonic()
         problems = violations(frame)
-        checked.append(f"{frame.url} at {state[1].split(':')[0]} px")
+        took = time.monotonic() - started
+        checked.append(f"{frame.url} at {state[1].split(':')[0]} px ({took:.2f} s)")
     except Error as error:
         if "navigat" in str(error) or "detached" in str(error) or "closed" in str(error):
             return []  # the frame moved on under us: its next state is checked next time
@@ -89,10 +98,11 @@ def _frame_problems(frame: Frame) -> list[str]:
 
 def check(page: Page, when: str = "") -> None:
     """Fail with every violation axe-core finds in any frame of `page` as it is now."""
-    global _busy
+    global _busy, seconds
     if _busy or page.is_closed():
         return
     _busy = True
+    started = time.monotonic()
     try:
         report = []
         for frame in page.frames:
@@ -102,6 +112,7 @@ def check(page: Page, when: str = "") -> None:
                 report.append(f"{frame.url} at {width} px:\n  " + "\n  ".join(problems))
     finally:
         _busy = False
+        seconds += time.monotonic() - started
     if report:
         where = f" ({when})" if when else ""
         raise AssertionError(

@@ -96,7 +96,9 @@ def pytest_terminal_summary(terminalreporter):
     if not accessibility.checked:
         return
     states = accessibility.checked
-    terminalreporter.write_line(f"axe-core checked {len(states)} page states")
+    terminalreporter.write_line(
+        f"axe-core checked {len(states)} page states in {accessibility.seconds:.1f} s"
+    )
     if os.environ.get("JD_AXE_LIST"):
         for state in states:
             terminalreporter.write_line(f"  {state}")
