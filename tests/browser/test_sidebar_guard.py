@@ -407,6 +407,14 @@ def test_the_zendesk_save_hook_needs_a_confirmation(page, desk, artifacts):
     wait_verdict(page, again, "saved")
     expect(page.locator("#jd-confirm")).to_be_hidden()
 
+    # a reply over the 100 KB check-reply takes (a pasted log): checked by its links, held
+    pasted = "trace line with nothing in it\n" * 4_000 + read_link  # ~120 KB
+    page.evaluate("text => window.__zafType(text)", pasted)
+    big = save(page)
+    expect(page.locator("#jd-send-anyway")).to_be_visible()
+    page.click("#jd-edit-reply")
+    assert reader["read_title"] in wait_verdict(page, big, "cancelled")["reason"]
+
     # an agent who never answers: the hold ends before Zendesk's own limit, saying why
     forgotten = save(page)
     expect(page.locator("#jd-send-anyway")).to_be_visible()
