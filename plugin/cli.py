@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from connectors.errors import ConnectorError
 from plugin.config import Config, ConfigError, demo_config, load_config
 from plugin.errors import JourneydeskError
 from plugin.journey.conditions import ConditionError
-from plugin.store import StoreError, describe_database_error
+from plugin.store import DATABASE_ERRORS, StoreError, describe_database_error
 
 DEFAULT_CONFIG = "config.toml"
 DEMO_DATABASE = "journeydesk-demo.db"
@@ -35,7 +34,7 @@ def friendly_errors(command: Callable) -> Callable:
             from plugin.intake.connector_factory import one_sentence
 
             raise click.ClickException(one_sentence(exc)) from None
-        except sqlite3.Error as exc:  # full disk, read-only or damaged file: say what to fix
+        except DATABASE_ERRORS as exc:  # full disk, read-only or damaged file: say what to fix
             raise click.ClickException(describe_database_error(exc)) from None
 
     return wrapper

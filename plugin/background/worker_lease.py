@@ -15,12 +15,11 @@ import logging
 import os
 import secrets
 import socket
-import sqlite3
 import threading
 
 from plugin.background.leased_queue import take_lease
 from plugin.config import Config
-from plugin.store import StoreError, open_store
+from plugin.store import DATABASE_ERRORS, StoreError, open_store
 from plugin.store.leases import release_lease
 
 log = logging.getLogger("journeydesk.worker")
@@ -79,7 +78,7 @@ class WorkerLease:
                     release_lease(db, self.name, self.holder)
             except StoreError:
                 return
-            except sqlite3.Error as exc:  # it expires on its own
+            except DATABASE_ERRORS as exc:  # it expires on its own
                 log.warning("could not release the %s lease: %s", self.name, exc)
 
     def _renew(self) -> bool:
@@ -87,7 +86,7 @@ class WorkerLease:
             # Migrating here too: a worker's first job may find a database nobody opened yet.
             with open_store(self.database_path) as db:
                 return take_lease(db, self.name, self.holder, self.ttl)
-        except (StoreError, sqlite3.Error) as exc:  # a locked or broken database: run nothing
+        except (StoreError, *DATABASE_ERRORS) as exc:  # a locked or broken database: run nothing
             log.warning("lease %s: %s", self.name, exc)
             return False
 

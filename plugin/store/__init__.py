@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlite_utils import Database
 
 from connectors import fastjson
+from plugin.store import dialect
+from plugin.store.backends import postgres
 from plugin.store.migrations import migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -37,6 +40,17 @@ class StoreError(Exception):
     """The database cannot be used (read-only, full disk, not a journeydesk file)."""
 
 
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)
+"""What either engine raises when the database fails: catch this, never one engine's."""
+UNAVAILABLE_ERRORS = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+"""The database is away for now (locked, full, restarting, failing over — a standby not yet
+promoted refuses writes as read-only): try again later."""
+
+
 class StoreDatabase(Database):
     """sqlite-utils' Database whose transactions take the write lock when they begin.
 
@@ -46,6 +60,9 @@ class StoreDatabase(Database):
     ingesting, or a sync beside a webhook, hit it. BEGIN IMMEDIATE waits its turn (up to
     the busy timeout) instead. Readers are never blocked either way (WAL).
     """
+
+    backend = "sqlite"
+    dialect = dialect.SQLITE
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Database]:
@@ -67,13 +84,18 @@ class StoreDatabase(Database):
 
 
 def open_db(path: str | Path, *, migrate: bool = True, cache_mib: int | None = None) -> Database:
-    """Open the SQLite file in WAL mode with a busy timeout and foreign keys on.
+    """Open the store at `path`: an SQLite file, or a PostgreSQL database when `path` is a
+    `postgresql://` URL (backends/postgres.py; `cache_mib` is SQLite's alone).
+
+    The SQLite file is opened in WAL mode with a busy timeout and foreign keys on.
 
     Applies pending migrations first when `migrate` is true (start-up, CLI). Request
     handlers pass `migrate=False`: the schema is already current by then. `cache_mib`
     enlarges the page cache (SQLite's default: 2 MB) for a big writer such as an import,
     whose transactions touch tens of thousands of index pages.
     """
+    if postgres.is_postgres(path):
+        return _open_postgres(path, migrate=migrate)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         db = StoreDatabase(conn)
@@ -93,6 +115,22 @@ def open_db(path: str | Path, *, migrate: bool = True, cache_mib: int | None = N
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from None
     return db
+
+
+def _open_postgres(location: str | Path, *, migrate: bool) -> Database:
+    from plugin.store.backends import postgres_schema
+
+    try:
+        db = postgres.connect(location)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot open the database {location}: {_first_line(exc)}") from None
+    if migrate:
+        postgres_schema.apply_pending(db.conn.raw)
+    return db
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -147,6 +185,8 @@ def write_problem(db: Database) -> str | None:
     checks as a real one — a file opened read-only, `PRAGMA query_only` — without
     writing anything. It never waits: a busy writer proves the file takes writes.
     """
+    if isinstance(db, postgres.PostgresDatabase):
+        return postgres.write_problem(db)
     if _free_bytes(db) < FULL_DISK_BYTES:
         return "full"
     timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
@@ -168,9 +208,17 @@ def write_problem(db: Database) -> str | None:
     return None
 
 
+def database_file(db: Database) -> str:
+    """The SQLite file behind a connection ('' for an in-memory database or PostgreSQL)."""
+    if isinstance(db, postgres.PostgresDatabase):
+        return ""
+    rows = db.conn.execute("PRAGMA database_list").fetchall()
+    return next((row[2] for row in rows if row[1] == "main"), "")
+
+
 def _free_bytes(db: Database) -> int:
     """Free space in the database's folder (unlimited for an in-memory database)."""
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    path = database_file(db)
     if not path:
         return FULL_DISK_BYTES
     stats = os.statvfs(os.path.dirname(path) or ".")
@@ -219,7 +267,7 @@ def return_db(db: Database, path: str | Path, *, broken: bool = False) -> None:
     try:
         if db.conn.in_transaction:
             db.conn.rollback()
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         broken = True
     with _pool_lock:
         idle = _idle_connections(str(path))
@@ -235,11 +283,20 @@ def _idle_connections(path: str) -> list[Database]:
 
 
 def schema_version(db: Database) -> int:
-    """How many migrations this file has applied."""
+    """How many migrations this database has applied (PostgreSQL's baseline counts as the
+    SQLite migrations it stands for)."""
+    if isinstance(db, postgres.PostgresDatabase):
+        from plugin.store.backends import postgres_schema
+
+        return postgres_schema.schema_version(db.conn.raw)
     return len(migrations.applied(db))
 
 
 def pending_migrations(db: Database) -> list[str]:
+    if isinstance(db, postgres.PostgresDatabase):
+        from plugin.store.backends import postgres_schema
+
+        return postgres_schema.pending(db.conn.raw)
     return [m.name for m in migrations.pending(db)]
 
 
