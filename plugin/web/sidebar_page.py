@@ -72,8 +72,10 @@ def render_sidebar(
     desk: str,
     fragment: bool = False,
     frame_ancestors: str | None = None,
+    back: dict[str, str] | None = None,
 ) -> Response:
-    """The sidebar page (or its journey fragment) of one ticket, for an authorised caller."""
+    """The sidebar page (or its journey fragment) of one ticket, for an authorised caller.
+    `back` ({url, label}) is a link above it to the page the reader came from (the admin)."""
     app_state = state()
     lang = pick_language()
     journey, freshness = ticket_journey_now(source, ticket_id, lang)
@@ -103,6 +105,7 @@ def render_sidebar(
         page_config=config,
         zaf_sdk_url=None,
         demo_open=app_state.config.demo_mode and token is None,
+        back=back,
     )
     return page_response(html, frame_ancestors=frame_ancestors)
 

@@ -77,6 +77,13 @@ def test_change_a_threshold_preview_save_and_restore(page, admin_server, artifac
     expect(page.locator('#versions tr[data-version="1"]')).to_contain_text("in force")
     page.screenshot(path=artifacts / "admin-saved.png", full_page=True)
 
+    # a version says what it changed (issue 16, point 9)
+    page.goto(admin_server + "/admin/journey/versions/1")
+    expect(page.locator("#changes del")).to_contain_text(["value = 45"])
+    expect(page.locator("#changes ins")).to_contain_text(["value = 10"])
+    page.screenshot(path=artifacts / "admin-version-changes.png", full_page=True)
+    page.goto(admin_server + "/admin/journey")
+
     page.click('#versions tr[data-version="0"] a')
     expect(page.locator("h1")).to_have_text("Shipped default model")
     assert number(cell(page, "preview-stages", "service", "after")) == onboarding
@@ -93,6 +100,23 @@ def test_change_a_threshold_preview_save_and_restore(page, admin_server, artifac
     first.click()
     expect(page.locator("#history")).to_contain_text("→")
     page.screenshot(path=artifacts / "admin-customer.png", full_page=True)
+
+    # found by part of a name, and from the customer to a ticket's sidebar (point 9)
+    name = page.locator("h1").inner_text()
+    customer_url = page.url
+    page.goto(admin_server + "/admin/customers")
+    page.fill("#q", name.split()[-1][:4].lower())
+    page.click("form.search button")
+    if page.url != customer_url:  # more than one match: a list to pick from
+        expect(page.locator("#matches")).to_contain_text(name)
+        page.screenshot(path=artifacts / "admin-customer-search.png", full_page=True)
+        page.locator("#matches a", has_text=name).first.click()
+    expect(page.locator("h1")).to_have_text(name)
+    page.locator("#tickets a").first.click()
+    expect(page.locator(".stage-badge")).to_be_visible()
+    page.screenshot(path=artifacts / "admin-ticket-sidebar.png", full_page=True)
+    page.click(f".back-link a:has-text('{name}')")  # and back to the customer
+    expect(page.locator("h1")).to_have_text(name)
 
 
 def test_the_open_demo_admin_says_it_is_open(page, live_demo, artifacts):

@@ -19,7 +19,6 @@ from plugin.store import open_store
 from plugin.store.sla_decisions import record_decision
 from plugin.store.sla_pushes import list_pushes, queue_push, record_push_retry, start_pushing
 from plugin.store.tickets import get_ticket, sample_tickets_by_stage
-from tests.browser.accessibility import assert_accessible
 from tests.helpers.copies import private_copy
 
 PASSWORD = "a long admin password"
@@ -155,7 +154,6 @@ def test_edit_a_rule_read_the_what_if_save_and_restore(page, sla_server, artifac
     )
     expect(page.locator("#decisions-table tr[data-ticket]").first).to_be_visible()
     expect(page.locator("#pushes-table")).to_contain_text("503 Service Unavailable")
-    assert_accessible(page)
     shots(page, artifacts, "rules")
 
     # order matters: move the chat rule above the purchase rule, a new version
@@ -173,7 +171,6 @@ def test_edit_a_rule_read_the_what_if_save_and_restore(page, sla_server, artifac
     page.click("#preview-button")
     expect(page.locator("#editor-error")).to_contain_text('unknown fact "stage_name"')
     expect(page.locator("#preview")).to_have_count(0)
-    assert_accessible(page)
     shots(page, artifacts, "error")
 
     editor.fill(
@@ -202,7 +199,6 @@ def test_edit_a_rule_read_the_what_if_save_and_restore(page, sla_server, artifac
     expect(page.locator("#draft-rules tr.changed")).to_have_attribute(
         "data-rule", "purchase-moment"
     )
-    assert_accessible(page)
     shots(page, artifacts, "what-if")
 
     page.fill("input[name=note]", "purchase questions: high, answered within 10 hours")
@@ -215,13 +211,11 @@ def test_edit_a_rule_read_the_what_if_save_and_restore(page, sla_server, artifac
     page.click('#versions tr[data-version="1"] a')
     expect(page.locator("h1")).to_have_text("SLA rules version 1")
     expect(page.locator("#what-if-summary")).to_contain_text("would have been treated differently")
-    assert_accessible(page)
     shots(page, artifacts, "restore")
     page.click("#restore-button")
     expect(page.locator(".flash").first).to_contain_text("Saved version 3: restored version 1")
     expect(page.locator('#rules tr[data-rule="purchase-moment"]')).to_contain_text("1 h")
     expect(page.locator('#versions tr[data-version="3"]')).to_contain_text("in force")
-    assert_accessible(page)
 
 
 def test_without_rules_the_page_says_so_and_offers_an_example(page, empty_server, artifacts):
@@ -229,11 +223,9 @@ def test_without_rules_the_page_says_so_and_offers_an_example(page, empty_server
     expect(page.locator("#no-rules")).to_contain_text(
         "No SLA rules yet — tickets keep the priority the desk gives them"
     )
-    assert_accessible(page)
     shots(page, artifacts, "empty")
     page.click("#start-from-example")
     expect(page.locator("#example-notice")).to_be_visible()
     page.click("#preview-button")
     expect(page.locator("#what-if-summary")).to_be_visible()
-    assert_accessible(page)
     shots(page, artifacts, "example-preview")

@@ -94,15 +94,16 @@ def app_context(conversation: int, contact: int) -> dict:
 
 # Chatwoot's dashboard-app frame, reduced to what an app sees (Frame.vue): the context as a
 # JSON string on every load of the iframe, and again on 'chatwoot-dashboard-app:fetch-info'.
+# It is a well-formed page (a language, a named frame): axe-core checks it with the rest.
 CHATWOOT_PAGE = """<!doctype html>
-<html><head><title>Chatwoot</title>
+<html lang="en"><head><title>Chatwoot</title>
 <style>body{margin:0;font:14px sans-serif;display:flex;height:100vh}
 main{flex:1;padding:16px;background:#f5f7fb}
 aside{width:340px;border-left:1px solid #ddd}
 iframe{width:100%;height:100%;border:0}</style></head>
 <body data-context="{{CONTEXT}}">
 <main><h1>Conversation</h1><p>Hi, I cannot export my data to CSV</p></main>
-<aside><iframe id="dashboard-app" src="{{APP_URL}}"></iframe></aside>
+<aside><iframe id="dashboard-app" title="journeydesk" src="{{APP_URL}}"></iframe></aside>
 <script>
   var context = JSON.parse(document.body.dataset.context || '{}');
   var frame = document.getElementById('dashboard-app');
@@ -336,6 +337,8 @@ def test_the_freshdesk_app_speaks_the_agents_freshdesk_language(
     assert held["message"].startswith("El cliente ya leyó")
     expect(page.locator("#jd-warning-list .jd-message")).to_contain_text("El cliente ya leyó")
     expect(page.locator("#jd-send-anyway")).to_have_text("Enviar igualmente")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#jd-frame")).to_have_attribute("title", "Recorrido del cliente")
     page.screenshot(path=artifacts / "freshdesk-app-held-es.png", full_page=True)
 
 

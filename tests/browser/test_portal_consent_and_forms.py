@@ -55,8 +55,9 @@ def help_center(journeydesk: dict[str, str]) -> Flask:
     def request_form():
         form = """<h1>Submit a request</h1>
             <form id="new_request" method="post" action="/hc/en-us/requests">
-              <input type="email" name="request[anonymous_requester_email]">
-              <textarea name="request[description]">I cannot log in</textarea>
+              <label>Your email <input type="email" name="request[anonymous_requester_email]">
+              </label><label>Description
+              <textarea name="request[description]">I cannot log in</textarea></label>
               <button type="submit">Submit</button></form>"""
         return make_response(page("Submit a request", form))
 

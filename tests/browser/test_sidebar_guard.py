@@ -252,6 +252,18 @@ def test_the_sidebar_shows_the_journey_and_flags_read_articles(page, desk, artif
     expect(result.locator(".guard-clear")).to_contain_text("Not read yet, fine to send:")
     expect(result.locator(".guard-clear a")).to_have_count(1)
 
+    # while the next draft is checked, the last answer stays on screen, readable (axe-core
+    # checks this state at the screenshot: it was faded below 4.5:1 contrast)
+    held = []
+    page.route("**/check-reply*", lambda route: held.append(route))
+    type_draft(page, f"Only {reader['unread_url']} now")
+    expect(result).to_have_attribute("aria-busy", "true")
+    expect(result.locator(".guard-clear")).to_be_visible()
+    page.screenshot(path=artifacts / "sidebar-guard-busy.png")
+    held[-1].continue_()
+    page.unroute("**/check-reply*")
+    expect(result.locator(".guard-ok")).to_contain_text("the customer has not read it")
+
     pasted_log = "trace line with nothing in it\n" * 3_000  # twice: ~180 KB, over 100 KB
     page.locator("#jd-draft").evaluate(  # pasted in one go, as an agent pastes a log
         "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }",
@@ -394,6 +406,14 @@ def test_the_zendesk_save_hook_needs_a_confirmation(page, desk, artifacts):
     page.click("#jd-send-anyway")
     wait_verdict(page, again, "saved")
     expect(page.locator("#jd-confirm")).to_be_hidden()
+
+    # a reply over the 100 KB check-reply takes (a pasted log): checked by its links, held
+    pasted = "trace line with nothing in it\n" * 4_000 + read_link  # ~120 KB
+    page.evaluate("text => window.__zafType(text)", pasted)
+    big = save(page)
+    expect(page.locator("#jd-send-anyway")).to_be_visible()
+    page.click("#jd-edit-reply")
+    assert reader["read_title"] in wait_verdict(page, big, "cancelled")["reason"]
 
     # an agent who never answers: the hold ends before Zendesk's own limit, saying why
     forgotten = save(page)

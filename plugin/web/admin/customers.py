@@ -15,7 +15,7 @@ from plugin.sidebar import build_customer_journey
 from plugin.store.customers import get_customer, get_customer_by_email, search_customers
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import recent_transitions, stage_history
-from plugin.store.tickets import tickets_of_customer
+from plugin.store.tickets import get_ticket, tickets_of_customer
 from plugin.web.admin import bp
 from plugin.web.context import db, state
 from plugin.web.sidebar_page import render_sidebar
@@ -79,7 +79,21 @@ def ticket_sidebar(source: str, ticket_id: str):
     token = mint_agent_token(
         state().config.secret, source=source, ticket_id=ticket_id, ttl=ADMIN_SIDEBAR_TTL
     )
-    return render_sidebar(source, ticket_id, token=token, desk="page")
+    return render_sidebar(
+        source, ticket_id, token=token, desk="page", back=_way_back(source, ticket_id)
+    )
+
+
+def _way_back(source: str, ticket_id: str) -> dict[str, str]:
+    """The admin page an admin came from: the ticket's customer (else the customer list)."""
+    ticket = get_ticket(db(), source, ticket_id)
+    profile = (
+        get_customer(db(), ticket["customer_id"]) if ticket and ticket["customer_id"] else None
+    )
+    if profile is None:
+        return {"url": url_for("admin.customers"), "label": "Customers"}
+    label = profile.get("name") or profile.get("email") or f"Customer #{profile['id']}"
+    return {"url": url_for("admin.customer", customer_id=profile["id"]), "label": label}
 
 
 def _find(query: str) -> int | None:

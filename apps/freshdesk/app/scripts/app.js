@@ -19,6 +19,8 @@
   var STRINGS = {
     en: {
       loading: 'Loading the customer\'s journey…',
+      lang: 'en',
+      frame_title: 'Customer journey',
       warnings_title: 'This customer already read:',
       instead: 'Unread in the same section:',
       send_anyway: 'Send anyway',
@@ -31,6 +33,8 @@
     },
     es: {
       loading: 'Cargando el recorrido del cliente…',
+      lang: 'es',
+      frame_title: 'Recorrido del cliente',
       warnings_title: 'Este cliente ya leyó:',
       instead: 'Sin leer en la misma sección:',
       send_anyway: 'Enviar igualmente',
@@ -89,6 +93,9 @@
       var node = byId(id);
       if (node) node.textContent = tr(texts[id]);
     });
+    var frame = byId('jd-frame'); // what a screen reader names the journey by
+    if (frame) frame.title = tr('frame_title');
+    if (document.documentElement) document.documentElement.lang = tr('lang');
   }
 
   // ------------------------------------------------------------------ the sidebar page
