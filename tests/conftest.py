@@ -157,19 +157,29 @@ def pytest_generate_tests(metafunc):
     demo gets it on the same engine: the parameter is then the demo's (session-scoped,
     so each engine's demo is seeded once and pytest groups the tests by engine) and
     `backend` follows it. A test whose `backend` is parametrized already (SQLite-only
-    tests) is left alone; `xfail_postgres` marks its PostgreSQL run as a strict xfail."""
+    tests) is left alone."""
     names = metafunc.fixturenames
     if "backend" not in names or _parametrized(metafunc, "backend"):
         return
-    engines = list(ENGINES)
-    expected_failure = metafunc.definition.get_closest_marker("xfail_postgres")
-    if expected_failure:
-        reason = expected_failure.args[0]
-        engines[1] = pytest.param("postgres", marks=pytest.mark.xfail(strict=True, reason=reason))
     if "seeded_demo" in names and not _parametrized(metafunc, "seeded_demo"):
-        metafunc.parametrize("seeded_demo", engines, indirect=True)
+        metafunc.parametrize("seeded_demo", ENGINES, indirect=True)
     else:
-        metafunc.parametrize("backend", engines, indirect=True)
+        metafunc.parametrize("backend", ENGINES, indirect=True)
+
+
+def pytest_collection_modifyitems(items):
+    """`xfail_postgres` (on a test, a module or one parameter) makes the PostgreSQL run of
+    those tests a strict xfail: it must fail, and passing is reported."""
+    for item in items:
+        expected_failure = item.get_closest_marker("xfail_postgres")
+        if expected_failure and _engine_of(item) == "postgres":
+            reason = expected_failure.args[0]
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def _engine_of(item) -> str | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("backend") or params.get("seeded_demo")
 
 
 def _parametrized(metafunc, name: str) -> bool:

@@ -6,13 +6,18 @@ error that says what is wrong — never a 500, never a traceback.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
 from plugin.security import mint_agent_token
+from plugin.store import open_db, open_store
 from tests.helpers.config import SECRET
+
+pytestmark = pytest.mark.usefixtures("backend")
+READS_NOT_PORTED = pytest.mark.xfail_postgres(
+    "postgres: store/articles.py and store/tickets.py not ported yet (check-reply's reads)"
+)
 
 WARNING_FIELDS = {
     "article_id",
@@ -31,7 +36,7 @@ WARNING_FIELDS = {
 @pytest.fixture(scope="module")
 def reader(seeded_demo) -> dict:
     """A ticket whose customer read articles before it, with their URLs."""
-    conn = sqlite3.connect(seeded_demo.database_path)
+    conn = open_db(seeded_demo.database_path, migrate=False)
     ticket_id, customer = conn.execute(
         "SELECT t.id, t.customer_id FROM tickets t WHERE t.source = 'demo' AND "
         "(SELECT count(*) FROM touchpoints v WHERE v.customer_id = t.customer_id AND "
@@ -41,8 +46,8 @@ def reader(seeded_demo) -> dict:
     read = [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT article_url FROM touchpoints WHERE customer_id = ? "
-            "AND type = 'article_view' ORDER BY occurred_at DESC LIMIT 3",
+            "SELECT article_url FROM touchpoints WHERE customer_id = ? "
+            "AND type = 'article_view' GROUP BY article_url ORDER BY max(occurred_at) DESC LIMIT 3",
             [customer],
         )
     ]
@@ -51,7 +56,7 @@ def reader(seeded_demo) -> dict:
         "FROM touchpoints WHERE customer_id = ? AND type = 'article_view') LIMIT 20",
         [customer],
     ).fetchall()
-    conn.close()
+    conn.conn.close()
     token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
     return {
         "ticket": ticket_id,
@@ -69,6 +74,7 @@ def post(client, reader, *, headers: dict | None = None, **kwargs):
     )
 
 
+@READS_NOT_PORTED
 def test_a_draft_linking_a_read_article_gets_a_warning_with_every_field(client, reader):
     draft = f'<p>Hello, please read <a href="{reader["read"][0]}">this</a>.</p>'
     response = post(client, reader, json={"body": draft})
@@ -85,6 +91,7 @@ def test_a_draft_linking_a_read_article_gets_a_warning_with_every_field(client, 
         assert set(alternative) == {"article_id", "title", "url"}
 
 
+@READS_NOT_PORTED
 def test_the_message_is_in_the_agents_language(client, reader):
     draft = {"body": reader["read"][0]}
     spanish = post(client, reader, json=draft, query_string={"lang": "es"}).get_json()
@@ -98,6 +105,7 @@ def test_the_message_is_in_the_agents_language(client, reader):
     assert accepted.get_json()["warnings"][0]["message"].startswith("El cliente ya leyó")
 
 
+@READS_NOT_PORTED
 def test_a_draft_without_read_articles_has_no_warnings(client, reader):
     for draft in ("Thanks, we are on it!", " ".join(reader["unread"][:5])):
         response = post(client, reader, json={"body": draft})
@@ -105,6 +113,7 @@ def test_a_draft_without_read_articles_has_no_warnings(client, reader):
         assert response.get_json()["warnings"] == []
 
 
+@READS_NOT_PORTED
 def test_the_unread_links_of_a_warned_draft_are_said_to_be_fine(client, reader):
     fine = reader["unread"][0]
     draft = f'See <a href="{reader["read"][0]}">this</a> and <a href="{fine}">that</a>.'
@@ -114,6 +123,7 @@ def test_the_unread_links_of_a_warned_draft_are_said_to_be_fine(client, reader):
     assert unread["url"] == fine and unread["title"]
 
 
+@READS_NOT_PORTED
 def test_an_alternative_is_never_an_article_the_draft_already_links(client, reader):
     alone = post(client, reader, json={"body": reader["read"][0]}).get_json()
     suggested = alone["warnings"][0]["alternatives"]
@@ -123,6 +133,7 @@ def test_an_alternative_is_never_an_article_the_draft_already_links(client, read
     assert suggested[0]["article_id"] not in {a["article_id"] for a in warned["alternatives"]}
 
 
+@READS_NOT_PORTED
 def test_any_json_content_type_is_read(client, reader):
     response = post(
         client, reader, data='{"body": "hello"}', content_type="text/plain; charset=utf-8"
@@ -178,6 +189,7 @@ def test_unknown_tickets_and_wrong_methods_are_json_errors(client, reader):
     assert wrong.status_code == 405 and wrong.get_json()["error"]
 
 
+@READS_NOT_PORTED
 def test_a_large_draft_with_many_links_is_checked_quickly(client, reader):
     links = (reader["read"] + reader["unread"])[:20]
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 160
@@ -207,12 +219,12 @@ def search(client, reader, q: str | None, **kwargs):
     )
 
 
+@READS_NOT_PORTED
 def test_search_marks_the_articles_the_customer_already_read(client, reader, seeded_demo):
-    conn = sqlite3.connect(seeded_demo.database_path)
-    title, group = conn.execute(
-        "SELECT a.title, a.group_id FROM articles a WHERE a.url = ?", [reader["read"][0]]
-    ).fetchone()
-    conn.close()
+    with open_store(seeded_demo.database_path, migrate=False) as db:
+        title, group = db.execute(
+            "SELECT a.title, a.group_id FROM articles a WHERE a.url = ?", [reader["read"][0]]
+        ).fetchone()
     results = search(client, reader, title).get_json()["results"]
     assert results, title
     by_id = {r["article_id"]: r for r in results}
@@ -222,6 +234,7 @@ def test_search_marks_the_articles_the_customer_already_read(client, reader, see
     assert len({r["article_id"] for r in results}) == len(results)  # one per article
 
 
+@READS_NOT_PORTED
 def test_search_finds_accented_and_prefix_words(client, reader):
     spanish = search(client, reader, "exportacion").get_json()["results"]
     prefix = search(client, reader, "expor").get_json()["results"]
@@ -229,7 +242,18 @@ def test_search_finds_accented_and_prefix_words(client, reader):
 
 
 @pytest.mark.parametrize(
-    "q", ['"', "*", "NEAR(a b)", "a OR", "-x", "title:x", "^", "((", "ü", "💥", "'; DROP TABLE"]
+    "q",
+    [
+        '"',
+        "*",
+        "^",
+        "((",
+        "💥",
+        *(  # words: searched, in the articles' search index
+            pytest.param(q, marks=READS_NOT_PORTED)
+            for q in ("NEAR(a b)", "a OR", "-x", "title:x", "ü", "'; DROP TABLE")
+        ),
+    ],
 )
 def test_search_syntax_in_the_query_is_just_text(client, reader, q):
     response = search(client, reader, q)

@@ -22,6 +22,13 @@ from plugin.store.touchpoints import insert_touchpoints
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import desk_config, rsa_key_pair
 
+pytestmark = [
+    pytest.mark.usefixtures("backend"),
+    pytest.mark.xfail_postgres(
+        "postgres: the sync path's store modules (source notices, tickets) not ported yet"
+    ),
+]
+
 CREATED = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 URL = "https://help.acme.example/hc/en-us/articles/880001-{}"
 
