@@ -272,6 +272,30 @@ def postgres_url(postgres_cluster, postgres_template):
     postgres_cluster.drop_database(name)
 
 
+@pytest.fixture
+def store_named(request, backend, tmp_path):
+    """More stores of the test's own on the engine under test: `store_named("clean")` is
+    an SQLite file of that name, or another fresh PostgreSQL database."""
+
+    made: dict[str, str] = {}
+
+    def location(name: str) -> str:
+        if backend == "sqlite":
+            return str(tmp_path / f"{name}.db")
+        if name in made:
+            return made[name]
+        cluster = request.getfixturevalue("postgres_cluster")
+        database = f"{request.getfixturevalue('postgres_url').rsplit('/', 1)[1]}_{name}"
+        url = cluster.create_database(
+            database, template=request.getfixturevalue("postgres_template")
+        )
+        request.addfinalizer(lambda: cluster.drop_database(database))
+        made[name] = url
+        return url
+
+    return location
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

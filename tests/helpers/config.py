@@ -48,3 +48,12 @@ def write_config(
         encoding="utf-8",
     )
     return path
+
+
+def database_of(folder: Path) -> str:
+    """The store of the config `write_config` wrote in `folder`: its SQLite file, or the
+    PostgreSQL database DATABASE names while a test runs on that engine."""
+    lines = str(DATABASE)
+    if lines.startswith("url"):
+        return lines.split('"')[1]
+    return str(folder / "journeydesk.db")
