@@ -36,9 +36,6 @@ DAY = 86_400
 
 
 BOTH_ENGINES = pytest.mark.usefixtures("backend")
-SIDEBAR_NOT_PORTED = pytest.mark.xfail_postgres(
-    "postgres: store/tickets.py not ported yet (the journey API's read)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +110,6 @@ def test_every_stage_and_signal_is_reached_on_the_demo_data(conn):
 
 
 @BOTH_ENGINES
-@SIDEBAR_NOT_PORTED
 def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
     for stage in ("service", "retention"):
         for customer_id, at in customers_in(conn, stage):
@@ -148,7 +144,6 @@ def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn
 
 
 @BOTH_ENGINES
-@SIDEBAR_NOT_PORTED
 def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
     def signal_reasons(customer_id: int, key: str) -> list[str]:
         signals = journey_of(client, seeded_demo, customer_id)["signals"]

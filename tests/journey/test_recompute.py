@@ -103,7 +103,6 @@ def rereads(db, customers: list[tuple[int, str]]) -> list[Touchpoint]:
     ]
 
 
-@pytest.mark.xfail_postgres("postgres: the sync path (store/sync_state.py) not ported yet")
 def test_incremental_recompute_touches_only_the_changed_customers_and_agrees_with_full(db, config):
     model = load_active_model(db, config).model
     recompute(db, model, full=True, now=T1)
@@ -224,7 +223,6 @@ def test_stage_transitions_can_be_counted_per_period(db, config):
     assert transition_counts(db, since=now + 2 * DAY, until=now + 3 * DAY) == []
 
 
-@pytest.mark.xfail_postgres("postgres: store/tickets.py not ported yet (the sidebar's read)")
 def test_since_is_when_the_customer_entered_the_stage_and_history_keeps_why(db, config):
     placed = {cid: row[0] for cid, row in journeys(db).items()}
     now = now_epoch()

@@ -137,7 +137,6 @@ def test_the_dashboard_shows_stage_changes_in_the_last_30_days(seeded_demo, tmp_
     assert "reconstructed" in recent.split('id="recent"')[1]
 
 
-@pytest.mark.xfail_postgres("postgres: store/tickets.py not ported yet (the sidebar's read)")
 @pytest.mark.parametrize(
     ("lang", "words"),
     [("en", "since {month} {day}, {year}"), ("es", "desde el {day} {month} {year}")],

@@ -36,9 +36,6 @@ DAY = 86_400
 WINDOW_DAYS = 90
 HELP_DOMAIN = "help.acme.example"
 BOTH_ENGINES = pytest.mark.usefixtures("backend")
-CHECK_REPLY_NOT_PORTED = pytest.mark.xfail_postgres(
-    "postgres: store/articles.py and store/tickets.py not ported yet (check-reply's reads)"
-)
 
 
 # --- pure ------------------------------------------------------------------------------------
@@ -281,7 +278,6 @@ def forms(urls: dict[str, str], article_id: str) -> dict[str, str]:
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_every_url_form_of_a_read_article_warns(guard_client, demo_db, case):
     urls = urls_of(demo_db, case["read"])
     views = read_in_window(demo_db, case["ticket"])[case["read"]]
@@ -293,14 +289,12 @@ def test_every_url_form_of_a_read_article_warns(guard_client, demo_db, case):
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_every_url_form_of_an_unread_article_is_silent(guard_client, demo_db, case):
     for name, draft in forms(urls_of(demo_db, case["unread"]), case["unread"]).items():
         assert check(guard_client, case["ticket"], draft) == [], name
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_near_misses_are_silent(guard_client, demo_db, case):
     read = case["read"]
     en = urls_of(demo_db, read)["en-us"]
@@ -315,7 +309,6 @@ def test_near_misses_are_silent(guard_client, demo_db, case):
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_one_warning_per_article_however_often_it_is_linked(guard_client, demo_db, case):
     urls = urls_of(demo_db, case["read"])
     draft = " ".join(forms(urls, case["read"]).values())
@@ -323,7 +316,6 @@ def test_one_warning_per_article_however_often_it_is_linked(guard_client, demo_d
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_alternatives_are_unread_and_from_the_same_category(guard_client, demo_db, case):
     warning = check(guard_client, case["ticket"], urls_of(demo_db, case["read"])["en-us"])[0]
     assert warning["alternatives"], "the demo knowledge base has unread articles nearby"
@@ -345,7 +337,6 @@ def test_alternatives_are_unread_and_from_the_same_category(guard_client, demo_d
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_an_article_updated_after_the_customer_read_it_is_a_soft_warning(guard_client, demo_db):
     ticket_id, article = first_ticket_where(demo_db, "max(v.occurred_at) < max(a.updated_at)")
     warning = check(guard_client, ticket_id, urls_of(demo_db, article)["es"], lang="es")[0]
@@ -371,7 +362,6 @@ def first_ticket_where(conn, having: str, *, since_days: int = WINDOW_DAYS) -> t
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 def test_reads_older_than_the_window_do_not_count(guard_client, demo_db):
     found = first_ticket_where(
         demo_db, f"max(v.occurred_at) < min(t.created_at) - {WINDOW_DAYS * DAY}", since_days=10**5
@@ -390,7 +380,6 @@ def population(demo_db):
 
 
 @BOTH_ENGINES
-@CHECK_REPLY_NOT_PORTED
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_a_warning_iff_the_customer_read_the_article_in_the_window(

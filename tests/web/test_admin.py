@@ -22,9 +22,6 @@ from plugin.web import context
 from tests.helpers.copies import private_copy
 
 pytestmark = pytest.mark.usefixtures("backend")
-CUSTOMER_PAGE_NOT_PORTED = pytest.mark.xfail_postgres(
-    "postgres: store/tickets.py not ported yet (customer_facts: the customer page, the API)"
-)
 
 PASSWORD = "correct horse battery staple"
 SERVICE = "/admin/journey/edit?kind=stages&key=service"
@@ -334,7 +331,6 @@ def test_an_invalid_definition_is_shown_in_the_form_and_nothing_is_saved(admin, 
     assert stored_stage_counts(admin_config) == before
 
 
-@CUSTOMER_PAGE_NOT_PORTED
 def test_the_preview_predicts_exactly_what_saving_does(admin, admin_config):
     # The demo's journeys were stored when the session began; time alone may have moved
     # a customer across a threshold since, which the preview would count as a change.
@@ -442,7 +438,6 @@ def test_the_whole_model_can_be_edited_and_must_keep_stages_and_signals(admin, a
     assert "At risk &lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page
 
 
-@CUSTOMER_PAGE_NOT_PORTED
 def test_another_worker_picks_up_a_saved_version(admin, admin_config, monkeypatch):
     other = create_app(admin_config).test_client()  # a second worker: same database, own memory
     monkeypatch.setattr(context, "MODEL_CHECK_SECONDS", 0)
@@ -500,7 +495,6 @@ def test_the_dashboard_counts_the_stage_changes_of_the_last_30_days(admin, admin
     assert sum(added.values()) == moved
 
 
-@CUSTOMER_PAGE_NOT_PORTED
 def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):
     page = admin.get("/admin/customers/1")
     assert page.status_code == 200 and 'id="facts"' in page.text
@@ -513,11 +507,11 @@ def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):
     assert admin.get("/admin/customers/999999").status_code == 404
 
 
-@pytest.mark.xfail_postgres("postgres: store/customers.py not ported yet (search_customers)")
 def test_customers_are_found_by_part_of_a_name_email_or_company(admin, admin_config):
     with open_store(admin_config.database_path) as db:
         name, email, company = db.execute(
-            "SELECT name, email, attributes ->> 'company' FROM customers WHERE id = 7"
+            "SELECT name, email, "
+            f"{db.dialect.json_text('attributes', 'company')} FROM customers WHERE id = 7"
         ).fetchone()
     last_name = name.split()[-1]
     by_name = admin.get(f"/admin/customers?q={last_name.lower()}")
@@ -535,7 +529,6 @@ def test_customers_are_found_by_part_of_a_name_email_or_company(admin, admin_con
     assert wildcard.status_code == 200 and "Nobody found" in wildcard.text
 
 
-@CUSTOMER_PAGE_NOT_PORTED
 def test_a_customer_page_lists_their_tickets_each_opening_its_sidebar(admin, anonymous):
     page = admin.get("/admin/customers/7").text
     tickets = page.split('id="tickets"')[1].split("</section>")[0]

@@ -16,7 +16,6 @@ from tests.helpers.copies import private_copy
 
 DAY = 86_400
 pytestmark = pytest.mark.usefixtures("backend")
-TICKETS_NOT_PORTED = pytest.mark.xfail_postgres("postgres: store/tickets.py not ported yet")
 
 
 def token_for(ticket_id: str | None, source: str = "demo") -> dict[str, str]:
@@ -53,7 +52,6 @@ def expected_articles(config, ticket_id: str, *, lookback_days=30, limit=5) -> l
     return [(a, counts[a], (created - latest[a]) // 60) for a in ranked]
 
 
-@TICKETS_NOT_PORTED
 def test_journey_has_the_design_fields(client, seeded_demo):
     ticket_id = ticket_ids(seeded_demo, 1)[0]
     response = client.get(f"/api/v1/tickets/demo/{ticket_id}/journey", headers=token_for(ticket_id))
@@ -86,7 +84,6 @@ def test_journey_has_the_design_fields(client, seeded_demo):
         assert set(item) >= {"type", "at"}
 
 
-@TICKETS_NOT_PORTED
 def test_articles_before_ticket_match_an_independent_computation(client, seeded_demo):
     checked_with_articles = 0
     for ticket_id in ticket_ids(seeded_demo, 60):
@@ -102,7 +99,6 @@ def test_articles_before_ticket_match_an_independent_computation(client, seeded_
     assert checked_with_articles > 20
 
 
-@TICKETS_NOT_PORTED
 def test_stage_reasons_are_sentences_with_the_customers_values(client, seeded_demo):
     seen = set()
     for ticket_id in ticket_ids(seeded_demo, 40, seed=9):
@@ -115,7 +111,6 @@ def test_stage_reasons_are_sentences_with_the_customers_values(client, seeded_de
     assert len(seen) >= 4
 
 
-@TICKETS_NOT_PORTED
 def test_spanish_labels_on_request(client, seeded_demo):
     ticket_id = ticket_ids(seeded_demo, 1)[0]
     body = client.get(
@@ -127,7 +122,6 @@ def test_spanish_labels_on_request(client, seeded_demo):
     assert body["stage"]["label"] != english["stage"]["label"] or body["stage"]["key"] == "purchase"
 
 
-@TICKETS_NOT_PORTED
 def test_unknown_ticket_is_a_json_404(client):
     response = client.get("/api/v1/tickets/demo/999999999/journey", headers=token_for(None))
     assert response.status_code == 404
@@ -171,7 +165,6 @@ def test_healthz_reports_database_and_last_sync(client):
     assert body["syncs"]["demo"]["status"] == "ok"
 
 
-@TICKETS_NOT_PORTED
 def test_customer_journey_needs_a_source_wide_token(client, seeded_demo):
     ticket_id = ticket_ids(seeded_demo, 1)[0]
     customer_id = client.get(
@@ -183,7 +176,6 @@ def test_customer_journey_needs_a_source_wide_token(client, seeded_demo):
     assert body["customer"]["id"] == customer_id and "stage" in body
 
 
-@TICKETS_NOT_PORTED
 def test_a_source_token_reads_only_its_own_desks_customers(seeded_demo, tmp_path):
     config = private_copy(seeded_demo, tmp_path)
     with open_store(config.database_path, migrate=False) as db, db.atomic():

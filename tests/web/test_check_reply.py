@@ -15,9 +15,6 @@ from plugin.store import open_db, open_store
 from tests.helpers.config import SECRET
 
 pytestmark = pytest.mark.usefixtures("backend")
-READS_NOT_PORTED = pytest.mark.xfail_postgres(
-    "postgres: store/articles.py and store/tickets.py not ported yet (check-reply's reads)"
-)
 
 WARNING_FIELDS = {
     "article_id",
@@ -74,7 +71,6 @@ def post(client, reader, *, headers: dict | None = None, **kwargs):
     )
 
 
-@READS_NOT_PORTED
 def test_a_draft_linking_a_read_article_gets_a_warning_with_every_field(client, reader):
     draft = f'<p>Hello, please read <a href="{reader["read"][0]}">this</a>.</p>'
     response = post(client, reader, json={"body": draft})
@@ -91,7 +87,6 @@ def test_a_draft_linking_a_read_article_gets_a_warning_with_every_field(client, 
         assert set(alternative) == {"article_id", "title", "url"}
 
 
-@READS_NOT_PORTED
 def test_the_message_is_in_the_agents_language(client, reader):
     draft = {"body": reader["read"][0]}
     spanish = post(client, reader, json=draft, query_string={"lang": "es"}).get_json()
@@ -105,7 +100,6 @@ def test_the_message_is_in_the_agents_language(client, reader):
     assert accepted.get_json()["warnings"][0]["message"].startswith("El cliente ya leyó")
 
 
-@READS_NOT_PORTED
 def test_a_draft_without_read_articles_has_no_warnings(client, reader):
     for draft in ("Thanks, we are on it!", " ".join(reader["unread"][:5])):
         response = post(client, reader, json={"body": draft})
@@ -113,7 +107,6 @@ def test_a_draft_without_read_articles_has_no_warnings(client, reader):
         assert response.get_json()["warnings"] == []
 
 
-@READS_NOT_PORTED
 def test_the_unread_links_of_a_warned_draft_are_said_to_be_fine(client, reader):
     fine = reader["unread"][0]
     draft = f'See <a href="{reader["read"][0]}">this</a> and <a href="{fine}">that</a>.'
@@ -123,7 +116,6 @@ def test_the_unread_links_of_a_warned_draft_are_said_to_be_fine(client, reader):
     assert unread["url"] == fine and unread["title"]
 
 
-@READS_NOT_PORTED
 def test_an_alternative_is_never_an_article_the_draft_already_links(client, reader):
     alone = post(client, reader, json={"body": reader["read"][0]}).get_json()
     suggested = alone["warnings"][0]["alternatives"]
@@ -133,7 +125,6 @@ def test_an_alternative_is_never_an_article_the_draft_already_links(client, read
     assert suggested[0]["article_id"] not in {a["article_id"] for a in warned["alternatives"]}
 
 
-@READS_NOT_PORTED
 def test_any_json_content_type_is_read(client, reader):
     response = post(
         client, reader, data='{"body": "hello"}', content_type="text/plain; charset=utf-8"
@@ -189,7 +180,6 @@ def test_unknown_tickets_and_wrong_methods_are_json_errors(client, reader):
     assert wrong.status_code == 405 and wrong.get_json()["error"]
 
 
-@READS_NOT_PORTED
 def test_a_large_draft_with_many_links_is_checked_quickly(client, reader):
     links = (reader["read"] + reader["unread"])[:20]
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 160
@@ -219,7 +209,6 @@ def search(client, reader, q: str | None, **kwargs):
     )
 
 
-@READS_NOT_PORTED
 def test_search_marks_the_articles_the_customer_already_read(client, reader, seeded_demo):
     with open_store(seeded_demo.database_path, migrate=False) as db:
         title, group = db.execute(
@@ -234,7 +223,9 @@ def test_search_marks_the_articles_the_customer_already_read(client, reader, see
     assert len({r["article_id"] for r in results}) == len(results)  # one per article
 
 
-@READS_NOT_PORTED
+@pytest.mark.xfail_postgres(
+    "postgres: store/articles.py search finds no unaccented or prefix word yet"
+)
 def test_search_finds_accented_and_prefix_words(client, reader):
     spanish = search(client, reader, "exportacion").get_json()["results"]
     prefix = search(client, reader, "expor").get_json()["results"]
@@ -242,18 +233,7 @@ def test_search_finds_accented_and_prefix_words(client, reader):
 
 
 @pytest.mark.parametrize(
-    "q",
-    [
-        '"',
-        "*",
-        "^",
-        "((",
-        "💥",
-        *(  # words: searched, in the articles' search index
-            pytest.param(q, marks=READS_NOT_PORTED)
-            for q in ("NEAR(a b)", "a OR", "-x", "title:x", "ü", "'; DROP TABLE")
-        ),
-    ],
+    "q", ['"', "*", "NEAR(a b)", "a OR", "-x", "title:x", "^", "((", "ü", "💥", "'; DROP TABLE"]
 )
 def test_search_syntax_in_the_query_is_just_text(client, reader, q):
     response = search(client, reader, q)

@@ -12,12 +12,7 @@ from plugin.store import open_db
 from plugin.store.guard_events import ticket_guard_events
 from tests.helpers.config import SECRET
 
-pytestmark = [
-    pytest.mark.usefixtures("backend"),
-    pytest.mark.xfail_postgres(
-        "postgres: the sync path (store/sync_state.py) not ported yet (the desk of its own)"
-    ),
-]
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture

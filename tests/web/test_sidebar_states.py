@@ -22,12 +22,7 @@ from plugin.store.touchpoints import insert_touchpoints
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import desk_config, rsa_key_pair
 
-pytestmark = [
-    pytest.mark.usefixtures("backend"),
-    pytest.mark.xfail_postgres(
-        "postgres: the sync path's store modules (source notices, tickets) not ported yet"
-    ),
-]
+pytestmark = pytest.mark.usefixtures("backend")
 
 CREATED = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 URL = "https://help.acme.example/hc/en-us/articles/880001-{}"

@@ -22,9 +22,6 @@ from plugin.store.history import effort_counts
 from plugin.web.i18n import ago, translator
 
 pytestmark = pytest.mark.usefixtures("backend")
-SIDEBAR_NOT_PORTED = pytest.mark.xfail_postgres(
-    "postgres: store/tickets.py not ported yet (the sidebar's read)"
-)
 
 DAY = 86_400
 STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
@@ -111,7 +108,6 @@ def journey(demo, ticket_id: str, lang: str = "en") -> dict:
 # ------------------------------------------------------------------ 1. a why for every stage
 
 
-@SIDEBAR_NOT_PORTED
 def test_every_stage_shown_has_reasons_the_fallback_included(demo, walked):
     stages_seen = set()
     for ticket_id in walked:
@@ -123,7 +119,6 @@ def test_every_stage_shown_has_reasons_the_fallback_included(demo, walked):
     assert stages_seen == set(STAGES)
 
 
-@SIDEBAR_NOT_PORTED
 def test_awareness_says_what_the_customer_has_and_has_not_done(demo, walked):
     aware = [t for t in walked if journey(demo, t)["stage"]["key"] == "awareness"]
     assert aware
@@ -139,7 +134,6 @@ def test_awareness_says_what_the_customer_has_and_has_not_done(demo, walked):
 # ------------------------------------------------------------------ 2. one "high effort"
 
 
-@SIDEBAR_NOT_PORTED
 def test_high_effort_has_one_definition_one_number_one_place(demo, walked):
     seen = {True: 0, False: 0}
     for ticket_id in walked:
@@ -157,7 +151,6 @@ def test_high_effort_has_one_definition_one_number_one_place(demo, walked):
 # ------------------------------------------------------------------ 3. windows and counts
 
 
-@SIDEBAR_NOT_PORTED
 def test_every_figure_names_its_window_and_agrees_with_the_others(demo, walked, seeded_demo):
     db = open_db(seeded_demo.database_path)
     conn = db.conn
@@ -236,7 +229,6 @@ def test_every_figure_names_its_window_and_agrees_with_the_others(demo, walked, 
 # ------------------------------------------------------------------ 4. written as a person
 
 
-@SIDEBAR_NOT_PORTED
 def test_reasons_read_as_a_person_writes_them(demo, walked):
     code = re.compile(r'["_]|[≤≥≠<>]|\(\s*[<>≤≥]')
     for ticket_id in walked:
@@ -275,7 +267,6 @@ def test_durations_are_rounded_honestly(minutes, en, es):
     assert ago(minutes, translator("es")) == es
 
 
-@SIDEBAR_NOT_PORTED
 def test_one_date_style_per_language(demo, walked):
     for ticket_id in walked[:12]:
         english = VisibleText.of(page(demo, ticket_id, "en"))
@@ -310,7 +301,6 @@ def english_in(words: str) -> list[str]:
     ]
 
 
-@SIDEBAR_NOT_PORTED
 def test_every_agent_page_in_spanish_has_no_english_and_no_raw_value(demo, walked):
     for ticket_id in walked:
         html = page(demo, ticket_id, "es")
