@@ -57,3 +57,9 @@ def database_of(folder: Path) -> str:
     if lines.startswith("url"):
         return lines.split('"')[1]
     return str(folder / "journeydesk.db")
+
+
+def database_line(location: str) -> str:
+    """The [database] line naming `location`: a PostgreSQL URL or an SQLite file."""
+    key = "url" if location.startswith("postgresql://") else "path"
+    return f'{key} = "{location}"'

@@ -36,8 +36,6 @@ DAY = 86_400
 WINDOW_DAYS = 90
 HELP_DOMAIN = "help.acme.example"
 BOTH_ENGINES = pytest.mark.usefixtures("backend")
-
-
 # --- pure ------------------------------------------------------------------------------------
 
 SOURCES = [
