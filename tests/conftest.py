@@ -22,7 +22,7 @@ from plugin.app import create_app
 from plugin.config import load_config
 from tests.helpers import config as config_helpers
 from tests.helpers import copies
-from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_line, write_config
 
 os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
 clock.set_now(ANCHOR)
@@ -67,7 +67,7 @@ def seeded_demo(request, tmp_path_factory):
         cluster = request.getfixturevalue("postgres_cluster")
         seeded = "demo_seeded"
         url = cluster.create_database(seeded, template=request.getfixturevalue("postgres_template"))
-        database = database_lines(url)
+        database = database_line(url)
     os.environ["JOURNEYDESK_SECRET"] = SECRET
     config = load_config(write_config(folder, database=database))
     with clock.moved_to(ANCHOR, frozen=True):

@@ -21,7 +21,7 @@ from plugin.store import open_db
 from plugin.store.customers import get_customer
 from plugin.store.sync_state import record_history_fetch
 from plugin.store.tickets import upsert_tickets
-from tests.helpers.config import database_lines, write_config
+from tests.helpers.config import database_line, write_config
 from tests.helpers.copies import private_copy
 
 SUBDOMAIN = "acme"
@@ -71,7 +71,7 @@ def desk_config(
     monkeypatch.setenv("CHATWOOT_APP_KEY", CHATWOOT_APP_KEY)
     path = write_config(
         folder,
-        database=database_lines(database),
+        database=database_line(database),
         body=f"""
         [[connectors]]
         name = "zendesk"
