@@ -20,6 +20,8 @@ pytestmark = pytest.mark.usefixtures("backend")
 def guarded(seeded_demo, tmp_path):
     config = private_copy(seeded_demo, tmp_path)
     db = open_db(config.database_path)
+    with db.atomic():  # the shared demo records the checks of earlier tests: start afresh
+        db.execute("DELETE FROM guard_events")
     ticket_id, customer = db.execute(
         "SELECT t.id, t.customer_id FROM tickets t WHERE t.source = 'demo' AND EXISTS "
         "(SELECT 1 FROM touchpoints v WHERE v.customer_id = t.customer_id "
