@@ -22,7 +22,7 @@ from plugin.app import create_app
 from plugin.config import load_config
 from tests.helpers import config as config_helpers
 from tests.helpers import copies
-from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_line, write_config
 
 os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
 clock.set_now(ANCHOR)
@@ -67,7 +67,7 @@ def seeded_demo(request, tmp_path_factory):
         cluster = request.getfixturevalue("postgres_cluster")
         seeded = "demo_seeded"
         url = cluster.create_database(seeded, template=request.getfixturevalue("postgres_template"))
-        database = database_lines(url)
+        database = database_line(url)
     os.environ["JOURNEYDESK_SECRET"] = SECRET
     config = load_config(write_config(folder, database=database))
     with clock.moved_to(ANCHOR, frozen=True):
@@ -157,19 +157,29 @@ def pytest_generate_tests(metafunc):
     demo gets it on the same engine: the parameter is then the demo's (session-scoped,
     so each engine's demo is seeded once and pytest groups the tests by engine) and
     `backend` follows it. A test whose `backend` is parametrized already (SQLite-only
-    tests) is left alone; `xfail_postgres` marks its PostgreSQL run as a strict xfail."""
+    tests) is left alone."""
     names = metafunc.fixturenames
     if "backend" not in names or _parametrized(metafunc, "backend"):
         return
-    engines = list(ENGINES)
-    expected_failure = metafunc.definition.get_closest_marker("xfail_postgres")
-    if expected_failure:
-        reason = expected_failure.args[0]
-        engines[1] = pytest.param("postgres", marks=pytest.mark.xfail(strict=True, reason=reason))
     if "seeded_demo" in names and not _parametrized(metafunc, "seeded_demo"):
-        metafunc.parametrize("seeded_demo", engines, indirect=True)
+        metafunc.parametrize("seeded_demo", ENGINES, indirect=True)
     else:
-        metafunc.parametrize("backend", engines, indirect=True)
+        metafunc.parametrize("backend", ENGINES, indirect=True)
+
+
+def pytest_collection_modifyitems(items):
+    """`xfail_postgres` (on a test, a module or one parameter) makes the PostgreSQL run of
+    those tests a strict xfail: it must fail, and passing is reported."""
+    for item in items:
+        expected_failure = item.get_closest_marker("xfail_postgres")
+        if expected_failure and _engine_of(item) == "postgres":
+            reason = expected_failure.args[0]
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def _engine_of(item) -> str | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("backend") or params.get("seeded_demo")
 
 
 def _parametrized(metafunc, name: str) -> bool:

@@ -42,7 +42,6 @@ class Dialect:
     search_terms: Callable[[list[str]], str]
     """Words as the full-text query `article_hits` takes: every word a prefix, all required."""
     _article_hits: str
-    _contains_text: str
     _max_with: str
 
     def integers(self, param: str = "?") -> str:
@@ -85,11 +84,6 @@ class Dialect:
         """Whether the JSON object `document` holds false (or 0) under `key`."""
         return self._json_is_false.format(document=document, key=key)
 
-    def contains_text(self, column: str, param: str = "?") -> str:
-        """Whether the text of `column` (a JSON column too: its text, not its value) holds
-        the string `param`, as a condition."""
-        return self._contains_text.format(column=column, param=param)
-
     def max_with(self, key: str, value: str) -> str:
         """Two select-list aggregates: max(`key`), and `value` on the group's row holding
         that max (NULL when every `key` is NULL; one of them on a tie). SQLite's bare
@@ -116,7 +110,6 @@ SQLITE = Dialect(
         "SELECT source, article_id, locale, bm25(articles_fts) AS rank FROM articles_fts "
         "WHERE articles_fts MATCH ? AND source IN ({sources}) ORDER BY rank LIMIT ?"
     ),
-    _contains_text="instr({column}, {param}) > 0",
     _max_with="max({key}), {value}",
 )
 
@@ -150,6 +143,5 @@ POSTGRES = Dialect(
         "FROM articles, to_tsquery('simple', ?) AS q "
         f"WHERE {ARTICLE_SEARCH_DOCUMENT} @@ q AND source IN ({{sources}}) ORDER BY rank LIMIT ?"
     ),
-    _contains_text="strpos(CAST({column} AS TEXT), {param}) > 0",
     _max_with="max({key}), (array_agg({value} ORDER BY {key} DESC NULLS LAST))[1]",
 )

@@ -306,7 +306,7 @@ def customers_with_signal(db: Database, key: str) -> set[int]:
         cid
         for (cid,) in db.conn.execute(
             "SELECT customer_id FROM customer_journeys WHERE "
-            + db.dialect.contains_text("signals"),
+            f"{db.dialect.position('?', 'signals')} > 0",
             [key],
         )
     }

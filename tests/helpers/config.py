@@ -18,13 +18,6 @@ DATABASE = 'path = "journeydesk.db"'
 test runs on PostgreSQL (the `backend` fixture points it at a fresh database)."""
 
 
-def database_lines(location: str) -> str:
-    """The [database] lines naming a store `location` (an SQLite path or a PostgreSQL
-    URL), for a config written on an existing store (a private copy)."""
-    key = "url" if str(location).startswith(("postgresql://", "postgres://")) else "path"
-    return f'{key} = "{location}"'
-
-
 def write_config(
     folder: Path, body: str = "", *, customers: int = DEMO_CUSTOMERS, database: str | None = None
 ) -> Path:

@@ -6,7 +6,6 @@ API, so the session's seeded database is never written by these tests.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,8 @@ from plugin.store import open_db
 from plugin.store.customers import get_customer
 from plugin.store.sync_state import record_history_fetch
 from plugin.store.tickets import upsert_tickets
-from tests.helpers.config import write_config
+from tests.helpers.config import database_line, write_config
+from tests.helpers.copies import private_copy
 
 SUBDOMAIN = "acme"
 AUDIENCE = "https://acme.zendesk.com/api/v2/apps/installations/4242.json"
@@ -57,20 +57,12 @@ def zaf_jwt(key: rsa.RSAPrivateKey, *, now: float | None = None, **claims: objec
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm="RS256")
 
 
-def copy_database(source: str, target: Path) -> None:
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-
-
 def desk_config(
     folder: Path, seeded: Config, monkeypatch, *, public_pem: str, chatwoot_url: str
 ) -> Config:
-    """config.toml with all desks + the demo DB copied beside it; secrets in the env."""
-    copy_database(seeded.database_path, folder / "journeydesk.db")
+    """config.toml with all desks + a copy of the demo DB (beside it, or a PostgreSQL
+    database of its own); secrets in the env."""
+    database = private_copy(seeded, folder).database_path
     monkeypatch.setenv("ZENDESK_API_TOKEN", "zd-api-token")
     monkeypatch.setenv("ZAF_PUBLIC_KEY", public_pem)
     monkeypatch.setenv("FRESHDESK_API_KEY", "fd-api-key")
@@ -79,7 +71,8 @@ def desk_config(
     monkeypatch.setenv("CHATWOOT_APP_KEY", CHATWOOT_APP_KEY)
     path = write_config(
         folder,
-        f"""
+        database=database_line(database),
+        body=f"""
         [[connectors]]
         name = "zendesk"
         type = "zendesk"

@@ -18,7 +18,7 @@ from plugin.journey.editing import definitions_of
 from plugin.security import Secret
 from plugin.store import open_db, open_store
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import ANCHOR, database_lines
+from tests.helpers.config import ANCHOR, database_line
 from tests.helpers.copies import private_copy
 
 DAY = 86_400
@@ -101,7 +101,7 @@ def test_recompute_rebuild_history_from_the_command_line(seeded_demo, tmp_path):
     config = private_copy(seeded_demo, tmp_path)
     path = tmp_path / "config.toml"
     text = open(seeded_demo.path, encoding="utf-8").read()
-    database = database_lines(config.database_path)
+    database = database_line(config.database_path)
     path.write_text(re.sub(r'^(?:path|url) = ".*"$', database, text, count=1, flags=re.M), "utf-8")
     before = rows(config, "SELECT count(*) FROM stage_history")
     result = journeydesk("recompute", "--rebuild-history", "--config", str(path))

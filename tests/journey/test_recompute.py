@@ -31,7 +31,7 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import stage_history, transition_counts
 from plugin.web.i18n import Dates, translator
-from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_line, write_config
 from tests.helpers.copies import private_copy
 
 T1 = int((ANCHOR + timedelta(hours=12)).timestamp())
@@ -140,7 +140,7 @@ def test_the_worker_recomputes_everyone_after_a_model_is_saved(db, config):
 
 
 def test_the_recompute_command_uses_the_model_in_force(config, tmp_path):
-    path = write_config(tmp_path, database=database_lines(config.database_path))
+    path = write_config(tmp_path, database=database_line(config.database_path))
     env = {**os.environ, "JOURNEYDESK_SECRET": SECRET}
 
     def run(*args: str) -> str:

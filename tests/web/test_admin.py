@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-import sqlite3
 import time
 
 import pytest
@@ -21,6 +20,8 @@ from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
 from tests.helpers.copies import private_copy
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 PASSWORD = "correct horse battery staple"
 SERVICE = "/admin/journey/edit?kind=stages&key=service"
@@ -440,11 +441,10 @@ def test_the_whole_model_can_be_edited_and_must_keep_stages_and_signals(admin, a
 def test_another_worker_picks_up_a_saved_version(admin, admin_config, monkeypatch):
     other = create_app(admin_config).test_client()  # a second worker: same database, own memory
     monkeypatch.setattr(context, "MODEL_CHECK_SECONDS", 0)
-    conn = sqlite3.connect(admin_config.database_path)
-    (customer,) = conn.execute(
-        "SELECT customer_id FROM customer_journeys WHERE stage = 'service' LIMIT 1"
-    ).fetchone()
-    conn.close()
+    with open_store(admin_config.database_path, migrate=False) as db:
+        (customer,) = db.execute(
+            "SELECT customer_id FROM customer_journeys WHERE stage = 'service' LIMIT 1"
+        ).fetchone()
     token = mint_agent_token(admin_config.secret, source="demo", ticket_id=None)
 
     def label() -> str:
@@ -510,7 +510,8 @@ def test_customers_can_be_looked_up_by_email_or_id(admin, admin_config):
 def test_customers_are_found_by_part_of_a_name_email_or_company(admin, admin_config):
     with open_store(admin_config.database_path) as db:
         name, email, company = db.execute(
-            "SELECT name, email, json_extract(attributes, '$.company') FROM customers WHERE id = 7"
+            "SELECT name, email, "
+            f"{db.dialect.json_text('attributes', 'company')} FROM customers WHERE id = 7"
         ).fetchone()
     last_name = name.split()[-1]
     by_name = admin.get(f"/admin/customers?q={last_name.lower()}")

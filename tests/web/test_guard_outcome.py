@@ -1,6 +1,6 @@
 """The reply guard's record: check-reply stores each warning shown (once per article per
 ticket until the agent decides), `POST …/guard-outcome` stores what the agent did, and bad
-input is a 4xx JSON error. Against a demo desk of its own (the test writes)."""
+input is a 4xx JSON error. Against a private copy of the seeded demo (the test writes)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.guard_events import ticket_guard_events
 from tests.helpers.config import SECRET
+from tests.helpers.copies import private_copy
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
-def guarded(desk):
-    db = open_db(desk.config.database_path)
+def guarded(seeded_demo, tmp_path):
+    config = private_copy(seeded_demo, tmp_path)
+    db = open_db(config.database_path)
+    with db.atomic():  # the shared demo records the checks of earlier tests: start afresh
+        db.execute("DELETE FROM guard_events")
     ticket_id, customer = db.execute(
         "SELECT t.id, t.customer_id FROM tickets t WHERE t.source = 'demo' AND EXISTS "
         "(SELECT 1 FROM touchpoints v WHERE v.customer_id = t.customer_id "
@@ -27,7 +33,7 @@ def guarded(desk):
         [customer],
     ).fetchone()
     token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
-    client = create_app(desk.config).test_client()
+    client = create_app(config).test_client()
     return {
         "db": db,
         "client": client,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from markupsafe import escape
 
 from plugin.security import mint_agent_token
 from tests.helpers.config import SECRET
 from tests.web.test_api_journey import ticket_ids
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_sidebar_renders_the_same_journey_as_the_api(client, seeded_demo):
@@ -33,6 +36,9 @@ def test_sidebar_without_token_is_a_401_page(client, seeded_demo):
     assert "customer" not in response.get_data(as_text=True).lower()
 
 
+@pytest.mark.xfail_postgres(
+    "postgres: store/tickets.py sample_tickets_by_stage not ported yet (a subquery needs a name)"
+)
 def test_demo_index_lists_a_ticket_in_every_stage(app, client):
     import dataclasses
 

@@ -22,6 +22,8 @@ from plugin.store.touchpoints import insert_touchpoints
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import desk_config, rsa_key_pair
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 CREATED = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 URL = "https://help.acme.example/hc/en-us/articles/880001-{}"
 

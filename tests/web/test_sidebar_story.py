@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sqlite3
 from html.parser import HTMLParser
 
 import pytest
@@ -21,6 +20,8 @@ from plugin.journey.reasons import render_reasons
 from plugin.store import open_db
 from plugin.store.history import effort_counts
 from plugin.web.i18n import ago, translator
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 DAY = 86_400
 STAGES = ("awareness", "consideration", "purchase", "service", "retention", "advocacy")
@@ -73,7 +74,7 @@ def demo(seeded_demo):
 def walked(seeded_demo) -> list[str]:
     """The newest tickets of every stage and of every signal's customers, and the tickets
     of customers with the high-effort signal or a high-effort week without it."""
-    conn = sqlite3.connect(seeded_demo.database_path)
+    conn = open_db(seeded_demo.database_path, migrate=False)
     ids: dict[str, None] = {}
 
     def add(sql: str, *params) -> None:
@@ -87,8 +88,8 @@ def walked(seeded_demo) -> list[str]:
     for stage in STAGES:
         add(base.format("j.stage = ?", 8), stage)
     for signal in (*SIGNALS, "high_effort"):
-        add(base.format("j.signals LIKE ?", 8), f'%"{signal}"%')
-    conn.close()
+        add(base.format("CAST(j.signals AS TEXT) LIKE ?", 8), f'%"{signal}"%')
+    conn.conn.close()
     return list(ids)
 
 
