@@ -17,7 +17,7 @@ from plugin.security import verify_agent_token
 from plugin.store import open_db
 from plugin.store.migrations import migrations
 from tests.helpers.cli import cli_env, journeydesk
-from tests.helpers.config import SECRET, database_lines, write_config
+from tests.helpers.config import SECRET, database_line, write_config
 
 
 def test_every_command_has_help():
@@ -146,7 +146,7 @@ def test_check_config_lists_the_migrations_a_new_postgresql_database_awaits(
 ):
     url = postgres_cluster.create_database("check_config_empty")
     try:
-        config = write_config(tmp_path, database=database_lines(url))
+        config = write_config(tmp_path, database=database_line(url))
         result = journeydesk("check-config", "--config", str(config))
     finally:
         postgres_cluster.drop_database("check_config_empty")

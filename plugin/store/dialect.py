@@ -140,7 +140,7 @@ POSTGRES = Dialect(
     search_terms=lambda words: " & ".join(f"{word}:*" for word in words),
     _article_hits=(
         f"SELECT source, article_id, locale, -ts_rank({ARTICLE_SEARCH_DOCUMENT}, q) AS rank "
-        "FROM articles, to_tsquery('simple', ?) AS q "
+        "FROM articles, to_tsquery('simple', journeydesk_unaccent(?)) AS q "
         f"WHERE {ARTICLE_SEARCH_DOCUMENT} @@ q AND source IN ({{sources}}) ORDER BY rank LIMIT ?"
     ),
     _max_with="max({key}), (array_agg({value} ORDER BY {key} DESC NULLS LAST))[1]",

@@ -167,7 +167,8 @@ def sample_tickets_by_stage(db: Database, source: str, per_stage: int = 1) -> li
             "  WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
             "  AND v.occurred_at <= t.created_at) OR EXISTS (SELECT 1 FROM touchpoint_inbox v "
             "  WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
-            "  AND v.occurred_at <= t.created_at))) WHERE n <= ? ORDER BY stage, created_at DESC",
+            "  AND v.occurred_at <= t.created_at))) AS ranked "
+            "WHERE n <= ? ORDER BY stage, created_at DESC",
             [source, per_stage],
         )
     )

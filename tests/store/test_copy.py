@@ -23,7 +23,7 @@ from plugin.config import load_config
 from plugin.security import mint_agent_token
 from plugin.store import customers, open_store, outbox, sla_decisions, sla_pushes, suppressions
 from tests.helpers.cli import cli_env, journeydesk, start_journeydesk
-from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_line, write_config
 from tests.helpers.copies import private_copy
 from tests.helpers.postgres import free_port
 
@@ -80,7 +80,7 @@ def source(seeded_demo, tmp_path) -> Path:
         )
         sla_pushes.queue_push(db, "demo", "10000", priority="urgent", add_tags=["vip"], now=NOW)
         suppressions.suppress(db, "gone@example.com", reason="unsubscribed", now=NOW)
-    return write_config(tmp_path, database=database_lines(config.database_path))
+    return write_config(tmp_path, database=database_line(config.database_path))
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_copy_holds_every_row_and_answers_as_the_sqlite_store(
 
     # The copy answers as the SQLite store does: a sync, then the sidebar API.
     (tmp_path / "pg").mkdir()
-    on_postgres = write_config(tmp_path / "pg", database=database_lines(bare_target))
+    on_postgres = write_config(tmp_path / "pg", database=database_line(bare_target))
     synced_pg = journeydesk("sync", "--config", str(on_postgres))
     synced_lite = journeydesk("sync", "--config", str(source))
     assert synced_pg.returncode == synced_lite.returncode == 0, synced_pg.stderr
@@ -306,7 +306,7 @@ def test_a_copy_of_another_store_is_not_resumed_from_this_one(
 ):
     assert journeydesk(*copy_command(source, postgres_url)).returncode == 0
     (tmp_path / "other").mkdir()
-    other = write_config(tmp_path / "other", database=database_lines(seeded_demo.database_path))
+    other = write_config(tmp_path / "other", database=database_line(seeded_demo.database_path))
     refused = journeydesk(*copy_command(other, postgres_url))
     assert refused.returncode == 1
     assert "holds a copy of another store" in refused.stderr

@@ -223,9 +223,6 @@ def test_search_marks_the_articles_the_customer_already_read(client, reader, see
     assert len({r["article_id"] for r in results}) == len(results)  # one per article
 
 
-@pytest.mark.xfail_postgres(
-    "postgres: store/articles.py search finds no unaccented or prefix word yet"
-)
 def test_search_finds_accented_and_prefix_words(client, reader):
     spanish = search(client, reader, "exportacion").get_json()["results"]
     prefix = search(client, reader, "expor").get_json()["results"]

@@ -36,9 +36,6 @@ def test_sidebar_without_token_is_a_401_page(client, seeded_demo):
     assert "customer" not in response.get_data(as_text=True).lower()
 
 
-@pytest.mark.xfail_postgres(
-    "postgres: store/tickets.py sample_tickets_by_stage not ported yet (a subquery needs a name)"
-)
 def test_demo_index_lists_a_ticket_in_every_stage(app, client):
     import dataclasses
 

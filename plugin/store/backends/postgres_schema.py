@@ -53,10 +53,13 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 `db.dialect`), per table."""
 
 ARTICLE_SEARCH_DOCUMENT = (
-    "to_tsvector('simple', title || ' ' || coalesce(section, '') || ' ' || coalesce(category, ''))"
+    "to_tsvector('simple', journeydesk_unaccent("
+    "title || ' ' || coalesce(section, '') || ' ' || coalesce(category, '')))"
 )
 """The searched text of an article, as indexed by `articles_search`: a query must use this
-very expression (`WHERE <it> @@ to_tsquery('simple', ...)`) for PostgreSQL to use the index."""
+very expression (`WHERE <it> @@ to_tsquery('simple', journeydesk_unaccent(...))`) for
+PostgreSQL to use the index. Accents are dropped on both sides, as SQLite's FTS5 tokenizer
+does ("exportacion" finds "Exportación")."""
 
 
 class Migration(NamedTuple):
@@ -112,6 +115,12 @@ CREATE TABLE articles (
 );
 CREATE INDEX articles_group ON articles(source, group_id);
 -- full-text search over the knowledge base (SQLite: the FTS5 table articles_fts)
+-- unaccent (PostgreSQL's contrib, a trusted extension: the database's owner may add it)
+-- is not IMMUTABLE as an index needs; with its dictionary named, it is.
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE FUNCTION journeydesk_unaccent(text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN unaccent('unaccent'::regdictionary, $1);
 CREATE INDEX articles_search ON articles USING GIN (({ARTICLE_SEARCH_DOCUMENT}));
 CREATE TABLE tickets (
     source TEXT COLLATE "C" NOT NULL,
