@@ -10,6 +10,7 @@ with `integers`, `texts` or `elements`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -21,6 +22,9 @@ class Dialect:
     _elements: str
     _greatest: str
     _least: str
+    _holds_key: str
+    _key_needle: str
+    _int64: str
 
     def integers(self, param: str = "?") -> str:
         """A subquery of the integers of a JSON array parameter, in column `value`."""
@@ -41,6 +45,24 @@ class Dialect:
     def least(self, *values: str) -> str:
         return self._least.format(", ".join(values))
 
+    def holds_key(self, column: str, param: str) -> str:
+        """1 when the JSON array of objects in `column` (as the store writes it: compact,
+        keys sorted) has an object whose "key" is the one parameter `param` names, else 0
+        (also when `column` is NULL); the parameter's value is `key_needle(key)`.
+
+        SQLite finds `"key":"<k>"` in the text (a quote inside a value is escaped, so it
+        occurs only as a key); PostgreSQL asks jsonb containment."""
+        return self._holds_key.format(column=column, param=param)
+
+    def key_needle(self, key: str) -> str:
+        """The parameter value `holds_key` looks for."""
+        return self._key_needle.format(key=json.dumps(key, ensure_ascii=True))
+
+    def int64(self, literal: int) -> str:
+        """An integer literal that computes in 64 bits: PostgreSQL keeps `int * int` in 32
+        bits, and fails past them; SQLite's integers are all 64-bit."""
+        return self._int64.format(int(literal))
+
 
 SQLITE = Dialect(
     name="sqlite",
@@ -49,6 +71,9 @@ SQLITE = Dialect(
     _elements="json_each({param}) AS {alias}",
     _greatest="max({})",
     _least="min({})",
+    _holds_key="coalesce(instr({column}, {param}) > 0, 0)",
+    _key_needle='"key":{key}',
+    _int64="{}",
 )
 
 POSTGRES = Dialect(
@@ -64,4 +89,7 @@ POSTGRES = Dialect(
     ),
     _greatest="GREATEST({})",
     _least="LEAST({})",
+    _holds_key="CASE WHEN {column} @> CAST({param} AS JSONB) THEN 1 ELSE 0 END",
+    _key_needle='[{{"key":{key}}}]',
+    _int64="CAST({} AS BIGINT)",
 )

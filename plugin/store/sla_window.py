@@ -122,13 +122,13 @@ def window_outcomes(
     params: dict[str, Any] = {"since": since, "now": now}
     codes = {column: _code(column, known[column], params) for column in VOCABULARY_COLUMNS}
     parts = [(codes[column], len(known[column]) + 2) for column in VOCABULARY_COLUMNS]
-    parts.append((_signal_bits(signal_keys, params), 1 << len(signal_keys)))
+    parts.append((_signal_bits(db, signal_keys, params), 1 << len(signal_keys)))
     for name, seconds, limits in (
         ("fr", _FIRST_RESPONSE_SECONDS, first_response_limits),
         ("res", _RESOLUTION_SECONDS, resolution_limits),
     ):
         parts.append((_bucket(seconds, name, limits, params), len(limits) + 1))
-    key, radices = _mixed_radix(parts)
+    key, radices = _mixed_radix(db, parts)
     extra = [
         sql
         for wanted, sql in (
@@ -141,7 +141,7 @@ def window_outcomes(
     where = ""
     if exclude_sources:
         params["excluded"] = json.dumps(list(exclude_sources))
-        where = " AND t.source NOT IN (SELECT value FROM json_each(:excluded))"
+        where = f" AND t.source NOT IN {db.dialect.texts(':excluded')}"
     shape = _Shape(known, radices, with_customer, with_subject, with_tags)
     counts = Counter(
         db.conn.execute(f"SELECT {', '.join([key, *extra])} {_SCANNED}{where}", params)
@@ -173,11 +173,11 @@ def window_tickets(
     """The window's tickets one by one (only `sources`' when given): the newest `limit`,
     newest first, or all of them in no particular order."""
     params: dict[str, Any] = {"since": since}
-    bits = _signal_bits(signal_keys, params)
+    bits = _signal_bits(db, signal_keys, params)
     where = ""
     if sources is not None:
         params["sources"] = json.dumps(list(sources))
-        where = " AND t.source IN (SELECT value FROM json_each(:sources))"
+        where = f" AND t.source IN {db.dialect.texts(':sources')}"
     tail = ""
     if limit is not None:
         params["limit"] = limit
@@ -194,14 +194,12 @@ def window_tickets(
     ]
 
 
-def _signal_bits(keys: Sequence[str], params: dict[str, Any]) -> str:
-    """Bit i: the stored signals (compact JSON, ASCII, keys sorted) hold signal keys[i].
-    `"key":"<k>"` occurs in that text only as a signal's key: a quote inside a value is
-    escaped."""
+def _signal_bits(db: Database, keys: Sequence[str], params: dict[str, Any]) -> str:
+    """Bit i: the customer's stored signals hold signal keys[i] (0 without a journey)."""
     terms = []
     for index, key in enumerate(keys):
-        params[f"signal{index}"] = '"key":' + json.dumps(key, ensure_ascii=True)
-        terms.append(f"(coalesce(instr(j.signals, :signal{index}) > 0, 0) << {index})")
+        params[f"signal{index}"] = db.dialect.key_needle(key)
+        terms.append(f"({db.dialect.holds_key('j.signals', f':signal{index}')} << {index})")
     if not terms:
         return "0"
     # Most customers have no signal: their empty list is one comparison.
@@ -226,10 +224,10 @@ def _bucket(seconds_sql: str, name: str, limits: Sequence[int], params: dict) ->
     return search(0, len(limits))
 
 
-def _mixed_radix(parts: list[tuple[str, int]]) -> tuple[str, list[int]]:
+def _mixed_radix(db: Database, parts: list[tuple[str, int]]) -> tuple[str, list[int]]:
     terms, multiplier, radices = [], 1, []
     for sql, radix in parts:
-        terms.append(f"({sql}) * {multiplier}" if multiplier > 1 else f"({sql})")
+        terms.append(f"({sql}) * {db.dialect.int64(multiplier)}" if multiplier > 1 else f"({sql})")
         radices.append(radix)
         multiplier *= radix
     if multiplier >= 1 << 62:
