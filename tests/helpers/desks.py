@@ -9,6 +9,7 @@ from pathlib import Path
 from plugin import clock
 from plugin.config import Config, load_config
 from tests.fakes.zendesk import EMAIL, HELP_CENTER, TOKEN, FakeZendesk, iso
+from tests.helpers import config as config_helpers
 
 TOKEN_ENV = "JD_TEST_ZENDESK_TOKEN"
 WEBHOOK_ENV = "JD_TEST_ZENDESK_WEBHOOK"
@@ -19,7 +20,8 @@ ARTICLES = {500: "Export your data to CSV", 501: "Invite your team", 502: "Cance
 
 
 def zendesk_config(folder: Path, base_url: str, extra: str = "", *, connector: str = "") -> Path:
-    """A config.toml whose connectors[0] is Zendesk at `base_url`, database beside it.
+    """A config.toml whose connectors[0] is Zendesk at `base_url`, its database the one of
+    the engine under test (tests/helpers/config.DATABASE: a file beside it by default).
 
     Export pacing is lifted (the fake has no 10/min budget) and `extra` lines go into
     the connector's table; `connector` appends further [[connectors]] tables.
@@ -27,7 +29,7 @@ def zendesk_config(folder: Path, base_url: str, extra: str = "", *, connector: s
     path = folder / "config.toml"
     body = f"""
         [database]
-        path = "journeydesk.db"
+        {config_helpers.DATABASE}
         [[connectors]]
         name = "zendesk"
         type = "zendesk"
@@ -69,7 +71,7 @@ def freshdesk_config(
     path = folder / "config.toml"
     body = f"""
         [database]
-        path = "journeydesk.db"
+        {config_helpers.DATABASE}
         [[connectors]]
         name = "support"
         type = "freshdesk"

@@ -12,6 +12,7 @@ from plugin.store.tickets import as_record, get_ticket, upsert_tickets
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import EMAIL, TOKEN, add_customer, add_ticket
+from tests.helpers.engines import pending_on_postgres
 
 RULES = {
     "rules": [
@@ -24,7 +25,8 @@ RULES = {
 }
 
 
-def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, tmp_path):
+@pending_on_postgres("customers, tickets")
+def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, store_location):
     fake = FakeZendesk(httpserver)
     for group_id in range(1, 151):  # more than one page of groups
         fake.add_group(group_id, f"Team {group_id}")
@@ -46,7 +48,7 @@ def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver
     assert len(fake.calls("/api/v2/groups")) == 2  # read once per connector, both pages
     assert connector.fetch_ticket("10")[0].group == "Billing"
     rules = load_sla_rules(RULES, file="config.toml")
-    with open_store(str(tmp_path / "j.db")) as db:
+    with open_store(store_location) as db:
         upsert_tickets(db, "zendesk", tickets.values())
         stored = as_record(get_ticket(db, "zendesk", "10"))
     assert stored.group == "Billing"

@@ -2,10 +2,10 @@
 
 The history (customers in every stage, with and without signals; ~150 days of tickets on
 three desks, one of them on business hours, several channels, answered, solved, open,
-deleted) is written into a real SQLite store through the store's write functions. The
-expected tables are computed here by plain Python: hand-written predicates for the rules,
-calendar-minute deadlines by addition, business-hours deadlines by walking the calendar
-minute by minute. `journeydesk sla simulate --days 120` must print exactly those rows.
+deleted) is written into a real store, once per engine, through the store's write
+functions. The expected tables are computed here by plain Python: hand-written predicates
+for the rules, calendar-minute deadlines by addition, business-hours deadlines by walking
+the calendar minute by minute. `journeydesk sla simulate --days 120` must print exactly those rows.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from plugin.store.journeys import JourneyRow, save_journeys
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import ANCHOR, SECRET, write_config
+from tests.helpers.engines import pending_on_postgres
 
 NOW = ANCHOR
 DAY = 86_400
@@ -243,11 +244,32 @@ def store_history(config_path) -> list[Generated]:
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("what-if")
-    config_path = write_config(folder, CONNECTORS + IN_FORCE)
-    (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
-    return config_path, store_history(config_path)
+def desks(request):
+    """The history stored once per engine for the module, by backend (built on first use);
+    the PostgreSQL database is dropped when the module ends."""
+    stored: dict[str, tuple] = {}
+    yield stored
+    if "postgres" in stored:
+        request.getfixturevalue("postgres_cluster").drop_database(WHAT_IF_DATABASE)
+
+
+WHAT_IF_DATABASE = "sla_what_if"
+
+
+@pytest.fixture
+def desk(backend, desks, request, tmp_path_factory):
+    """(config path, generated history): one store per engine, shared by the module."""
+    if backend not in desks:
+        folder = tmp_path_factory.mktemp(f"what-if-{backend}")
+        database = None
+        if backend == "postgres":
+            cluster = request.getfixturevalue("postgres_cluster")
+            template = request.getfixturevalue("postgres_template")
+            database = f'url = "{cluster.create_database(WHAT_IF_DATABASE, template)}"'
+        config_path = write_config(folder, CONNECTORS + IN_FORCE, database=database)
+        (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
+        desks[backend] = config_path, store_history(config_path)
+    return desks[backend]
 
 
 # --------------------------------------------------------------------------- expected
@@ -364,7 +386,10 @@ def printed_tables(text: str) -> dict[str, dict[str, list[int]]]:
 
 # --------------------------------------------------------------------------- the tests
 
+STORED_HISTORY_PENDING = pending_on_postgres("customers, tickets, journeys (the stored history)")
 
+
+@STORED_HISTORY_PENDING
 def test_sla_simulate_prints_the_independently_computed_rows(desk):
     config_path, generated = desk
     result = journeydesk(
@@ -391,6 +416,7 @@ def test_sla_simulate_prints_the_independently_computed_rows(desk):
     assert all(sum(cell[2:]) for cell in printed["stage"].values() if cell[0] > 10)
 
 
+@STORED_HISTORY_PENDING
 def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     config_path, generated = desk
     result = journeydesk("sla", "simulate", "--config", str(config_path), "--days", "30")
@@ -400,6 +426,7 @@ def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     assert "Before: no rules. After: the rules in force (2, config)" in result.stdout
 
 
+@STORED_HISTORY_PENDING
 def test_what_if_matches_the_independent_computation(desk):
     config_path, generated = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -431,6 +458,7 @@ def test_what_if_matches_the_independent_computation(desk):
         )
 
 
+@STORED_HISTORY_PENDING
 def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     config_path, _ = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -443,6 +471,7 @@ def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     assert as_tables(none) == as_tables(every)
 
 
+@STORED_HISTORY_PENDING
 def test_the_same_rules_change_nothing(desk):
     config_path, generated = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -456,6 +485,7 @@ def test_the_same_rules_change_nothing(desk):
     assert as_tables(result) == expected
 
 
+@pending_on_postgres("customers, tickets, journeys (the stored history); history (customer facts)")
 def test_a_rule_on_a_customer_fact_is_judged_with_the_customers_facts(desk):
     """tickets_last_30d is neither stage, signal nor ticket.*: computed per customer."""
     config_path, generated = desk
@@ -504,6 +534,7 @@ def test_business_hours_decide_a_breach_that_calendar_minutes_would_not():
     assert breached(Generated(**{**ticket.__dict__, "source": "zd"}), 60, None, 0)
 
 
+@pending_on_postgres("customers, tickets (write_tickets)")
 def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
     config_path = write_config(tmp_path, CONNECTORS)
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -574,6 +605,7 @@ def test_a_missing_rules_file_is_named(tmp_path):
         load_rules_file(tmp_path / "nope.toml")
 
 
+@pending_on_postgres("customers, tickets (write_tickets)")
 def test_an_open_ticket_breaches_when_now_reaches_its_deadline(tmp_path):
     """As in targets.py: a running clock is breached at its deadline, not a second later."""
     config = load_config(write_config(tmp_path, CONNECTORS), env={"JOURNEYDESK_SECRET": SECRET})
