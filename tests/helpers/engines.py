@@ -1,28 +1,27 @@
-"""Marks for tests that run on both store engines (tests/conftest.py `backend`)."""
+"""Marks for tests that run on both store engines (the `backend` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+
+def sqlite_only(reason: str) -> pytest.MarkDecorator:
+    """Run the test on SQLite alone: it is about SQLite itself (`reason` says how)."""
+    assert reason
+    return pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def pending_on_postgres(module: str) -> pytest.MarkDecorator:
+    """Both engines, the PostgreSQL run expected to fail (strictly) until the store module
+    `module`, which the test needs, is ported."""
+    postgres = pytest.param(
+        "postgres",
+        marks=pytest.mark.xfail(strict=True, reason=f"postgres: {module} not ported yet"),
+    )
+    return pytest.mark.parametrize("backend", ["sqlite", postgres], indirect=True)
+
+
 BOTH = pytest.mark.usefixtures("backend")
-"""Run the test once per engine: `pytestmark = BOTH` in a module, or `@BOTH` on a test."""
-
-
-class pending_on_postgres(list):  # noqa: N801 (used as a mark)
-    """Both engines, expecting a failure on PostgreSQL until the store modules named (not
-    this area's) are ported; strict, so a port shows up as XPASS. A decorator of a test,
-    or a module's `pytestmark`."""
-
-    def __init__(self, modules: str) -> None:
-        postgres = pytest.param(
-            "postgres",
-            marks=pytest.mark.xfail(strict=True, reason=f"postgres: {modules} not ported yet"),
-        )
-        super().__init__(
-            [BOTH, pytest.mark.parametrize("backend", ["sqlite", postgres], indirect=True)]
-        )
-
-    def __call__(self, test):
-        for mark in self:
-            test = mark(test)
-        return test
+"""Run the test once per engine, in a folder that does not opt in as a whole:
+`pytestmark = BOTH` in a module, or `@BOTH` on a test (with `pending_on_postgres` beside it
+when its PostgreSQL run is expected to fail)."""

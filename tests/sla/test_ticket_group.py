@@ -12,7 +12,7 @@ from plugin.store.tickets import as_record, get_ticket, upsert_tickets
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import EMAIL, TOKEN, add_customer, add_ticket
-from tests.helpers.engines import pending_on_postgres
+from tests.helpers.engines import BOTH, pending_on_postgres
 
 RULES = {
     "rules": [
@@ -25,6 +25,7 @@ RULES = {
 }
 
 
+@BOTH
 @pending_on_postgres("customers, tickets")
 def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, store_location):
     fake = FakeZendesk(httpserver)

@@ -32,7 +32,7 @@ from plugin.store.journeys import JourneyRow, save_journeys
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import ANCHOR, SECRET, write_config
-from tests.helpers.engines import pending_on_postgres
+from tests.helpers.engines import BOTH, pending_on_postgres
 
 NOW = ANCHOR
 DAY = 86_400
@@ -389,6 +389,7 @@ def printed_tables(text: str) -> dict[str, dict[str, list[int]]]:
 STORED_HISTORY_PENDING = pending_on_postgres("customers, tickets, journeys (the stored history)")
 
 
+@BOTH
 @STORED_HISTORY_PENDING
 def test_sla_simulate_prints_the_independently_computed_rows(desk):
     config_path, generated = desk
@@ -416,6 +417,7 @@ def test_sla_simulate_prints_the_independently_computed_rows(desk):
     assert all(sum(cell[2:]) for cell in printed["stage"].values() if cell[0] > 10)
 
 
+@BOTH
 @STORED_HISTORY_PENDING
 def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     config_path, generated = desk
@@ -426,6 +428,7 @@ def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     assert "Before: no rules. After: the rules in force (2, config)" in result.stdout
 
 
+@BOTH
 @STORED_HISTORY_PENDING
 def test_what_if_matches_the_independent_computation(desk):
     config_path, generated = desk
@@ -458,6 +461,7 @@ def test_what_if_matches_the_independent_computation(desk):
         )
 
 
+@BOTH
 @STORED_HISTORY_PENDING
 def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     config_path, _ = desk
@@ -471,6 +475,7 @@ def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     assert as_tables(none) == as_tables(every)
 
 
+@BOTH
 @STORED_HISTORY_PENDING
 def test_the_same_rules_change_nothing(desk):
     config_path, generated = desk
@@ -485,6 +490,7 @@ def test_the_same_rules_change_nothing(desk):
     assert as_tables(result) == expected
 
 
+@BOTH
 @pending_on_postgres("customers, tickets, journeys (the stored history); history (customer facts)")
 def test_a_rule_on_a_customer_fact_is_judged_with_the_customers_facts(desk):
     """tickets_last_30d is neither stage, signal nor ticket.*: computed per customer."""
@@ -534,6 +540,7 @@ def test_business_hours_decide_a_breach_that_calendar_minutes_would_not():
     assert breached(Generated(**{**ticket.__dict__, "source": "zd"}), 60, None, 0)
 
 
+@BOTH
 @pending_on_postgres("customers, tickets (write_tickets)")
 def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
     config_path = write_config(tmp_path, CONNECTORS)
@@ -605,6 +612,7 @@ def test_a_missing_rules_file_is_named(tmp_path):
         load_rules_file(tmp_path / "nope.toml")
 
 
+@BOTH
 @pending_on_postgres("customers, tickets (write_tickets)")
 def test_an_open_ticket_breaches_when_now_reaches_its_deadline(tmp_path):
     """As in targets.py: a running clock is breached at its deadline, not a second later."""
