@@ -29,6 +29,7 @@ from plugin.sla.rules_file import load_rules_file
 from plugin.sla.what_if import what_if
 from plugin.store import open_store
 from plugin.store.journeys import JourneyRow, save_journeys
+from plugin.store.sla_window import window_outcomes
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import ANCHOR, SECRET, write_config
@@ -488,6 +489,43 @@ def test_the_same_rules_change_nothing(desk):
         assert (row.before, row.breached_before) == (row.after, row.breached_after)
     expected, _ = expected_tables(generated, 60, draft_rules(), draft_rules())
     assert as_tables(result) == expected
+
+
+@BOTH
+@STORED_HISTORY_PENDING
+def test_a_summary_key_past_32_bits_reads_back_the_same_groups(desk):
+    """Many signals and limits make the combined key of a ticket pass 2**31 (computed in
+    64 bits on both engines): the groups are those of a narrow key, split further."""
+    config_path, generated = desk
+    config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
+    now = int(NOW.timestamp())
+    since = now - 120 * DAY
+    wide_keys = [f"unused_{n}" for n in range(20)] + ["renewal_due"]
+    limits = list(range(60, 6_000, 60))
+
+    def by_priority(groups):
+        counted = defaultdict(int)
+        for group in groups:
+            counted[group.priority] += group.count
+        return dict(counted)
+
+    with open_store(config.database_path) as db:
+        narrow = window_outcomes(db, since=since, now=now)
+        wide = window_outcomes(
+            db,
+            since=since,
+            now=now,
+            signal_keys=wide_keys,
+            first_response_limits=limits,
+            resolution_limits=limits,
+            known={"priority": PRIORITIES[:4]},
+        )
+    assert by_priority(wide) == by_priority(narrow)
+    window = [t for t in generated if not t.deleted and t.created >= since]
+    assert sum(group.count for group in wide) == len(window)
+    renewing = sum(1 for t in window if "renewal_due" in t.signals)
+    assert sum(group.count for group in wide if group.signals == 1 << 20) == renewing > 0
+    assert max(group.first_response_over for group in wide) == len(limits)
 
 
 @BOTH
