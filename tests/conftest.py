@@ -7,6 +7,7 @@ Chromium driven by Playwright.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -20,7 +21,8 @@ from plugin import clock
 from plugin.app import create_app
 from plugin.config import load_config
 from tests.helpers import config as config_helpers
-from tests.helpers.config import ANCHOR, SECRET, write_config
+from tests.helpers import copies
+from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
 
 os.environ[clock.ENV_VAR] = ANCHOR.isoformat()
 clock.set_now(ANCHOR)
@@ -48,22 +50,36 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def seeded_demo(tmp_path_factory):
-    """A config + database holding the demo desk of DEMO_CUSTOMERS customers (seeded once)."""
+def seeded_demo(request, tmp_path_factory):
+    """A config + database holding the demo desk of DEMO_CUSTOMERS customers (seeded once
+    per engine). SQLite unless the test runs on both engines (it asks for `backend`: see
+    `pytest_generate_tests`); on PostgreSQL, the tests share a copy of the seeded database,
+    which stays untouched as the template of private copies (tests/helpers/copies.py)."""
     from plugin.background.jobs import run_recompute
     from plugin.intake.connector_factory import make_connector
     from plugin.intake.sync import run_sync
     from plugin.store import open_db
 
-    folder = tmp_path_factory.mktemp("demo")
+    engine = getattr(request, "param", "sqlite")
+    folder = tmp_path_factory.mktemp(f"demo-{engine}")
+    database = None
+    if engine == "postgres":
+        cluster = request.getfixturevalue("postgres_cluster")
+        seeded = "demo_seeded"
+        url = cluster.create_database(seeded, template=request.getfixturevalue("postgres_template"))
+        database = database_lines(url)
     os.environ["JOURNEYDESK_SECRET"] = SECRET
-    config = load_config(write_config(folder))
+    config = load_config(write_config(folder, database=database))
     with clock.moved_to(ANCHOR, frozen=True):
         connector = make_connector(config, config.connector("demo"))
         db = open_db(config.database_path)
         run_sync(db, connector)
         db.conn.close()
         run_recompute(config, full=True)
+    if engine == "postgres":
+        shared = cluster.create_database("demo", template=seeded)
+        copies.remember_template(shared, cluster, seeded)
+        config = dataclasses.replace(config, database_path=shared)
     return config
 
 
@@ -125,16 +141,70 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "xfail_postgres(reason): the test's PostgreSQL run is expected to fail (strict), "
+        "for the reason given (a store module not ported yet)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """A test asking for `backend` runs once per engine. One that also reads the seeded
+    demo gets it on the same engine: the parameter is then the demo's (session-scoped,
+    so each engine's demo is seeded once and pytest groups the tests by engine) and
+    `backend` follows it. A test whose `backend` is parametrized already (SQLite-only
+    tests) is left alone; `xfail_postgres` marks its PostgreSQL run as a strict xfail."""
+    names = metafunc.fixturenames
+    if "backend" not in names or _parametrized(metafunc, "backend"):
+        return
+    engines = list(ENGINES)
+    expected_failure = metafunc.definition.get_closest_marker("xfail_postgres")
+    if expected_failure:
+        reason = expected_failure.args[0]
+        engines[1] = pytest.param("postgres", marks=pytest.mark.xfail(strict=True, reason=reason))
+    if "seeded_demo" in names and not _parametrized(metafunc, "seeded_demo"):
+        metafunc.parametrize("seeded_demo", engines, indirect=True)
+    else:
+        metafunc.parametrize("backend", engines, indirect=True)
+
+
+def _parametrized(metafunc, name: str) -> bool:
+    """Whether a parametrize mark of the test names `name` already."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs["argnames"]
+        if isinstance(names, str):
+            names = [each.strip() for each in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+@pytest.fixture
 def backend(request, monkeypatch) -> str:
     """Runs a test once per store engine: every config the test writes
     (tests/helpers/config.write_config) points at an SQLite file beside it, or at a fresh
     PostgreSQL database of the session's throwaway cluster. A test folder opts in with an
     autouse fixture asking for `backend` (tests/store/conftest.py)."""
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        monkeypatch.setattr(config_helpers, "DATABASE", f'url = "{url}"')
-    return request.param
+    engine = getattr(request, "param", None) or request.node.callspec.params["seeded_demo"]
+    if engine == "postgres":
+        monkeypatch.setattr(config_helpers, "DATABASE", _DatabaseOnFirstUse(request))
+    return engine
+
+
+class _DatabaseOnFirstUse:
+    """The [database] line naming the test's fresh PostgreSQL database (`postgres_url`),
+    made when a config first names it: making and dropping one costs ~0.3 s (PostgreSQL
+    checkpoints), which a test reading only the seeded demo need not pay."""
+
+    def __init__(self, request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return f'url = "{self.request.getfixturevalue("postgres_url")}"'
 
 
 @pytest.fixture
@@ -190,6 +260,30 @@ def postgres_url(postgres_cluster, postgres_template):
     url = postgres_cluster.create_database(name, template=postgres_template)
     yield url
     postgres_cluster.drop_database(name)
+
+
+@pytest.fixture
+def store_named(request, backend, tmp_path):
+    """More stores of the test's own on the engine under test: `store_named("clean")` is
+    an SQLite file of that name, or another fresh PostgreSQL database."""
+
+    made: dict[str, str] = {}
+
+    def location(name: str) -> str:
+        if backend == "sqlite":
+            return str(tmp_path / f"{name}.db")
+        if name in made:
+            return made[name]
+        cluster = request.getfixturevalue("postgres_cluster")
+        database = f"{request.getfixturevalue('postgres_url').rsplit('/', 1)[1]}_{name}"
+        url = cluster.create_database(
+            database, template=request.getfixturevalue("postgres_template")
+        )
+        request.addfinalizer(lambda: cluster.drop_database(database))
+        made[name] = url
+        return url
+
+    return location
 
 
 @pytest.fixture(scope="session")

@@ -208,9 +208,17 @@ def write_problem(db: Database) -> str | None:
     return None
 
 
+def database_file(db: Database) -> str:
+    """The SQLite file behind a connection ('' for an in-memory database or PostgreSQL)."""
+    if isinstance(db, postgres.PostgresDatabase):
+        return ""
+    rows = db.conn.execute("PRAGMA database_list").fetchall()
+    return next((row[2] for row in rows if row[1] == "main"), "")
+
+
 def _free_bytes(db: Database) -> int:
     """Free space in the database's folder (unlimited for an in-memory database)."""
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    path = database_file(db)
     if not path:
         return FULL_DISK_BYTES
     stats = os.statvfs(os.path.dirname(path) or ".")

@@ -205,11 +205,13 @@ def window_tickets(
 
 
 def _signal_bits(db: Database, keys: Sequence[str], params: dict[str, Any]) -> str:
-    """Bit i: the customer's stored signals hold signal keys[i] (0 without a journey)."""
+    """Bit i: the stored signals (compact JSON, ASCII, keys sorted) hold signal keys[i]
+    (0 without a journey). `"key":"<k>"` occurs in that text only as a signal's key: a
+    quote inside a value is escaped."""
     terms = []
     for index, key in enumerate(keys):
-        params[f"signal{index}"] = db.dialect.key_needle(key)
-        terms.append(f"({db.dialect.holds_key('j.signals', f':signal{index}')} << {index})")
+        params[f"signal{index}"] = '"key":' + json.dumps(key, ensure_ascii=True)
+        terms.append(f"({db.dialect.holds_text('j.signals', f':signal{index}')} << {index})")
     if not terms:
         return "0"
     # Most customers have no signal: their empty list is one comparison.

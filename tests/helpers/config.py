@@ -18,6 +18,13 @@ DATABASE = 'path = "journeydesk.db"'
 test runs on PostgreSQL (the `backend` fixture points it at a fresh database)."""
 
 
+def database_lines(location: str) -> str:
+    """The [database] lines naming a store `location` (an SQLite path or a PostgreSQL
+    URL), for a config written on an existing store (a private copy)."""
+    key = "url" if str(location).startswith(("postgresql://", "postgres://")) else "path"
+    return f'{key} = "{location}"'
+
+
 def write_config(
     folder: Path, body: str = "", *, customers: int = DEMO_CUSTOMERS, database: str | None = None
 ) -> Path:
@@ -41,3 +48,18 @@ def write_config(
         encoding="utf-8",
     )
     return path
+
+
+def database_of(folder: Path) -> str:
+    """The store of the config `write_config` wrote in `folder`: its SQLite file, or the
+    PostgreSQL database DATABASE names while a test runs on that engine."""
+    lines = str(DATABASE)
+    if lines.startswith("url"):
+        return lines.split('"')[1]
+    return str(folder / "journeydesk.db")
+
+
+def database_line(location: str) -> str:
+    """The [database] line naming `location`: a PostgreSQL URL or an SQLite file."""
+    key = "url" if location.startswith("postgresql://") else "path"
+    return f'{key} = "{location}"'

@@ -7,16 +7,16 @@ import os
 from plugin.store import borrow_db, open_db, return_db
 
 
-def test_a_returned_connection_is_lent_again(tmp_path):
-    path = tmp_path / "pool.db"
+def test_a_returned_connection_is_lent_again(tmp_path, store_location):
+    path = store_location
     open_db(path).conn.close()
     first = borrow_db(path)
     return_db(first, path)
     assert borrow_db(path) is first
 
 
-def test_a_forked_child_opens_its_own_connection(tmp_path):
-    path = tmp_path / "fork.db"
+def test_a_forked_child_opens_its_own_connection(tmp_path, store_location):
+    path = store_location
     open_db(path).conn.close()
     parents = borrow_db(path)
     return_db(parents, path)  # now idle in the parent's pool

@@ -13,7 +13,8 @@ keep exactly the meaning they have on SQLite, with no process-local state. Reade
 wait, on either engine.
 
 The store's statements are written for SQLite; `translate` makes the few mechanical
-changes PostgreSQL needs (placeholders, index hints, INSERT OR IGNORE), once per distinct
+changes PostgreSQL needs (placeholders, planner hints, INSERT OR IGNORE, the names of the JSON
+builders), once per distinct
 statement. Whatever differs beyond that is chosen per backend in `plugin/store/dialect.py`.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
+from psycopg.types.string import StrDumperUnknown
 
 from plugin.store import dialect
 
@@ -79,6 +81,15 @@ class _BoolAsInteger(Loader):
 
     def load(self, data: Any) -> int:
         return 1 if bytes(data) == b"t" else 0
+
+
+class _TextWithoutNul(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL, which SQLite stores: a desk's subject or an
+    event's title carrying one keeps the rest, with U+FFFD in its place, rather than
+    failing the batch it came in."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
 
 
 class PostgresConnection:
@@ -175,6 +186,7 @@ def connect(location: str) -> PostgresDatabase:
         options=f"-c lock_timeout={LOCK_TIMEOUT_MS} -c timezone=UTC",
         application_name="journeydesk",
     )
+    raw.adapters.register_dumper(str, _TextWithoutNul)
     raw.adapters.register_loader("jsonb", _JsonAsText)
     raw.adapters.register_loader("json", _JsonAsText)
     raw.adapters.register_loader("numeric", _NumericAsNumber)
@@ -191,6 +203,17 @@ def _parameters(params: Any) -> Any:
 
 
 _INDEX_HINT = re.compile(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", re.IGNORECASE)
+_CROSS_JOIN_ON = re.compile(
+    r"\bCROSS\s+JOIN(\s+\w+(?:\s+(?:AS\s+)?(?!ON\b)\w+)?\s+ON)\b", re.IGNORECASE
+)
+"""SQLite's CROSS JOIN ... ON: an inner join whose order the planner keeps (a hint)."""
+_IN_NOTHING = re.compile(r"\bIN\s*\(\s*\)", re.IGNORECASE)
+"""SQLite's `x IN ()`: false for every x. `IN (NULL)` is never true either (a WHERE drops
+the row), but it is NULL rather than 0 where a value is read: count, don't sum, such tests."""
+_NOT_IN_NOTHING = re.compile(r"\bNOT\s+IN\s*\(\s*\)", re.IGNORECASE)
+_JSON_ARRAY = re.compile(r"\bjson_array\(", re.IGNORECASE)
+_JSON_GROUP_ARRAY = re.compile(r"\bjson_group_array\(", re.IGNORECASE)
+"""SQLite's JSON builders under PostgreSQL's names (json_agg of no rows is NULL, not [])."""
 _INSERT_OR_IGNORE = re.compile(r"^(\s*)INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _INSERT_OR_REPLACE = re.compile(r"\bINSERT\s+OR\s+REPLACE\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -203,6 +226,11 @@ def translate(sql: str) -> str:
         raise ValueError("INSERT OR REPLACE has no PostgreSQL form: write ON CONFLICT DO UPDATE")
     text = _placeholders(sql)
     text = _INDEX_HINT.sub("", text)
+    text = _CROSS_JOIN_ON.sub(r"JOIN\1", text)
+    text = _JSON_ARRAY.sub("json_build_array(", _JSON_GROUP_ARRAY.sub("json_agg(", text))
+    if _NOT_IN_NOTHING.search(text):
+        raise ValueError("NOT IN () is SQLite's alone: test for an empty list before")
+    text = _IN_NOTHING.sub("IN (NULL)", text)
     if _INSERT_OR_IGNORE.match(text):
         text = _INSERT_OR_IGNORE.sub(r"\1INSERT INTO", text, count=1).rstrip().rstrip(";")
         returning = _RETURNING.search(text)

@@ -26,6 +26,14 @@ from plugin.store.backends.postgres import translate
         ),
         ("SELECT a FROM tickets t NOT INDEXED WHERE b = 1", "SELECT a FROM tickets t WHERE b = 1"),
         (
+            "SELECT 1 FROM j CROSS JOIN tickets t ON t.id = j.value CROSS JOIN c ON c.id = 1",
+            "SELECT 1 FROM j JOIN tickets t ON t.id = j.value JOIN c ON c.id = 1",
+        ),
+        (
+            "SELECT 1 FROM a CROSS JOIN b WHERE a.x = b.y",
+            "SELECT 1 FROM a CROSS JOIN b WHERE a.x = b.y",
+        ),
+        (
             "INSERT OR IGNORE INTO leases (name) VALUES (?)",
             "INSERT INTO leases (name) VALUES (%s) ON CONFLICT DO NOTHING",
         ),
@@ -37,6 +45,12 @@ from plugin.store.backends.postgres import translate
 )
 def test_statements_are_translated(sqlite: str, postgres: str) -> None:
     assert translate(sqlite) == postgres
+
+
+def test_an_empty_list_matches_nothing_and_its_negation_is_refused() -> None:
+    assert translate("SELECT 1 FROM t WHERE a IN ( )") == "SELECT 1 FROM t WHERE a IN (NULL)"
+    with pytest.raises(ValueError, match="empty list"):
+        translate("DELETE FROM t WHERE a NOT IN ()")
 
 
 def test_insert_or_replace_is_refused_with_the_portable_form_named() -> None:
