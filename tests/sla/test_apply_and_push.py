@@ -22,9 +22,9 @@ from plugin.store.tickets import get_ticket
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import ANCHOR
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
-from tests.helpers.engines import BOTH, pending_on_postgres
+from tests.helpers.engines import BOTH
 
-pytestmark = [BOTH, pending_on_postgres("sync_state, customers, tickets (the sync path)")]
+pytestmark = BOTH
 RULES = """
 [[sla.rules]]
 name = "chat-urgent"

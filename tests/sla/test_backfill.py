@@ -16,7 +16,7 @@ from plugin.store import open_store
 from plugin.store.sla_decisions import count_decisions, get_decision
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
-from tests.helpers.engines import BOTH, pending_on_postgres
+from tests.helpers.engines import BOTH
 
 pytestmark = BOTH
 RULES = """
@@ -73,7 +73,6 @@ def puts(fake: FakeZendesk) -> list[tuple[str, dict]]:
     return [(ticket_id, change) for method, ticket_id, change in fake.writes if method == "PUT"]
 
 
-@pending_on_postgres("sync_state, customers, tickets (the sync path)")
 def test_the_preview_says_what_would_change_and_no_applies_nothing(config, zendesk):
     result = apply(config, answer="n\n")
 
@@ -89,7 +88,6 @@ def test_the_preview_says_what_would_change_and_no_applies_nothing(config, zende
     assert puts(zendesk) == []
 
 
-@pending_on_postgres("sync_state, customers, tickets (the sync path)")
 def test_yes_decides_the_unsolved_tickets_since_the_date_and_pushes_the_changes(config, zendesk):
     result = apply(config, "--yes")
 

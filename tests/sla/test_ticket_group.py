@@ -12,7 +12,6 @@ from plugin.store.tickets import as_record, get_ticket, upsert_tickets
 from tests.fakes.freshdesk import API_KEY, FakeFreshdesk
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import EMAIL, TOKEN, add_customer, add_ticket
-from tests.helpers.engines import BOTH, pending_on_postgres
 
 RULES = {
     "rules": [
@@ -25,8 +24,6 @@ RULES = {
 }
 
 
-@BOTH
-@pending_on_postgres("customers, tickets")
 def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, store_location):
     fake = FakeZendesk(httpserver)
     for group_id in range(1, 151):  # more than one page of groups

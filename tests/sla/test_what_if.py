@@ -32,8 +32,8 @@ from plugin.store.journeys import JourneyRow, save_journeys
 from plugin.store.sla_window import window_outcomes
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import ANCHOR, SECRET, write_config
-from tests.helpers.engines import BOTH, pending_on_postgres
+from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.engines import BOTH
 
 NOW = ANCHOR
 DAY = 86_400
@@ -245,13 +245,14 @@ def store_history(config_path) -> list[Generated]:
 
 
 @pytest.fixture(scope="module")
-def desks(request):
+def desks():
     """The history stored once per engine for the module, by backend (built on first use);
     the PostgreSQL database is dropped when the module ends."""
     stored: dict[str, tuple] = {}
-    yield stored
-    if "postgres" in stored:
-        request.getfixturevalue("postgres_cluster").drop_database(WHAT_IF_DATABASE)
+    drops: list = []
+    yield stored, drops
+    for drop in drops:
+        drop()
 
 
 WHAT_IF_DATABASE = "sla_what_if"
@@ -260,17 +261,19 @@ WHAT_IF_DATABASE = "sla_what_if"
 @pytest.fixture
 def desk(backend, desks, request, tmp_path_factory):
     """(config path, generated history): one store per engine, shared by the module."""
-    if backend not in desks:
+    stored, drops = desks
+    if backend not in stored:
         folder = tmp_path_factory.mktemp(f"what-if-{backend}")
         database = None
         if backend == "postgres":
             cluster = request.getfixturevalue("postgres_cluster")
             template = request.getfixturevalue("postgres_template")
-            database = f'url = "{cluster.create_database(WHAT_IF_DATABASE, template)}"'
+            database = database_lines(cluster.create_database(WHAT_IF_DATABASE, template))
+            drops.append(lambda: cluster.drop_database(WHAT_IF_DATABASE))
         config_path = write_config(folder, CONNECTORS + IN_FORCE, database=database)
         (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
-        desks[backend] = config_path, store_history(config_path)
-    return desks[backend]
+        stored[backend] = config_path, store_history(config_path)
+    return stored[backend]
 
 
 # --------------------------------------------------------------------------- expected
@@ -387,11 +390,7 @@ def printed_tables(text: str) -> dict[str, dict[str, list[int]]]:
 
 # --------------------------------------------------------------------------- the tests
 
-STORED_HISTORY_PENDING = pending_on_postgres("customers, tickets, journeys (the stored history)")
 
-
-@BOTH
-@STORED_HISTORY_PENDING
 def test_sla_simulate_prints_the_independently_computed_rows(desk):
     config_path, generated = desk
     result = journeydesk(
@@ -418,8 +417,6 @@ def test_sla_simulate_prints_the_independently_computed_rows(desk):
     assert all(sum(cell[2:]) for cell in printed["stage"].values() if cell[0] > 10)
 
 
-@BOTH
-@STORED_HISTORY_PENDING
 def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     config_path, generated = desk
     result = journeydesk("sla", "simulate", "--config", str(config_path), "--days", "30")
@@ -429,8 +426,6 @@ def test_without_rules_the_rules_in_force_are_set_beside_none(desk):
     assert "Before: no rules. After: the rules in force (2, config)" in result.stdout
 
 
-@BOTH
-@STORED_HISTORY_PENDING
 def test_what_if_matches_the_independent_computation(desk):
     config_path, generated = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -462,8 +457,6 @@ def test_what_if_matches_the_independent_computation(desk):
         )
 
 
-@BOTH
-@STORED_HISTORY_PENDING
 def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     config_path, _ = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -476,8 +469,6 @@ def test_samples_are_the_newest_changed_tickets_up_to_the_limit(desk):
     assert as_tables(none) == as_tables(every)
 
 
-@BOTH
-@STORED_HISTORY_PENDING
 def test_the_same_rules_change_nothing(desk):
     config_path, generated = desk
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -491,8 +482,6 @@ def test_the_same_rules_change_nothing(desk):
     assert as_tables(result) == expected
 
 
-@BOTH
-@STORED_HISTORY_PENDING
 def test_a_summary_key_past_32_bits_reads_back_the_same_groups(desk):
     """Many signals and limits make the combined key of a ticket pass 2**31 (computed in
     64 bits on both engines): the groups are those of a narrow key, split further."""
@@ -528,8 +517,6 @@ def test_a_summary_key_past_32_bits_reads_back_the_same_groups(desk):
     assert max(group.first_response_over for group in wide) == len(limits)
 
 
-@BOTH
-@pending_on_postgres("customers, tickets, journeys (the stored history); history (customer facts)")
 def test_a_rule_on_a_customer_fact_is_judged_with_the_customers_facts(desk):
     """tickets_last_30d is neither stage, signal nor ticket.*: computed per customer."""
     config_path, generated = desk
@@ -579,7 +566,6 @@ def test_business_hours_decide_a_breach_that_calendar_minutes_would_not():
 
 
 @BOTH
-@pending_on_postgres("customers, tickets (write_tickets)")
 def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
     config_path = write_config(tmp_path, CONNECTORS)
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -651,7 +637,6 @@ def test_a_missing_rules_file_is_named(tmp_path):
 
 
 @BOTH
-@pending_on_postgres("customers, tickets (write_tickets)")
 def test_an_open_ticket_breaches_when_now_reaches_its_deadline(tmp_path):
     """As in targets.py: a running clock is breached at its deadline, not a second later."""
     config = load_config(write_config(tmp_path, CONNECTORS), env={"JOURNEYDESK_SECRET": SECRET})
