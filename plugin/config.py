@@ -199,6 +199,8 @@ class Config:
     demo_mode: bool = False
     admin_password_env: str = "JOURNEYDESK_ADMIN_PASSWORD"
     """The variable the admin password is read from (named in the admin's set-up page)."""
+    database_password_env: str = ""
+    """The variable [database] password_env names (`db copy` reads a target's password from it)."""
 
     def connector(self, name: str) -> ConnectorConfig | None:
         return next((c for c in self.connectors if c.name == name), None)
@@ -270,6 +272,7 @@ def build_config(data: dict[str, Any], *, path: str, env: Any, demo: bool = Fals
         secret=secret or Secret(secrets.token_urlsafe(32)),
         admin_password=password,
         admin_password_env=password_env,
+        database_password_env=sections["database"]["password_env"],
         sidebar=sections["sidebar"],
         email=sections["email"],
         connectors=connectors,

@@ -3,12 +3,17 @@
 One process at a time holds the queue's lease and works through its due rows; the lease is
 renewed as the pass goes, and a process that loses it stops at once (another has taken
 over). Each row is tried once per pass, so one that stays due (retried later) cannot spin.
-Holders are named `host:pid:token`, so a lease left by a process that died on this host can
-be told from one held by a live process.
+Holders are named `host:pid:token:scope`, where `scope` names the machine's boot and the
+pid namespace the process lives in (`pid_scope`): a lease left by a process that died where
+this one runs can be told from one held by a live process, and a holder anywhere else
+(another host sharing a PostgreSQL database, another container, a clone with the same host
+name) is never taken for dead by its pid: its lease expires on its own.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import socket
@@ -24,8 +29,9 @@ log = logging.getLogger("journeydesk.leases")
 
 
 def take_lease(db: Database, name: str, holder: str, ttl_seconds: int) -> bool:
-    """Take or renew `name`; a lease left by a process of this host that died is taken over
-    at once (a crashed worker restarted by systemd would otherwise wait out the TTL)."""
+    """Take or renew `name`; a lease left by a process that died where this one runs (same
+    host, boot and pid namespace: `local_holder_gone`) is taken over at once (a crashed
+    worker restarted by systemd would otherwise wait out the TTL)."""
     if acquire_lease(db, name, holder, ttl_seconds):
         return True
     current = lease_holder(db, name)
@@ -41,18 +47,36 @@ class LeaseLost(Exception):
 
 
 def new_holder() -> str:
-    """A holder name for one pass: this host, this process and a token of its own."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    """A holder name for one lease: this host, this process, a token of its own, and where
+    its pid means something (`pid_scope`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}:{pid_scope()}"
 
 
 def local_holder_gone(holder: str) -> bool:
-    """Whether `holder` names a process of this host that no longer exists (a holder on
-    another host is never taken for dead: its lease expires on its own)."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    """Whether `holder` names a process that no longer exists in this very pid namespace.
+
+    Only a holder of this host name, this boot and this pid namespace can be looked up by
+    its pid; any other (another host, another container, a name without the scope: an
+    older release) is never taken for dead: its lease expires on its own."""
+    host, pid, _token, scope = (holder.split(":") + ["", "", "", ""])[:4]
+    if host != socket.gethostname() or not scope or scope != pid_scope() or not pid.isdigit():
         return False
     return not pid_exists(int(pid))
+
+
+@functools.cache
+def pid_scope() -> str:
+    """Where this process's pid is meaningful: a digest of the kernel's boot id and the pid
+    namespace, the same for every process that can see this one's pid, different on every
+    other machine (boot ids are random) and container (its own namespace). Empty where
+    Linux's /proc does not tell: then no holder is ever taken for dead by its pid."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            boot_id = boot.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return hashlib.sha256(f"{boot_id} {namespace}".encode()).hexdigest()[:12]
 
 
 def pid_exists(pid: int) -> bool:

@@ -23,12 +23,18 @@ JOURNEY_NOTES_SECONDS = 60
 """Journey notes of new tickets (from syncs, and retries) are posted at least this often."""
 OUTREACH_RULES_MINUTES = 5
 """How often the worker picks up outreach rules saved in the admin (new cron jobs)."""
+JOB_DEFAULTS = {"misfire_grace_time": None}
+"""A job the scheduler reaches late still runs (once: every job coalesces). APScheduler's
+default skips a run over a second late, and the first runs are due a second after the
+worker builds its schedule: a start slower than that (a busy host, a database across the
+network) skipped the first sync, leaving the desk unsynced for a whole interval."""
 
 
 def build_scheduler(
     config: Config, *, background: bool, first_run_now: bool = True
 ) -> BaseScheduler:
-    scheduler = BackgroundScheduler() if background else BlockingScheduler()
+    kind = BackgroundScheduler if background else BlockingScheduler
+    scheduler = kind(job_defaults=JOB_DEFAULTS)
     start = datetime.now() + timedelta(seconds=1) if first_run_now else None
     for conf in config.connectors:
         scheduler.add_job(

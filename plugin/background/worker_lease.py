@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
-import secrets
-import socket
 import threading
 
-from plugin.background.leased_queue import take_lease
+from plugin.background.leased_queue import new_holder, take_lease
 from plugin.config import Config
-from plugin.store import DATABASE_ERRORS, StoreError, open_store
+from plugin.store import DATABASE_ERRORS, StoreError, describe_database_error, open_store
 from plugin.store.leases import release_lease
 
 log = logging.getLogger("journeydesk.worker")
@@ -42,7 +39,7 @@ class WorkerLease:
     ) -> None:
         self.database_path = database_path
         self.name = name
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.holder = holder or new_holder()
         self.ttl = ttl
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -52,7 +49,10 @@ class WorkerLease:
     def held(self) -> bool:
         """Take or renew the lease; True when this process may run scheduled jobs now."""
         with self._lock:
-            if not self._renew():
+            renewed = self._renew()
+            if renewed is None:  # the database is away: said once by _renew, nothing runs
+                return False
+            if not renewed:
                 if not self._standing_by:
                     log.info("another worker runs the scheduled jobs; this one stands by")
                     self._standing_by = True
@@ -81,14 +81,21 @@ class WorkerLease:
             except DATABASE_ERRORS as exc:  # it expires on its own
                 log.warning("could not release the %s lease: %s", self.name, exc)
 
-    def _renew(self) -> bool:
+    def _renew(self) -> bool | None:
+        """True: this process holds the lease; False: another does; None: the database
+        could not be asked (away, locked, read-only): a job skipped, one line logged, and
+        the next run asks again."""
         try:
             # Migrating here too: a worker's first job may find a database nobody opened yet.
             with open_store(self.database_path) as db:
                 return take_lease(db, self.name, self.holder, self.ttl)
         except (StoreError, *DATABASE_ERRORS) as exc:  # a locked or broken database: run nothing
-            log.warning("lease %s: %s", self.name, exc)
-            return False
+            log.warning(
+                "scheduled job skipped, the %s lease cannot be checked: %s",
+                self.name,
+                describe_database_error(exc),
+            )
+            return None
 
     def _beat(self) -> None:
         """Renew well before expiry (three tries per TTL) until stopped or lost."""

@@ -19,6 +19,15 @@ from plugin.store.backends.postgres_schema import ARTICLE_SEARCH_DOCUMENT
 @dataclass(frozen=True)
 class Dialect:
     name: str
+    clock_seconds: str
+    """The database server's clock now (not the transaction's start), whole epoch seconds:
+    the one clock every host sharing the database agrees on (leases)."""
+    durable_commit: str
+    """A statement making the current transaction's COMMIT return only once it is durable
+    (on the primary, and on a synchronous standby when there is one), whatever the server's
+    default: for a mark that must survive a crash or failover because something outside
+    the database happens next (a message sent). Empty on SQLite, whose WAL commit already
+    survives the process (synchronous = NORMAL; a power cut is another matter)."""
     _integers: str
     _texts: str
     _text_items: str
@@ -107,6 +116,8 @@ class Dialect:
 
 SQLITE = Dialect(
     name="sqlite",
+    clock_seconds="CAST(strftime('%s', 'now') AS INTEGER)",
+    durable_commit="",
     _integers="(SELECT value FROM json_each({param}))",
     _texts="(SELECT value FROM json_each({param}))",
     _text_items="json_each({param}) AS {alias}",
@@ -131,6 +142,8 @@ SQLITE = Dialect(
 
 POSTGRES = Dialect(
     name="postgres",
+    clock_seconds="CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)",
+    durable_commit="SET LOCAL synchronous_commit = on",
     _integers=(
         "(SELECT CAST(value AS BIGINT) AS value "
         "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) AS e(value))"

@@ -45,8 +45,11 @@ def due_notes(db: Database, *, now: int, limit: int = 100) -> list[dict[str, Any
 
 
 def start_posting(db: Database, note_id: int, *, holder: str, now: int) -> bool:
-    """pending → sending by `holder`, committed before the desk call."""
+    """pending → sending by `holder`, committed (durably: see outbox.start_sending) before
+    the desk call."""
     with db.atomic():
+        if db.dialect.durable_commit:
+            db.execute(db.dialect.durable_commit)
         cursor = db.conn.execute(
             "UPDATE journey_notes SET status = 'sending', sending_by = ?, "
             "attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending'",

@@ -3,11 +3,13 @@
 The worker uses one so that a second `journeydesk worker` on the same database stands
 by instead of running the same scheduled jobs (DESIGN §9). A holder renews its lease
 well before it expires; a holder that dies loses it when it expires.
+
+Lease times are read from the database's own clock unless the caller passes `now`:
+holders on several hosts sharing a PostgreSQL database then agree on when a lease
+expires, however far their own clocks drift apart.
 """
 
 from __future__ import annotations
-
-import time
 
 from sqlite_utils import Database
 
@@ -17,11 +19,12 @@ def acquire_lease(
 ) -> bool:
     """Take or renew `name` for `holder` until now + ttl; False if someone else holds it.
 
-    One statement, so two processes racing for a free lease cannot both win: SQLite
-    serialises writers, and the second one's WHERE sees the first one's row.
+    One statement in a write transaction, so two processes racing for a free lease cannot
+    both win: both engines serialise write transactions (SQLite on one host, PostgreSQL's
+    writer lock on every host), and the second one's WHERE sees the first one's row.
     """
-    now = int(time.time()) if now is None else now  # real seconds: holders are processes
     with db.atomic():
+        now = database_seconds(db) if now is None else now  # read once the lock is held
         db.execute(
             "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, "
@@ -43,7 +46,7 @@ def release_lease(db: Database, name: str, holder: str) -> None:
 
 def lease_holder(db: Database, name: str, *, now: int | None = None) -> dict | None:
     """The current holder of `name` and until when, or None when it is free."""
-    now = int(time.time()) if now is None else now  # real seconds: holders are processes
+    now = database_seconds(db) if now is None else now
     rows = list(
         db.query(
             "SELECT holder, acquired_at, expires_at FROM leases WHERE name = ? AND expires_at > ?",
@@ -51,3 +54,9 @@ def lease_holder(db: Database, name: str, *, now: int | None = None) -> dict | N
         )
     )
     return rows[0] if rows else None
+
+
+def database_seconds(db: Database) -> int:
+    """The database server's clock, in whole epoch seconds: real time, never the business
+    clock (holders are processes), and one clock for every host of a shared database."""
+    return int(db.execute(f"SELECT {db.dialect.clock_seconds}").fetchone()[0])

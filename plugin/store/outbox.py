@@ -190,8 +190,13 @@ def due_messages(
 
 
 def start_sending(db: Database, message_id: int, *, holder: str, now: int) -> bool:
-    """pending → sending by `holder`, committed before the send; False if it is not pending."""
+    """pending → sending by `holder`, committed before the send; False if it is not pending.
+
+    The commit is durable before this returns (`durable_commit`), even on a server that
+    acknowledges commits early: lost in a crash or failover, the mark would make the
+    message pending again, and the next run would send it a second time."""
     with db.atomic():
+        _commit_durably(db)
         cursor = db.conn.execute(
             "UPDATE outbox SET status = 'sending', sending_by = ?, attempts = attempts + 1, "
             "updated_at = ? WHERE id = ? AND status = 'pending'",
@@ -321,6 +326,11 @@ def customer_messages(
             [customer_id, *params, limit],
         )
     )
+
+
+def _commit_durably(db: Database) -> None:
+    if db.dialect.durable_commit:
+        db.execute(db.dialect.durable_commit)
 
 
 def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

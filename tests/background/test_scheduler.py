@@ -26,3 +26,16 @@ def test_each_connector_is_synced_at_its_own_interval(tmp_path):
     assert jobs_by_id["sync:second"].trigger.interval == timedelta(minutes=7)
     assert jobs_by_id["sync:second"].func is jobs.scheduled_sync
     assert jobs_by_id["sync:second"].args[1] == "second"
+
+
+def test_a_run_the_scheduler_reaches_late_still_runs(tmp_path):
+    config = load_config(write_config(tmp_path, customers=5))
+    scheduler = build_scheduler(config, background=True)
+    scheduler.start(paused=True)  # the defaults apply as the jobs enter the store
+    try:
+        jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
+    finally:
+        scheduler.shutdown(wait=False)
+
+    assert {"sync:demo", "recompute", "outreach-deliver"} <= set(jobs_by_id)
+    assert {job.misfire_grace_time for job in jobs_by_id.values()} == {None}

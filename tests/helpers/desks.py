@@ -20,8 +20,8 @@ ARTICLES = {500: "Export your data to CSV", 501: "Invite your team", 502: "Cance
 
 
 def zendesk_config(folder: Path, base_url: str, extra: str = "", *, connector: str = "") -> Path:
-    """A config.toml whose connectors[0] is Zendesk at `base_url`, its database the one of
-    the engine under test (tests/helpers/config.DATABASE: a file beside it by default).
+    """A config.toml whose connectors[0] is Zendesk at `base_url`, on the test's database
+    (`tests.helpers.config.DATABASE`: a file beside it, or the PostgreSQL one of `backend`).
 
     Export pacing is lifted (the fake has no 10/min budget) and `extra` lines go into
     the connector's table; `connector` appends further [[connectors]] tables.

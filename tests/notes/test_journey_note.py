@@ -39,6 +39,8 @@ from tests.helpers.desks import (
 )
 from tests.web.test_webhooks import zendesk_post
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTE = "journey_note = true\n"
 RULES = """

@@ -1,5 +1,7 @@
 """Outreach tests run on real parts: a private copy of the seeded demo, a real SMTP server
-(aiosmtpd) on 127.0.0.1, a local HTTP receiver for webhooks, subprocesses for crashes."""
+(aiosmtpd) on 127.0.0.1, a local HTTP receiver for webhooks, subprocesses for crashes.
+Every module whose tests touch the store runs them once per engine (SQLite, PostgreSQL):
+`pytestmark = pytest.mark.usefixtures("backend")`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from plugin.config import Config, load_config
+from plugin.store.backends.postgres import is_postgres
 from tests.helpers.config import write_config
 from tests.helpers.copies import private_copy
 
@@ -91,7 +94,8 @@ def smtp_sink():
 def outreach_config(
     folder: Path, seeded: Config, *, port: int, rules: str = REPEAT_READER, extra: str = ""
 ) -> Config:
-    """A config file with an SMTP server on `port` and `rules`, on a copy of the demo."""
+    """A config file with an SMTP server on `port` and `rules`, on a copy of the demo (on
+    the engine of the test)."""
     body = textwrap.dedent(
         f"""
         [email]
@@ -104,9 +108,14 @@ def outreach_config(
         {extra}
         """
     ) + textwrap.dedent(rules)
-    path = write_config(folder, body)
-    private_copy(seeded, folder)
-    return load_config(path)
+    return load_config(write_config(folder, body, database=copy_of_demo(seeded, folder)))
+
+
+def copy_of_demo(seeded: Config, folder: Path) -> str | None:
+    """A private copy of the seeded demo for a config written in `folder`: the [database]
+    lines naming it, or None when it is the SQLite file beside that config."""
+    copy = private_copy(seeded, folder).database_path
+    return f'url = "{copy}"' if is_postgres(copy) else None
 
 
 @pytest.fixture

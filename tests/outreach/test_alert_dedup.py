@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from plugin.clock import now_epoch
 from plugin.outreach.active_rules import save_rules
 from plugin.outreach.audience import DAY, Candidate, Limits, decide, matching, reason_keys
@@ -17,6 +19,8 @@ from plugin.outreach.timeline import dry_run_timeline
 from plugin.store import open_store
 from tests.outreach.conftest import outreach_config
 from tests.outreach.test_channels import WEBHOOK
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 HOT = {
     "name": "hot",

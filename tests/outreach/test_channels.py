@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from plugin.app import create_app
 from plugin.outreach.channels import SIGNATURE_HEADER
 from plugin.outreach.engine import run_outreach
@@ -13,6 +15,8 @@ from plugin.store.outbox import list_messages
 from plugin.store.suppressions import is_suppressed
 from tests.helpers.config import SECRET
 from tests.outreach.conftest import outreach_config
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 WEBHOOK = """
 [[outreach.rules]]

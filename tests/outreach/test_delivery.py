@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from plugin import clock
 from plugin.clock import now_epoch
 from plugin.config import load_config
@@ -17,6 +19,8 @@ from plugin.store.history import customer_aggregates
 from plugin.store.outbox import list_messages, status_counts
 from tests.helpers.config import SECRET
 from tests.outreach.conftest import REPEAT_READER, SILENT, outreach_config
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def repeat_readers(config) -> set[str]:

@@ -20,6 +20,8 @@ from tests.fakes.zendesk import EMAIL, FakeZendesk
 from tests.helpers.desks import TOKEN_ENV, zendesk_env
 from tests.outreach.conftest import outreach_config
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 CHECK_IN = """
 [[outreach.rules]]
 name = "check-in"

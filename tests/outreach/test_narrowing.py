@@ -12,6 +12,8 @@ from plugin.outreach.planning import load_candidates, matched_audiences, matchin
 from plugin.outreach.rules import load_rules
 from plugin.store import open_store
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 EXTRA = [
     {"fact": "days_since_last_activity", "op": "gte", "value": 60},
     {"fact": "days_since_purchase", "op": "lt", "value": 30},

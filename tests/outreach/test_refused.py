@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from plugin.config import load_config
 from plugin.outreach.engine import run_outreach
 from plugin.store import open_store
@@ -15,6 +17,8 @@ from tests.outreach.test_delivery import repeat_readers
 HOSTILE = REPEAT_READER.replace(
     'template = "repeat_reader"', "body = \"Hi {{ ''.__class__.__mro__ }}\""
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_a_refused_template_leaves_an_audit_row_and_sends_nothing(tmp_path, seeded_demo, smtp_sink):

@@ -18,6 +18,8 @@ from plugin.store.outbox import status_counts
 from tests.helpers.config import write_config
 from tests.outreach.conftest import outreach_config
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def test_a_bad_rule_stops_start_up_naming_the_file_rule_and_position(tmp_path):
     path = write_config(

@@ -23,6 +23,8 @@ from plugin.store.outbox import list_messages, status_counts
 from tests.outreach.conftest import Sink, free_port, outreach_config
 from tests.outreach.test_delivery import repeat_readers
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 USER, PASSWORD = "mailer", "s3cret-pass"
 
 

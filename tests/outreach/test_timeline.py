@@ -26,8 +26,9 @@ from plugin.store.outbox import claim_messages, list_messages
 from plugin.store.suppressions import suppress
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import write_config
-from tests.helpers.copies import private_copy
-from tests.outreach.conftest import REPEAT_READER, outreach_config
+from tests.outreach.conftest import REPEAT_READER, copy_of_demo, outreach_config
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 SILENT_DAILY = """
 [[outreach.rules]]
@@ -72,9 +73,8 @@ def test_cron_occurrences_are_the_schedulers_in_the_rules_time_zone():
 
 
 def test_a_rules_timeline_runs_at_its_occurrences_with_todays_audience(tmp_path, seeded_demo):
-    path = write_config(tmp_path, '[outreach]\ntimezone = "America/New_York"\n' + REPEAT_READER)
-    private_copy(seeded_demo, tmp_path)
-    config = load_config(path)
+    body = '[outreach]\ntimezone = "America/New_York"\n' + REPEAT_READER
+    config = load_config(write_config(tmp_path, body, database=copy_of_demo(seeded_demo, tmp_path)))
     timeline = dry_run_timeline(config, "repeat-reader", days=3)
     preview = preview_rule(config, "repeat-reader")
     assert [datetime.fromtimestamp(at, UTC).hour for at, _ in timeline.runs] == [14, 14, 14]

@@ -1,12 +1,12 @@
 """The outreach admin over HTTP: rules, the editor's preview (and the sandbox's refusal),
-saves as versions, enabling, the outbox with requeue/discard, and the "why" lookup."""
+saves as versions, enabling, the outbox with requeue/discard, and the "why" lookup — on
+both store engines."""
 
 from __future__ import annotations
 
 import dataclasses
 import html
 import re
-import sqlite3
 
 import pytest
 
@@ -21,6 +21,7 @@ from plugin.store.rule_sets import list_rule_sets
 from tests.outreach.conftest import outreach_config, smtp_sink  # noqa: F401 - a fixture
 from tests.web.test_admin import PASSWORD, csrf_of, editor_text, login
 
+pytestmark = pytest.mark.usefixtures("backend")
 REPEAT = "/admin/outreach/edit?rule=repeat-reader"
 
 
@@ -247,9 +248,9 @@ def _why(client, customer, rule) -> str:
 
 def _uncertain(config, count: int) -> list[int]:
     """Mark `count` sent messages uncertain, as a run killed mid-send leaves them."""
-    with sqlite3.connect(config.database_path) as conn:
-        ids = [row[0] for row in conn.execute("SELECT id FROM outbox ORDER BY id LIMIT ?", [count])]
-        conn.executemany(
+    with open_store(config.database_path) as db, db.atomic():
+        ids = [row[0] for row in db.execute("SELECT id FROM outbox ORDER BY id LIMIT ?", [count])]
+        db.conn.executemany(
             "UPDATE outbox SET status = 'uncertain', sent_at = NULL WHERE id = ?",
             [[i] for i in ids],
         )
@@ -258,8 +259,8 @@ def _uncertain(config, count: int) -> list[int]:
 
 def _someone_outside(config, plan) -> int:
     inside = {p.decision.candidate.customer_id for p in plan.planned}
-    with sqlite3.connect(config.database_path) as conn:
-        ids = [row[0] for row in conn.execute("SELECT id FROM customers WHERE merged_into IS NULL")]
+    with open_store(config.database_path) as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM customers WHERE merged_into IS NULL")]
     return next(i for i in ids if i not in inside)
 
 

@@ -20,6 +20,7 @@ statement. Whatever differs beyond that is chosen per backend in `plugin/store/d
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import functools
 import re
@@ -34,7 +35,20 @@ from psycopg.types.string import StrDumperUnknown
 from plugin.store import dialect
 
 URL_PREFIXES = ("postgresql://", "postgres://")
-CONNECT_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
+"""How long opening a connection may take (per host of a multi-host URL). A server that is
+down refuses at once; this bounds the wait for one that is unreachable (a dead host, a
+virtual IP moving), so a sidebar request answers 503 within seconds instead of hanging."""
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+"""TCP keepalives and a send timeout (ms): a connection to a host that vanished without a
+word (power cut, network split) is found dead in ~25 s idle, or 15 s after a statement sent
+to it went unanswered, instead of the kernel's two hours."""
 WRITER_LOCK = 0x6A6F75726E6579  # "journey": the advisory lock of write transactions
 LOCK_TIMEOUT_MS = 10_000
 """How long a statement waits for a row or table lock, like SQLite's busy timeout: a held
@@ -183,6 +197,7 @@ def connect(location: str) -> PostgresDatabase:
         password=getattr(location, "password", None) or None,
         autocommit=True,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        **KEEPALIVE,
         options=f"-c lock_timeout={LOCK_TIMEOUT_MS} -c timezone=UTC",
         application_name="journeydesk",
     )
@@ -192,6 +207,47 @@ def connect(location: str) -> PostgresDatabase:
     raw.adapters.register_loader("numeric", _NumericAsNumber)
     raw.adapters.register_loader("bool", _BoolAsInteger)
     return PostgresDatabase(raw, location)
+
+
+def usable(db: PostgresDatabase) -> bool:
+    """Whether a pooled connection can still serve a request, without a round trip.
+
+    An idle connection has nothing to read: a server that restarted, failed over or ended
+    the session (`pg_terminate_backend`) sends its last words and closes the socket, which
+    then reads as ready. Such a connection is dropped instead of failing the next request;
+    so is one that got anything else unasked (a standby promoted reports its new state):
+    a new connection costs a few milliseconds, a wrong guess a request.
+    """
+    if broken(db):
+        return False
+    try:
+        return not _has_input(db.conn.raw.pgconn.socket)
+    except (OSError, psycopg.OperationalError):
+        return False
+
+
+def broken(db: PostgresDatabase) -> bool:
+    """Whether psycopg already knows the connection lost (a statement failed on it), or it
+    is left inside a transaction: no system call, so cheap enough for every request."""
+    raw = db.conn.raw
+    return raw.closed or raw.broken or raw.info.transaction_status != TransactionStatus.IDLE
+
+
+def _has_input(fd: int) -> bool:
+    """Whether the socket `fd` has bytes (or the end of the stream) waiting, at once.
+
+    A peek through the C socket type, which gevent leaves alone (its own socket would wait
+    for the input instead), on the descriptor libpq keeps owning; unlike select(), it
+    works for descriptors past 1023, which a gevent worker's thousand clients reach.
+    """
+    peek = _socket.socket(fileno=fd)
+    try:
+        peek.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    finally:
+        peek.detach()
+    return True
 
 
 def _parameters(params: Any) -> Any:
@@ -286,3 +342,12 @@ def write_problem(db: PostgresDatabase) -> str | None:
     full disk on the write itself, and the write is then refused whole."""
     (read_only,) = db.conn.raw.execute("SHOW transaction_read_only").fetchone()
     return "read-only" if read_only == "on" else None
+
+
+def server_summary(db: PostgresDatabase) -> str:
+    """Which server a connection reached, as `check-config` prints it: host, port, version,
+    and whether it takes writes (a multi-host URL picks one of its hosts)."""
+    info = db.conn.raw.info
+    version = f"{info.server_version // 10000}.{info.server_version % 10000}"
+    role = "read-only" if write_problem(db) else "takes writes"
+    return f"{info.host}:{info.port}, PostgreSQL {version}, {role}"
