@@ -22,9 +22,8 @@ from plugin.store.tickets import get_ticket
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import ANCHOR
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
-from tests.helpers.engines import BOTH
 
-pytestmark = BOTH
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "chat-urgent"

@@ -16,9 +16,8 @@ from plugin.store import open_store
 from plugin.store.sla_decisions import count_decisions, get_decision
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
-from tests.helpers.engines import BOTH
 
-pytestmark = BOTH
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "refunds-first"

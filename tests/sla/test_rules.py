@@ -12,7 +12,6 @@ from plugin.sla.active_rules import SLA
 from plugin.sla.rules import Decision, decide, load_sla_rules, reasons_as_json
 from plugin.store import open_store
 from tests.helpers.config import write_config
-from tests.helpers.engines import BOTH
 
 PURCHASE = {
     "name": "purchase-moment",
@@ -127,7 +126,7 @@ def test_first_match_wins_with_the_reasons_of_the_rule_that_matched():
     assert decide(rules(CHAT), {}) == Decision(None)
 
 
-@BOTH
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_sla_rules_are_versioned_and_restored_like_the_journey_model(tmp_path):
     path = write_config(
         tmp_path,

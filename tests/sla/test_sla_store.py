@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from plugin.store import open_store
 from plugin.store.sla_decisions import (
     count_decisions,
@@ -24,9 +26,8 @@ from plugin.store.sla_pushes import (
     release_abandoned,
     start_pushing,
 )
-from tests.helpers.engines import BOTH
 
-pytestmark = BOTH
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 NOW = 1_790_000_000
 
 

@@ -19,10 +19,9 @@ from plugin.store.sla_decisions import count_decisions, get_decision
 from plugin.store.sla_pushes import list_pushes
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
-from tests.helpers.engines import BOTH
 from tests.web.test_webhooks import zendesk_post
 
-pytestmark = BOTH
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "refunds-first"

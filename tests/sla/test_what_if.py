@@ -33,7 +33,6 @@ from plugin.store.sla_window import window_outcomes
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
 from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
-from tests.helpers.engines import BOTH
 
 NOW = ANCHOR
 DAY = 86_400
@@ -565,7 +564,7 @@ def test_business_hours_decide_a_breach_that_calendar_minutes_would_not():
     assert breached(Generated(**{**ticket.__dict__, "source": "zd"}), 60, None, 0)
 
 
-@BOTH
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
     config_path = write_config(tmp_path, CONNECTORS)
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -636,7 +635,7 @@ def test_a_missing_rules_file_is_named(tmp_path):
         load_rules_file(tmp_path / "nope.toml")
 
 
-@BOTH
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_an_open_ticket_breaches_when_now_reaches_its_deadline(tmp_path):
     """As in targets.py: a running clock is breached at its deadline, not a second later."""
     config = load_config(write_config(tmp_path, CONNECTORS), env={"JOURNEYDESK_SECRET": SECRET})
