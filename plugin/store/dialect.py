@@ -34,6 +34,13 @@ class Dialect:
     _elements: str
     _greatest: str
     _least: str
+    _holds_text: str
+    _int64: str
+    counts_in_database: bool
+    """Whether equal rows of a large read (~1M) are better counted by GROUP BY than by
+    Python over the rows: yes on PostgreSQL (a hash aggregate, and a few rows over the
+    socket instead of all of them); no on SQLite (in-process rows are cheap, and its GROUP
+    BY sorts them in a temporary b-tree first)."""
     _position: str
     _json_is_false: str
     _json_text: str
@@ -66,6 +73,16 @@ class Dialect:
 
     def least(self, *values: str) -> str:
         return self._least.format(", ".join(values))
+
+    def holds_text(self, column: str, param: str) -> str:
+        """1 when the text of `column` holds the string `param`, else 0 (also when `column`
+        is NULL): an integer, to compute with (`contains_text` is a condition)."""
+        return self._holds_text.format(column=column, param=param)
+
+    def int64(self, literal: int) -> str:
+        """An integer literal that computes in 64 bits: PostgreSQL keeps `int * int` in 32
+        bits, and fails past them; SQLite's integers are all 64-bit."""
+        return self._int64.format(int(literal))
 
     def article_hits(self, sources: str) -> str:
         """Articles of `sources` (placeholders) matching the search-terms parameter, best
@@ -101,6 +118,9 @@ SQLITE = Dialect(
     _elements="json_each({param}) AS {alias}",
     _greatest="max({})",
     _least="min({})",
+    _holds_text="coalesce(instr({column}, {param}) > 0, 0)",
+    _int64="{}",
+    counts_in_database=False,
     _position="instr({haystack}, {needle})",
     _json_is_false="json_extract({document}, '$.{key}') = 0",
     _json_text="({document} ->> '{key}')",
@@ -133,6 +153,9 @@ POSTGRES = Dialect(
     ),
     _greatest="GREATEST({})",
     _least="LEAST({})",
+    _holds_text="CASE WHEN strpos({column}, {param}) > 0 THEN 1 ELSE 0 END",
+    _int64="CAST({} AS BIGINT)",
+    counts_in_database=True,
     _position="strpos({haystack}, {needle})",
     _json_is_false="(CAST({document} AS JSONB) -> '{key}') IN ('false', '0')",
     _json_text="(CAST({document} AS JSONB) ->> '{key}')",

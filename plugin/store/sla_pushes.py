@@ -6,6 +6,11 @@ call, `record_pushed` (→ sent) or `record_push_retry` (→ pending later, erro
 A `sending` row of another holder was left by a process that died mid-call; the update
 is idempotent (set a priority, add tags), so `release_abandoned` makes it pending again.
 Nothing is ever deleted: a pending row survives crashes and restarts.
+
+The claim (`start_pushing`) is a compare-and-set in a write transaction, so a row is sent
+by one process however many hosts share the database: write transactions run one at a
+time on PostgreSQL too (one advisory lock), and the loser's UPDATE finds the row no longer
+pending. No row lock is held across the desk call.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import ANCHOR
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "chat-urgent"

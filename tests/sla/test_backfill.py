@@ -17,6 +17,7 @@ from plugin.store.sla_decisions import count_decisions, get_decision
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "refunds-first"

@@ -126,6 +126,7 @@ def test_first_match_wins_with_the_reasons_of_the_rule_that_matched():
     assert decide(rules(CHAT), {}) == Decision(None)
 
 
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_sla_rules_are_versioned_and_restored_like_the_journey_model(tmp_path):
     path = write_config(
         tmp_path,

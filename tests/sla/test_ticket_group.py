@@ -24,7 +24,7 @@ RULES = {
 }
 
 
-def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, tmp_path):
+def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver, store_location):
     fake = FakeZendesk(httpserver)
     for group_id in range(1, 151):  # more than one page of groups
         fake.add_group(group_id, f"Team {group_id}")
@@ -46,7 +46,7 @@ def test_zendesk_tickets_carry_their_group_name_and_rules_can_test_it(httpserver
     assert len(fake.calls("/api/v2/groups")) == 2  # read once per connector, both pages
     assert connector.fetch_ticket("10")[0].group == "Billing"
     rules = load_sla_rules(RULES, file="config.toml")
-    with open_store(str(tmp_path / "j.db")) as db:
+    with open_store(store_location) as db:
         upsert_tickets(db, "zendesk", tickets.values())
         stored = as_record(get_ticket(db, "zendesk", "10"))
     assert stored.group == "Billing"

@@ -21,6 +21,7 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 from tests.web.test_webhooks import zendesk_post
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 RULES = """
 [[sla.rules]]
 name = "refunds-first"

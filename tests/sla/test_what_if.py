@@ -2,10 +2,10 @@
 
 The history (customers in every stage, with and without signals; ~150 days of tickets on
 three desks, one of them on business hours, several channels, answered, solved, open,
-deleted) is written into a real SQLite store through the store's write functions. The
-expected tables are computed here by plain Python: hand-written predicates for the rules,
-calendar-minute deadlines by addition, business-hours deadlines by walking the calendar
-minute by minute. `journeydesk sla simulate --days 120` must print exactly those rows.
+deleted) is written into a real store, once per engine, through the store's write
+functions. The expected tables are computed here by plain Python: hand-written predicates
+for the rules, calendar-minute deadlines by addition, business-hours deadlines by walking
+the calendar minute by minute. `journeydesk sla simulate --days 120` must print exactly those rows.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from plugin.sla.rules_file import load_rules_file
 from plugin.sla.what_if import what_if
 from plugin.store import open_store
 from plugin.store.journeys import JourneyRow, save_journeys
+from plugin.store.sla_window import window_outcomes
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import ANCHOR, SECRET, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
 
 NOW = ANCHOR
 DAY = 86_400
@@ -243,11 +244,35 @@ def store_history(config_path) -> list[Generated]:
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("what-if")
-    config_path = write_config(folder, CONNECTORS + IN_FORCE)
-    (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
-    return config_path, store_history(config_path)
+def desks():
+    """The history stored once per engine for the module, by backend (built on first use);
+    the PostgreSQL database is dropped when the module ends."""
+    stored: dict[str, tuple] = {}
+    drops: list = []
+    yield stored, drops
+    for drop in drops:
+        drop()
+
+
+WHAT_IF_DATABASE = "sla_what_if"
+
+
+@pytest.fixture
+def desk(backend, desks, request, tmp_path_factory):
+    """(config path, generated history): one store per engine, shared by the module."""
+    stored, drops = desks
+    if backend not in stored:
+        folder = tmp_path_factory.mktemp(f"what-if-{backend}")
+        database = None
+        if backend == "postgres":
+            cluster = request.getfixturevalue("postgres_cluster")
+            template = request.getfixturevalue("postgres_template")
+            database = database_lines(cluster.create_database(WHAT_IF_DATABASE, template))
+            drops.append(lambda: cluster.drop_database(WHAT_IF_DATABASE))
+        config_path = write_config(folder, CONNECTORS + IN_FORCE, database=database)
+        (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
+        stored[backend] = config_path, store_history(config_path)
+    return stored[backend]
 
 
 # --------------------------------------------------------------------------- expected
@@ -456,6 +481,41 @@ def test_the_same_rules_change_nothing(desk):
     assert as_tables(result) == expected
 
 
+def test_a_summary_key_past_32_bits_reads_back_the_same_groups(desk):
+    """Many signals and limits make the combined key of a ticket pass 2**31 (computed in
+    64 bits on both engines): the groups are those of a narrow key, split further."""
+    config_path, generated = desk
+    config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
+    now = int(NOW.timestamp())
+    since = now - 120 * DAY
+    wide_keys = [f"unused_{n}" for n in range(20)] + ["renewal_due"]
+    limits = list(range(60, 6_000, 60))
+
+    def by_priority(groups):
+        counted = defaultdict(int)
+        for group in groups:
+            counted[group.priority] += group.count
+        return dict(counted)
+
+    with open_store(config.database_path) as db:
+        narrow = window_outcomes(db, since=since, now=now)
+        wide = window_outcomes(
+            db,
+            since=since,
+            now=now,
+            signal_keys=wide_keys,
+            first_response_limits=limits,
+            resolution_limits=limits,
+            known={"priority": PRIORITIES[:4]},
+        )
+    assert by_priority(wide) == by_priority(narrow)
+    window = [t for t in generated if not t.deleted and t.created >= since]
+    assert sum(group.count for group in wide) == len(window)
+    renewing = sum(1 for t in window if "renewal_due" in t.signals)
+    assert sum(group.count for group in wide if group.signals == 1 << 20) == renewing > 0
+    assert max(group.first_response_over for group in wide) == len(limits)
+
+
 def test_a_rule_on_a_customer_fact_is_judged_with_the_customers_facts(desk):
     """tickets_last_30d is neither stage, signal nor ticket.*: computed per customer."""
     config_path, generated = desk
@@ -504,6 +564,7 @@ def test_business_hours_decide_a_breach_that_calendar_minutes_would_not():
     assert breached(Generated(**{**ticket.__dict__, "source": "zd"}), 60, None, 0)
 
 
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_a_store_with_both_desks_judges_each_on_its_own_calendar(tmp_path):
     config_path = write_config(tmp_path, CONNECTORS)
     config = load_config(config_path, env={"JOURNEYDESK_SECRET": SECRET})
@@ -574,6 +635,7 @@ def test_a_missing_rules_file_is_named(tmp_path):
         load_rules_file(tmp_path / "nope.toml")
 
 
+@pytest.mark.usefixtures("backend")  # once per engine
 def test_an_open_ticket_breaches_when_now_reaches_its_deadline(tmp_path):
     """As in targets.py: a running clock is breached at its deadline, not a second later."""
     config = load_config(write_config(tmp_path, CONNECTORS), env={"JOURNEYDESK_SECRET": SECRET})

@@ -21,6 +21,7 @@ from plugin.store.sla_pushes import list_pushes
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 ROOT = Path(__file__).resolve().parents[2]
 RULES = """
 [[sla.rules]]
