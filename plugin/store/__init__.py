@@ -261,6 +261,14 @@ def write_problem(db: Database) -> str | None:
     return None
 
 
+def commit_durably(db: Database) -> None:
+    """Inside `atomic()`: its COMMIT returns once durable whatever the server's default
+    (`dialect.durable_commit`): for a mark that must outlive a crash because something
+    outside the database (an email, a desk call) follows it."""
+    if db.dialect.durable_commit:
+        db.execute(db.dialect.durable_commit)
+
+
 def database_file(db: Database) -> str:
     """The SQLite file behind a connection ('' for an in-memory database or PostgreSQL)."""
     if isinstance(db, postgres.PostgresDatabase):

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import select_dicts
+from plugin.store import commit_durably, select_dicts
 
 
 def queue_notes(db: Database, source: str, ticket_ids: Iterable[str], *, now: int) -> int:
@@ -48,8 +48,7 @@ def start_posting(db: Database, note_id: int, *, holder: str, now: int) -> bool:
     """pending → sending by `holder`, committed (durably: see outbox.start_sending) before
     the desk call."""
     with db.atomic():
-        if db.dialect.durable_commit:
-            db.execute(db.dialect.durable_commit)
+        commit_durably(db)
         cursor = db.conn.execute(
             "UPDATE journey_notes SET status = 'sending', sending_by = ?, "
             "attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending'",

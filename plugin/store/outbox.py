@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import dumps, select_dicts
+from plugin.store import commit_durably, dumps, select_dicts
 
 STATUSES = (
     "pending",
@@ -196,7 +196,7 @@ def start_sending(db: Database, message_id: int, *, holder: str, now: int) -> bo
     acknowledges commits early: lost in a crash or failover, the mark would make the
     message pending again, and the next run would send it a second time."""
     with db.atomic():
-        _commit_durably(db)
+        commit_durably(db)
         cursor = db.conn.execute(
             "UPDATE outbox SET status = 'sending', sending_by = ?, attempts = attempts + 1, "
             "updated_at = ? WHERE id = ? AND status = 'pending'",
@@ -326,11 +326,6 @@ def customer_messages(
             [customer_id, *params, limit],
         )
     )
-
-
-def _commit_durably(db: Database) -> None:
-    if db.dialect.durable_commit:
-        db.execute(db.dialect.durable_commit)
 
 
 def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import dumps, loads_stored, select_dicts
+from plugin.store import commit_durably, dumps, loads_stored, select_dicts
 
 
 def queue_push(
@@ -54,8 +54,10 @@ def due_pushes(db: Database, *, now: int, limit: int = 100) -> list[dict[str, An
 
 
 def start_pushing(db: Database, push_id: int, *, holder: str, now: int) -> bool:
-    """pending → sending by `holder`, committed before the desk call."""
+    """pending → sending by `holder`, committed (durably: see outbox.start_sending) before
+    the desk call."""
     with db.atomic():
+        commit_durably(db)
         cursor = db.conn.execute(
             "UPDATE sla_pushes SET status = 'sending', sending_by = ?, attempts = attempts + 1, "
             "updated_at = ? WHERE id = ? AND status = 'pending'",
