@@ -14,8 +14,8 @@ import pytest
 from connectors.records import Article, Customer, CustomerRef, Ticket, Touchpoint
 from plugin import clock
 from plugin.journey.model import JOURNEY_ORDER
-from plugin.reports.catalog import all_reports
 from plugin.reports.aggregates import refresh
+from plugin.reports.catalog import all_reports
 from plugin.reports.report import Filters
 from plugin.store import open_db
 from plugin.store.articles import upsert_articles
