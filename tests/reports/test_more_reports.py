@@ -423,3 +423,65 @@ def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
     ).fetchone()
     rows = {r["key"]: r for r in run(db, "touchpoints").rows}
     assert rows["article_view"]["volume"] == views > 0
+
+
+def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seeded_demo, tmp_path):
+    """The figures count each ticket by the stage of its moment: after the history is
+    rebuilt with a new model, the reports count by the new history (recomputed here from
+    the stored history in plain Python), not by the stages the figures were built with."""
+    import sqlite3
+    from datetime import timedelta
+
+    from plugin.background.jobs import prepare_report_figures, run_history_rebuild
+    from plugin.journey.active_model import config_model, save_model
+    from plugin.journey.editing import definitions_of
+    from plugin.reports.catalog import all_reports
+    from tests.helpers.copies import private_copy
+
+    config = private_copy(seeded_demo, tmp_path)
+
+    def expected_tickets_by_stage() -> Counter:
+        conn = sqlite3.connect(config.database_path)
+        try:
+            moves = defaultdict(list)
+            for customer, at, stage in conn.execute(
+                "SELECT customer_id, at, to_stage FROM stage_history ORDER BY at, id"
+            ):
+                moves[customer].append((at, stage))
+            current = dict(conn.execute("SELECT customer_id, stage FROM customer_journeys"))
+            tickets = conn.execute(
+                "SELECT customer_id, created_at FROM tickets WHERE deleted = 0 "
+                "AND created_at >= ? AND created_at < ?",
+                [START, END],
+            ).fetchall()
+        finally:
+            conn.close()
+        found = Counter()
+        for customer, created in tickets:
+            before = [stage for at, stage in moves.get(customer, []) if at <= created]
+            found[before[-1] if before else current.get(customer, "unknown")] += 1
+        return found
+
+    def reported_tickets_by_stage() -> Counter:
+        db = open_db(config.database_path)
+        try:
+            with clock.moved_to(ANCHOR, frozen=True):
+                rows = all_reports()["tickets"](db, filters_of_range()).rows
+        finally:
+            db.conn.close()
+        return Counter({row["stage_key"]: row["tickets"] for row in rows if row["tickets"]})
+
+    prepare_report_figures(config)
+    before = expected_tickets_by_stage()
+    assert reported_tickets_by_stage() == before
+    definitions = definitions_of(config_model(config))
+    definitions["stages"][1]["when"]["all"][0]["value"] = 20  # onboarding: 20 days, not 45
+    with clock.moved_to(ANCHOR + timedelta(minutes=1), frozen=True):
+        db = open_db(config.database_path)
+        save_model(db, definitions, created_by="Ana", note="", now=clock.now_epoch())
+        db.conn.close()
+    with clock.moved_to(ANCHOR + timedelta(minutes=2), frozen=True):
+        run_history_rebuild(config)
+    after = expected_tickets_by_stage()
+    assert after != before  # the new model dates the stages of these tickets differently
+    assert reported_tickets_by_stage() == after
