@@ -5,7 +5,10 @@ WORKER_BUDGET_SECONDS), in two parts:
 1. what changed since the last run, over the days built so far: today again, the days of
    touchpoints synced since (a late sync), the facts of the tickets changed at the desk
    since (new, solved, rated, deleted) with their day and the day before (the views they
-   follow), and of the tickets whose SLA clock ran out since;
+   follow), of the tickets whose SLA clock ran out since, and the days and tickets of the
+   customers whose stage history was written since (a first computation replays their
+   past: their events count by other stages now; more than RESTAGED_DAYS days of it and
+   the build starts again instead);
 2. the build: the days not built yet, newest first, a week at a time, until the budget is
    spent (at least one week per run). A new store's first runs build the recent days
    first, so the pages an admin opens fill first; `report_state.built_from` says how far
@@ -44,10 +47,12 @@ from plugin.store.report_aggregates import (
     days_written_since,
     forget_figures,
     history_span,
+    last_stage_history_id,
     last_touchpoint_id,
     rebuild_days,
     rebuild_ticket_facts,
     refresh_ticket_facts,
+    restaged_since,
     save_state,
     state,
     tickets_to_refresh,
@@ -60,6 +65,9 @@ whatever it takes: a few days at most)."""
 INLINE_TICKETS = 10_000
 """A store holding at most this many tickets has a page's missing days built by the page
 (a second or two); a bigger one leaves them to the worker and says so."""
+RESTAGED_DAYS = 31
+"""New stage history (first computations replaying a customer's past) restaging more days
+than this is not made again at once: the build starts again, newest day first."""
 BUCKET_RATIO = 1.1
 """Times are counted per bin 10% wide (a median read from them is within 5%)."""
 
@@ -180,16 +188,21 @@ def refresh(
     the build made."""
     started = time.monotonic()
     make = fact_maker(config, now)
-    watermark = last_touchpoint_id(db)  # read first: rows written meanwhile come next time
+    # Read first: what is written meanwhile comes at the next refresh.
+    seen = {"touchpoint_id": last_touchpoint_id(db), "stage_history_id": last_stage_history_id(db)}
     known = state(db)
     today = now // DAY
     built_from = known["built_from"] if known else None
     days = tickets = 0
     if known is not None and built_from is not None:
-        days, tickets = _changes_since(db, known, make, built_from=built_from, now=now)
+        changes = _changes_since(db, known, make, built_from=built_from, now=now)
+        if changes is None:
+            built_from = None  # too much restaged: build again, newest first
+        else:
+            days, tickets = changes
     span = history_span(db)
     if span is None:
-        save_state(db, touchpoint_id=watermark, now=now, built_from=None)
+        save_state(db, **seen, now=now, built_from=None)
         return Refreshed(days, tickets, None, 0)
     first = span[0] if down_to is None else max(span[0], down_to)
     newest = built_from if built_from is not None else max(today, span[1]) + 1
@@ -200,22 +213,27 @@ def refresh(
         tickets += rebuild_ticket_facts(db, oldest * DAY, newest * DAY, make)
         days += newest - oldest
         newest = built_from = oldest
-        save_state(db, touchpoint_id=watermark, now=now, built_from=built_from)
+        save_state(db, **seen, now=now, built_from=built_from)
         if progress:
             progress(total - (newest - first), total)
         if time.monotonic() - started > budget:
             break
     settle_outreach_outcomes(db, now=now)
-    save_state(db, touchpoint_id=watermark, now=now, built_from=built_from)
+    save_state(db, **seen, now=now, built_from=built_from)
     return Refreshed(days, tickets, built_from, max((built_from or 0) - span[0], 0))
 
 
 def _changes_since(
     db: Database, known: dict[str, Any], make: MakeFacts, *, built_from: int, now: int
-) -> tuple[int, int]:
-    """Part 1 of `refresh`: what changed since the last one, over the days built."""
+) -> tuple[int, int] | None:
+    """Part 1 of `refresh`: what changed since the last one, over the days built; None
+    when new stage history restages more than RESTAGED_DAYS of them (the build starts
+    again instead, within its budget)."""
     today = now // DAY
-    days = {today}
+    restaged_days, restaged = restaged_since(db, known["stage_history_id"])
+    if sum(1 for d in restaged_days if built_from <= d < today) > RESTAGED_DAYS:
+        return None
+    days = {today, *restaged_days}
     days.update(days_written_since(db, known["touchpoint_id"]))
     changed = tickets_to_refresh(
         db,
@@ -228,7 +246,11 @@ def _changes_since(
     wanted = sorted(d for d in days if built_from <= d <= today)
     for first, last in day_runs(wanted):
         rebuild_days(db, first, last)
-    tickets = refresh_ticket_facts(db, [(source, ticket) for source, ticket, _ in changed], make)
+    keys = {(source, ticket) for source, ticket, _ in changed}
+    keys.update(
+        (source, ticket) for source, ticket, created in restaged if created >= built_from * DAY
+    )
+    tickets = refresh_ticket_facts(db, sorted(keys), make)
     return len(wanted), tickets
 
 
@@ -242,7 +264,13 @@ def rebuild(
     """Make every figure again from the whole history (`journeydesk rebuild-reports`);
     `progress(done, total)` in days. The figures stay readable meanwhile: each week is
     swapped whole."""
-    save_state(db, touchpoint_id=last_touchpoint_id(db), now=now, built_from=None)
+    save_state(
+        db,
+        touchpoint_id=last_touchpoint_id(db),
+        stage_history_id=last_stage_history_id(db),
+        now=now,
+        built_from=None,
+    )
     return refresh(db, config, now=now, budget=math.inf, progress=progress)
 
 

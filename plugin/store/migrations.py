@@ -817,8 +817,10 @@ def one_report_machinery(db: Database) -> None:
         DELETE FROM touchpoint_days;
         DELETE FROM ticket_days;
         DELETE FROM report_state;
-        -- built_from: the oldest UTC day built so far (NULL: nothing yet).
+        -- built_from: the oldest UTC day built so far (NULL: nothing yet);
+        -- stage_history_id: the stage history seen by then (later entries restage events).
         ALTER TABLE report_state ADD COLUMN built_from INTEGER;
+        ALTER TABLE report_state ADD COLUMN stage_history_id INTEGER NOT NULL DEFAULT 0;
         -- One row per ticket not deleted (with or without a known customer): 0022's facts
         -- and what the ticket reports need. Times are in 10%-wide minute bins; sla: met,
         -- breached, running (a clock still within its target) or NULL (no target);

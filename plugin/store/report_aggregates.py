@@ -369,13 +369,51 @@ def count_tickets(db: Database) -> int:
 
 
 def state(db: Database) -> dict[str, Any] | None:
-    """`touchpoint_id`, `refreshed_at` and `built_from` (None before the first build)."""
-    rows = select_dicts(db, "SELECT touchpoint_id, refreshed_at, built_from FROM report_state")
+    """`touchpoint_id`, `stage_history_id`, `refreshed_at` and `built_from` (None before
+    the first build)."""
+    rows = select_dicts(
+        db,
+        "SELECT touchpoint_id, stage_history_id, refreshed_at, built_from FROM report_state",
+    )
     return rows[0] if rows else None
 
 
 def last_touchpoint_id(db: Database) -> int:
     return db.conn.execute("SELECT coalesce(max(id), 0) FROM touchpoints").fetchone()[0]
+
+
+def last_stage_history_id(db: Database) -> int:
+    return db.conn.execute("SELECT coalesce(max(id), 0) FROM stage_history").fetchone()[0]
+
+
+_RESTAGED = (
+    "SELECT customer_id, min(at) AS since FROM stage_history WHERE id > ? GROUP BY customer_id"
+)
+
+
+def restaged_since(
+    db: Database, stage_history_id: int
+) -> tuple[list[int], list[tuple[str, str, int]]]:
+    """What stage history written after `stage_history_id` restages: the UTC days holding
+    touchpoints or tickets of its customers from its earliest entry on, and those tickets
+    ((source, id, created_at)). A recompute's observed moves are at its moment (nothing
+    after it yet); a first computation's replayed past reaches back."""
+    days = {
+        day
+        for (day,) in db.conn.execute(
+            f"SELECT DISTINCT v.occurred_at / {DAY} FROM ({_RESTAGED}) m CROSS JOIN "
+            "touchpoints v INDEXED BY touchpoints_article_views ON v.customer_id = "
+            "m.customer_id AND v.occurred_at >= m.since",
+            [stage_history_id],
+        )
+    }
+    tickets = db.conn.execute(
+        f"SELECT t.source, t.id, t.created_at FROM ({_RESTAGED}) m CROSS JOIN tickets t "
+        "INDEXED BY tickets_customer ON t.customer_id = m.customer_id AND t.created_at >= m.since",
+        [stage_history_id],
+    ).fetchall()
+    days.update(created // DAY for _, _, created in tickets)
+    return sorted(days), tickets
 
 
 def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
@@ -389,14 +427,17 @@ def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
     ]
 
 
-def save_state(db: Database, *, touchpoint_id: int, now: int, built_from: int | None) -> None:
+def save_state(
+    db: Database, *, touchpoint_id: int, stage_history_id: int, now: int, built_from: int | None
+) -> None:
     with db.atomic():
         db.conn.execute(
-            "INSERT INTO report_state (id, touchpoint_id, refreshed_at, built_from) "
-            "VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "touchpoint_id = excluded.touchpoint_id, refreshed_at = excluded.refreshed_at, "
+            "INSERT INTO report_state (id, touchpoint_id, stage_history_id, refreshed_at, "
+            "built_from) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "touchpoint_id = excluded.touchpoint_id, stage_history_id = "
+            "excluded.stage_history_id, refreshed_at = excluded.refreshed_at, "
             "built_from = excluded.built_from",
-            [touchpoint_id, now, built_from],
+            [touchpoint_id, stage_history_id, now, built_from],
         )
 
 

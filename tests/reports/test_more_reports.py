@@ -485,3 +485,31 @@ def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seede
     after = expected_tickets_by_stage()
     assert after != before  # the new model dates the stages of these tickets differently
     assert reported_tickets_by_stage() == after
+
+
+def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(tmp_path):
+    """Stage history written after the figures were built (a first computation replaying
+    a customer's past) makes that customer's touchpoints count by the new stages."""
+    from plugin.store.journeys import JourneyRow, save_journeys
+
+    db = open_db(tmp_path / "restaged.db")
+    history = generate(db, seed=5, customers=8)
+    refresh(db, now=END)
+    last_move = {m[0]: m[3] for m in sorted(history.moves, key=lambda m: m[3])}
+    cid, at, _ = next(
+        v
+        for v in history.views
+        if START + 5 * DAY <= v[1] < END - 5 * DAY and last_move[v[0]] < v[1] - 3600
+    )
+    current = history.stage_at(cid, END + 10**9)  # after the customer's last move
+    moved_to = next(s for s in ("advocacy", "awareness") if s != current)
+    save_journeys(db, [JourneyRow(cid, moved_to, [], [])], now=at - 3600)
+    db.conn.commit()
+    history.moves.append((cid, current, moved_to, at - 3600))
+    refresh(db, now=END)
+    rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+    views = expected_touchpoints(history)["article_view"]
+    stages = Counter(history.stage_at(c, a) for c, a in views)
+    assert stages[moved_to] > 0
+    for stage, count in stages.items():
+        assert rows["article_view"][f"stage_{stage}"] == count, stage

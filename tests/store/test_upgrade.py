@@ -136,9 +136,7 @@ def test_the_upgraded_store_reports_on_the_tickets_it_kept(release_store):
 
     path = release_store.parent / "journeydesk.db"
     open_db(path).conn.close()
-    assert snapshot(path, "SELECT count(*) FROM sqlite_master WHERE name = 'report_days'") == [
-        (0,)
-    ]
+    assert snapshot(path, "SELECT count(*) FROM sqlite_master WHERE name = 'report_days'") == [(0,)]
     assert snapshot(path, "SELECT count(*) FROM ticket_facts") == [(0,)]
     (first, last, count), *_ = snapshot(
         path, "SELECT min(created_at), max(created_at), count(*) FROM tickets WHERE deleted = 0"
