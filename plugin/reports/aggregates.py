@@ -283,12 +283,14 @@ def forget(db: Database) -> None:
 def figures_for(db: Database, config: Config | None, start: int, end: int) -> tuple[str, ...]:
     """Make sure the figures of [start, end) are built: on a small store, build them now;
     on a big one, return a note naming the days the worker has not built yet."""
+    known = state(db)
+    built_from = known["built_from"] if known else None
+    if built_from is not None and built_from <= start // DAY:
+        return ()
     span = history_span(db)
     if span is None:
         return ()
     first = max(start // DAY, span[0])
-    known = state(db)
-    built_from = known["built_from"] if known else None
     if built_from is not None and built_from <= first:
         return ()
     now = clock.now_epoch()
