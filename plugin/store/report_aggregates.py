@@ -201,9 +201,9 @@ MakeFacts = Callable[[list[dict[str, Any]]], list[tuple]]
 outcome (plugin/reports/aggregates.py)."""
 
 
-def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> int:
-    """Replace the facts `delete` selects by `rows`, then count the days they touch
-    (before and after) again."""
+def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> set[int]:
+    """Replace the facts `delete` selects by `rows`; returns the days they touch (before
+    and after), whose sums the caller counts again (once, however many batches)."""
     created, solved = FACT_COLUMNS.index("created_at"), FACT_COLUMNS.index("solved_at")
     days = {row[created] // DAY for row in rows}
     days |= {row[solved] // DAY for row in rows if row[solved]}
@@ -220,9 +220,12 @@ def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[A
             f"VALUES ({', '.join('?' for _ in FACT_COLUMNS)})",
             rows,
         )
+    return days
+
+
+def _count_days(db: Database, days: set[int]) -> None:
     for first, last in day_runs(sorted(days)):
         count_ticket_days(db, first, last)
-    return len(rows)
 
 
 _BY_OPENED = (
@@ -311,25 +314,30 @@ def rebuild_ticket_facts(db: Database, start: int, end: int, make: MakeFacts) ->
         ),
         [start, end],
     )
-    return _write_facts(
-        db, make(rows), delete="created_at >= ? AND created_at < ?", params=[start, end]
+    facts = make(rows)
+    _count_days(
+        db,
+        _write_facts(db, facts, delete="created_at >= ? AND created_at < ?", params=[start, end]),
     )
+    return len(facts)
 
 
 def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]], make: MakeFacts) -> int:
     """Make the facts of the tickets `keys` ((source, id)) again; a ticket deleted since
     (or gone) loses its facts. Returns the tickets written."""
-    written = 0
+    written, days = 0, set()
     for begin in range(0, len(keys), 500):
         chunk = dumps([list(key) for key in keys[begin : begin + 500]])
         wanted = "(t.source, t.id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
-        rows = select_dicts(db, _TICKETS.format(index="", where=wanted), [chunk])
-        written += _write_facts(
+        facts = make(select_dicts(db, _TICKETS.format(index="", where=wanted), [chunk]))
+        days |= _write_facts(
             db,
-            make(rows),
+            facts,
             delete="(source, ticket_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
             params=[chunk],
         )
+        written += len(facts)
+    _count_days(db, days)  # once: a day's sums take seconds on a big store
     return written
 
 
