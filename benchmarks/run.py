@@ -31,8 +31,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from benchmarks import apps
 from benchmarks.datasets import (
     SampledTicket,
@@ -48,7 +46,7 @@ from connectors.records import CustomerRef, Ticket, Touchpoint
 from plugin.background.jobs import run_recompute
 from plugin.security import mint_agent_token
 from plugin.serving import WORKER_SETTINGS
-from plugin.store import open_db
+from plugin.store import StoreDatabase, open_db
 from plugin.store.touchpoints import count_waiting, insert_touchpoints, merge_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1391,7 +1389,7 @@ READ_ONLY_STEPS = {"sla"}
 
 
 def _open_read_only(path: Path):
-    return Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    return StoreDatabase(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

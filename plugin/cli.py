@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from connectors.errors import ConnectorError
 from plugin.config import Config, ConfigError, demo_config, load_config
 from plugin.errors import JourneydeskError
 from plugin.journey.conditions import ConditionError
-from plugin.store import StoreError, describe_database_error
+from plugin.store import DATABASE_ERRORS, StoreError, describe_database_error
 
 DEFAULT_CONFIG = "config.toml"
 DEMO_DATABASE = "journeydesk-demo.db"
@@ -35,7 +34,7 @@ def friendly_errors(command: Callable) -> Callable:
             from plugin.intake.connector_factory import one_sentence
 
             raise click.ClickException(one_sentence(exc)) from None
-        except sqlite3.Error as exc:  # full disk, read-only or damaged file: say what to fix
+        except DATABASE_ERRORS as exc:  # full disk, read-only or damaged file: say what to fix
             raise click.ClickException(describe_database_error(exc)) from None
 
     return wrapper
@@ -228,13 +227,16 @@ def report(
 @config_option
 @friendly_errors
 def check_config(config_path: str) -> None:
-    """Validate the configuration and the journey definitions, then say what is set up."""
+    """Validate the configuration and the journey definitions, then say what is set up:
+    which database (an SQLite file or a PostgreSQL URL) and whether it answers."""
     from plugin.journey.model import load_model
+    from plugin.store import store_status
 
     config = load_config(config_path)
     model = load_model(config.journey, file=config.path)
     click.echo(f"{config_path}: OK")
-    click.echo(f"  database: {config.database_path}")
+    status = store_status(config.database_path)
+    click.echo(f"  database: {describe_store(status)}")
     for conf in config.connectors:
         click.echo(
             f"  connector {conf.name} ({conf.type}), every {conf.get('sync_interval_minutes')} min"
@@ -249,6 +251,24 @@ def check_config(config_path: str) -> None:
     click.echo(
         f"  outreach rules ({origin}): {len(rules.rules)}, enabled: {', '.join(enabled) or 'none'}"
     )
+    if status.problem:
+        raise click.ClickException(f"the database cannot be reached: {status.problem}")
+
+
+def describe_store(status) -> str:
+    """check-config's database line: the backend, where, and whether it answered."""
+    where = f"{status.backend} {status.location}"
+    if not status.exists:
+        return f"{where} (not created yet: the first sync or serve creates it)"
+    if status.problem:
+        return f"{where}: UNREACHABLE"
+    server = f", {status.server}" if status.server else ""
+    pending = (
+        f", {len(status.pending)} migration(s) to apply at start-up: {', '.join(status.pending)}"
+        if status.pending
+        else ""
+    )
+    return f"{where}: reachable{server}, schema version {status.schema_version}{pending}"
 
 
 @main.command("import")
@@ -416,6 +436,106 @@ def rebuild_reports(config_path: str) -> None:
         f"Rebuilt the report figures of {done.days:,} days and {done.tickets:,} tickets "
         f"in {time.monotonic() - started:.1f} s."
     )
+
+
+@main.group()
+def db() -> None:
+    """The store itself: move it from SQLite to PostgreSQL."""
+
+
+@db.command("copy")
+@config_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    help="The PostgreSQL database, without its password: postgresql://user@host:5432/name.",
+)
+@click.option(
+    "--password-env",
+    default=None,
+    metavar="NAME",
+    help="The environment variable holding the target's password "
+    "(default: the config's [database] password_env).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Rows per transaction (a killed copy resumes after its last one).",
+)
+@friendly_errors
+def db_copy(config_path: str, target: str, password_env: str | None, batch: int) -> None:
+    """Copy the config's SQLite store into an empty PostgreSQL database, then verify it.
+
+    Table by table with a progress bar; run it again after an interruption and it resumes
+    where it stopped. Stop the worker and web first: rows written meanwhile are not copied.
+    """
+    import os
+
+    from plugin.store import open_store
+    from plugin.store.copy import target_location
+
+    config = load_config(config_path)
+    location = target_location(target, password_env or config.database_password_env, os.environ)
+    with open_store(config.database_path) as source:
+        report = _copy_with_progress(source, location, batch)
+    click.echo(_describe_copy(report))
+
+
+def _copy_with_progress(source, location, batch: int):
+    """`copy_store` under a progress bar per table, on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from plugin.store.copy import copy_store
+
+    columns = (
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = progress.add_task(table, total=total)
+            progress.update(tasks[table], completed=done, total=total)
+
+        return copy_store(source, location, batch=batch, progress=advance)
+
+
+def _describe_copy(report) -> str:
+    width = max(len(count.name) for count in report.counts)
+    lines = [
+        f"  {count.name:<{width}}  {count.source:>12,} rows in SQLite = {count.target:,} in "
+        "PostgreSQL"
+        for count in report.counts
+    ]
+    if report.already_verified:
+        lines.append(f"{report.target}: already a verified copy of {report.source}; nothing to do.")
+        return "\n".join(lines)
+    rate = report.rows_written / report.seconds if report.seconds else 0
+    resumed = " (resumed)" if report.resumed else ""
+    lines.append(
+        f"Copied {report.source} into {report.target}{resumed}: {report.rows_written:,} rows "
+        f"written in {report.seconds:.1f} s ({rate:,.0f} rows/s); the row counts of all "
+        f"{len(report.counts)} tables match."
+    )
+    lines.append(
+        f'Next: set [database] url = "{report.target}" in the config and start journeydesk.'
+    )
+    return "\n".join(lines)
 
 
 @main.group()

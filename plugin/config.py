@@ -15,12 +15,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from plugin.journey.model import load_model
 from plugin.outreach.rules import load_rules
 from plugin.security import Secret
 from plugin.sla.business_hours import BusinessCalendar, CalendarError, parse_calendar
 from plugin.sla.rules import load_sla_rules
+from plugin.store.backends.postgres import PostgresLocation, is_postgres
 
 
 class ConfigError(Exception):
@@ -45,7 +47,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "public_url": Key(str, "http://127.0.0.1:8000", "base URL used in links"),
         "proxy_hops": Key(int, 0, "reverse proxies in front that set X-Forwarded-For"),
     },
-    "database": {"path": Key(str, "journeydesk.db", "the SQLite file")},
+    "database": {
+        "path": Key(str, "journeydesk.db", "the SQLite file"),
+        "url": Key(str, "", "a PostgreSQL database instead: postgresql://user@host:5432/name"),
+        "password_env": Key(str, "", "env var: the PostgreSQL password (url only)"),
+    },
     "security": {
         "secret_env": Key(str, "JOURNEYDESK_SECRET", "env var: signs tokens and sessions"),
         "admin_password_env": Key(str, "JOURNEYDESK_ADMIN_PASSWORD", "env var: admin login"),
@@ -193,6 +199,8 @@ class Config:
     demo_mode: bool = False
     admin_password_env: str = "JOURNEYDESK_ADMIN_PASSWORD"
     """The variable the admin password is read from (named in the admin's set-up page)."""
+    database_password_env: str = ""
+    """The variable [database] password_env names (`db copy` reads a target's password from it)."""
 
     def connector(self, name: str) -> ConnectorConfig | None:
         return next((c for c in self.connectors if c.name == name), None)
@@ -260,10 +268,11 @@ def build_config(data: dict[str, Any], *, path: str, env: Any, demo: bool = Fals
     return Config(
         path=path,
         server=sections["server"],
-        database_path=_relative_to(path, sections["database"]["path"]),
+        database_path=_database_location(path, data.get("database", {}), sections["database"], env),
         secret=secret or Secret(secrets.token_urlsafe(32)),
         admin_password=password,
         admin_password_env=password_env,
+        database_password_env=sections["database"]["password_env"],
         sidebar=sections["sidebar"],
         email=sections["email"],
         connectors=connectors,
@@ -486,6 +495,34 @@ def _env_secret(path: str, key: str, var: str, env: Any, *, required: bool) -> S
             )
         return None
     return Secret(value)
+
+
+def _database_location(path: str, given: dict, database: dict[str, Any], env: Any) -> str:
+    """The store's location: the SQLite file's path, or the PostgreSQL URL (its password,
+    from the environment, carried beside it and never printed)."""
+    url = database["url"]
+    if not url:
+        return _relative_to(path, database["path"])
+    if "path" in given:
+        raise ConfigError(
+            path, "database.url", "both path and url are set", "keep url (PostgreSQL) or path"
+        )
+    if not is_postgres(url):
+        raise ConfigError(path, "database.url", f"not a PostgreSQL URL: {url!r}", _URL_FIX)
+    if urlsplit(url).password is not None:
+        raise ConfigError(
+            path,
+            "database.url",
+            "the URL holds a password",
+            "remove it from the URL and name an environment variable in database.password_env",
+        )
+    password = _env_secret(
+        path, "database.password_env", database["password_env"], env, required=True
+    )
+    return PostgresLocation(url, password.reveal() if password else None)
+
+
+_URL_FIX = 'write it like url = "postgresql://journeydesk@db.example.com:5432/journeydesk"'
 
 
 def _relative_to(config_path: str, value: str) -> str:

@@ -11,10 +11,13 @@ import sys
 import time
 
 import requests
+from sqlite_utils import Database
 
 from plugin.security import verify_agent_token
-from tests.helpers.cli import journeydesk
-from tests.helpers.config import SECRET, write_config
+from plugin.store import open_db
+from plugin.store.migrations import migrations
+from tests.helpers.cli import cli_env, journeydesk
+from tests.helpers.config import SECRET, database_lines, write_config
 
 
 def test_every_command_has_help():
@@ -116,3 +119,55 @@ def wait_for(url: str, timeout: float = 60) -> dict:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_check_config_names_the_store_and_whether_it_answers(tmp_path, backend, store_location):
+    open_db(store_location).conn.close()  # the schema applied, as a first serve leaves it
+    result = journeydesk("check-config", "--config", str(write_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    engine = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[backend]
+    line = next(line for line in result.stdout.splitlines() if "database:" in line)
+    assert f"database: {engine} {store_location}: reachable" in line
+    every_migration = len(migrations.pending(Database(memory=True)))
+    assert f"schema version {every_migration}" in line and "to apply" not in line
+    if backend == "postgres":
+        assert "PostgreSQL 1" in line and "takes writes" in line
+
+
+def test_check_config_leaves_a_missing_sqlite_file_uncreated(tmp_path):
+    result = journeydesk("check-config", "--config", str(write_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "(not created yet" in result.stdout
+    assert not (tmp_path / "journeydesk.db").exists()
+
+
+def test_check_config_lists_the_migrations_a_new_postgresql_database_awaits(
+    tmp_path, postgres_cluster
+):
+    url = postgres_cluster.create_database("check_config_empty")
+    try:
+        config = write_config(tmp_path, database=database_lines(url))
+        result = journeydesk("check-config", "--config", str(config))
+    finally:
+        postgres_cluster.drop_database("check_config_empty")
+    assert result.returncode == 0, result.stderr
+    assert f"PostgreSQL {url}: reachable" in result.stdout
+    assert "schema version 0, 1 migration(s) to apply at start-up: 00" in result.stdout
+
+
+def test_check_config_says_when_postgresql_cannot_be_reached(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"postgresql://journeydesk@127.0.0.1:{sock.getsockname()[1]}/journeydesk"
+    lines = f'url = "{url}"\npassword_env = "CHECK_DB_PASSWORD"'
+    config = write_config(tmp_path, database=lines)
+    env = cli_env({"CHECK_DB_PASSWORD": "hunter2-never-printed"})
+    started = time.monotonic()
+    result = journeydesk("check-config", "--config", str(config), env=env)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert f"database: PostgreSQL {url}: UNREACHABLE" in result.stdout
+    assert "the database cannot be reached" in result.stderr
+    assert "PostgreSQL server cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr

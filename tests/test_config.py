@@ -174,3 +174,41 @@ def test_the_zendesk_connector_gets_the_history_audience(tmp_path):
     assert connector.audience == ("tag:vip", "org:123", "org:Acme Inc")
     assert (connector.audience_cap, connector.signed_in_days) == (50, 0)
     assert connector._audience_setting == "connectors[1].history_organizations"
+
+
+POSTGRES_URL = "postgresql://journeydesk@db.example.com:5432/journeydesk"
+
+
+@pytest.mark.parametrize(
+    "database, key, fix",
+    [
+        ('url = "mysql://db/x"', "database.url", 'url = "postgresql://'),
+        (
+            'url = "postgresql://jd:hunter2@db.example.com/jd"',
+            "database.url",
+            "database.password_env",
+        ),
+        (f'url = "{POSTGRES_URL}"\npath = "x.db"', "database.url", "keep url"),
+        (
+            f'url = "{POSTGRES_URL}"\npassword_env = "NOT_SET_ANYWHERE"',
+            "database.password_env",
+            "export NOT_SET_ANYWHERE",
+        ),
+    ],
+)
+def test_bad_database_url_names_file_key_and_fix(tmp_path, database, key, fix):
+    path = write_config(tmp_path, database=database)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and key in message and fix in message
+    assert "hunter2" not in message
+
+
+def test_a_postgres_url_is_the_store_location_and_its_password_stays_out_of_it(tmp_path):
+    database = f'url = "{POSTGRES_URL}"\npassword_env = "JD_DB_PASSWORD"'
+    path = write_config(tmp_path, database=database)
+    config = load_config(path, env={"JOURNEYDESK_SECRET": "s" * 32, "JD_DB_PASSWORD": "pw-1"})
+    assert config.database_path == POSTGRES_URL
+    assert "pw-1" not in repr(config.database_path) + str(config.database_path)
+    assert config.database_path.password == "pw-1"

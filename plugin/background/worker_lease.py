@@ -15,12 +15,11 @@ import logging
 import os
 import secrets
 import socket
-import sqlite3
 import threading
 
 from plugin.background.leased_queue import take_lease
 from plugin.config import Config
-from plugin.store import StoreError, open_store
+from plugin.store import DATABASE_ERRORS, StoreError, describe_database_error, open_store
 from plugin.store.leases import release_lease
 
 log = logging.getLogger("journeydesk.worker")
@@ -53,7 +52,10 @@ class WorkerLease:
     def held(self) -> bool:
         """Take or renew the lease; True when this process may run scheduled jobs now."""
         with self._lock:
-            if not self._renew():
+            renewed = self._renew()
+            if renewed is None:  # the database is away: said once by _renew, nothing runs
+                return False
+            if not renewed:
                 if not self._standing_by:
                     log.info("another worker runs the scheduled jobs; this one stands by")
                     self._standing_by = True
@@ -79,17 +81,24 @@ class WorkerLease:
                     release_lease(db, self.name, self.holder)
             except StoreError:
                 return
-            except sqlite3.Error as exc:  # it expires on its own
+            except DATABASE_ERRORS as exc:  # it expires on its own
                 log.warning("could not release the %s lease: %s", self.name, exc)
 
-    def _renew(self) -> bool:
+    def _renew(self) -> bool | None:
+        """True: this process holds the lease; False: another does; None: the database
+        could not be asked (away, locked, read-only): a job skipped, one line logged, and
+        the next run asks again."""
         try:
             # Migrating here too: a worker's first job may find a database nobody opened yet.
             with open_store(self.database_path) as db:
                 return take_lease(db, self.name, self.holder, self.ttl)
-        except (StoreError, sqlite3.Error) as exc:  # a locked or broken database: run nothing
-            log.warning("lease %s: %s", self.name, exc)
-            return False
+        except (StoreError, *DATABASE_ERRORS) as exc:  # a locked or broken database: run nothing
+            log.warning(
+                "scheduled job skipped, the %s lease cannot be checked: %s",
+                self.name,
+                describe_database_error(exc),
+            )
+            return None
 
     def _beat(self) -> None:
         """Renew well before expiry (three tries per TTL) until stopped or lost."""

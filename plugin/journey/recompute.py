@@ -21,7 +21,7 @@ from plugin.clock import now_epoch
 from plugin.journey.facts import compute_facts
 from plugin.journey.model import JourneyModel, compiled_model, json_reason, reason_to_dict
 from plugin.journey.rebuild import replay_plan, replayed_pasts
-from plugin.store import dumps, open_store
+from plugin.store import database_file, dumps, open_store
 from plugin.store.customers import all_customer_ids
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import (
@@ -110,9 +110,12 @@ def _evaluated(
 
 
 def _database_file(db: Database) -> str:
-    """The file behind a connection ('' for an in-memory database)."""
-    rows = db.conn.execute("PRAGMA database_list").fetchall()
-    return next((row[2] for row in rows if row[1] == "main"), "")
+    """Where a helper opens the same store: the file behind an SQLite connection ('' for
+    an in-memory database), or the PostgreSQL location (its password travels with it,
+    through the helper's pipe)."""
+    if db.backend == "postgres":
+        return db.location
+    return database_file(db)
 
 
 class HelperError(Exception):

@@ -12,17 +12,23 @@ tickets, ...).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlite_utils import Database
 
 from connectors import fastjson
+from plugin.store import dialect
+from plugin.store.backends import postgres
 from plugin.store.migrations import migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -37,6 +43,17 @@ class StoreError(Exception):
     """The database cannot be used (read-only, full disk, not a journeydesk file)."""
 
 
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)
+"""What either engine raises when the database fails: catch this, never one engine's."""
+UNAVAILABLE_ERRORS = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+"""The database is away for now (locked, full, restarting, failing over — a standby not yet
+promoted refuses writes as read-only): try again later."""
+
+
 class StoreDatabase(Database):
     """sqlite-utils' Database whose transactions take the write lock when they begin.
 
@@ -46,6 +63,9 @@ class StoreDatabase(Database):
     ingesting, or a sync beside a webhook, hit it. BEGIN IMMEDIATE waits its turn (up to
     the busy timeout) instead. Readers are never blocked either way (WAL).
     """
+
+    backend = "sqlite"
+    dialect = dialect.SQLITE
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Database]:
@@ -67,13 +87,18 @@ class StoreDatabase(Database):
 
 
 def open_db(path: str | Path, *, migrate: bool = True, cache_mib: int | None = None) -> Database:
-    """Open the SQLite file in WAL mode with a busy timeout and foreign keys on.
+    """Open the store at `path`: an SQLite file, or a PostgreSQL database when `path` is a
+    `postgresql://` URL (backends/postgres.py; `cache_mib` is SQLite's alone).
+
+    The SQLite file is opened in WAL mode with a busy timeout and foreign keys on.
 
     Applies pending migrations first when `migrate` is true (start-up, CLI). Request
     handlers pass `migrate=False`: the schema is already current by then. `cache_mib`
     enlarges the page cache (SQLite's default: 2 MB) for a big writer such as an import,
     whose transactions touch tens of thousands of index pages.
     """
+    if postgres.is_postgres(path):
+        return _open_postgres(path, migrate=migrate)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         db = StoreDatabase(conn)
@@ -93,6 +118,22 @@ def open_db(path: str | Path, *, migrate: bool = True, cache_mib: int | None = N
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from None
     return db
+
+
+def _open_postgres(location: str | Path, *, migrate: bool) -> Database:
+    from plugin.store.backends import postgres_schema
+
+    try:
+        db = postgres.connect(location)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot open the database {location}: {_first_line(exc)}") from None
+    if migrate:
+        postgres_schema.apply_pending(db.conn.raw)
+    return db
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -120,19 +161,69 @@ _DATABASE_PROBLEMS = (  # (what SQLite says, what an admin reads)
 )
 
 
+_POSTGRES_PROBLEMS = (  # (what PostgreSQL or libpq says, what an admin reads)
+    (
+        "read-only transaction",
+        "the PostgreSQL server takes no writes (a standby, or default_transaction_read_only):"
+        " point [database] url at the primary, or promote the standby",
+    ),
+    (
+        "password authentication failed",
+        "PostgreSQL refused the password: check the variable [database] password_env names",
+    ),
+    ("no password supplied", "set the variable [database] password_env names"),
+    ("lock timeout", "another host held a lock longer than the lock timeout: try again"),
+    ("no space left", "the PostgreSQL server's disk is full: free some space"),
+    ("starting up", "the PostgreSQL server is starting: it answers again by itself"),
+    ("recovery mode", "the PostgreSQL server is recovering: it answers again by itself"),
+    ("shutting down", "the PostgreSQL server is shutting down or failing over"),
+)
+_POSTGRES_MISSING = re.compile(r'\b(?:database|role) "[^"]*" does not exist')
+_POSTGRES_AWAY = (
+    "the PostgreSQL server cannot be reached (stopped, restarting or failing over): check "
+    "that it runs and that [database] url names the primary; requests succeed again by "
+    "themselves once it answers"
+)
+
+
+def _postgres_problem(exc: BaseException) -> str | None:
+    """What an admin reads for a PostgreSQL error (None: a bug of ours, said as it is)."""
+    text = str(exc).lower()
+    problem = next((advice for needle, advice in _POSTGRES_PROBLEMS if needle in text), None)
+    if problem is None and _POSTGRES_MISSING.search(text):
+        problem = "check the database and user named in [database] url"
+    if problem is None and isinstance(exc, (StoreError, psycopg.OperationalError)):
+        problem = _POSTGRES_AWAY  # refused, timed out, or the connection dropped
+    return problem
+
+
 def describe_database_error(exc: BaseException) -> str:
-    """One sentence an admin can act on, for an SQLite error (CLI, web 503, logs).
+    """One sentence an admin can act on, for an SQLite or PostgreSQL error (CLI, web 503,
+    logs).
 
     Nothing half-written stays behind: every write is a transaction, so what was saved
     before the error is intact and a sync resumes from its last saved page.
     """
     text = str(exc)
-    problem = next(
-        (advice for needle, advice in _DATABASE_PROBLEMS if needle in text.lower()), None
-    )
+    if _from_postgres(exc):
+        text = _first_line(exc)  # libpq adds hints on lines of their own
+        problem = _postgres_problem(exc)
+    else:
+        problem = next(
+            (advice for needle, advice in _DATABASE_PROBLEMS if needle in text.lower()), None
+        )
     if problem is None:
         return f"The database cannot be used right now ({text})."
     return f"The database cannot be used: {problem} ({text}). Nothing saved so far was lost."
+
+
+def _from_postgres(exc: BaseException) -> bool:
+    """A PostgreSQL error, or the store's own about a PostgreSQL URL it could not open."""
+    if isinstance(exc, psycopg.Error):
+        return True
+    return isinstance(exc, StoreError) and any(
+        prefix in str(exc) for prefix in postgres.URL_PREFIXES
+    )
 
 
 FULL_DISK_BYTES = 16 * 1024 * 1024
@@ -147,6 +238,8 @@ def write_problem(db: Database) -> str | None:
     checks as a real one — a file opened read-only, `PRAGMA query_only` — without
     writing anything. It never waits: a busy writer proves the file takes writes.
     """
+    if isinstance(db, postgres.PostgresDatabase):
+        return postgres.write_problem(db)
     if _free_bytes(db) < FULL_DISK_BYTES:
         return "full"
     timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
@@ -168,9 +261,17 @@ def write_problem(db: Database) -> str | None:
     return None
 
 
+def database_file(db: Database) -> str:
+    """The SQLite file behind a connection ('' for an in-memory database or PostgreSQL)."""
+    if isinstance(db, postgres.PostgresDatabase):
+        return ""
+    rows = db.conn.execute("PRAGMA database_list").fetchall()
+    return next((row[2] for row in rows if row[1] == "main"), "")
+
+
 def _free_bytes(db: Database) -> int:
     """Free space in the database's folder (unlimited for an in-memory database)."""
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    path = database_file(db)
     if not path:
         return FULL_DISK_BYTES
     stats = os.statvfs(os.path.dirname(path) or ".")
@@ -204,10 +305,15 @@ def borrow_db(path: str | Path) -> Database:
     the first statement: more than the whole sidebar query. Hand it back with
     `return_db` from the same thread that used it; never keep it across requests.
     """
-    with _pool_lock:
-        idle = _idle_connections(str(path))
-        if idle:
-            return idle.pop()
+    while True:
+        with _pool_lock:
+            idle = _idle_connections(str(path))
+            if not idle:
+                break
+            db = idle.pop()
+        if _still_usable(db):
+            return db
+        _close_quietly(db)  # the server restarted or failed over since it was last used
     return open_db(path, migrate=False)
 
 
@@ -219,14 +325,27 @@ def return_db(db: Database, path: str | Path, *, broken: bool = False) -> None:
     try:
         if db.conn.in_transaction:
             db.conn.rollback()
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         broken = True
+    if not broken and isinstance(db, postgres.PostgresDatabase) and postgres.broken(db):
+        broken = True  # a request answered 503 with the server away: never reuse its line
     with _pool_lock:
         idle = _idle_connections(str(path))
         if not broken and len(idle) < POOL_SIZE:
             idle.append(db)
             return
-    db.conn.close()
+    _close_quietly(db)
+
+
+def _still_usable(db: Database) -> bool:
+    """Whether a pooled connection can serve again: always for an SQLite file; for
+    PostgreSQL, not after the server went away (postgres.usable: no round trip)."""
+    return not isinstance(db, postgres.PostgresDatabase) or postgres.usable(db)
+
+
+def _close_quietly(db: Database) -> None:
+    with contextlib.suppress(*DATABASE_ERRORS):
+        db.conn.close()
 
 
 def _idle_connections(path: str) -> list[Database]:
@@ -235,12 +354,60 @@ def _idle_connections(path: str) -> list[Database]:
 
 
 def schema_version(db: Database) -> int:
-    """How many migrations this file has applied."""
+    """How many migrations this database has applied (PostgreSQL's baseline counts as the
+    SQLite migrations it stands for)."""
+    if isinstance(db, postgres.PostgresDatabase):
+        from plugin.store.backends import postgres_schema
+
+        return postgres_schema.schema_version(db.conn.raw)
     return len(migrations.applied(db))
 
 
 def pending_migrations(db: Database) -> list[str]:
+    if isinstance(db, postgres.PostgresDatabase):
+        from plugin.store.backends import postgres_schema
+
+        return postgres_schema.pending(db.conn.raw)
     return [m.name for m in migrations.pending(db)]
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Which store a location names and whether it answers (`journeydesk check-config`)."""
+
+    backend: str
+    """"SQLite" or "PostgreSQL"."""
+    location: str
+    """The file path, or the URL (never with a password: the config keeps it out)."""
+    problem: str | None = None
+    """Why the store cannot be used, in a sentence an admin can act on; None when it can."""
+    exists: bool = True
+    """False for an SQLite file not created yet (the first sync or serve makes it)."""
+    server: str = ""
+    """Which PostgreSQL server answered: host, port, version, primary or read-only."""
+    schema_version: int = 0
+    pending: tuple[str, ...] = ()
+
+
+def store_status(location: str | Path) -> StoreStatus:
+    """Connect to the store without changing it (`SELECT 1`, the schema version and the
+    migrations still to apply): an SQLite file that does not exist is not created."""
+    is_pg = postgres.is_postgres(location)
+    status = StoreStatus("PostgreSQL" if is_pg else "SQLite", str(location))
+    if not is_pg and not Path(location).exists():
+        return dataclasses.replace(status, exists=False)
+    try:
+        with open_store(location, migrate=False) as db:
+            db.execute("SELECT 1").fetchone()
+            server = postgres.server_summary(db) if is_pg else ""
+            return dataclasses.replace(
+                status,
+                server=server,
+                schema_version=schema_version(db),
+                pending=tuple(pending_migrations(db)),
+            )
+    except (StoreError, *DATABASE_ERRORS) as exc:
+        return dataclasses.replace(status, problem=describe_database_error(exc))
 
 
 def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:

@@ -30,8 +30,9 @@ def start_admin_session(
     with db.atomic():
         db.execute("DELETE FROM admin_sessions WHERE expires_at <= ?", [now])
         db.execute(
-            "INSERT OR REPLACE INTO admin_sessions (id_hash, name, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO admin_sessions (id_hash, name, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (id_hash) DO UPDATE SET name = excluded.name, "
+            "created_at = excluded.created_at, expires_at = excluded.expires_at",
             [_hash(session_id), name, now, now + ttl_seconds],
         )
 

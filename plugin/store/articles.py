@@ -79,8 +79,9 @@ def article_groups(db: Database, source: str, article_ids: Iterable[str]) -> dic
         return {}
     return dict(
         db.conn.execute(
-            "SELECT j.value, (SELECT group_id FROM articles WHERE source = ? "
-            "AND article_id = j.value LIMIT 1) AS g FROM json_each(?) j WHERE g IS NOT NULL",
+            "SELECT * FROM (SELECT j.value, (SELECT group_id FROM articles WHERE source = ? "
+            f"AND article_id = j.value LIMIT 1) AS g FROM {db.dialect.texts()} AS j) AS found "
+            "WHERE g IS NOT NULL",
             (source, json.dumps(ids)),
         ).fetchall()
     )
@@ -124,11 +125,13 @@ def _versions(db: Database, source: str, ids: list[str], columns: str) -> sqlite
 def article_hosts(db: Database) -> dict[str, set[str]]:
     """Host (lower case, no port) → the sources whose article URLs live there."""
     hosts: dict[str, set[str]] = {}
+    slash = db.dialect.position("'/'", "rest")
+    scheme_end = db.dialect.position("'://'", "url")
     for source, host in db.execute(
-        "SELECT DISTINCT source, lower(substr(rest, 1, CASE WHEN instr(rest, '/') > 0 "
-        "THEN instr(rest, '/') - 1 ELSE length(rest) END)) "
-        "FROM (SELECT source, substr(url, instr(url, '://') + 3) AS rest FROM articles "
-        "WHERE url LIKE 'http%://%')"
+        f"SELECT DISTINCT source, lower(substr(rest, 1, CASE WHEN {slash} > 0 "
+        f"THEN {slash} - 1 ELSE length(rest) END)) "
+        f"FROM (SELECT source, substr(url, {scheme_end} + 3) AS rest FROM articles "
+        f"WHERE url {db.dialect.like} 'http%://%') AS a"
     ):
         name = host.rpartition("@")[2].partition(":")[0] if not host.startswith("[") else host
         if name:
@@ -169,16 +172,19 @@ def popular_in(
         raise ValueError("field must be section or category")
     # The inbox (events not merged yet) has no per-article index: its counts are one
     # GROUP BY over it, materialized once, not a walk per article.
+    views = (
+        "(SELECT count(*) FROM (SELECT 1 FROM touchpoints t "
+        "INDEXED BY touchpoints_article_popularity WHERE t.article_source = a.source "
+        "AND t.article_id = a.group_id AND t.occurred_at >= :since AND t.type = 'article_view' "
+        "LIMIT :cap) AS capped) "
+        "+ coalesce((SELECT n FROM waiting w WHERE w.article_id = a.group_id), 0)"
+    )
     rows = db.query(
         "WITH waiting AS MATERIALIZED (SELECT article_id, count(*) AS n FROM touchpoint_inbox "
         "WHERE article_source = :source AND type = 'article_view' AND occurred_at >= :since "
         "GROUP BY article_id) "
         "SELECT a.article_id, a.locale, a.group_id, a.title, a.url, a.section, a.category, "
-        "min((SELECT count(*) FROM (SELECT 1 FROM touchpoints t "
-        "INDEXED BY touchpoints_article_popularity WHERE t.article_source = a.source "
-        "AND t.article_id = a.group_id AND t.occurred_at >= :since AND t.type = 'article_view' "
-        "LIMIT :cap)) + coalesce((SELECT n FROM waiting w WHERE w.article_id = a.group_id), 0), "
-        ":cap) AS recent_views "
+        f"{db.dialect.least(views, ':cap')} AS recent_views "
         f"FROM articles a WHERE a.source = :source AND a.{field} = :value AND a.draft = 0",  # noqa: S608
         {"since": since, "cap": cap, "source": source, "value": value},
     )
@@ -190,12 +196,9 @@ def popular_in(
     return sorted(by_group.values(), key=lambda r: (-r["recent_views"], r["title"]))
 
 
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 MATCH string: every word as a quoted prefix term (all must match)."""
-    words = _WORD.findall(text)[:MAX_SEARCH_TERMS]
-    if not words:
-        return None
-    return " ".join('"' + w.replace('"', "") + '"*' for w in words)
+def search_words(text: str) -> list[str]:
+    """The words of a search (letters, digits, underscores: nothing a query syntax reads)."""
+    return _WORD.findall(text)[:MAX_SEARCH_TERMS]
 
 
 def search_articles(
@@ -205,19 +208,17 @@ def search_articles(
 
     Several locales of one article may come back; the caller picks one per group.
     """
-    query = fts_query(text)
-    if query is None or not sources:
+    words = search_words(text)
+    if not words or not sources:
         return []
-    marks = ", ".join("?" for _ in sources)
+    hits = db.dialect.article_hits(", ".join("?" for _ in sources))
     return list(
         db.query(
             "SELECT a.source, a.article_id, a.locale, a.group_id, a.title, a.url, a.section, "
-            "a.category, a.updated_at FROM (SELECT source, article_id, locale, "
-            "bm25(articles_fts) AS rank FROM articles_fts WHERE articles_fts MATCH ? "
-            f"AND source IN ({marks}) ORDER BY rank LIMIT ?) AS hit "  # noqa: S608
+            f"a.category, a.updated_at FROM ({hits}) AS hit "
             "JOIN articles a ON a.source = hit.source AND a.article_id = hit.article_id "
             "AND a.locale = hit.locale WHERE a.draft = 0 ORDER BY hit.rank",
-            [query, *sources, limit],
+            [db.dialect.search_terms(words), *sources, limit],
         )
     )
 

@@ -154,7 +154,7 @@ def _create_customers(
         for row in db.conn.execute(
             "INSERT INTO customers (id, email, created_at, updated_at) "
             "SELECT (SELECT coalesce(max(id), 0) FROM customers) + j.key + 1, j.value, ?, ? "
-            "FROM json_each(?) j RETURNING id",
+            f"FROM {db.dialect.text_items('?', 'j')} RETURNING id",
             [now, now, json.dumps(emails)],
         ).fetchall()
     ]
@@ -185,7 +185,8 @@ def _bulk_lookups(
     for kind, values in by_kind.items():
         for start in range(0, len(values), 5_000):
             for value, customer_id, merged_into in db.conn.execute(
-                "SELECT i.value, i.customer_id, c.merged_into FROM json_each(?) j "
+                "SELECT i.value, i.customer_id, c.merged_into "
+                f"FROM {db.dialect.text_items('?', 'j')} "
                 "CROSS JOIN customer_identities i ON i.kind = ? AND i.value = j.value "
                 "LEFT JOIN customers c ON c.id = i.customer_id",
                 [json.dumps(values[start : start + 5_000]), kind],
@@ -256,10 +257,10 @@ def follow_moved_requesters(db: Database, source: str, moves: dict[str, int]) ->
     found = db.execute(
         # CROSS JOIN keeps this order: left to itself the planner walks every ticket of
         # the source (the primary key's prefix) per batch, which grows with the desk.
-        "SELECT t.id, t.customer_id FROM json_each(?) j "
+        f"SELECT t.id, t.customer_id FROM {db.dialect.text_items('?', 'j')} "
         "CROSS JOIN tickets t ON t.source = ? AND t.id = j.value "
         "CROSS JOIN customers c ON c.id = t.customer_id "
-        "WHERE c.merged_into IS NULL AND json_extract(c.attributes, '$.active') = 0",
+        f"WHERE c.merged_into IS NULL AND {db.dialect.json_is_false('c.attributes', 'active')}",
         [json.dumps(list(moves)), source],
     ).fetchall()
     merged = False
@@ -376,12 +377,14 @@ def _follow_merges(db: Database, customer_id: int) -> int:
 
 def _create_customer(db: Database, *, email: str | None) -> int:
     now = now_epoch()
-    cursor = db.execute(
-        "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)",
-        [email.strip().lower() if email else None, now, now],
-    )
-    mark_dirty(db, [cursor.lastrowid])
-    return cursor.lastrowid
+    with db.atomic():  # numbered like `_create_customers`: from max(id), one writer at a time
+        (customer_id,) = db.execute(
+            "INSERT INTO customers (id, email, created_at, updated_at) "
+            "SELECT coalesce(max(id), 0) + 1, ?, ?, ? FROM customers RETURNING id",
+            [email.strip().lower() if email else None, now, now],
+        ).fetchone()
+        mark_dirty(db, [customer_id])
+    return customer_id
 
 
 def _attach_identities(db: Database, customer_id: int, keys: list[tuple[str, str]]) -> None:
@@ -441,7 +444,7 @@ def contact_details(db: Database, customer_ids: list[int] | None = None) -> dict
     of `customer_ids` (outreach writes to them)."""
     where, params = "", []
     if customer_ids is not None:
-        where, params = " AND id IN (SELECT value FROM json_each(?))", [dumps(customer_ids)]
+        where, params = f" AND id IN {db.dialect.integers()}", [dumps(customer_ids)]
     return {
         cid: (name, email, locale, zone)
         for cid, name, email, locale, zone in db.conn.execute(
@@ -488,15 +491,15 @@ def search_customers(db: Database, query: str, *, limit: int = 25) -> list[dict[
     if not needle:
         return []
     contains, prefix = f"%{needle}%", f"{needle}%"
-    company = "json_extract(c.attributes, '$.company')"
+    company, like = db.dialect.json_text("c.attributes", "company"), db.dialect.like
     return select_dicts(
         db,
         f"SELECT c.id, c.name, c.email, {company} AS company, j.stage "
         "FROM customers AS c LEFT JOIN customer_journeys AS j ON j.customer_id = c.id "
-        "WHERE c.merged_into IS NULL AND (c.name LIKE :contains ESCAPE '\\' "
-        f"OR c.email LIKE :contains ESCAPE '\\' OR {company} LIKE :contains ESCAPE '\\') "
+        f"WHERE c.merged_into IS NULL AND (c.name {like} :contains ESCAPE '\\' "
+        f"OR c.email {like} :contains ESCAPE '\\' OR {company} {like} :contains ESCAPE '\\') "
         "ORDER BY (lower(c.email) = lower(:exact) OR lower(c.name) = lower(:exact)) DESC, "
-        "(c.name LIKE :prefix ESCAPE '\\' OR c.email LIKE :prefix ESCAPE '\\') DESC, "
+        f"(c.name {like} :prefix ESCAPE '\\' OR c.email {like} :prefix ESCAPE '\\') DESC, "
         "c.name, c.id LIMIT :limit",
         {"contains": contains, "prefix": prefix, "exact": query.strip(), "limit": limit},
     )

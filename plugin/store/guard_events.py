@@ -54,8 +54,9 @@ def record_warnings(
             "INSERT INTO guard_events (source, ticket_id, customer_id, article_source, "
             "article_id, title, warned_at, last_warned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, ticket_id, article_source, article_id) WHERE outcome IS NULL "
-            "DO UPDATE SET checks = checks + 1, last_warned_at = excluded.last_warned_at, "
-            "title = coalesce(excluded.title, title)",
+            "DO UPDATE SET checks = guard_events.checks + 1, "
+            "last_warned_at = excluded.last_warned_at, "
+            "title = coalesce(excluded.title, guard_events.title)",
             rows,
         )
     return len(rows)

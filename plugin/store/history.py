@@ -164,7 +164,7 @@ def article_views_of(db: Database, customer_id: int) -> list[dict[str, Any]]:
         db.query(
             "SELECT occurred_at, article_source, article_id, article_locale FROM ("
             "SELECT *, 0 AS waiting FROM touchpoints WHERE customer_id = :cid "
-            "UNION ALL SELECT *, 1 FROM touchpoint_inbox WHERE customer_id = :cid) "
+            "UNION ALL SELECT *, 1 FROM touchpoint_inbox WHERE customer_id = :cid) AS both_ "
             "WHERE type = 'article_view' ORDER BY occurred_at, waiting, id",
             {"cid": customer_id},
         )
@@ -238,7 +238,7 @@ def read_articles(db: Database, customer_id: int) -> set[ArticleKey]:
                 "SELECT article_source, article_id FROM {touchpoints} "
                 "WHERE customer_id = :cid AND type = 'article_view'"
             )
-            + ")",
+            + ") AS read_",
             {"cid": customer_id},
         )
     }
@@ -255,7 +255,7 @@ def effort_counts(db: Database, customer_id: int, *, start: int, end: int) -> di
     )
     for type_, total, distinct in db.execute(
         "SELECT type, count(*), count(DISTINCT article_source || ':' || article_id) "
-        f"FROM ({both}) GROUP BY type",
+        f"FROM ({both}) AS both_ GROUP BY type",
         {"cid": customer_id, "start": start, "end": end},
     ):
         if type_ == "article_view":
@@ -278,7 +278,7 @@ def earlier_reading(db: Database, customer_id: int, *, before: int) -> dict[str,
     )
     articles, last = db.conn.execute(
         "SELECT count(DISTINCT article_source || ':' || article_id), max(occurred_at) "
-        f"FROM ({both})",
+        f"FROM ({both}) AS both_",
         {"cid": customer_id, "before": before},
     ).fetchone()
     return {"articles": articles, "last_viewed_at": last} if articles else None
@@ -301,7 +301,7 @@ def customer_aggregates(
 
     `customer_ids=None` means every customer (full recompute).
     """
-    scope, params = _scope(customer_ids)
+    scope, params = _scope(db, customer_ids)
     result: dict[int, dict[str, Any]] = {}
     for cid, signup, purchased, renewal, plan, value, zone, attributes in db.conn.execute(
         "SELECT id, signup_at, purchased_at, renewal_at, plan, lifetime_value, time_zone, "
@@ -331,21 +331,26 @@ def customer_aggregates(
     return result
 
 
-def _scope(customer_ids: list[int] | None) -> tuple[str, list[Any]]:
+def _scope(db: Database, customer_ids: list[int] | None) -> tuple[str, list[Any]]:
+    """A subquery of customer ids in column `id` (every customer when None), and its
+    parameters."""
     if customer_ids is None:
         return "(SELECT id FROM customers)", []
-    return "(SELECT value AS id FROM json_each(?))", [json.dumps(customer_ids)]
+    return f"(SELECT value AS id FROM {db.dialect.integers()} AS ids)", [json.dumps(customer_ids)]
 
 
 def _add_ticket_aggregates(db, result, scope, params, now) -> None:
     # One walk of the customer's tickets for the counts and the latest CSAT: the row of
-    # max() gives the bare csat_score (NULL when no ticket has one), each ticket's row is
-    # read once instead of once per figure.
+    # the latest rating gives its csat_score (NULL when no ticket has one), each ticket's
+    # row is read once instead of once per figure.
     marks = ", ".join("?" for _ in OPEN_STATUSES)
+    rated_at = (
+        "CASE WHEN csat_score IS NOT NULL THEN coalesce(solved_at, updated_at, created_at) END"
+    )
     for cid, open_count, last30, last7, _rated_at, score in db.conn.execute(
-        f"SELECT customer_id, sum(status IN ({marks})), sum(created_at >= ?), "
-        "sum(created_at >= ?), max(CASE WHEN csat_score IS NOT NULL "
-        "THEN coalesce(solved_at, updated_at, created_at) END), csat_score "
+        f"SELECT customer_id, count(*) FILTER (WHERE status IN ({marks})), "
+        "count(*) FILTER (WHERE created_at >= ?), count(*) FILTER (WHERE created_at >= ?), "
+        f"{db.dialect.max_with(rated_at, 'csat_score')} "
         f"FROM tickets WHERE deleted = 0 AND customer_id IN {scope} GROUP BY customer_id",
         [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
     ):
@@ -363,7 +368,7 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
     for cid, last_at in db.conn.execute(
         "SELECT s.id, (SELECT max(at) FROM ("
         "SELECT max(occurred_at) AS at FROM touchpoints WHERE customer_id = s.id UNION ALL "
-        "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id)) "
+        "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id) AS both_) "
         f"FROM {scope} AS s",
         params,
     ):
@@ -377,8 +382,9 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         f"WHERE type = 'article_view' AND occurred_at >= ? AND customer_id IN {scope}"
     )
     per_article = db.conn.execute(
-        "SELECT customer_id, article_source, article_id, sum(occurred_at >= ?) "
-        f"FROM ({views}) GROUP BY customer_id, article_source, article_id",
+        "SELECT customer_id, article_source, article_id, "
+        "count(*) FILTER (WHERE occurred_at >= ?) "
+        f"FROM ({views}) AS views GROUP BY customer_id, article_source, article_id",
         [week, month, *params, month, *params],
     ).fetchall()
     # Distinct articles read in 30 days per category (any locale's category name).
@@ -413,10 +419,9 @@ def _categories_of(db, groups: set[tuple[str, str]]) -> dict[tuple[str, str], se
     if not groups:
         return found
     for source, group_id, category in db.conn.execute(
-        "SELECT a.source, a.group_id, a.category FROM json_each(?) j "
+        f"SELECT a.source, a.group_id, a.category FROM {db.dialect.elements('?', 'j')} "
         "JOIN articles a INDEXED BY articles_group "
-        "ON a.source = json_extract(j.value, '$[0]') "
-        "AND a.group_id = json_extract(j.value, '$[1]') "
+        "ON a.source = j.value ->> 0 AND a.group_id = j.value ->> 1 "
         "WHERE a.category IS NOT NULL",
         [json.dumps(sorted(groups))],
     ):
@@ -439,17 +444,17 @@ def count_without_synced_history(
     """
     scope, params = "", {"kind": f"user:{source}", "source": source}
     if customer_ids is not None:
-        scope = "AND i.customer_id IN (SELECT value FROM json_each(:ids)) "
+        scope = f"AND i.customer_id IN {db.dialect.integers(':ids')} "
         params["ids"] = json.dumps([int(c) for c in customer_ids])
     return db.execute(
         "SELECT count(*) FROM (SELECT i.customer_id FROM customer_identities i "
         "JOIN customers c ON c.id = i.customer_id AND c.merged_into IS NULL "
         f"WHERE i.kind = :kind {scope}"
-        "GROUP BY i.customer_id HAVING max("
+        "GROUP BY i.customer_id HAVING max(CASE WHEN"
         " EXISTS (SELECT 1 FROM sync_cursors s WHERE s.source = :source"
         "  AND s.stream = 'touchpoints' AND s.scope = i.value)"
         " OR EXISTS (SELECT 1 FROM customer_fetches f WHERE f.source = :source"
-        "  AND f.user_id = i.value)) = 0)",
+        "  AND f.user_id = i.value) THEN 1 ELSE 0 END) = 0) AS unread",
         params,
     ).fetchone()[0]
 
@@ -519,13 +524,14 @@ def dated_events(
 ) -> DatedEvents:
     """The dated events of `customer_ids` (one read per kind for the whole batch, each on
     the customer-first indexes). `views_only` reads article views and no other touchpoint."""
-    scope, params = _scope(customer_ids)
+    scope, params = _scope(db, customer_ids)
     found = DatedEvents({}, {}, {}, {})
     for cid, first in db.conn.execute(
         "SELECT s.id, (SELECT min(at) FROM ("
         "SELECT min(created_at) AS at FROM tickets WHERE customer_id = s.id AND deleted = 0 "
         "UNION ALL SELECT min(occurred_at) FROM touchpoints WHERE customer_id = s.id "
-        "UNION ALL SELECT min(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id)) "
+        "UNION ALL SELECT min(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id"
+        ") AS firsts) "
         f"FROM {scope} AS s",
         params,
     ):
@@ -536,7 +542,9 @@ def dated_events(
         for cid, *ticket in db.conn.execute(
             "SELECT customer_id, created_at, "
             f"CASE WHEN status IN ({marks}) THEN NULL "
-            "ELSE max(created_at, coalesce(solved_at, updated_at, created_at)) END, "
+            "ELSE "
+            + db.dialect.greatest("created_at", "coalesce(solved_at, updated_at, created_at)")
+            + " END, "
             "csat_score, CASE WHEN csat_score IS NOT NULL "
             "THEN coalesce(solved_at, updated_at, created_at) END "
             f"FROM tickets WHERE deleted = 0 AND customer_id IN {scope} "
@@ -551,7 +559,7 @@ def dated_events(
             f"FROM {{touchpoints}} WHERE customer_id IN {scope} {kind}"
         )
         for cid, *touchpoint in db.conn.execute(
-            f"SELECT * FROM ({rows}) ORDER BY 1, 2", [*params, *params]
+            f"SELECT * FROM ({rows}) AS both_ ORDER BY 1, 2", [*params, *params]
         ):
             found.touchpoints.setdefault(cid, []).append(tuple(touchpoint))
         articles = {

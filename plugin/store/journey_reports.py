@@ -125,13 +125,14 @@ def outreach_counts(
         "FROM outreach_outcomes f INDEXED BY outreach_outcomes_at "
         f"WHERE f.at >= ? AND f.at < ?{settled_desks} GROUP BY f.rule, f.status "
         "UNION ALL SELECT m.rule, m.status, count(*), 0, 0, "
-        f"sum({_OPTED_OUT.format(window=window)}) FROM (SELECT o.rule, o.status, "
-        f"o.recipient, {_MESSAGE_AT} AS at FROM outbox o INDEXED BY outbox_due "
+        f"count(*) FILTER (WHERE {_OPTED_OUT.format(window=window)}) "
+        f"FROM (SELECT o.rule, o.status, o.recipient, {_MESSAGE_AT} AS at "
+        "FROM outbox o INDEXED BY outbox_due "
         "WHERE o.status IN ('sent', 'held_out') AND o.next_attempt_at >= ? "
         f"AND o.next_attempt_at < ?{open_desks} AND NOT EXISTS (SELECT 1 FROM "
         "outreach_outcomes s WHERE s.message_id = o.id)) m "
         "WHERE m.at >= ? AND m.at < ? GROUP BY m.rule, m.status"
-        ") GROUP BY rule, status ORDER BY rule, status",
+        ") AS counts GROUP BY rule, status ORDER BY rule, status",
         [
             start,
             end,
@@ -174,7 +175,7 @@ def current_stage_counts(db: Database, *, desks: Sequence[str] = ()) -> list[dic
     where, params = _customer_desks(desks, "j.customer_id")
     return select_dicts(
         db,
-        f"SELECT j.stage, count(*) AS customers FROM customer_journeys j WHERE 1{where} "
+        f"SELECT j.stage, count(*) AS customers FROM customer_journeys j WHERE TRUE{where} "
         "GROUP BY j.stage",
         params,
     )

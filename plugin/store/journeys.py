@@ -90,7 +90,7 @@ def save_encoded_journeys(
         if unchanged:
             db.conn.execute(
                 "UPDATE customer_journeys SET computed_at = ? "
-                "WHERE customer_id IN (SELECT value FROM json_each(?))",
+                f"WHERE customer_id IN {db.dialect.integers()}",
                 [now, dumps(unchanged)],
             )
         db.conn.executemany(
@@ -126,7 +126,7 @@ def _current_journeys(
         cid: (stage, since, reasons, signals)
         for cid, stage, since, reasons, signals in db.conn.execute(
             "SELECT customer_id, stage, stage_since, reasons, signals FROM customer_journeys "
-            "WHERE customer_id IN (SELECT value FROM json_each(?))",
+            f"WHERE customer_id IN {db.dialect.integers()}",
             [dumps(customer_ids)],
         )
     }
@@ -194,7 +194,8 @@ def transition_counts(
         "SELECT from_stage, to_stage, count(DISTINCT customer_id), count(*) "
         "FROM stage_history INDEXED BY stage_history_at "
         f"WHERE at >= ? AND at < ? {first}"  # noqa: S608 - one of two literals
-        "GROUP BY from_stage, to_stage ORDER BY count(*) DESC, from_stage, to_stage",
+        "GROUP BY from_stage, to_stage "
+        "ORDER BY count(*) DESC, from_stage NULLS FIRST, to_stage",
         [since, until],
     )
     return [TransitionCount(*row) for row in rows]
@@ -274,7 +275,7 @@ def stored_stages(db: Database, customer_ids: list[int] | None = None) -> dict[i
     where, params = "", []
     if customer_ids is not None:
         where, params = (
-            " WHERE customer_id IN (SELECT value FROM json_each(?))",
+            f" WHERE customer_id IN {db.dialect.integers()}",
             [dumps(customer_ids)],
         )
     return {
@@ -304,7 +305,9 @@ def customers_with_signal(db: Database, key: str) -> set[int]:
     return {
         cid
         for (cid,) in db.conn.execute(
-            "SELECT customer_id FROM customer_journeys WHERE instr(signals, ?) > 0", [key]
+            "SELECT customer_id FROM customer_journeys WHERE "
+            + db.dialect.contains_text("signals"),
+            [key],
         )
     }
 
@@ -328,7 +331,7 @@ def first_observed_moves(db: Database, customer_ids: list[int]) -> dict[int, int
     return dict(
         db.conn.execute(
             "SELECT customer_id, min(at) FROM stage_history INDEXED BY stage_history_customer "
-            "WHERE customer_id IN (SELECT value FROM json_each(?)) "
+            f"WHERE customer_id IN {db.dialect.integers()} "
             "AND reconstructed = 0 AND from_stage IS NOT NULL GROUP BY customer_id",
             [dumps(customer_ids)],
         )
@@ -347,7 +350,7 @@ def replace_reconstructed_history(
         return
     with db.atomic():
         db.conn.execute(
-            "DELETE FROM stage_history WHERE customer_id IN (SELECT value FROM json_each(?)) "
+            f"DELETE FROM stage_history WHERE customer_id IN {db.dialect.integers()} "
             "AND (reconstructed = 1 OR from_stage IS NULL)",
             [dumps(list(pasts))],
         )
@@ -369,7 +372,7 @@ def computed_customers(db: Database, customer_ids: list[int]) -> set[int]:
         cid
         for (cid,) in db.conn.execute(
             "SELECT customer_id FROM customer_journeys "
-            "WHERE customer_id IN (SELECT value FROM json_each(?))",
+            f"WHERE customer_id IN {db.dialect.integers()}",
             [dumps(customer_ids)],
         )
     }

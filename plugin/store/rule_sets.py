@@ -38,12 +38,12 @@ def save_rule_set(
         (latest,) = db.execute(
             "SELECT coalesce(max(version), 0) FROM rule_sets WHERE kind = ?", [kind]
         ).fetchone()
-        cursor = db.execute(
+        (rule_set_id,) = db.execute(
             "INSERT INTO rule_sets (kind, version, definitions, created_at, created_by, note) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             [kind, latest + 1, dumps(definitions), now, created_by, note],
-        )
-    return RuleSet(cursor.lastrowid, kind, latest + 1, definitions, now, created_by, note)
+        ).fetchone()
+    return RuleSet(rule_set_id, kind, latest + 1, definitions, now, created_by, note)
 
 
 def latest_rule_set(db: Database, kind: str) -> RuleSet | None:

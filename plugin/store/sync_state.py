@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
 from plugin.clock import now_epoch
+from plugin.store import dumps
 from plugin.store.articles import upsert_articles
 from plugin.store.customers import upsert_customers
 from plugin.store.tickets import write_tickets
@@ -71,7 +72,11 @@ def sync_cache(db: Database, mib: int) -> Iterator[None]:
     Each page of tickets adds a thousand rows to indexes keyed by customer (tickets,
     timeline, changed customers): random pages all over them. With SQLite's default 2 MB
     cache, most are read back from the file at every page once the indexes outgrow it.
+    PostgreSQL sizes its own shared buffers: nothing to do there.
     """
+    if db.backend != "sqlite":
+        yield
+        return
     before = db.conn.execute("PRAGMA cache_size").fetchone()[0]
     page_kib = db.conn.execute("PRAGMA page_size").fetchone()[0] // 1024 or 1
     before_kib = -before if before < 0 else before * page_kib
@@ -116,11 +121,13 @@ def record_rejection(db: Database, source: str, stream: str, reason: str) -> Non
 
 def start_run(db: Database, source: str, *, owner: str, alive_at: int) -> int:
     """A `running` row for this sync, owned by the process named `owner`."""
-    return db.execute(
-        "INSERT INTO sync_runs (source, started_at, status, owner, heartbeat_at) "
-        "VALUES (?, ?, 'running', ?, ?)",
-        [source, now_epoch(), owner, alive_at],
-    ).lastrowid
+    with db.atomic():
+        (run_id,) = db.execute(
+            "INSERT INTO sync_runs (source, started_at, status, owner, heartbeat_at) "
+            "VALUES (?, ?, 'running', ?, ?) RETURNING id",
+            [source, now_epoch(), owner, alive_at],
+        ).fetchone()
+    return run_id
 
 
 def beat(db: Database, run_id: int, alive_at: int) -> None:
@@ -179,7 +186,7 @@ def record_history_fetch(db: Database, source: str, user_id: str, fetched_at: in
     db.execute(
         "INSERT INTO customer_fetches (source, user_id, fetched_at) VALUES (?, ?, ?) "
         "ON CONFLICT(source, user_id) DO UPDATE SET "
-        "fetched_at = max(customer_fetches.fetched_at, excluded.fetched_at)",
+        f"fetched_at = {db.dialect.greatest('customer_fetches.fetched_at', 'excluded.fetched_at')}",
         [source, str(user_id), fetched_at],
     )
 
@@ -194,7 +201,7 @@ def last_history_fetch(db: Database, source: str, user_id: str) -> int | None:
         "SELECT max(t) FROM ("
         " SELECT fetched_at AS t FROM customer_fetches WHERE source = ? AND user_id = ?"
         " UNION ALL SELECT updated_at FROM sync_cursors"
-        " WHERE source = ? AND stream = 'touchpoints' AND scope = ?)",
+        " WHERE source = ? AND stream = 'touchpoints' AND scope = ?) AS reads",
         [source, str(user_id), source, str(user_id)],
     ).fetchone()
     return row[0] if row else None
@@ -204,10 +211,9 @@ def replace_notices(db: Database, source: str, notices: Iterable[str]) -> None:
     """Make `notices` the source's current ones; a notice kept keeps its `since`."""
     current = list(dict.fromkeys(notices))
     with db.atomic():
-        marks = ", ".join("?" for _ in current)
         db.execute(
-            f"DELETE FROM source_notices WHERE source = ? AND notice NOT IN ({marks})",
-            [source, *current],
+            f"DELETE FROM source_notices WHERE source = ? AND notice NOT IN {db.dialect.texts()}",
+            [source, dumps(current)],
         )
         db.conn.executemany(
             "INSERT INTO source_notices (source, notice, since) VALUES (?, ?, ?) "

@@ -67,14 +67,12 @@ def write_tickets(
     rows = [_row(source, t, customers[t.requester]) for t in tickets]
     placeholders = ", ".join("?" for _ in COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
-    changed_where = " OR ".join(f"{c} IS NOT excluded.{c}" for c in COLUMNS[2:])
-    before = db.conn.total_changes
-    db.conn.executemany(
+    changed_where = " OR ".join(f"tickets.{c} IS DISTINCT FROM excluded.{c}" for c in COLUMNS[2:])
+    changed = db.conn.executemany(
         f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
         f"ON CONFLICT(source, id) DO UPDATE SET {updates} WHERE {changed_where}",
         rows,
-    )
-    changed = db.conn.total_changes - before
+    ).rowcount
     if changed:
         mark_dirty(db, {row[2] for row in rows})
     return changed, customers
@@ -214,7 +212,7 @@ def _customer_part(cid: str, end: str) -> str:
     c.id IS NOT NULL, c.name, c.email, c.signup_at, c.plan, c.locale,
     j.stage, j.stage_since, j.reasons, j.signals,
     EXISTS (SELECT 1 FROM touchpoints WHERE customer_id = {cid}) OR {waiting},
-    CASE WHEN {waiting} THEN (SELECT {_EFFORT_COUNTS} FROM ({both}))
+    CASE WHEN {waiting} THEN (SELECT {_EFFORT_COUNTS} FROM ({both}) AS w)
      ELSE (SELECT {_EFFORT_COUNTS} FROM {_HISTORY} WHERE {window}) END,
     (SELECT count(*) FROM tickets
      WHERE customer_id = {cid} AND deleted = 0
@@ -222,7 +220,7 @@ def _customer_part(cid: str, end: str) -> str:
     (SELECT json_group_array(json_array(source, id, subject, status, created_at))
      FROM (SELECT source, id, subject, status, created_at FROM tickets
            WHERE customer_id = {cid} AND deleted = 0 AND status IN ({statuses})
-           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}))"""
+           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}) AS newest)"""
 
 
 _CUSTOMER_WIDTH = 14
@@ -252,7 +250,7 @@ _TICKET_SQL = (
 )
 
 _CUSTOMER_SQL = (
-    "SELECT " + _customer_part(":cid", ":end") + " FROM (SELECT :cid AS id) k "
+    "SELECT " + _customer_part(":cid", ":end") + " FROM (SELECT CAST(:cid AS BIGINT) AS id) k "
     "LEFT JOIN customers c ON c.id = k.id "
     "LEFT JOIN customer_journeys j ON j.customer_id = k.id"
 )
@@ -366,7 +364,7 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
         effort,
         [
             {"source": src, "id": id_, "subject": subject, "status": status, "created_at": when}
-            for src, id_, subject, status, when in loads_stored(open_tickets)
+            for src, id_, subject, status, when in loads_stored(open_tickets or "[]")
         ],
     )
 
@@ -378,7 +376,7 @@ def customers_with_tickets_since(
     return {
         cid
         for (cid,) in db.conn.execute(
-            "SELECT DISTINCT t.customer_id FROM json_each(?) j JOIN tickets t "
+            f"SELECT DISTINCT t.customer_id FROM {db.dialect.integers()} j JOIN tickets t "
             "INDEXED BY tickets_customer ON t.customer_id = j.value AND t.created_at >= ? "
             "WHERE t.deleted = 0",
             [json.dumps(sorted(customer_ids)), since],

@@ -198,13 +198,11 @@ def _customer_ids(db: Database, touchpoints: list[Touchpoint], article_source: s
 
 def _insert(db: Database, table: str, rows: list[tuple]) -> int:
     """Insert `rows` into `table` skipping known event ids; mark their customers changed."""
-    before = db.conn.total_changes
-    db.conn.executemany(
+    accepted = db.conn.executemany(
         f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
         "ON CONFLICT(source, event_id) DO NOTHING",
         rows,
-    )
-    accepted = db.conn.total_changes - before
+    ).rowcount
     if accepted:
         mark_dirty(db, {row[2] for row in rows})
     return accepted
@@ -215,8 +213,8 @@ def _merged_event_ids(db: Database, source: str, event_ids: list[str]) -> set[st
     return {
         event_id
         for (event_id,) in db.conn.execute(
-            "SELECT j.value FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM touchpoints "
-            "WHERE source = ? AND event_id = j.value)",
+            f"SELECT j.value FROM {db.dialect.texts()} AS j WHERE EXISTS "
+            "(SELECT 1 FROM touchpoints WHERE source = ? AND event_id = j.value)",
             (dumps(event_ids), source),
         )
     }

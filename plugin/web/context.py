@@ -4,7 +4,6 @@ per-request database handle."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from plugin.intake.freshness import TicketFetches
 from plugin.journey.active_model import KIND, load_active_model
 from plugin.journey.model import JourneyModel
 from plugin.sidebar import SidebarSettings, current_ticket_journey
-from plugin.store import StoreError, borrow_db, return_db
+from plugin.store import DATABASE_ERRORS, StoreError, borrow_db, return_db
 from plugin.store.rule_sets import latest_rule_set_id
 
 MODEL_CHECK_SECONDS = 2.0
@@ -61,7 +60,7 @@ def refresh_model() -> None:
         if latest_rule_set_id(db(), KIND) != app_state.model_version:
             active = load_active_model(db(), app_state.config)
             app_state.model, app_state.model_version = active.model, active.latest_id
-    except (sqlite3.Error, StoreError) as exc:  # serve on with the model we have
+    except (*DATABASE_ERRORS, StoreError) as exc:  # serve on with the model we have
         log.warning("could not check for a new journey model: %s", exc)
 
 

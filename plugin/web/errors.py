@@ -25,7 +25,12 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 from plugin.errors import DeskSlow, DeskUnavailable, Gone, InvalidInput, JourneydeskError, NotFound
-from plugin.store import StoreError, describe_database_error
+from plugin.store import (
+    DATABASE_ERRORS,
+    UNAVAILABLE_ERRORS,
+    StoreError,
+    describe_database_error,
+)
 from plugin.web.i18n import catalogue, pick_language
 
 log = logging.getLogger("journeydesk.web")
@@ -67,7 +72,7 @@ def handle_exception(exc: Exception) -> Response | tuple:
         return error_response(exc.code or 500, code, exc.description or exc.name)
     if _database_unavailable(exc):
         return _unavailable(exc)
-    if isinstance(exc, sqlite3.DatabaseError):
+    if isinstance(exc, DATABASE_ERRORS):
         # IntegrityError, ProgrammingError...: bugs of ours, 500s with a logged traceback.
         log.error("unexpected database error on %s %s", request.method, request.path, exc_info=exc)
     else:
@@ -81,8 +86,10 @@ def domain_status(exc: JourneydeskError) -> int:
 
 def _database_unavailable(exc: Exception) -> bool:
     # A damaged file is DatabaseError itself; a full disk, a lock or a read-only file an
-    # OperationalError; StoreError when the file could not be opened at all.
-    return isinstance(exc, StoreError | sqlite3.OperationalError) or (
+    # OperationalError; StoreError when the file could not be opened at all. PostgreSQL
+    # away (restarting, failing over) is an OperationalError too, and a standby promoted
+    # late refuses writes as read-only.
+    return isinstance(exc, (StoreError, *UNAVAILABLE_ERRORS)) or (
         type(exc) is sqlite3.DatabaseError
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from plugin import clock
 from plugin.config import Config, load_config
 from tests.fakes.zendesk import EMAIL, HELP_CENTER, TOKEN, FakeZendesk, iso
+from tests.helpers import config as config_helpers
 
 TOKEN_ENV = "JD_TEST_ZENDESK_TOKEN"
 WEBHOOK_ENV = "JD_TEST_ZENDESK_WEBHOOK"
@@ -27,7 +28,7 @@ def zendesk_config(folder: Path, base_url: str, extra: str = "", *, connector: s
     path = folder / "config.toml"
     body = f"""
         [database]
-        path = "journeydesk.db"
+        {config_helpers.DATABASE}
         [[connectors]]
         name = "zendesk"
         type = "zendesk"
@@ -69,7 +70,7 @@ def freshdesk_config(
     path = folder / "config.toml"
     body = f"""
         [database]
-        path = "journeydesk.db"
+        {config_helpers.DATABASE}
         [[connectors]]
         name = "support"
         type = "freshdesk"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from tests.helpers import config as config_helpers
 from tests.helpers.config import SECRET
 
 
@@ -38,7 +39,7 @@ def write_serve_config(folder: Path, port: int) -> Path:
             port = {port}
             public_url = "http://127.0.0.1:{port}"
             [database]
-            path = "journeydesk.db"
+            {config_helpers.DATABASE}
             [[connectors]]
             name = "demo"
             type = "demo"

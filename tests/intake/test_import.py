@@ -15,7 +15,7 @@ from plugin.store.customers import find_customer
 from plugin.store.history import article_views_of, timeline
 from plugin.store.touchpoints import count_touchpoints
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import write_config
+from tests.helpers.config import database_of, write_config
 
 
 def run_import(folder: Path, file: Path, source: str = "demo") -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def event(number: int, **overrides) -> dict:
 
 
 def views_of(folder: Path, email: str) -> list[dict]:
-    db = open_db(folder / "journeydesk.db", migrate=False)
+    db = open_db(database_of(folder), migrate=False)
     try:
         customer_id = find_customer(db, CustomerRef(email=email), "demo")
         return article_views_of(db, customer_id) if customer_id else []
@@ -50,7 +50,7 @@ def test_import_has_help():
     assert result.returncode == 0 and "properties_json" in result.stdout
 
 
-def test_jsonl_import_reports_bad_lines_and_reimport_counts_duplicates(tmp_path):
+def test_jsonl_import_reports_bad_lines_and_reimport_counts_duplicates(tmp_path, store_location):
     lines = [json.dumps(event(n)) for n in range(2500)]
     for n in range(0, 2500, 100):  # 25 bad lines spread over three batches
         lines[n] = json.dumps(event(n, occurred_at="last tuesday"))
@@ -74,12 +74,12 @@ def test_jsonl_import_reports_bad_lines_and_reimport_counts_duplicates(tmp_path)
     again = run_import(tmp_path, file)
     assert again.returncode == 0, again.stderr
     assert "2,473 duplicates, 27 rejected." in again.stdout and " 0 accepted," in again.stdout
-    db = open_db(tmp_path / "journeydesk.db", migrate=False)
+    db = open_db(store_location, migrate=False)
     assert count_touchpoints(db, "article_view") == 2473
     db.conn.close()
 
 
-def test_csv_import_with_quoted_cells_and_bad_rows(tmp_path):
+def test_csv_import_with_quoted_cells_and_bad_rows(tmp_path, store_location):
     file = tmp_path / "export.csv"
     file.write_text(
         "id,type,occurred_at,email,anonymous_id,article_id,article_url,article_title,"
@@ -106,7 +106,7 @@ def test_csv_import_with_quoted_cells_and_bad_rows(tmp_path):
         ("360001", "en-us"),
         ("360002", "es"),
     ]
-    db = open_db(tmp_path / "journeydesk.db", migrate=False)
+    db = open_db(store_location, migrate=False)
     ana = find_customer(db, CustomerRef(email="ana@example.com"), "demo")
     searches = [t for t in timeline(db, ana, until=2**40, limit=10) if t["type"] == "search"]
     db.conn.close()
@@ -146,9 +146,9 @@ def test_a_file_that_cannot_be_read_fails_with_one_sentence(tmp_path):
     )
 
 
-def test_batches_count_every_line_once_whatever_it_gives(tmp_path):
+def test_batches_count_every_line_once_whatever_it_gives(tmp_path, store_location):
     """Lines are parsed as they are read: each gives one touchpoint or one rejection."""
-    db = open_db(tmp_path / "journeydesk.db")
+    db = open_db(store_location)
     target = IngestTarget(
         source="import:demo",
         article_source="demo",

@@ -98,6 +98,7 @@ def test_a_search_result_click_and_the_view_it_leads_to_count_one_view(config, f
     assert facts["articles_read_last_7d"] == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # an SQLite migration
 def test_clicks_stored_as_views_by_an_earlier_version_become_searches(config, fake):
     now = clock.now_epoch()
     add_click(fake, 1, 500, at=now - 2 * HOUR)

@@ -59,7 +59,7 @@ def sync(
 
 def snapshot(path: Path, source: str) -> dict[str, list]:
     """Every stored record by its natural key (row ids may legitimately differ)."""
-    db = Database(str(path))
+    db = open_db(path, migrate=False)
     user = (
         "(SELECT value FROM customer_identities i WHERE i.customer_id = {}.customer_id "
         f"AND i.kind = 'user:{source}')"
@@ -117,10 +117,12 @@ def zendesk(fake: FakeZendesk, db: Database, sleeps: list[float]) -> ZendeskConn
     )
 
 
-def test_zendesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(server, tmp_path):
+def test_zendesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(
+    server, tmp_path, store_named
+):
     fake = zendesk_desk(server)
-    clean = sync(tmp_path / "clean.db", partial(zendesk, fake))
-    expected = snapshot(tmp_path / "clean.db", "zendesk")
+    clean = sync(store_named("clean"), partial(zendesk, fake))
+    expected = snapshot(store_named("clean"), "zendesk")
     assert clean.written["customers"] == 7 and clean.written["tickets"] == 9
     assert len(expected["rejections"]) == 2  # the user without id, the ticket without requester
 
@@ -129,7 +131,7 @@ def test_zendesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(serve
     fake.fail("/api/v2/help_center/incremental/articles", 503)
     fake.fail("/api/v2/users/2/events", 200, delay=TIMEOUT * 3)  # times out, then retried
     fake.fail("/api/v2/users/5/events", 200, body="<html>Gateway hiccup</html>")  # malformed
-    path, sleeps = tmp_path / "hazards.db", []
+    path, sleeps = store_named("hazards"), []
 
     with pytest.raises(BadPayloadError):
         sync(path, partial(zendesk, fake), sleeps)
@@ -168,10 +170,12 @@ def freshdesk(fake: FakeFreshdesk, db: Database, sleeps: list[float]) -> Freshde
     return FreshdeskConnector("freshdesk", DOMAIN, API_KEY, http=http, per_page=2, languages=["en"])
 
 
-def test_freshdesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(server, tmp_path):
+def test_freshdesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(
+    server, tmp_path, store_named
+):
     fake = freshdesk_desk(server)
-    clean = sync(tmp_path / "clean.db", partial(freshdesk, fake))
-    expected = snapshot(tmp_path / "clean.db", "freshdesk")
+    clean = sync(store_named("clean"), partial(freshdesk, fake))
+    expected = snapshot(store_named("clean"), "freshdesk")
     assert clean.written["customers"] == 7 and clean.written["tickets"] == 9
     assert len(expected["rejections"]) == 2  # the contact with a bad id, the ticket 999
 
@@ -188,7 +192,7 @@ def test_freshdesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(ser
                 desk.fail(200, path="/api/v2/tickets", body="<html>Maintenance</html>")
 
     fake.after_request = malformed_third_ticket_page
-    path, sleeps = tmp_path / "hazards.db", []
+    path, sleeps = store_named("hazards"), []
 
     with pytest.raises(BadPayloadError):
         sync(path, partial(freshdesk, fake), sleeps)
@@ -202,9 +206,11 @@ def test_freshdesk_survives_a_misbehaving_desk_with_exactly_the_clean_result(ser
     server.check_handler_errors()
 
 
-def test_a_zendesk_deletion_without_its_requester_flags_the_stored_ticket(server, tmp_path):
+def test_a_zendesk_deletion_without_its_requester_flags_the_stored_ticket(
+    server, tmp_path, store_location
+):
     fake = zendesk_desk(server)
-    path = tmp_path / "deletions.db"
+    path = store_location
     sync(path, partial(zendesk, fake))
     # The export row of a deleted ticket may carry little more than its id and status.
     fake.add_ticket(
@@ -217,7 +223,7 @@ def test_a_zendesk_deletion_without_its_requester_flags_the_stored_ticket(server
     report = sync(path, partial(zendesk, fake))
 
     assert report.rejected == []
-    db = Database(str(path))
+    db = open_db(path, migrate=False)
     try:
         assert db.execute("SELECT deleted FROM tickets WHERE id = '101'").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM tickets WHERE id = '150'").fetchone() == (0,)

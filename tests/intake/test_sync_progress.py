@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
 
 from plugin import clock
 from plugin.app import create_app
@@ -25,7 +24,7 @@ from plugin.store import open_db, sync_state
 from tests.fakes.serving import serving
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.cli import cli_env, journeydesk, start_journeydesk
-from tests.helpers.config import SECRET
+from tests.helpers.config import SECRET, database_of
 from tests.helpers.desks import (
     ZENDESK_ENV,
     add_articles,
@@ -81,7 +80,9 @@ def sync_killed_after(desk: FakeZendesk, config: Path, env: dict, calls: int) ->
     return events_users(desk, before)
 
 
-def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(desk, env, tmp_path):
+def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(
+    desk, env, tmp_path, store_location
+):
     config = zendesk_config(tmp_path, desk.base_url)
     desk.delay = 0.02  # each call takes a moment: the kill lands mid-page
     asked: list[list[str]] = []
@@ -96,7 +97,7 @@ def test_a_sync_killed_every_few_calls_reads_new_requesters_after_each_restart(d
         assert len(again) <= 1, f"run {run + 1} started the page over: {asked}"
     finished = journeydesk("sync", "--config", str(config), env=env, timeout=60)
     assert finished.returncode == 0, finished.stderr
-    db = Database(str(tmp_path / "journeydesk.db"))
+    db = open_db(store_location, migrate=False)
     try:
         views = db.execute("SELECT count(*) FROM touchpoints WHERE type = 'article_view'")
         assert views.fetchone()[0] == USERS  # nothing lost, nothing twice
@@ -122,8 +123,8 @@ def test_a_killed_sync_shows_interrupted_and_the_next_run_closes_it(desk, env, t
     assert runs(tmp_path) == [("zendesk", "interrupted"), ("zendesk", "ok")]
 
 
-def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path):
-    db = open_db(tmp_path / "journeydesk.db")
+def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path, store_location):
+    db = open_db(store_location)
     try:
         mine = sync_runs.start(db, "here")  # this process, going on
         now = int(time.time())
@@ -148,7 +149,7 @@ def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path):
 
 
 def runs(folder: Path) -> list[tuple[str, str]]:
-    db = Database(str(folder / "journeydesk.db"))
+    db = open_db(database_of(folder), migrate=False)
     try:
         return db.execute("SELECT source, status FROM sync_runs ORDER BY id").fetchall()
     finally:

@@ -16,13 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
 
 from plugin.background.jobs import run_source_sync
 from plugin.config import load_config
+from plugin.store import open_db
 from tests.fakes.serving import serving
 from tests.fakes.zendesk import FakeZendesk
+from tests.helpers import config as config_helpers
 from tests.helpers.cli import cli_env, journeydesk, start_journeydesk
+from tests.helpers.config import database_line
 from tests.helpers.desks import (
     ARTICLES,
     ZENDESK_ENV,
@@ -73,7 +75,7 @@ def reference(desk, env, tmp_path_factory):
 
 
 def test_a_sync_killed_anywhere_and_restarted_loses_and_duplicates_nothing(
-    desk, env, reference, tmp_path
+    desk, env, reference, tmp_path, store_named, monkeypatch
 ):
     expected, calls = reference
     assert len(expected["touchpoints"]) == USERS * VIEWS_PER_USER + TICKETS
@@ -85,12 +87,14 @@ def test_a_sync_killed_anywhere_and_restarted_loses_and_duplicates_nothing(
             kill_after, pause = rng.randrange(1, calls), rng.uniform(0, 0.05)
             folder = tmp_path / f"round{round_}"
             folder.mkdir()
+            store = store_named(f"round{round_}")  # a store of its own each round
+            monkeypatch.setattr(config_helpers, "DATABASE", database_line(store))
             config = zendesk_config(folder, desk.base_url, PAGES)
             killed = kill_sync_after(desk, config, env, kill_after, pause)
             assert killed == -signal.SIGKILL, f"seed {seed}: the run ended before the kill"
             finished = run_sync(config, env)
             assert finished.returncode == 0, finished.stderr
-            got = snapshot(folder / "journeydesk.db")
+            got = snapshot(store)
             for table in expected:
                 assert got[table] == expected[table], (
                     f"seed {seed}, killed {pause:.3f} s into call {kill_after} of {calls}: "
@@ -120,7 +124,7 @@ def run_sync(config: Path, env: dict) -> subprocess.CompletedProcess:
 
 def snapshot(path: str | Path) -> dict[str, list]:
     """Every synced record by its natural key (row ids may legitimately differ)."""
-    db = Database(str(path))
+    db = open_db(path, migrate=False)
     try:
         user = (
             "(SELECT value FROM customer_identities i WHERE i.customer_id = {}.customer_id "
@@ -153,5 +157,5 @@ def snapshot(path: str | Path) -> dict[str, list]:
         db.conn.close()
 
 
-def rows(db: Database, sql: str) -> list:
+def rows(db, sql: str) -> list:
     return sorted(tuple(row) for row in db.execute(sql).fetchall())

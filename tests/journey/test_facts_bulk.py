@@ -14,6 +14,7 @@ from plugin.store.history import customer_aggregates
 from tests.helpers.copies import private_copy
 
 DAY = 86_400
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
@@ -24,13 +25,22 @@ def db(seeded_demo, tmp_path):
 
 
 def statements_of(db, work) -> list[str]:
-    """The SQL statements `work()` runs on `db`."""
+    """The SQL statements `work()` runs on `db` (SQLite's trace; on PostgreSQL, those the
+    store hands its connection)."""
     seen: list[str] = []
-    db.conn.set_trace_callback(seen.append)
+    if db.backend == "sqlite":
+        db.conn.set_trace_callback(seen.append)
+    else:
+        execute, executemany = db.conn.execute, db.conn.executemany
+        db.conn.execute = lambda sql, params=None: seen.append(sql) or execute(sql, params)
+        db.conn.executemany = lambda sql, rows: seen.append(sql) or executemany(sql, rows)
     try:
         work()
     finally:
-        db.conn.set_trace_callback(None)
+        if db.backend == "sqlite":
+            db.conn.set_trace_callback(None)
+        else:
+            del db.conn.execute, db.conn.executemany
     return [s for s in seen if not s.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -28,6 +27,7 @@ from plugin.journey.facts import FACTS
 from plugin.journey.model import default_definitions, load_model
 from plugin.journey.preview import preview_models
 from plugin.security import mint_agent_token
+from plugin.store import open_db
 from tests.helpers.config import SECRET, write_config
 from tests.helpers.model import SIGNALS, STAGES
 
@@ -35,11 +35,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
 
 
+BOTH_ENGINES = pytest.mark.usefixtures("backend")
+
+
 @pytest.fixture(scope="module")
 def conn(seeded_demo):
-    connection = sqlite3.connect(seeded_demo.database_path)
-    yield connection
-    connection.close()
+    """The demo's store, for SQL of the test's own (on either engine)."""
+    db = open_db(seeded_demo.database_path, migrate=False)
+    yield db
+    db.conn.close()
 
 
 def journey_of(client, config, customer_id: int) -> dict:
@@ -63,7 +67,8 @@ def customers_in(conn, stage: str, limit: int = 3) -> list[tuple[int, int]]:
 def with_signal(conn, signal: str, limit: int = 3) -> list[tuple[int, int]]:
     return conn.execute(
         "SELECT customer_id, computed_at FROM customer_journeys WHERE EXISTS (SELECT 1 FROM "
-        "json_each(signals) WHERE json_extract(value, '$.key') = ?) ORDER BY customer_id LIMIT ?",
+        f"{conn.dialect.elements('signals', 's')} WHERE s.value ->> 'key' = ?) "
+        "ORDER BY customer_id LIMIT ?",
         [signal, limit],
     ).fetchall()
 
@@ -96,6 +101,7 @@ def last_csat(conn, customer_id: int) -> str | None:
 # --------------------------------------------------------------------------- demo data
 
 
+@BOTH_ENGINES
 def test_every_stage_and_signal_is_reached_on_the_demo_data(conn):
     stages = dict(conn.execute("SELECT stage, count(*) FROM customer_journeys GROUP BY stage"))
     assert set(stages) == set(STAGES) and min(stages.values()) >= 5, stages
@@ -103,6 +109,7 @@ def test_every_stage_and_signal_is_reached_on_the_demo_data(conn):
         assert len(with_signal(conn, signal, limit=5)) == 5, signal
 
 
+@BOTH_ENGINES
 def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
     for stage in ("service", "retention"):
         for customer_id, at in customers_in(conn, stage):
@@ -136,6 +143,7 @@ def test_stage_reasons_match_the_customers_own_numbers(client, seeded_demo, conn
         ]
 
 
+@BOTH_ENGINES
 def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, conn):
     def signal_reasons(customer_id: int, key: str) -> list[str]:
         signals = journey_of(client, seeded_demo, customer_id)["signals"]
@@ -144,7 +152,7 @@ def test_signal_reasons_match_the_customers_own_numbers(client, seeded_demo, con
     for customer_id, at in with_signal(conn, "repeat_reader"):
         (most,) = conn.execute(
             "SELECT max(n) FROM (SELECT count(*) AS n FROM touchpoints WHERE customer_id = ? "
-            "AND type = 'article_view' AND occurred_at >= ? GROUP BY article_id)",
+            "AND type = 'article_view' AND occurred_at >= ? GROUP BY article_id) AS views",
             [customer_id, at - 7 * DAY],
         ).fetchone()
         assert signal_reasons(customer_id, "repeat_reader") == [

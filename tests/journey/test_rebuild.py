@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 from datetime import timedelta
+
+import pytest
 
 from plugin import clock
 from plugin.app import create_app
@@ -15,21 +16,19 @@ from plugin.background.jobs import run_history_rebuild, run_recompute
 from plugin.journey.active_model import config_model, save_model
 from plugin.journey.editing import definitions_of
 from plugin.security import Secret
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import ANCHOR
+from tests.helpers.config import ANCHOR, database_lines
 from tests.helpers.copies import private_copy
 
 DAY = 86_400
 PASSWORD = "correct horse battery staple"
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def rows(config, sql: str, params=()) -> list[tuple]:
-    conn = sqlite3.connect(config.database_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    with open_store(config.database_path, migrate=False) as db:
+        return db.execute(sql, params).fetchall()
 
 
 def shorter_onboarding(config) -> dict:
@@ -101,12 +100,9 @@ def test_a_rebuild_replays_the_new_model_and_keeps_the_observed_moves(seeded_dem
 def test_recompute_rebuild_history_from_the_command_line(seeded_demo, tmp_path):
     config = private_copy(seeded_demo, tmp_path)
     path = tmp_path / "config.toml"
-    path.write_text(
-        open(seeded_demo.path, encoding="utf-8")
-        .read()
-        .replace('path = "journeydesk.db"', f'path = "{config.database_path}"'),
-        encoding="utf-8",
-    )
+    text = open(seeded_demo.path, encoding="utf-8").read()
+    database = database_lines(config.database_path)
+    path.write_text(re.sub(r'^(?:path|url) = ".*"$', database, text, count=1, flags=re.M), "utf-8")
     before = rows(config, "SELECT count(*) FROM stage_history")
     result = journeydesk("recompute", "--rebuild-history", "--config", str(path))
     assert result.returncode == 0, result.stderr

@@ -31,12 +31,13 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.journeys import stage_history, transition_counts
 from plugin.web.i18n import Dates, translator
-from tests.helpers.config import ANCHOR, SECRET, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
 from tests.helpers.copies import private_copy
 
 T1 = int((ANCHOR + timedelta(hours=12)).timestamp())
 T2 = T1 + 1
 DAY = 86_400
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 class ReadingFeed:
@@ -81,7 +82,7 @@ def ten_quiet_readers(db) -> list[tuple[int, str]]:
     """Ten customers without the repeat-reader signal, with their emails."""
     return db.execute(
         "SELECT c.id, c.email FROM customers c JOIN customer_journeys j ON j.customer_id = c.id "
-        "WHERE c.email IS NOT NULL AND j.signals NOT LIKE '%repeat_reader%' "
+        "WHERE c.email IS NOT NULL AND CAST(j.signals AS TEXT) NOT LIKE '%repeat_reader%' "
         "ORDER BY c.id LIMIT 10"
     ).fetchall()
 
@@ -139,7 +140,7 @@ def test_the_worker_recomputes_everyone_after_a_model_is_saved(db, config):
 
 
 def test_the_recompute_command_uses_the_model_in_force(config, tmp_path):
-    path = write_config(tmp_path)
+    path = write_config(tmp_path, database=database_lines(config.database_path))
     env = {**os.environ, "JOURNEYDESK_SECRET": SECRET}
 
     def run(*args: str) -> str:

@@ -9,7 +9,6 @@ ticket unless the stage changed after it, and the dashboard and the funnel have 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from plugin.clock import now_epoch
 from plugin.journey.active_model import config_model
 from plugin.journey.rebuild import replay_plan, replayed_pasts
 from plugin.security import Secret, mint_agent_token
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from plugin.store.history import customer_aggregates
 from plugin.store.journeys import stage_counts, stage_history, transition_counts
 from plugin.web.i18n import catalogue
@@ -28,14 +27,12 @@ from tests.helpers.copies import private_copy
 
 DAY = 86_400
 PASSWORD = "correct horse battery staple"
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def rows(config, sql: str, params=()) -> list[tuple]:
-    conn = sqlite3.connect(config.database_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    with open_store(config.database_path, migrate=False) as db:
+        return db.execute(sql, params).fetchall()
 
 
 def test_since_dates_spread_over_the_customers_real_histories(seeded_demo):

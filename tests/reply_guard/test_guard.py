@@ -7,7 +7,6 @@ demo database; the expected answer is computed independently from the raw touchp
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from urllib.parse import quote
 
 import pytest
@@ -28,6 +27,7 @@ from plugin.reply_guard.guard import (
 )
 from plugin.reply_guard.links import ArticleLink
 from plugin.security import mint_agent_token
+from plugin.store import open_db
 from plugin.store.history import Reading
 from plugin.web.i18n import ago, translator
 from tests.helpers.config import SECRET
@@ -35,8 +35,7 @@ from tests.helpers.config import SECRET
 DAY = 86_400
 WINDOW_DAYS = 90
 HELP_DOMAIN = "help.acme.example"
-
-
+BOTH_ENGINES = pytest.mark.usefixtures("backend")
 # --- pure ------------------------------------------------------------------------------------
 
 SOURCES = [
@@ -172,9 +171,10 @@ def guard_client(seeded_demo):
 
 @pytest.fixture(scope="module")
 def demo_db(seeded_demo):
-    conn = sqlite3.connect(seeded_demo.database_path)
-    yield conn
-    conn.close()
+    """The demo's store, for the test's own SQL (on either engine)."""
+    db = open_db(seeded_demo.database_path, migrate=False)
+    yield db
+    db.conn.close()
 
 
 def check(client, ticket_id: str, draft: str, lang: str = "en") -> list[dict]:
@@ -275,6 +275,7 @@ def forms(urls: dict[str, str], article_id: str) -> dict[str, str]:
     }
 
 
+@BOTH_ENGINES
 def test_every_url_form_of_a_read_article_warns(guard_client, demo_db, case):
     urls = urls_of(demo_db, case["read"])
     views = read_in_window(demo_db, case["ticket"])[case["read"]]
@@ -285,11 +286,13 @@ def test_every_url_form_of_a_read_article_warns(guard_client, demo_db, case):
         assert warnings[0]["severity"] == "strong", name
 
 
+@BOTH_ENGINES
 def test_every_url_form_of_an_unread_article_is_silent(guard_client, demo_db, case):
     for name, draft in forms(urls_of(demo_db, case["unread"]), case["unread"]).items():
         assert check(guard_client, case["ticket"], draft) == [], name
 
 
+@BOTH_ENGINES
 def test_near_misses_are_silent(guard_client, demo_db, case):
     read = case["read"]
     en = urls_of(demo_db, read)["en-us"]
@@ -303,12 +306,14 @@ def test_near_misses_are_silent(guard_client, demo_db, case):
         assert check(guard_client, case["ticket"], draft) == [], draft
 
 
+@BOTH_ENGINES
 def test_one_warning_per_article_however_often_it_is_linked(guard_client, demo_db, case):
     urls = urls_of(demo_db, case["read"])
     draft = " ".join(forms(urls, case["read"]).values())
     assert len(check(guard_client, case["ticket"], draft)) == 1
 
 
+@BOTH_ENGINES
 def test_alternatives_are_unread_and_from_the_same_category(guard_client, demo_db, case):
     warning = check(guard_client, case["ticket"], urls_of(demo_db, case["read"])["en-us"])[0]
     assert warning["alternatives"], "the demo knowledge base has unread articles nearby"
@@ -329,6 +334,7 @@ def test_alternatives_are_unread_and_from_the_same_category(guard_client, demo_d
         )
 
 
+@BOTH_ENGINES
 def test_an_article_updated_after_the_customer_read_it_is_a_soft_warning(guard_client, demo_db):
     ticket_id, article = first_ticket_where(demo_db, "max(v.occurred_at) < max(a.updated_at)")
     warning = check(guard_client, ticket_id, urls_of(demo_db, article)["es"], lang="es")[0]
@@ -353,6 +359,7 @@ def first_ticket_where(conn, having: str, *, since_days: int = WINDOW_DAYS) -> t
     return None
 
 
+@BOTH_ENGINES
 def test_reads_older_than_the_window_do_not_count(guard_client, demo_db):
     found = first_ticket_where(
         demo_db, f"max(v.occurred_at) < min(t.created_at) - {WINDOW_DAYS * DAY}", since_days=10**5
@@ -370,6 +377,7 @@ def population(demo_db):
     return tickets, articles
 
 
+@BOTH_ENGINES
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_a_warning_iff_the_customer_read_the_article_in_the_window(

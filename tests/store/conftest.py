@@ -7,6 +7,11 @@ import pytest
 from tests.helpers.demo_desk import SECOND_DESK, Desk, desk_of_its_own
 
 
+@pytest.fixture(autouse=True)
+def _on_each_engine(backend) -> None:
+    """Every store test runs on SQLite and on PostgreSQL (tests/conftest.py `backend`)."""
+
+
 @pytest.fixture
 def desk(tmp_path, monkeypatch) -> Desk:
     return desk_of_its_own(tmp_path, monkeypatch)

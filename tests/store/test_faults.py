@@ -22,6 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from plugin.app import create_app
@@ -31,6 +32,9 @@ from plugin.store.touchpoints import count_touchpoints
 from tests.helpers.cli import ROOT, journeydesk
 from tests.helpers.config import write_config
 from tests.helpers.demo_desk import ENV, INGEST_KEY, KEYS, Desk
+
+# SQLite files only: a full disk, a read-only file (PostgreSQL away: its own tests)
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 WAL_LIMIT = 64 * 1024  # bytes any file may grow to: the WAL fills up, the database cannot grow
 

@@ -9,8 +9,8 @@ from plugin.store.history import count_without_synced_history
 from plugin.store.sync_state import record_history_fetch, set_cursor
 
 
-def test_counts_desk_users_never_read_by_a_sync_or_on_demand(tmp_path):
-    db = open_db(tmp_path / "j.db")
+def test_counts_desk_users_never_read_by_a_sync_or_on_demand(tmp_path, store_location):
+    db = open_db(store_location)
     upsert_customers(db, "zendesk", [Customer(source_id=str(n)) for n in (1, 2, 3, 4)])
     upsert_customers(db, "portal:site", [Customer(source_id="visitor-9")])
     assert count_without_synced_history(db, "zendesk") == 4
@@ -26,8 +26,10 @@ def test_counts_desk_users_never_read_by_a_sync_or_on_demand(tmp_path):
     assert count_without_synced_history(db, "freshdesk") == 0
 
 
-def test_a_merged_customer_counts_once_and_as_read_if_any_of_its_users_was(tmp_path):
-    db = open_db(tmp_path / "j.db")
+def test_a_merged_customer_counts_once_and_as_read_if_any_of_its_users_was(
+    tmp_path, store_location
+):
+    db = open_db(store_location)
     upsert_customers(db, "zendesk", [Customer(source_id="1"), Customer(source_id="2")])
     one, two = (find_customer(db, CustomerRef(source_id=s), "zendesk") for s in ("1", "2"))
     merge_customers(db, two, one, reason="test")

@@ -43,9 +43,9 @@ BATCH = [
 ]
 
 
-def test_a_batch_of_every_kind_resolves_as_one_by_one(tmp_path):
-    batch_db, ids = _desk(tmp_path / "batch.db")
-    single_db, _ = _desk(tmp_path / "single.db")
+def test_a_batch_of_every_kind_resolves_as_one_by_one(tmp_path, store_named):
+    batch_db, ids = _desk(store_named("batch"))
+    single_db, _ = _desk(store_named("single"))
     with batch_db.atomic():
         batch = resolve_customers(batch_db, BATCH, SOURCE)
     with single_db.atomic():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlite_utils import Database
 
 from connectors.demo import DemoDesk
@@ -20,18 +21,19 @@ T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
 def table_snapshot(path) -> dict[str, list]:
-    conn = sqlite3.connect(path)
+    conn = open_db(path, migrate=False).conn
     tables = ("customers", "customer_identities", "articles", "tickets", "touchpoints")
     snapshot = {}
     for table in tables:
-        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+        columns = [c[0] for c in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
         volatile = {"updated_at", "created_at"} if table == "customers" else set()
         keep = ", ".join(c for c in columns if c not in volatile)
-        snapshot[table] = conn.execute(f"SELECT {keep} FROM {table} ORDER BY 1, 2").fetchall()
+        snapshot[table] = conn.execute(f"SELECT {keep} FROM {table} ORDER BY {keep}").fetchall()
     conn.close()
     return snapshot
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite itself
 def test_wal_busy_timeout_and_foreign_keys(tmp_path):
     db = open_db(tmp_path / "j.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -40,8 +42,8 @@ def test_wal_busy_timeout_and_foreign_keys(tmp_path):
     assert pending_migrations(db) == []
 
 
-def test_resyncing_the_same_desk_changes_nothing(tmp_path):
-    path = tmp_path / "j.db"
+def test_resyncing_the_same_desk_changes_nothing(tmp_path, store_location):
+    path = store_location
     desk = DemoDesk(customers=40, anchor=T0)
     db = open_db(path)
     run_sync(db, desk)
@@ -53,8 +55,8 @@ def test_resyncing_the_same_desk_changes_nothing(tmp_path):
     assert table_snapshot(path) == before
 
 
-def test_identical_ticket_upsert_reports_no_change(tmp_path):
-    db = open_db(tmp_path / "j.db")
+def test_identical_ticket_upsert_reports_no_change(tmp_path, store_location):
+    db = open_db(store_location)
     ticket = Ticket(id="7", requester=CustomerRef(source_id="u1"), subject="Hi", created_at=T0)
     from plugin.store.tickets import upsert_tickets
 
@@ -66,6 +68,7 @@ def test_identical_ticket_upsert_reports_no_change(tmp_path):
     assert upsert_tickets(db, "zendesk", [changed]) == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite itself
 def test_migrating_a_database_from_an_older_schema_keeps_its_data(tmp_path):
     path = tmp_path / "old.db"
     old = Database(sqlite3.connect(path))
@@ -84,8 +87,8 @@ def test_migrating_a_database_from_an_older_schema_keeps_its_data(tmp_path):
     db.execute("INSERT INTO dirty_customers (customer_id, marked_at) VALUES (1, 1)")  # new table
 
 
-def test_desk_user_and_portal_visitor_are_one_customer(tmp_path):
-    db = open_db(tmp_path / "j.db")
+def test_desk_user_and_portal_visitor_are_one_customer(tmp_path, store_location):
+    db = open_db(store_location)
     from plugin.store.customers import upsert_customers
 
     upsert_customers(db, "zendesk", [Customer(source_id="42", email="Ana@Example.com")])
@@ -113,8 +116,8 @@ def test_desk_user_and_portal_visitor_are_one_customer(tmp_path):
     assert db.execute("SELECT count(*) FROM customer_merges").fetchone()[0] == 1
 
 
-def test_views_in_any_locale_count_as_one_article(tmp_path):
-    db = open_db(tmp_path / "j.db")
+def test_views_in_any_locale_count_as_one_article(tmp_path, store_location):
+    db = open_db(store_location)
     from plugin.store.articles import upsert_articles
 
     upsert_articles(
@@ -159,6 +162,7 @@ def test_views_in_any_locale_count_as_one_article(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite itself
 def test_sidebar_query_uses_the_covering_index(tmp_path):
     db = open_db(tmp_path / "j.db")
     plan = db.execute(

@@ -24,6 +24,9 @@ from plugin.security import mint_agent_token
 from plugin.store import open_db
 from tests.helpers.config import SECRET, write_config
 
+# the previous release's SQLite store (PostgreSQL starts at its baseline)
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 FIXTURE = Path(__file__).parent / "fixtures" / "store-0010.db.gz"
 RELEASE_MIGRATION = "0010_touchpoint_inbox"
 

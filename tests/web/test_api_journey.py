@@ -9,12 +9,13 @@ import pytest
 
 from plugin.app import create_app
 from plugin.security import Secret, mint_agent_token
-from plugin.store import StoreDatabase
+from plugin.store import StoreDatabase, open_store
 from plugin.web import context
 from tests.helpers.config import SECRET
 from tests.helpers.copies import private_copy
 
 DAY = 86_400
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def token_for(ticket_id: str | None, source: str = "demo") -> dict[str, str]:
@@ -24,25 +25,23 @@ def token_for(ticket_id: str | None, source: str = "demo") -> dict[str, str]:
 
 
 def ticket_ids(config, n: int, seed: int = 3) -> list[str]:
-    conn = sqlite3.connect(config.database_path)
-    ids = [row[0] for row in conn.execute("SELECT id FROM tickets ORDER BY id")]
-    conn.close()
+    with open_store(config.database_path, migrate=False) as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM tickets ORDER BY id")]
     return random.Random(seed).sample(ids, n)
 
 
 def expected_articles(config, ticket_id: str, *, lookback_days=30, limit=5) -> list[tuple]:
     """The answer computed independently, in plain Python over the raw touchpoints."""
-    conn = sqlite3.connect(config.database_path)
-    customer, created = conn.execute(
-        "SELECT customer_id, created_at FROM tickets WHERE source = 'demo' AND id = ?",
-        [ticket_id],
-    ).fetchone()
-    views = conn.execute(
-        "SELECT article_id, occurred_at FROM touchpoints WHERE customer_id = ? "
-        "AND type = 'article_view'",
-        [customer],
-    ).fetchall()
-    conn.close()
+    with open_store(config.database_path, migrate=False) as db:
+        customer, created = db.execute(
+            "SELECT customer_id, created_at FROM tickets WHERE source = 'demo' AND id = ?",
+            [ticket_id],
+        ).fetchone()
+        views = db.execute(
+            "SELECT article_id, occurred_at FROM touchpoints WHERE customer_id = ? "
+            "AND type = 'article_view'",
+            [customer],
+        ).fetchall()
     window = [(a, at) for a, at in views if created - lookback_days * DAY <= at <= created]
     latest: dict[str, int] = {}
     counts: dict[str, int] = {}
@@ -179,17 +178,15 @@ def test_customer_journey_needs_a_source_wide_token(client, seeded_demo):
 
 def test_a_source_token_reads_only_its_own_desks_customers(seeded_demo, tmp_path):
     config = private_copy(seeded_demo, tmp_path)
-    conn = sqlite3.connect(config.database_path)
-    demo_only, merged = [
-        row[0]
-        for row in conn.execute(
-            "SELECT DISTINCT customer_id FROM tickets WHERE source = 'demo' ORDER BY 1 LIMIT 2"
-        )
-    ]
-    # `merged` is also a Zendesk user (one person on two desks, identities merged)
-    conn.execute("INSERT INTO customer_identities VALUES ('user:zendesk', 'z-77', ?)", [merged])
-    conn.commit()
-    conn.close()
+    with open_store(config.database_path, migrate=False) as db, db.atomic():
+        demo_only, merged = [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT customer_id FROM tickets WHERE source = 'demo' ORDER BY 1 LIMIT 2"
+            )
+        ]
+        # `merged` is also a Zendesk user (one person on two desks, identities merged)
+        db.execute("INSERT INTO customer_identities VALUES ('user:zendesk', 'z-77', ?)", [merged])
     client = create_app(config).test_client()
     zendesk, demo = token_for(None, source="zendesk"), token_for(None)
 
@@ -209,14 +206,12 @@ def test_a_source_token_reads_only_its_own_desks_customers(seeded_demo, tmp_path
 
 def failed_sync(config) -> None:
     """The last demo sync failed with a sentence naming the desk's URL, as desk errors do."""
-    conn = sqlite3.connect(config.database_path)
-    conn.execute(
-        "INSERT INTO sync_runs (source, started_at, finished_at, status, message) "
-        "VALUES ('demo', 4102444800, 4102444801, 'error', "
-        "'https://acme-internal.zendesk.com answered 401: check connectors[0].token_env')"
-    )
-    conn.commit()
-    conn.close()
+    with open_store(config.database_path, migrate=False) as db, db.atomic():
+        db.execute(
+            "INSERT INTO sync_runs (source, started_at, finished_at, status, message) "
+            "VALUES ('demo', 4102444800, 4102444801, 'error', "
+            "'https://acme-internal.zendesk.com answered 401: check connectors[0].token_env')"
+        )
 
 
 def test_healthz_keeps_the_details_for_admins_and_monitors(seeded_demo, tmp_path):
@@ -234,6 +229,7 @@ def test_healthz_keeps_the_details_for_admins_and_monitors(seeded_demo, tmp_path
     assert "acme-internal" not in client.get("/healthz", headers=forged).text
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's read-only modes
 @pytest.mark.parametrize("how", ["read-only file", "query_only"])
 def test_healthz_reports_a_database_that_cannot_take_writes(
     seeded_demo, tmp_path, monkeypatch, how

@@ -1,0 +1,142 @@
+"""The SQL that differs between SQLite and PostgreSQL, side by side, one attribute per idiom.
+
+Store modules write portable SQL and ask `db.dialect` for the rest, so a difference between
+the engines lives here and nowhere else. Placeholders, index hints and INSERT OR IGNORE are
+translated mechanically on PostgreSQL (backends/postgres.py) and need nothing here.
+
+A JSON array parameter (a list passed as its JSON text, on both engines) is read as a table
+with `integers`, `texts` or `elements`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from plugin.store.backends.postgres_schema import ARTICLE_SEARCH_DOCUMENT
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    _integers: str
+    _texts: str
+    _text_items: str
+    _elements: str
+    _greatest: str
+    _least: str
+    _position: str
+    _json_is_false: str
+    _json_text: str
+    like: str
+    """LIKE as SQLite means it: case-insensitive for ASCII (PostgreSQL's ILIKE)."""
+    search_terms: Callable[[list[str]], str]
+    """Words as the full-text query `article_hits` takes: every word a prefix, all required."""
+    _article_hits: str
+    _contains_text: str
+    _max_with: str
+
+    def integers(self, param: str = "?") -> str:
+        """A subquery of the integers of a JSON array parameter, in column `value`."""
+        return self._integers.format(param=param)
+
+    def texts(self, param: str = "?") -> str:
+        """A subquery of the strings of a JSON array parameter, in column `value`."""
+        return self._texts.format(param=param)
+
+    def text_items(self, param: str, alias: str) -> str:
+        """A FROM item over a JSON array of strings: `alias.key` (from 0), `alias.value`."""
+        return self._text_items.format(param=param, alias=alias)
+
+    def elements(self, param: str, alias: str) -> str:
+        """A FROM item over a JSON array parameter: `alias.key` (from 0) and `alias.value`,
+        a JSON element to read with `->>` (`alias.value ->> 0` of an array of pairs)."""
+        return self._elements.format(param=param, alias=alias)
+
+    def greatest(self, *values: str) -> str:
+        return self._greatest.format(", ".join(values))
+
+    def least(self, *values: str) -> str:
+        return self._least.format(", ".join(values))
+
+    def article_hits(self, sources: str) -> str:
+        """Articles of `sources` (placeholders) matching the search-terms parameter, best
+        first (`rank` ascending), as (source, article_id, locale, rank); then a LIMIT ?."""
+        return self._article_hits.format(sources=sources)
+
+    def position(self, needle: str, haystack: str) -> str:
+        """Where `needle` starts in `haystack`, from 1; 0 when absent."""
+        return self._position.format(needle=needle, haystack=haystack)
+
+    def json_text(self, document: str, key: str) -> str:
+        """The value under `key` of the JSON object in the TEXT column `document`."""
+        return self._json_text.format(document=document, key=key)
+
+    def json_is_false(self, document: str, key: str) -> str:
+        """Whether the JSON object `document` holds false (or 0) under `key`."""
+        return self._json_is_false.format(document=document, key=key)
+
+    def contains_text(self, column: str, param: str = "?") -> str:
+        """Whether the text of `column` (a JSON column too: its text, not its value) holds
+        the string `param`, as a condition."""
+        return self._contains_text.format(column=column, param=param)
+
+    def max_with(self, key: str, value: str) -> str:
+        """Two select-list aggregates: max(`key`), and `value` on the group's row holding
+        that max (NULL when every `key` is NULL; one of them on a tie). SQLite's bare
+        column beside max() does this; PostgreSQL orders an array instead."""
+        return self._max_with.format(key=key, value=value)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    _integers="(SELECT value FROM json_each({param}))",
+    _texts="(SELECT value FROM json_each({param}))",
+    _text_items="json_each({param}) AS {alias}",
+    _elements="json_each({param}) AS {alias}",
+    _greatest="max({})",
+    _least="min({})",
+    _position="instr({haystack}, {needle})",
+    _json_is_false="json_extract({document}, '$.{key}') = 0",
+    _json_text="({document} ->> '{key}')",
+    like="LIKE",
+    search_terms=lambda words: " ".join(f'"{word}"*' for word in words),
+    _article_hits=(
+        "SELECT source, article_id, locale, bm25(articles_fts) AS rank FROM articles_fts "
+        "WHERE articles_fts MATCH ? AND source IN ({sources}) ORDER BY rank LIMIT ?"
+    ),
+    _contains_text="instr({column}, {param}) > 0",
+    _max_with="max({key}), {value}",
+)
+
+POSTGRES = Dialect(
+    name="postgres",
+    _integers=(
+        "(SELECT CAST(value AS BIGINT) AS value "
+        "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) AS e(value))"
+    ),
+    _texts="(SELECT value FROM jsonb_array_elements_text(CAST({param} AS JSONB)) AS e(value))",
+    _elements=(
+        "(SELECT value, ordinality - 1 AS key FROM jsonb_array_elements(CAST({param} AS JSONB)) "
+        "WITH ORDINALITY AS e(value, ordinality)) AS {alias}"
+    ),
+    _text_items=(
+        "(SELECT value, ordinality - 1 AS key "
+        "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) "
+        "WITH ORDINALITY AS e(value, ordinality)) AS {alias}"
+    ),
+    _greatest="GREATEST({})",
+    _least="LEAST({})",
+    _position="strpos({haystack}, {needle})",
+    _json_is_false="(CAST({document} AS JSONB) -> '{key}') IN ('false', '0')",
+    _json_text="(CAST({document} AS JSONB) ->> '{key}')",
+    like="ILIKE",
+    search_terms=lambda words: " & ".join(f"{word}:*" for word in words),
+    _article_hits=(
+        f"SELECT source, article_id, locale, -ts_rank({ARTICLE_SEARCH_DOCUMENT}, q) AS rank "
+        "FROM articles, to_tsquery('simple', ?) AS q "
+        f"WHERE {ARTICLE_SEARCH_DOCUMENT} @@ q AND source IN ({{sources}}) ORDER BY rank LIMIT ?"
+    ),
+    _contains_text="strpos(CAST({column} AS TEXT), {param}) > 0",
+    _max_with="max({key}), (array_agg({value} ORDER BY {key} DESC NULLS LAST))[1]",
+)
