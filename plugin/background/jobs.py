@@ -132,8 +132,8 @@ def run_history_rebuild(
 ) -> RebuildReport:
     """Rebuild the reconstructed stage history with the active model (journey/rebuild.py),
     after bringing every customer's journey to that model (a recompute, if needed). Every
-    report figure counts by the stage of its moment: they are forgotten, and the recent
-    days built again at once (the worker builds the rest, newest first)."""
+    report figure counts by the stage of its moment: they are forgotten, and the worker
+    builds them again, newest day first (a small store's pages at once)."""
     own = open_store(config.database_path) if db is None else contextlib.nullcontext(db)
     with own as db:
         run_recompute(config, db=db)
@@ -146,8 +146,7 @@ def run_history_rebuild(
             progress=progress,
             still_current=lambda: latest_rule_set_id(db, KIND) == seen,
         )
-        report_figures.forget(db)
-        report_figures.refresh(db, config, now=now_epoch())
+        report_figures.forget(db)  # the worker builds them again, newest day first
         log.info(
             "stage history rebuilt with %s: %d customers, %d transitions",
             active.describe(),
