@@ -198,8 +198,9 @@ def report(
     output: str,
 ) -> None:
     """Print the report NAME (docs/reports.md): a table, or CSV or JSON for scripts."""
+    from plugin.clock import now_epoch
+    from plugin.reports.aggregates import refresh
     from plugin.reports.catalog import all_reports
-    from plugin.reports.days import ensure_range
     from plugin.reports.ranges import report_filters
     from plugin.reports.text import report_table
     from plugin.store import open_store
@@ -210,9 +211,9 @@ def report(
     config = load_config(config_path)
     filters = report_filters(config, start=start, end=end, sources=sources, item=item)
     with open_store(config.database_path) as db:
-        # Every day of the range counted, however long it takes: a script wants it all.
-        first, last = int(filters.start.timestamp()), int(filters.end.timestamp())
-        ensure_range(db, config, first, last, budget=float("inf"))
+        # Every day of the range built, however long it takes: a script wants it all.
+        first_day = int(filters.start.timestamp()) // 86_400
+        refresh(db, config, now=now_epoch(), budget=float("inf"), down_to=first_day)
         result = reports[name](db, filters)
     if output == "csv":
         click.echo(result.as_csv(), nl=False)
@@ -429,7 +430,7 @@ def rebuild_reports(config_path: str) -> None:
         click.echo(f"\r{done:,} of {total:,} days", nl=False, err=True)
 
     with open_store(config.database_path) as db:
-        done = rebuild(db, now=now_epoch(), progress=progress)
+        done = rebuild(db, config, now=now_epoch(), progress=progress)
     click.echo("", err=True)
     click.echo(
         f"Rebuilt the report figures of {done.days:,} days and {done.tickets:,} tickets "

@@ -152,7 +152,7 @@ def test_check_config_lists_the_migrations_a_new_postgresql_database_awaits(
         postgres_cluster.drop_database("check_config_empty")
     assert result.returncode == 0, result.stderr
     assert f"PostgreSQL {url}: reachable" in result.stdout
-    assert "schema version 0, 1 migration(s) to apply at start-up: 00" in result.stdout
+    assert "schema version 0, 2 migration(s) to apply at start-up: 00" in result.stdout
 
 
 def test_check_config_says_when_postgresql_cannot_be_reached(tmp_path):

@@ -30,11 +30,10 @@ from plugin.journey.active_model import (
 )
 from plugin.journey.rebuild import RebuildReport, rebuild_history
 from plugin.journey.recompute import RecomputeReport, recompute
-from plugin.reports.aggregates import refresh as refresh_reports
+from plugin.reports import aggregates as report_figures
 from plugin.store import open_store
 from plugin.store.customers import count_customers
 from plugin.store.journeys import mark_aged_journeys, record_model, recorded_model
-from plugin.store.report_days import forget_days
 from plugin.store.rule_sets import latest_rule_set_id
 from plugin.store.sync_state import notices_by_source, replace_notices
 from plugin.store.touchpoints import merge_inbox
@@ -44,9 +43,6 @@ log = logging.getLogger("journeydesk.jobs")
 TIMELINE = "views written to timelines"
 """How the sync summary names the article views written back to the desk."""
 
-REPORT_PREPARE_SECONDS = 120
-"""How long the demo spends counting the reports' daily sums before it serves (a demo desk
-takes a few seconds; a bigger store leaves the rest to the worker)."""
 JOURNEY_MAX_AGE_SECONDS = 86_400
 """The worker recomputes a journey at least this often: time-based facts (days since
 purchase, until renewal) move on although none of the customer's data changed."""
@@ -135,8 +131,9 @@ def run_history_rebuild(
     config: Config, *, db=None, progress: Callable[[int], None] | None = None
 ) -> RebuildReport:
     """Rebuild the reconstructed stage history with the active model (journey/rebuild.py),
-    after bringing every customer's journey to that model (a recompute, if needed). The
-    reports' daily sums count tickets by the stage of their day: they are counted again."""
+    after bringing every customer's journey to that model (a recompute, if needed). Every
+    report figure counts by the stage of its moment: they are forgotten, and the worker
+    builds them again, newest day first (a small store's pages at once)."""
     own = open_store(config.database_path) if db is None else contextlib.nullcontext(db)
     with own as db:
         run_recompute(config, db=db)
@@ -149,7 +146,7 @@ def run_history_rebuild(
             progress=progress,
             still_current=lambda: latest_rule_set_id(db, KIND) == seen,
         )
-        forget_days(db)
+        report_figures.forget(db)  # the worker builds them again, newest day first
         log.info(
             "stage history rebuilt with %s: %d customers, %d transitions",
             active.describe(),
@@ -232,25 +229,26 @@ def scheduled_recompute(config: Config) -> None:
 
 
 def scheduled_report_refresh(config: Config) -> None:
-    """The worker's refresh of the reports' pre-aggregates (lease holder only); never
-    raises: a failed refresh leaves the previous figures for the next run to catch up."""
+    """The worker's refresh of the report figures (plugin/reports/aggregates.py: what
+    changed, then days not built yet within its budget), lease holder only; never raises:
+    a failed refresh leaves the previous figures for the next run to catch up."""
     if not lease_for(config).held():
         return
     try:
         with open_store(config.database_path) as db:
-            refresh_reports(db, now=now_epoch())
+            done = report_figures.refresh(db, config, now=now_epoch())
     except Exception as exc:
         log.error("refreshing the report figures failed: %s", exc)
+        return
+    if done.left:
+        log.info("reports: %d days built, %d left for the next runs", done.days, done.left)
 
 
 def prepare_report_figures(config: Config) -> None:
-    """Bring every report figure up to now at once (the demo after seeding, so Reports is
+    """Build every report figure up to now at once (the demo after seeding, so Reports is
     full from the first page; the worker keeps them current after that)."""
-    from plugin.reports.days import refresh_days
-
     with open_store(config.database_path) as db:
-        refresh_reports(db, now=now_epoch())
-        refresh_days(db, config, budget=REPORT_PREPARE_SECONDS)
+        report_figures.refresh(db, config, now=now_epoch(), budget=float("inf"))
 
 
 def scheduled_merge(config: Config) -> None:
@@ -336,28 +334,6 @@ def scheduled_sla_push(config: Config) -> None:
     if report and (report.sent or report.retrying or report.failed):
         log.info(
             "SLA push: %d sent, %d retrying, %d failed", report.sent, report.retrying, report.failed
-        )
-
-
-def scheduled_report_days(config: Config) -> None:
-    """Keep the reports' daily sums current (plugin/reports/days.py), in the lease holder
-    only, within a time budget per run; never raises."""
-    from plugin.reports.days import refresh_days
-
-    if not lease_for(config).held():
-        return
-    try:
-        with open_store(config.database_path) as db:
-            upkeep = refresh_days(db, config)
-    except Exception as exc:
-        log.error("computing the reports' daily sums failed: %s", exc)
-        return
-    if upkeep.left:
-        log.info(
-            "reports: %d days counted in %.0f s, %d left for the next runs",
-            upkeep.computed,
-            upkeep.seconds,
-            upkeep.left,
         )
 
 

@@ -17,8 +17,6 @@ MERGE_SECONDS = 5
 OUTREACH_DELIVERY_SECONDS = 60
 SLA_PUSH_SECONDS = 60
 """Pending SLA updates (retries, a crash's leftovers) are pushed at least this often."""
-REPORT_DAYS_MINUTES = 10
-"""The reports' daily sums: today's and yesterday's are counted again this often."""
 JOURNEY_NOTES_SECONDS = 60
 """Journey notes of new tickets (from syncs, and retries) are posted at least this often."""
 OUTREACH_RULES_MINUTES = 5
@@ -53,7 +51,6 @@ def build_scheduler(
         (jobs.scheduled_merge, "merge-inbox", {"seconds": MERGE_SECONDS}),
         (jobs.scheduled_delivery, "outreach-deliver", {"seconds": OUTREACH_DELIVERY_SECONDS}),
         (jobs.scheduled_sla_push, "sla-push", {"seconds": SLA_PUSH_SECONDS}),
-        (jobs.scheduled_report_days, "report-days", {"minutes": REPORT_DAYS_MINUTES}),
         (jobs.scheduled_journey_notes, "journey-notes", {"seconds": JOURNEY_NOTES_SECONDS}),
         (jobs.scheduled_report_refresh, "report-refresh", {"minutes": REFRESH_MINUTES}),
     ):

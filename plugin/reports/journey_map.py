@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from plugin.reports.aggregates import figures_for
 from plugin.reports.figures import (
     epoch_range,
     median_of_counts,
@@ -29,7 +30,7 @@ from plugin.store.journey_reports import (
 )
 from plugin.store.report_aggregates import (
     articles_before_tickets,
-    ticket_csat,
+    ticket_sums,
     touchpoint_volumes,
 )
 
@@ -76,13 +77,19 @@ def _moments(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 def journey_map_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
     desks = filters.sources
+    missing = figures_for(db, filters.config, start, end)
     customers = {r["stage"]: r["customers"] for r in current_stage_counts(db, desks=desks)}
     stays: dict[str, list[int]] = defaultdict(list)
     for stay in stage_stays(db, start=start, end=end, desks=desks):
         if stay["seconds"] is not None:
             stays[stay["stage"]].append(stay["seconds"])
     touchpoints = _per_stage_touchpoints(touchpoint_volumes(db, start=start, end=end, desks=desks))
-    csat = {r["stage"]: r for r in ticket_csat(db, start=start, end=end, desks=desks)}
+    csat = {
+        stage: {"good": good, "rated": rated}
+        for stage, _tickets, good, rated, _targeted, _breached in ticket_sums(
+            db, start=start, end=end, by="stage", sources=desks
+        )
+    }
     effort = {stage: m["effort"] for stage, m in effort_histograms(db, filters).items()}
     pains: dict[str, list[str]] = defaultdict(list)
     for article in articles_before_tickets(
@@ -123,6 +130,7 @@ def journey_map_report(db: Database, filters: Filters) -> Report:
         rows=rows,
         chart=Chart("bar", x="stage", series=("customers",), title="Customers per stage now"),
         notes=(
+            *missing,
             "Stages in journey order with their phase. Customers: now; every other figure: "
             "the date range, by the customer's stage when "
             "it happened (the last stage change at or before it; the current stage when "

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from plugin.errors import InvalidInput
+from plugin.reports.aggregates import figures_for
 from plugin.reports.common import epochs, ratio, stage_labels
-from plugin.reports.days import ensure_range, missing_note
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.store.report_days import article_sums
+from plugin.store.report_aggregates import article_sums
 from plugin.store.reports import article_titles, tickets_after_article
 
 SHOWN = 25
@@ -24,7 +24,7 @@ FEW_VIEWS = 20
 @register("pain-points")
 def pain_points(db: Database, filters: Filters) -> Report:
     start, end = epochs(filters)
-    left = ensure_range(db, filters.config, start, end)
+    missing = figures_for(db, filters.config, start, end)
     outcomes = article_sums(db, start=start, end=end, sources=filters.sources)
     views = sum(row[2] for row in outcomes)
     followed = sum(row[3] for row in outcomes)
@@ -50,7 +50,7 @@ def pain_points(db: Database, filters: Filters) -> Report:
             }
         )
     notes = [
-        *missing_note(left),
+        *missing,
         f"Baseline: {_percent(baseline)} of all {views:,} article views in the range were "
         f"followed by a ticket from the same customer within 24 h ({followed:,} views).",
         "Views count every locale of an article as that article; a view followed by several "

@@ -5,14 +5,12 @@ stage the customer was in when the ticket was opened (`tickets`), by channel
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlite_utils import Database
 
-from connectors.records import CustomerRef, Ticket
-from plugin import clock
-from plugin.config import Config
+from plugin.reports.aggregates import figures_for
 from plugin.reports.common import (
     epochs,
     in_journey_order,
@@ -22,12 +20,9 @@ from plugin.reports.common import (
     to_epoch_day,
     weeks_between,
 )
-from plugin.reports.days import ensure_range, missing_note
 from plugin.reports.report import Chart, Column, Filters, Report, register
-from plugin.sla.business_hours import BusinessCalendar
-from plugin.sla.targets import BREACHED, RUNNING, evaluate
-from plugin.store import loads_stored
-from plugin.store.report_days import ticket_sums, time_counts
+from plugin.store.journey_reports import DAY
+from plugin.store.report_aggregates import ticket_sums, time_counts
 
 MEASURES = (
     Column("tickets", "Tickets", "tickets opened in the range (deleted ones left out)"),
@@ -79,7 +74,7 @@ def measures(
     week_channel), from the daily sums; and a note naming days not counted yet. Without
     `with_times` the medians are left out (None): they cost the most to read."""
     start, end = epochs(filters)
-    left = ensure_range(db, filters.config, start, end)
+    missing = figures_for(db, filters.config, start, end)
     times: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for group, measure, minutes, count in (
         time_counts(db, start=start, end=end, by=by, sources=filters.sources) if with_times else ()
@@ -97,7 +92,7 @@ def measures(
             "csat": ratio(good, rated),
             "csat_rated": rated,
         }
-    return result, missing_note(left)
+    return result, missing
 
 
 EMPTY = {
@@ -108,44 +103,6 @@ EMPTY = {
     "csat": None,
     "csat_rated": 0,
 }
-
-
-def sla_outcome(ticket: dict[str, Any], calendar: BusinessCalendar | None, now: Any) -> str | None:
-    """ "breached", "met", or None (no target, or a clock still running within it)."""
-    targets = loads_stored(ticket["targets"]) if ticket["targets"] else {}
-    first = targets.get("first_response_minutes") if targets else None
-    resolution = targets.get("resolution_minutes") if targets else None
-    if first is None and resolution is None:
-        return None
-    record = Ticket(
-        id=ticket["id"],
-        requester=CustomerRef(source_id="-"),
-        subject="",
-        created_at=clock.from_epoch(ticket["created_at"]),
-        updated_at=clock.from_epoch(ticket["updated_at"]),
-        status=ticket["status"],
-        solved_at=clock.from_epoch(ticket["solved_at"]),
-        first_response_at=clock.from_epoch(ticket["first_response_at"]),
-    )
-    result = evaluate(record, first, resolution, calendar, now)
-    if result.breached:
-        return BREACHED
-    if RUNNING in (result.first_response.state, result.resolution.state):
-        return None
-    return "met"
-
-
-def calendars(config: Config | None) -> Callable[[str], BusinessCalendar | None]:
-    """Each desk's SLA calendar by connector name (None: calendar minutes)."""
-    cache: dict[str, BusinessCalendar | None] = {}
-
-    def calendar(source: str) -> BusinessCalendar | None:
-        if source not in cache:
-            connector = config.connector(source) if config else None
-            cache[source] = connector.business_calendar() if connector else None
-        return cache[source]
-
-    return calendar
 
 
 NOTES = (
@@ -209,7 +166,7 @@ def tickets_over_time(db: Database, filters: Filters) -> Report:
     ordered = sorted({key.partition("|")[2] for key in by_channel})
     rows = []
     for week in weeks_between(*epochs(filters)):
-        epoch = str(to_epoch_day(week))
+        epoch = str(to_epoch_day(week) // DAY)
         row: dict[str, Any] = {"week": week, **weekly.get(epoch, EMPTY)}
         for channel in ordered:
             row[f"tickets_{channel}"] = by_channel.get(f"{epoch}|{channel}", EMPTY)["tickets"]

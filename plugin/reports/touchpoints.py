@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sqlite_utils import Database
 
+from plugin.reports.aggregates import figures_for
 from plugin.reports.figures import (
     epoch_range,
     median_of_counts,
@@ -45,6 +46,7 @@ def _order(touchpoint: str) -> tuple[int, str]:
 @register("touchpoints")
 def touchpoints_report(db: Database, filters: Filters) -> Report:
     start, end = epoch_range(filters)
+    missing = figures_for(db, filters.config, start, end)
     found = touchpoint_volumes(db, start=start, end=end, desks=filters.sources)
     stages = stages_in_order(r["stage"] for r in found)
     by_touchpoint: dict[str, dict] = defaultdict(lambda: {"volume": 0, "followed": 0})
@@ -100,6 +102,7 @@ def touchpoints_report(db: Database, filters: Filters) -> Report:
             title="Touchpoints by stage",
         ),
         notes=(
+            *missing,
             STAGE_NOTE,
             "Searches leave out clicks on a result (the same search); tickets count at their "
             "creation, outreach when sent (team alerts by webhook left out). A ticket followed "
@@ -128,6 +131,7 @@ def effort_histograms(db: Database, filters: Filters) -> dict[str, dict[str, dic
 
 @register("effort")
 def effort_report(db: Database, filters: Filters) -> Report:
+    missing = figures_for(db, filters.config, *epoch_range(filters))
     by_stage = effort_histograms(db, filters)
     rows = []
     for stage in stages_in_order(by_stage):
@@ -175,6 +179,7 @@ def effort_report(db: Database, filters: Filters) -> Report:
         rows=rows,
         chart=Chart("bar", x="stage", series=("effort",), title="Median customer effort"),
         notes=(
+            *missing,
             "Customer effort = reads and contacts before resolution: "
             + EFFORT_FORMULA
             + ". Lower is better.",

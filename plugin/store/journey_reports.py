@@ -1,10 +1,11 @@
 """The reads behind the outreach-outcome and journey-map reports (plugin/reports/), and
-the definitions the pre-aggregates share (store/report_aggregates.py holds the touchpoint,
-effort, CSAT and pain-point figures). Each answers for a date range [start, end) and, when
-`desks` is not empty, for those desks only.
+the definitions every report shares (store/report_aggregates.py holds the pre-aggregated
+figures, store/reports.py the other report reads). Each answers for a date range
+[start, end) and, when `desks` is not empty, for those desks only.
 
 "By stage" is the customer's stage when the event happened: the last stage_history entry
-at or before that moment, else the customer's current stage (`stage_at_sql`).
+at or before that moment, else the customer's current stage (`stage_at_sql`, the one
+definition every report and figure uses).
 
 Touchpoints counted (merged history; the inbox joins it within seconds):
 - article views: touchpoints of type article_view;

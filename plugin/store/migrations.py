@@ -797,3 +797,57 @@ def reconstructed_stage_history(db: Database) -> None:
         ALTER TABLE stage_history ADD COLUMN reconstructed INTEGER NOT NULL DEFAULT 0;
         """,
     )
+
+
+@migrations(name="0024_one_report_machinery")
+def one_report_machinery(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- One machinery keeps every report figure (plugin/reports/aggregates.py, owned by
+        -- store/report_aggregates.py): built newest day first within a budget per run,
+        -- then kept up to date from what changed. 0023's ledger of counted days goes; its
+        -- day tables stay (ticket and time sums per day, stage and channel; article views)
+        -- but are counted from ticket_facts, by day number (epoch // 86400) like 0022's.
+        -- Every figure is derived: all are emptied and counted again by the next refresh.
+        DROP TABLE report_days;
+        DELETE FROM report_ticket_days;
+        DELETE FROM report_time_days;
+        DELETE FROM report_article_days;
+        DELETE FROM touchpoint_days;
+        DELETE FROM ticket_days;
+        DELETE FROM report_state;
+        -- built_from: the oldest UTC day built so far (NULL: nothing yet);
+        -- stage_history_id: the stage history seen by then (later entries restage events).
+        ALTER TABLE report_state ADD COLUMN built_from INTEGER;
+        ALTER TABLE report_state ADD COLUMN stage_history_id INTEGER NOT NULL DEFAULT 0;
+        -- One row per ticket not deleted (with or without a known customer): 0022's facts
+        -- and what the ticket reports need. Times are in 10%-wide minute bins; sla: met,
+        -- breached, running (a clock still within its target) or NULL (no target);
+        -- sla_check_at: when a running clock runs out (the outcome is made again then).
+        DROP TABLE ticket_facts;
+        CREATE TABLE ticket_facts (
+            source TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            customer_id INTEGER,
+            created_at INTEGER NOT NULL,
+            solved_at INTEGER,
+            stage TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            csat TEXT,
+            first_response_minutes REAL,
+            resolution_minutes REAL,
+            sla TEXT,
+            sla_check_at INTEGER,
+            views INTEGER NOT NULL DEFAULT 0,
+            searches INTEGER NOT NULL DEFAULT 0,
+            contacts INTEGER NOT NULL DEFAULT 0,
+            read_before TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (source, ticket_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX ticket_facts_created ON ticket_facts(created_at);
+        CREATE INDEX ticket_facts_solved ON ticket_facts(solved_at) WHERE solved_at IS NOT NULL;
+        CREATE INDEX ticket_facts_sla_check ON ticket_facts(sla_check_at)
+            WHERE sla_check_at IS NOT NULL;
+        """,
+    )

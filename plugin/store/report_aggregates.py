@@ -1,26 +1,30 @@
-"""Pre-aggregated report figures: touchpoints per day, desk, stage and kind
-(`touchpoint_days`), and one row of facts per ticket (`ticket_facts`), so that the
-touchpoint, effort and journey-map reports read thousands of rows for a 90-day range
-instead of millions of touchpoints.
+"""The reports' pre-aggregated figures, kept by plugin/reports/aggregates.py, so that a
+report over 90 days reads thousands of rows instead of millions of touchpoints and tickets:
 
-Made from the history by `rebuild_days` (whole UTC days: deleted and made again in one
-transaction) and `rebuild_ticket_facts`; kept fresh by `refresh` (the worker, every few
-minutes): the last `SETTLE_DAYS` days again (a ticket may still follow a touchpoint, a
-rating still come), plus the days of touchpoints written since the last refresh (a late
-sync) and of tickets new since (with the day before: the views they follow), and the
-facts of the tickets changed at the desk since (solved, rated, deleted). `rebuild` makes everything
-again (after a stage-history rebuild, or `journeydesk rebuild-reports`), a week at a time.
+- `touchpoint_days`: touchpoints per UTC day, desk, stage and kind, with those followed by
+  a ticket; `report_article_days`: article views per day and article, with those
+  followed by a ticket (pain points);
+- `ticket_facts`: one row per ticket (stage when opened, channel, CSAT, times, SLA
+  outcome, effort, articles read before it), and the day sums counted from it:
+  `report_ticket_days` and `report_time_days` (by the day opened, stage and channel),
+  `ticket_days` (articles read before, by the day opened; effort histograms, by the day
+  solved, so medians are exact);
+- `report_state`: what the figures cover (touchpoints up to an id, refreshed when, built
+  back to which day).
+
+Days are day numbers (epoch // 86400). A day's touchpoint figures are made again whole
+(`rebuild_days`); facts are made again per ticket and the days they touch counted again.
 The counting reads outside any transaction; only the swap of the rows holds the write
 lock, so other writers wait well under a second each time.
 
-Definitions (plugin/store/journey_reports.py's module doc): touchpoints, "followed by a
-ticket" (the same customer opened one within 24 h), stage (`stage_at_sql`), effort (views,
+Definitions (store/journey_reports.py's module doc): touchpoints, "followed by a ticket"
+(the same customer opened one within 24 h), stage (`stage_at_sql`), effort (views,
 searches and tickets in the 7 days up to a ticket's solving).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -33,14 +37,13 @@ from plugin.store.journey_reports import (
     stage_at_sql,
 )
 
-SETTLE_DAYS = 0
-"""Days before today made again at every refresh besides those new data touched (today is
-always made again). None needed: a new ticket remakes its day and the day before (the
-views it follows), a late touchpoint its day."""
 CHANGE_MARGIN_SECONDS = DAY
 """Tickets changed at the desk this long before the last refresh are looked at again (a
 desk's clock and a sync's delay)."""
-REBUILD_DAYS_PER_TRANSACTION = 7
+DAYS_PER_TRANSACTION = 7
+"""A build makes this many days at a time (one swap of their rows)."""
+MONDAY_OFFSET = 3
+"""Day 0 (1970-01-01) was a Thursday: (day + 3) is a whole number of weeks after a Monday."""
 
 
 def _followed(customer: str, at: str) -> str:
@@ -65,35 +68,97 @@ _EVENTS = (
 )
 """(customer_id, at, desk, touchpoint) of every touchpoint in [:start, :end)."""
 
+_ARTICLE_VIEWS = (
+    # One seek per known article in the popularity index (it leads with the article), so
+    # a day costs its own views.
+    "SELECT :day, v.article_source, v.article_id, count(*) "
+    "FROM (SELECT DISTINCT source, group_id FROM articles) a "
+    "CROSS JOIN touchpoints v INDEXED BY touchpoints_article_popularity "
+    "ON v.article_source = a.source AND v.article_id = a.group_id "
+    "AND v.type = 'article_view' AND v.occurred_at >= :start AND v.occurred_at < :end "
+    "GROUP BY v.article_source, v.article_id"
+)
+_FOLLOWED_VIEWS = (
+    # From the tickets of that day and the next, the reader's views in the 24 h before
+    # each (a covering index per ticket), each view counted once however many followed.
+    "SELECT article_source, article_id, count(*) FROM ("
+    "SELECT DISTINCT v.id, v.article_source, v.article_id "
+    "FROM tickets t INDEXED BY tickets_created_at "
+    "CROSS JOIN touchpoints v INDEXED BY touchpoints_article_views "
+    f"ON v.customer_id = t.customer_id AND v.occurred_at >= t.created_at - {FOLLOW_SECONDS} "
+    "AND v.occurred_at < t.created_at "
+    f"WHERE t.created_at > :start AND t.created_at <= :end + {FOLLOW_SECONDS} "
+    "AND t.deleted = 0 AND v.type = 'article_view' AND v.occurred_at >= :start "
+    "AND v.occurred_at < :end) GROUP BY article_source, article_id"
+)
+
+
+def _article_days(db: Database, first_day: int, last_day: int) -> list[tuple]:
+    """(day, article source, article id, views, followed) of each day, counted a day at a
+    time (each query then reads one day of views)."""
+    rows = []
+    for day in range(first_day, last_day + 1):
+        bounds = {"day": day, "start": day * DAY, "end": (day + 1) * DAY}
+        followed = {
+            (source, article): count
+            for source, article, count in db.conn.execute(_FOLLOWED_VIEWS, bounds)
+        }
+        rows += [
+            (day, source, article, views, followed.get((source, article), 0))
+            for day, source, article, views in db.conn.execute(_ARTICLE_VIEWS, bounds)
+        ]
+    return rows
+
 
 def rebuild_days(db: Database, first_day: int, last_day: int) -> int:
-    """Make `touchpoint_days` of the UTC days first_day..last_day (day numbers) again;
-    returns the rows written. The counting reads outside any transaction (it takes
-    seconds on a big store); only the swap of the days' rows holds the write lock."""
+    """Make the touchpoint and article-view figures of the days first_day..last_day again;
+    returns the rows written. Counted outside any transaction (seconds on a big store);
+    only the swap of the days' rows holds the write lock."""
     start, end = first_day * DAY, (last_day + 1) * DAY
-    rows = db.conn.execute(
+    touchpoints = db.conn.execute(
         f"SELECT at / {DAY}, desk, stage, touchpoint, count(*), sum(followed) FROM ("
         f"SELECT e.at, e.desk, e.touchpoint, {stage_at_sql('e.customer_id', 'e.at')} "
         f"AS stage, {_followed('e.customer_id', 'e.at')} AS followed FROM ({_EVENTS}) e"
         f") GROUP BY at / {DAY}, desk, stage, touchpoint",
         {"start": start, "end": end},
     ).fetchall()
+    articles = _article_days(db, first_day, last_day)
+    days = [first_day, last_day]
     with db.atomic():
-        db.conn.execute(
-            "DELETE FROM touchpoint_days WHERE day >= ? AND day <= ?", [first_day, last_day]
-        )
+        db.conn.execute("DELETE FROM touchpoint_days WHERE day >= ? AND day <= ?", days)
+        db.conn.execute("DELETE FROM report_article_days WHERE day >= ? AND day <= ?", days)
         db.conn.executemany(
             "INSERT INTO touchpoint_days (day, desk, stage, touchpoint, volume, followed) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
+            touchpoints,
         )
-    return len(rows)
+        db.conn.executemany(
+            "INSERT INTO report_article_days (day, article_source, article_id, views, "
+            "followed) VALUES (?, ?, ?, ?, ?)",
+            articles,
+        )
+    return len(touchpoints) + len(articles)
 
 
-_FACT_COLUMNS = (
-    "source, ticket_id, customer_id, created_at, solved_at, stage, csat, views, searches, "
-    "contacts, read_before"
+FACT_COLUMNS = (
+    "source",
+    "ticket_id",
+    "customer_id",
+    "created_at",
+    "solved_at",
+    "stage",
+    "channel",
+    "csat",
+    "first_response_minutes",
+    "resolution_minutes",
+    "sla",
+    "sla_check_at",
+    "views",
+    "searches",
+    "contacts",
+    "read_before",
 )
+"""The columns of `ticket_facts`, in the order a fact tuple gives them."""
 
 
 def _effort_count(alias: str, condition: str, table: str = "touchpoints") -> str:
@@ -101,66 +166,95 @@ def _effort_count(alias: str, condition: str, table: str = "touchpoints") -> str
     index = "touchpoints_article_views" if table == "touchpoints" else "tickets_customer"
     at = "occurred_at" if table == "touchpoints" else "created_at"
     return (
-        f"CASE WHEN t.solved_at IS NULL THEN 0 ELSE (SELECT count(*) FROM {table} {alias} "
-        f"INDEXED BY {index} WHERE {alias}.customer_id = t.customer_id "
+        f"CASE WHEN t.solved_at IS NULL OR t.customer_id IS NULL THEN 0 ELSE (SELECT count(*) "
+        f"FROM {table} {alias} INDEXED BY {index} WHERE {alias}.customer_id = t.customer_id "
         f"AND {alias}.{at} >= t.solved_at - {EFFORT_WINDOW_SECONDS} "
         f"AND {alias}.{at} <= t.solved_at AND {condition}) END"
     )
 
 
-_FACTS = (
-    "SELECT t.source, t.id, t.customer_id, t.created_at, t.solved_at, "
-    f"{stage_at_sql('t.customer_id', 't.created_at')}, t.csat_score, "
+_TICKETS = (
+    "SELECT t.source, t.id AS ticket_id, t.customer_id, t.created_at, t.solved_at, "
+    f"{stage_at_sql('t.customer_id', 't.created_at')} AS stage, "
+    "coalesce(t.channel, 'unknown') AS channel, t.csat_score AS csat, t.first_response_at, "
+    "t.updated_at, t.status, d.targets, "
     + _effort_count("v", "v.type = 'article_view'")
-    + ", "
+    + " AS views, "
     + _effort_count("s", "s.type = 'search' AND s.article_id IS NULL")
-    + ", "
+    + " AS searches, "
     + _effort_count("c", "c.deleted = 0", table="tickets")
-    + ", (SELECT coalesce(json_group_array(json_array(r.article_source, r.article_id, "
-    "r.title)), '[]') FROM (SELECT v.article_source, v.article_id, max(v.article_title) "
-    "AS title FROM touchpoints v INDEXED BY touchpoints_article_views "
+    + " AS contacts, (SELECT coalesce(json_group_array(json_array(r.article_source, "
+    "r.article_id, r.title)), '[]') FROM (SELECT v.article_source, v.article_id, "
+    "max(v.article_title) AS title FROM touchpoints v INDEXED BY touchpoints_article_views "
     "WHERE v.customer_id = t.customer_id AND v.type = 'article_view' "
     f"AND v.occurred_at >= t.created_at - {FOLLOW_SECONDS} AND v.occurred_at <= t.created_at "
-    "GROUP BY v.article_source, v.article_id) r) "
-    "FROM tickets t {index} WHERE {where} AND t.deleted = 0 AND t.customer_id IS NOT NULL"
+    "GROUP BY v.article_source, v.article_id) r) AS read_before "
+    "FROM tickets t {index} LEFT JOIN sla_decisions d ON d.source = t.source "
+    "AND d.ticket_id = t.id WHERE {where} AND t.deleted = 0"
 )
-"""The facts of the tickets `where` selects (a ticket's columns under the alias t)."""
+"""What the facts of the tickets `where` selects are made from (a ticket's columns under
+the alias t): the stored columns, and `first_response_at`, `updated_at`, `status` and the
+SLA decision's `targets` the caller turns into times and an SLA outcome."""
+
+MakeFacts = Callable[[list[dict[str, Any]]], list[tuple]]
+"""Turns `_TICKETS` rows into fact tuples (FACT_COLUMNS): the times in bins, the SLA
+outcome (plugin/reports/aggregates.py)."""
 
 
-def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> int:
-    """Replace the facts `delete` selects by `rows`, then count the days they touch
-    (before and after) again in `ticket_days`."""
-    days = {row[3] // DAY for row in rows} | {row[4] // DAY for row in rows if row[4]}
+def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[Any]) -> set[int]:
+    """Replace the facts `delete` selects by `rows`; returns the days they touch (before
+    and after), whose sums the caller counts again (once, however many batches)."""
+    created, solved = FACT_COLUMNS.index("created_at"), FACT_COLUMNS.index("solved_at")
+    days = {row[created] // DAY for row in rows}
+    days |= {row[solved] // DAY for row in rows if row[solved]}
     with db.atomic():
-        for created, solved in db.conn.execute(
+        for was_created, was_solved in db.conn.execute(
             f"SELECT created_at, solved_at FROM ticket_facts WHERE {delete}", params
         ):
-            days.add(created // DAY)
-            if solved is not None:
-                days.add(solved // DAY)
+            days.add(was_created // DAY)
+            if was_solved is not None:
+                days.add(was_solved // DAY)
         db.conn.execute(f"DELETE FROM ticket_facts WHERE {delete}", params)
         db.conn.executemany(
-            f"INSERT OR REPLACE INTO ticket_facts ({_FACT_COLUMNS}) "
-            f"VALUES ({', '.join('?' for _ in range(11))})",
+            f"INSERT OR REPLACE INTO ticket_facts ({', '.join(FACT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in FACT_COLUMNS)})",
             rows,
         )
+    return days
+
+
+def _count_days(db: Database, days: set[int]) -> None:
     for first, last in day_runs(sorted(days)):
         count_ticket_days(db, first, last)
-    return len(rows)
 
 
-_TICKET_DAYS = (
-    "SELECT created_at / {day}, source, stage, 'csat', csat, count(*), NULL "
+_BY_OPENED = (
     "FROM ticket_facts INDEXED BY ticket_facts_created WHERE created_at >= :start "
-    "AND created_at < :end AND csat IS NOT NULL GROUP BY 1, 2, 3, 5 "
-    "UNION ALL SELECT f.created_at / {day}, f.source, f.stage, 'read', "
+    "AND created_at < :end"
+)
+_TICKET_SUMS = (
+    f"SELECT created_at / {DAY}, source, stage, channel, count(*), "
+    "count(*) FILTER (WHERE csat = 'good'), count(*) FILTER (WHERE csat IN ('good', 'bad')), "
+    "count(*) FILTER (WHERE sla IN ('met', 'breached')), count(*) FILTER (WHERE sla = "
+    f"'breached') {_BY_OPENED} GROUP BY 1, 2, 3, 4"
+)
+_TIME_COUNTS = " UNION ALL ".join(
+    f"SELECT created_at / {DAY}, source, stage, channel, '{measure}', {column}, count(*) "
+    f"{_BY_OPENED} AND {column} IS NOT NULL GROUP BY 1, 2, 3, 4, 6"
+    for measure, column in (
+        ("first_response", "first_response_minutes"),
+        ("resolution", "resolution_minutes"),
+    )
+)
+_HISTOGRAMS = (
+    f"SELECT f.created_at / {DAY}, f.source, f.stage, 'read', "
     "(r.value ->> 0) || char(9) || (r.value ->> 1), count(*), max(r.value ->> 2) "
     "FROM ticket_facts f INDEXED BY ticket_facts_created, json_each(f.read_before) r "
     "WHERE f.created_at >= :start AND f.created_at < :end GROUP BY 1, 2, 3, 5 "
     + " ".join(
-        f"UNION ALL SELECT solved_at / {{day}}, source, stage, '{measure}', {value}, count(*), "
+        f"UNION ALL SELECT solved_at / {DAY}, source, stage, '{measure}', {value}, count(*), "
         "NULL FROM ticket_facts INDEXED BY ticket_facts_solved WHERE solved_at >= :start "
-        "AND solved_at < :end GROUP BY 1, 2, 3, 5"
+        "AND solved_at < :end AND customer_id IS NOT NULL GROUP BY 1, 2, 3, 5"
         for measure, value in (
             ("effort", "views + searches + contacts"),
             ("views", "views"),
@@ -168,30 +262,39 @@ _TICKET_DAYS = (
             ("contacts", "contacts"),
         )
     )
-).format(day=DAY)
+)
 
 
 def count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
-    """`ticket_days` of first_day..last_day again from `ticket_facts`: counted outside any
+    """The day sums of first_day..last_day again from `ticket_facts`: counted outside any
     transaction, swapped in one."""
-    rows = db.conn.execute(
-        _TICKET_DAYS, {"start": first_day * DAY, "end": (last_day + 1) * DAY}
-    ).fetchall()
+    bounds = {"start": first_day * DAY, "end": (last_day + 1) * DAY}
+    sums = db.conn.execute(_TICKET_SUMS, bounds).fetchall()
+    times = db.conn.execute(_TIME_COUNTS, bounds).fetchall()
+    histograms = db.conn.execute(_HISTOGRAMS, bounds).fetchall()
+    days = [first_day, last_day]
     with db.atomic():
-        db.conn.execute(
-            "DELETE FROM ticket_days WHERE day >= ? AND day <= ? AND measure IN "
-            "('csat', 'read', 'effort', 'views', 'searches', 'contacts')",
-            [first_day, last_day],
+        for table in ("report_ticket_days", "report_time_days", "ticket_days"):
+            db.conn.execute(f"DELETE FROM {table} WHERE day >= ? AND day <= ?", days)  # noqa: S608
+        db.conn.executemany(
+            "INSERT INTO report_ticket_days (day, source, stage, channel, tickets, csat_good, "
+            "csat_rated, sla_targeted, sla_breached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sums,
+        )
+        db.conn.executemany(
+            "INSERT INTO report_time_days (day, source, stage, channel, measure, minutes, "
+            "tickets) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            times,
         )
         db.conn.executemany(
             "INSERT INTO ticket_days (day, desk, stage, measure, value, tickets, title) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            histograms,
         )
 
 
 def day_runs(days: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted consecutive days as (first, last) runs."""
+    """Sorted days as (first, last) runs of consecutive days."""
     runs: list[tuple[int, int]] = []
     for day in days:
         if runs and runs[-1][1] == day - 1:
@@ -201,68 +304,137 @@ def day_runs(days: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def rebuild_ticket_facts(db: Database, start: int, end: int) -> int:
+def rebuild_ticket_facts(db: Database, start: int, end: int, make: MakeFacts) -> int:
     """Make the facts of the tickets opened in [start, end) again (deleted tickets lose
     theirs); returns the tickets written. Reads outside the write transaction."""
-    rows = db.conn.execute(
-        _FACTS.format(
+    rows = select_dicts(
+        db,
+        _TICKETS.format(
             index="INDEXED BY tickets_created_at", where="t.created_at >= ? AND t.created_at < ?"
         ),
         [start, end],
-    ).fetchall()
-    return _write_facts(db, rows, delete="created_at >= ? AND created_at < ?", params=[start, end])
+    )
+    facts = make(rows)
+    _count_days(
+        db,
+        _write_facts(db, facts, delete="created_at >= ? AND created_at < ?", params=[start, end]),
+    )
+    return len(facts)
 
 
-def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]]) -> int:
+def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]], make: MakeFacts) -> int:
     """Make the facts of the tickets `keys` ((source, id)) again; a ticket deleted since
     (or gone) loses its facts. Returns the tickets written."""
-    written = 0
+    written, days = 0, set()
     for begin in range(0, len(keys), 500):
         chunk = dumps([list(key) for key in keys[begin : begin + 500]])
         wanted = "(t.source, t.id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
-        rows = db.conn.execute(_FACTS.format(index="", where=wanted), [chunk]).fetchall()
-        written += _write_facts(
+        facts = make(select_dicts(db, _TICKETS.format(index="", where=wanted), [chunk]))
+        days |= _write_facts(
             db,
-            rows,
+            facts,
             delete="(source, ticket_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
             params=[chunk],
         )
+        written += len(facts)
+    _count_days(db, days)  # once: a day's sums take seconds on a big store
     return written
 
 
-def tickets_to_refresh(db: Database, *, changed_since: int) -> list[tuple[str, str, int]]:
-    """(source, id, created_at) of the tickets whose facts may be out of date: changed at
-    the desk since `changed_since` (solved, rated), or whose facts are missing (synced
-    since) or left over (deleted since). One pass over the tickets."""
+def tickets_to_refresh(
+    db: Database, *, changed_since: int, from_day: int, now: int
+) -> list[tuple[str, str, int]]:
+    """(source, id, created_at) of the tickets opened from `from_day` on whose facts may be
+    out of date: changed at the desk since `changed_since` (solved, rated), whose facts are
+    missing (synced since) or left over (deleted since), or whose SLA clock ran out since.
+    One pass over the tickets."""
     return db.conn.execute(
-        "SELECT t.source, t.id, t.created_at FROM tickets t "
-        "WHERE coalesce(t.updated_at, t.created_at) >= ? "
-        "OR (t.deleted = 0 AND t.customer_id IS NOT NULL) != EXISTS (SELECT 1 FROM "
-        "ticket_facts f WHERE f.source = t.source AND f.ticket_id = t.id)",
-        [changed_since],
+        "SELECT t.source, t.id, t.created_at FROM tickets t WHERE t.created_at >= ? AND ("
+        "coalesce(t.updated_at, t.created_at) >= ? OR (t.deleted = 0) != EXISTS (SELECT 1 "
+        "FROM ticket_facts f WHERE f.source = t.source AND f.ticket_id = t.id)) "
+        "UNION SELECT source, ticket_id, created_at FROM ticket_facts "
+        "INDEXED BY ticket_facts_sla_check WHERE sla_check_at <= ?",
+        [from_day * DAY, changed_since, now],
     ).fetchall()
 
 
+_FIRST_AND_LAST = (
+    # One aggregate a query: SQLite reads a min() or max() alone from the index's end,
+    # both at once by scanning it (seconds over 30M touchpoints).
+    ("min", "SELECT min(occurred_at) FROM touchpoints INDEXED BY touchpoints_time"),
+    ("max", "SELECT max(occurred_at) FROM touchpoints INDEXED BY touchpoints_time"),
+    ("min", "SELECT min(created_at) FROM tickets INDEXED BY tickets_created_at"),
+    ("max", "SELECT max(created_at) FROM tickets INDEXED BY tickets_created_at"),
+    # a message is sent when due or later: its plan is a bound, read from an index
+    ("min", "SELECT min(next_attempt_at) FROM outbox INDEXED BY outbox_due WHERE status = 'sent'"),
+)
+
+
 def history_span(db: Database) -> tuple[int, int] | None:
-    """The first and last UTC day holding a touchpoint or a ticket, or None."""
-    first, last = db.conn.execute(
-        "SELECT min(lo), max(hi) FROM ("
-        "SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM touchpoints "
-        "INDEXED BY touchpoints_time "
-        "UNION ALL SELECT min(created_at), max(created_at) FROM tickets "
-        "INDEXED BY tickets_created_at "
-        "UNION ALL SELECT min(sent_at), max(sent_at) FROM outbox)"
-    ).fetchone()
-    return (first // DAY, last // DAY) if first is not None else None
+    """The first and last UTC day holding a touchpoint, a ticket or an outreach message
+    (None when there is none): a few index reads."""
+    found: dict[str, list[int]] = {"min": [], "max": []}
+    for end, sql in _FIRST_AND_LAST:
+        (value,) = db.conn.execute(sql).fetchone()
+        if value is not None:
+            found[end].append(value)
+    if not found["min"]:
+        return None
+    first = min(found["min"])
+    return first // DAY, max(found["max"] or [first]) // DAY
 
 
-def state(db: Database) -> dict[str, int] | None:
-    rows = select_dicts(db, "SELECT touchpoint_id, refreshed_at FROM report_state")
+def count_tickets(db: Database) -> int:
+    """Every ticket in the store: how much building the figures inline would cost."""
+    return db.conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+
+
+def state(db: Database) -> dict[str, Any] | None:
+    """`touchpoint_id`, `stage_history_id`, `refreshed_at` and `built_from` (None before
+    the first build)."""
+    rows = select_dicts(
+        db,
+        "SELECT touchpoint_id, stage_history_id, refreshed_at, built_from FROM report_state",
+    )
     return rows[0] if rows else None
 
 
 def last_touchpoint_id(db: Database) -> int:
     return db.conn.execute("SELECT coalesce(max(id), 0) FROM touchpoints").fetchone()[0]
+
+
+def last_stage_history_id(db: Database) -> int:
+    return db.conn.execute("SELECT coalesce(max(id), 0) FROM stage_history").fetchone()[0]
+
+
+_RESTAGED = (
+    "SELECT customer_id, min(at) AS since FROM stage_history WHERE id > ? GROUP BY customer_id"
+)
+
+
+def restaged_since(
+    db: Database, stage_history_id: int
+) -> tuple[list[int], list[tuple[str, str, int]]]:
+    """What stage history written after `stage_history_id` restages: the UTC days holding
+    touchpoints or tickets of its customers from its earliest entry on, and those tickets
+    ((source, id, created_at)). A recompute's observed moves are at its moment (nothing
+    after it yet); a first computation's replayed past reaches back."""
+    days = {
+        day
+        for (day,) in db.conn.execute(
+            f"SELECT DISTINCT v.occurred_at / {DAY} FROM ({_RESTAGED}) m CROSS JOIN "
+            "touchpoints v INDEXED BY touchpoints_article_views ON v.customer_id = "
+            "m.customer_id AND v.occurred_at >= m.since",
+            [stage_history_id],
+        )
+    }
+    tickets = db.conn.execute(
+        f"SELECT t.source, t.id, t.created_at FROM ({_RESTAGED}) m CROSS JOIN tickets t "
+        "INDEXED BY tickets_customer ON t.customer_id = m.customer_id AND t.created_at >= m.since",
+        [stage_history_id],
+    ).fetchall()
+    days.update(created // DAY for _, _, created in tickets)
+    return sorted(days), tickets
 
 
 def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
@@ -276,14 +448,38 @@ def days_written_since(db: Database, touchpoint_id: int) -> list[int]:
     ]
 
 
-def save_state(db: Database, *, touchpoint_id: int, now: int) -> None:
+def save_state(
+    db: Database, *, touchpoint_id: int, stage_history_id: int, now: int, built_from: int | None
+) -> None:
     with db.atomic():
         db.conn.execute(
-            "INSERT INTO report_state (id, touchpoint_id, refreshed_at) VALUES (1, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET touchpoint_id = excluded.touchpoint_id, "
-            "refreshed_at = excluded.refreshed_at",
-            [touchpoint_id, now],
+            "INSERT INTO report_state (id, touchpoint_id, stage_history_id, refreshed_at, "
+            "built_from) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "touchpoint_id = excluded.touchpoint_id, stage_history_id = "
+            "excluded.stage_history_id, refreshed_at = excluded.refreshed_at, "
+            "built_from = excluded.built_from",
+            [touchpoint_id, stage_history_id, now, built_from],
         )
+
+
+def forget_figures(db: Database) -> None:
+    """Drop every figure counted by stage (all of them) and what they cover: the next
+    refresh builds them again, newest day first. Settled outreach outcomes stay (they do
+    not depend on stages)."""
+    with db.atomic():
+        for table in (
+            "touchpoint_days",
+            "report_article_days",
+            "ticket_facts",
+            "report_ticket_days",
+            "report_time_days",
+            "ticket_days",
+        ):
+            db.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - literals
+        db.conn.execute("UPDATE report_state SET built_from = NULL")
+
+
+# -- reads ------------------------------------------------------------------------------------
 
 
 def _desks(column: str, desks: Sequence[str]) -> tuple[str, list[str]]:
@@ -292,24 +488,24 @@ def _desks(column: str, desks: Sequence[str]) -> tuple[str, list[str]]:
     return f" AND {column} IN ({', '.join('?' for _ in desks)})", list(desks)
 
 
+def _day_range(start: int, end: int) -> list[int]:
+    """The UTC days [start's, end's) (a range counts in whole days)."""
+    return [start // DAY, -(-end // DAY)]
+
+
 def touchpoint_volumes(
     db: Database, *, start: int, end: int, desks: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Per (touchpoint, stage), over the UTC days from `start`'s to the one before `end`'s
-    (a range is counted in whole days): `volume` and `followed`."""
+    """Per (touchpoint, stage), over the UTC days from `start`'s to the one before `end`'s:
+    `volume` and `followed`."""
     where, params = _desks("desk", desks)
     return select_dicts(
         db,
         "SELECT touchpoint, stage, sum(volume) AS volume, sum(followed) AS followed "
         f"FROM touchpoint_days WHERE day >= ? AND day < ?{where} "
         "GROUP BY touchpoint, stage ORDER BY touchpoint, stage",
-        [start // DAY, -(-end // DAY), *params],
+        [*_day_range(start, end), *params],
     )
-
-
-def _day_range(start: int, end: int) -> list[int]:
-    """The UTC days [start's, end's) (a range counts in whole days, as touchpoints do)."""
-    return [start // DAY, -(-end // DAY)]
 
 
 def ticket_histograms(
@@ -323,20 +519,6 @@ def ticket_histograms(
         "SELECT stage, measure, CAST(value AS INTEGER) AS value, sum(tickets) AS tickets "
         "FROM ticket_days WHERE day >= ? AND day < ? AND measure IN "
         f"('effort', 'views', 'searches', 'contacts'){where} GROUP BY stage, measure, value",
-        [*_day_range(start, end), *params],
-    )
-
-
-def ticket_csat(
-    db: Database, *, start: int, end: int, desks: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """Per stage (when opened), of tickets opened in the range: `rated` and `good`."""
-    where, params = _desks("desk", desks)
-    return select_dicts(
-        db,
-        "SELECT stage, sum(tickets) AS rated, coalesce(sum(tickets) FILTER "
-        "(WHERE value = 'good'), 0) AS good FROM ticket_days WHERE day >= ? AND day < ? "
-        f"AND measure = 'csat'{where} GROUP BY stage",
         [*_day_range(start, end), *params],
     )
 
@@ -360,3 +542,52 @@ def articles_before_tickets(
     for row in rows:
         row["article_source"], _, row["article_id"] = row.pop("value").partition("\t")
     return rows
+
+
+GROUPS = {
+    "stage": "stage",
+    "channel": "channel",
+    "week": f"(day - ((day + {MONDAY_OFFSET}) % 7))",
+    "week_channel": f"(day - ((day + {MONDAY_OFFSET}) % 7)) || '|' || channel",
+}
+"""What the ticket sums can be grouped by: name → SQL over the day tables' columns (a
+week is the day number of its Monday)."""
+
+
+def ticket_sums(
+    db: Database, *, start: int, end: int, by: str, sources: Sequence[str] = ()
+) -> list[tuple]:
+    """(group, tickets, good, rated, targeted, breached) of the tickets opened in the
+    range's days."""
+    where, params = _desks("source", sources)
+    return db.execute(
+        f"SELECT {GROUPS[by]} AS g, sum(tickets), sum(csat_good), sum(csat_rated), "  # noqa: S608
+        "sum(sla_targeted), sum(sla_breached) FROM report_ticket_days "
+        f"WHERE day >= ? AND day < ?{where} GROUP BY g",
+        [*_day_range(start, end), *params],
+    ).fetchall()
+
+
+def time_counts(
+    db: Database, *, start: int, end: int, by: str, sources: Sequence[str] = ()
+) -> list[tuple]:
+    """(group, measure, minutes, tickets) of the tickets opened in the range's days."""
+    where, params = _desks("source", sources)
+    return db.execute(
+        f"SELECT {GROUPS[by]} AS g, measure, minutes, sum(tickets) "  # noqa: S608
+        f"FROM report_time_days WHERE day >= ? AND day < ?{where} "
+        "GROUP BY g, measure, minutes",
+        [*_day_range(start, end), *params],
+    ).fetchall()
+
+
+def article_sums(
+    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
+) -> list[tuple[str, str, int, int]]:
+    """(article source, article id, views, followed) over the range's days."""
+    where, params = _desks("article_source", sources)
+    return db.execute(
+        "SELECT article_source, article_id, sum(views), sum(followed) FROM report_article_days "
+        f"WHERE day >= ? AND day < ?{where} GROUP BY article_source, article_id",
+        [*_day_range(start, end), *params],
+    ).fetchall()

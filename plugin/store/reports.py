@@ -1,11 +1,9 @@
-"""Report reads (plugin/reports/): tickets with the stage their customer was in when they
-were opened, stage moves with how long the customer stayed, article views and the tickets
-that followed them. Reads only; every report's arithmetic is in plugin/reports/.
+"""Report reads not pre-aggregated (plugin/reports/): customers per stage, stage moves
+with how long the customer stayed, the tickets that followed an article's views. Reads
+only; every report's arithmetic is in plugin/reports/.
 
-"The stage when the ticket was opened" is answered once, here (`STAGE_AT`): the last
-stage-history entry at or before that moment; when the customer's history starts after
-it, the stage the first later entry moved them from (or into, for a first placement);
-when there is no history at all, the current stage.
+"The stage when" is answered in one place for every report and figure:
+store/journey_reports.py's `stage_at_sql`.
 """
 
 from __future__ import annotations
@@ -16,25 +14,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-DAY = 86_400
-FOLLOW_SECONDS = DAY
-"""A view is "followed by a ticket" when the same customer opens one within 24 h."""
-
-STAGE_AT = """coalesce(
-  (SELECT h.to_stage FROM stage_history h WHERE h.customer_id = {customer} AND h.at <= {at}
-   ORDER BY h.at DESC, h.id DESC LIMIT 1),
-  (SELECT coalesce(h.from_stage, h.to_stage) FROM stage_history h
-   WHERE h.customer_id = {customer} AND h.at > {at} ORDER BY h.at, h.id LIMIT 1),
-  (SELECT j.stage FROM customer_journeys j WHERE j.customer_id = {customer}))"""
+from plugin.store.journey_reports import FOLLOW_SECONDS, stage_at_sql
 
 
-def stage_at_sql(customer: str, at: str) -> str:
-    """The SQL expression of a customer's stage at a moment (columns or parameters)."""
-    return STAGE_AT.format(customer=customer, at=at)
-
-
-def stage_at(db: Database, customer_id: int, at: int) -> str | None:
-    """The stage `customer_id` was in at `at` (epoch seconds), None when unknown."""
+def stage_at(db: Database, customer_id: int, at: int) -> str:
+    """The stage `customer_id` was in at `at` (epoch seconds): `stage_at_sql`'s rule."""
     return db.execute(f"SELECT {stage_at_sql('?1', '?2')}", [customer_id, at]).fetchone()[0]
 
 
@@ -42,34 +26,6 @@ def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
     if not values:
         return "", []
     return f" AND {column} IN ({', '.join('?' for _ in values)})", list(values)
-
-
-def report_tickets(
-    db: Database, *, start: int, end: int, sources: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """The tickets opened in [start, end) (not deleted), with their customer's stage then
-    and their SLA decision's targets (JSON text, None without a decision)."""
-    where, params = _in("t.source", sources)
-    cursor = db.execute(
-        "SELECT t.source, t.id, t.customer_id, t.created_at, t.updated_at, t.status, "
-        "t.channel, t.first_response_at, t.solved_at, t.csat_score, "
-        f"{stage_at_sql('t.customer_id', 't.created_at')} AS stage, d.targets "
-        "FROM tickets t LEFT JOIN sla_decisions d ON d.source = t.source AND d.ticket_id = t.id "
-        f"WHERE t.created_at >= ? AND t.created_at < ? AND t.deleted = 0{where} "
-        "ORDER BY t.created_at, t.source, t.id",
-        [start, end, *params],
-    )
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
-def count_tickets_between(db: Database, start: int, end: int) -> int:
-    """Tickets (deleted ones too) created in [start, end): what counting those days costs."""
-    return db.execute(
-        "SELECT count(*) FROM tickets INDEXED BY tickets_created_at "
-        "WHERE created_at >= ? AND created_at < ?",
-        [start, end],
-    ).fetchone()[0]
 
 
 def customers_per_stage(db: Database, sources: Sequence[str] = ()) -> dict[str, int]:

@@ -423,3 +423,93 @@ def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
     ).fetchone()
     rows = {r["key"]: r for r in run(db, "touchpoints").rows}
     assert rows["article_view"]["volume"] == views > 0
+
+
+def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seeded_demo, tmp_path):
+    """The figures count each ticket by the stage of its moment: after the history is
+    rebuilt with a new model, the reports count by the new history (recomputed here from
+    the stored history in plain Python), not by the stages the figures were built with."""
+    import sqlite3
+    from datetime import timedelta
+
+    from plugin.background.jobs import prepare_report_figures, run_history_rebuild
+    from plugin.journey.active_model import config_model, save_model
+    from plugin.journey.editing import definitions_of
+    from plugin.reports.catalog import all_reports
+    from tests.helpers.copies import private_copy
+
+    config = private_copy(seeded_demo, tmp_path)
+
+    def expected_tickets_by_stage() -> Counter:
+        conn = sqlite3.connect(config.database_path)
+        try:
+            moves = defaultdict(list)
+            for customer, at, stage in conn.execute(
+                "SELECT customer_id, at, to_stage FROM stage_history ORDER BY at, id"
+            ):
+                moves[customer].append((at, stage))
+            current = dict(conn.execute("SELECT customer_id, stage FROM customer_journeys"))
+            tickets = conn.execute(
+                "SELECT customer_id, created_at FROM tickets WHERE deleted = 0 "
+                "AND created_at >= ? AND created_at < ?",
+                [START, END],
+            ).fetchall()
+        finally:
+            conn.close()
+        found = Counter()
+        for customer, created in tickets:
+            before = [stage for at, stage in moves.get(customer, []) if at <= created]
+            found[before[-1] if before else current.get(customer, "unknown")] += 1
+        return found
+
+    def reported_tickets_by_stage() -> Counter:
+        db = open_db(config.database_path)
+        try:
+            with clock.moved_to(ANCHOR, frozen=True):
+                rows = all_reports()["tickets"](db, filters_of_range()).rows
+        finally:
+            db.conn.close()
+        return Counter({row["stage_key"]: row["tickets"] for row in rows if row["tickets"]})
+
+    prepare_report_figures(config)
+    before = expected_tickets_by_stage()
+    assert reported_tickets_by_stage() == before
+    definitions = definitions_of(config_model(config))
+    definitions["stages"][1]["when"]["all"][0]["value"] = 20  # onboarding: 20 days, not 45
+    with clock.moved_to(ANCHOR + timedelta(minutes=1), frozen=True):
+        db = open_db(config.database_path)
+        save_model(db, definitions, created_by="Ana", note="", now=clock.now_epoch())
+        db.conn.close()
+    with clock.moved_to(ANCHOR + timedelta(minutes=2), frozen=True):
+        run_history_rebuild(config)
+    after = expected_tickets_by_stage()
+    assert after != before  # the new model dates the stages of these tickets differently
+    assert reported_tickets_by_stage() == after
+
+
+def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(tmp_path):
+    """Stage history written after the figures were built (a first computation replaying
+    a customer's past) makes that customer's touchpoints count by the new stages."""
+    from plugin.store.journeys import JourneyRow, save_journeys
+
+    db = open_db(tmp_path / "restaged.db")
+    history = generate(db, seed=5, customers=8)
+    refresh(db, now=END)
+    last_move = {m[0]: m[3] for m in sorted(history.moves, key=lambda m: m[3])}
+    cid, at, _ = next(
+        v
+        for v in history.views
+        if START + 5 * DAY <= v[1] < END - 5 * DAY and last_move[v[0]] < v[1] - 3600
+    )
+    current = history.stage_at(cid, END + 10**9)  # after the customer's last move
+    moved_to = next(s for s in ("advocacy", "awareness") if s != current)
+    save_journeys(db, [JourneyRow(cid, moved_to, [], [])], now=at - 3600)
+    db.conn.commit()
+    history.moves.append((cid, current, moved_to, at - 3600))
+    refresh(db, now=END)
+    rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+    views = expected_touchpoints(history)["article_view"]
+    stages = Counter(history.stage_at(c, a) for c, a in views)
+    assert stages[moved_to] > 0
+    for stage, count in stages.items():
+        assert rows["article_view"][f"stage_{stage}"] == count, stage

@@ -14,8 +14,8 @@ import pytest
 from connectors.records import Article, Customer, CustomerRef, Ticket, Touchpoint
 from plugin import clock
 from plugin.journey.model import JOURNEY_ORDER
+from plugin.reports.aggregates import refresh
 from plugin.reports.catalog import all_reports
-from plugin.reports.days import refresh_days
 from plugin.reports.report import Filters
 from plugin.store import open_db
 from plugin.store.articles import upsert_articles
@@ -158,7 +158,7 @@ def generate(db) -> History:
 def desk(tmp_path_factory):
     db = open_db(tmp_path_factory.mktemp("reports") / "reports.db")
     history = generate(db)
-    refresh_days(db, None)  # the worker's job: the daily sums
+    refresh(db, now=NOW)  # the worker's job: the report figures
     yield db, history
     db.conn.close()
 
@@ -172,15 +172,11 @@ def run(db, name: str, **extra) -> list[dict]:
 
 
 def stage_at(history: History, cid: int, at: int) -> str:
-    """The last move at or before `at`; else the stage the first later move left (or
-    entered); else unknown."""
+    """The last move at or before `at`; else the current stage (the last move); else
+    unknown."""
     moves = sorted((m for m in history.moves if m[0] == cid), key=lambda m: m[3])
     before = [m for m in moves if m[3] <= at]
-    if before:
-        return before[-1][2]
-    if moves:
-        return moves[0][1] or moves[0][2]
-    return "unknown"
+    return (before or moves)[-1][2] if moves else "unknown"
 
 
 def sla(ticket: dict) -> str | None:
@@ -398,23 +394,22 @@ def test_both_walks_find_the_newest_tickets_after_a_read(desk, monkeypatch, walk
     assert [(r["created_at"], r["read_at"], r["reads"]) for r in rows] == [after[i] for i in newest]
 
 
-def test_a_big_desks_page_names_the_days_the_worker_has_not_counted_yet(desk, monkeypatch):
-    from plugin.reports import days
-    from plugin.store.report_days import forget_days
+def test_a_big_desks_page_names_the_days_the_worker_has_not_built_yet(desk, monkeypatch):
+    from plugin.reports import aggregates
 
     db, _history = desk
     complete = run(db, "tickets")
-    forget_days(db, since=END - 10 * DAY)
-    monkeypatch.setattr(days, "INLINE_TICKETS", 0)  # as on a desk of millions of tickets
-    monkeypatch.setattr(days, "INLINE_DAY_TICKETS", 0)
+    aggregates.forget(db)
+    monkeypatch.setattr(aggregates, "INLINE_TICKETS", 0)  # as on a desk of millions of tickets
+    first = aggregates.refresh(db, now=NOW, budget=0)  # one week a run at least
+    assert first.left > 0
     report = all_reports()["tickets"](
         db, Filters(datetime.fromtimestamp(START, UTC), datetime.fromtimestamp(END, UTC))
     )
-    # every forgotten day holding a ticket is named (a day without any is counted at once)
     assert report.notes[0].endswith(
-        "are not counted yet: the worker is computing them. Reload in a few minutes."
+        "are not counted yet: the worker is computing them, newest first. Reload in a few minutes."
     )
     assert sum(r["tickets"] for r in report.rows) < sum(r["tickets"] for r in complete)
-    upkeep = refresh_days(db, None)  # the worker's next run
-    assert upkeep.computed >= 10 and upkeep.left == 0
+    done = aggregates.refresh(db, now=NOW)  # the worker's next run
+    assert done.left == 0
     assert run(db, "tickets") == complete

@@ -481,12 +481,48 @@ CREATE TABLE report_article_days (
 );
 """
 
+_ONE_REPORT_MACHINERY = """
+DROP TABLE report_days;
+DELETE FROM report_ticket_days;
+DELETE FROM report_time_days;
+DELETE FROM report_article_days;
+DELETE FROM touchpoint_days;
+DELETE FROM ticket_days;
+DELETE FROM report_state;
+ALTER TABLE report_state ADD COLUMN built_from BIGINT;
+ALTER TABLE report_state ADD COLUMN stage_history_id BIGINT NOT NULL DEFAULT 0;
+DROP TABLE ticket_facts;
+CREATE TABLE ticket_facts (
+    source TEXT COLLATE "C" NOT NULL,
+    ticket_id TEXT COLLATE "C" NOT NULL,
+    customer_id BIGINT,
+    created_at BIGINT NOT NULL,
+    solved_at BIGINT,
+    stage TEXT COLLATE "C" NOT NULL,
+    channel TEXT COLLATE "C" NOT NULL,
+    csat TEXT COLLATE "C",
+    first_response_minutes DOUBLE PRECISION,
+    resolution_minutes DOUBLE PRECISION,
+    sla TEXT COLLATE "C",
+    sla_check_at BIGINT,
+    views BIGINT NOT NULL DEFAULT 0,
+    searches BIGINT NOT NULL DEFAULT 0,
+    contacts BIGINT NOT NULL DEFAULT 0,
+    read_before TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+    PRIMARY KEY (source, ticket_id)
+);
+CREATE INDEX ticket_facts_created ON ticket_facts(created_at);
+CREATE INDEX ticket_facts_solved ON ticket_facts(solved_at) WHERE solved_at IS NOT NULL;
+CREATE INDEX ticket_facts_sla_check ON ticket_facts(sla_check_at)
+    WHERE sla_check_at IS NOT NULL;
+"""
+"""SQLite's 0024_one_report_machinery: one machinery for the report figures (every figure
+is derived: emptied, counted again by the next refresh)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0023_baseline_as_sqlite_0001_to_0023", _BASELINE),
-    # The next one: Migration("0024_<its name in plugin/store/migrations.py>", "<DDL>"),
-    # TODO: SQLite's 0024_one_report_machinery (drops report_days, rebuilds ticket_facts,
-    # adds report_state.built_from) is being written beside this; when it lands on main,
-    # its PostgreSQL body goes here under the same name (the schema test fails until it does).
+    Migration("0024_one_report_machinery", _ONE_REPORT_MACHINERY),
+    # The next one: Migration("0025_<its name in plugin/store/migrations.py>", "<DDL>"),
 )
 """Every PostgreSQL migration, in the order applied."""
 
