@@ -32,7 +32,7 @@ from plugin.store.journeys import JourneyRow, save_journeys
 from plugin.store.sla_window import window_outcomes
 from plugin.store.tickets import write_tickets
 from tests.helpers.cli import journeydesk
-from tests.helpers.config import ANCHOR, SECRET, database_lines, write_config
+from tests.helpers.config import ANCHOR, SECRET, database_line, write_config
 
 NOW = ANCHOR
 DAY = 86_400
@@ -267,7 +267,7 @@ def desk(backend, desks, request, tmp_path_factory):
         if backend == "postgres":
             cluster = request.getfixturevalue("postgres_cluster")
             template = request.getfixturevalue("postgres_template")
-            database = database_lines(cluster.create_database(WHAT_IF_DATABASE, template))
+            database = database_line(cluster.create_database(WHAT_IF_DATABASE, template))
             drops.append(lambda: cluster.drop_database(WHAT_IF_DATABASE))
         config_path = write_config(folder, CONNECTORS + IN_FORCE, database=database)
         (folder / "draft.toml").write_text(DRAFT, encoding="utf-8")
