@@ -233,15 +233,9 @@ def postgres_cluster():
     Without PostgreSQL's binaries the tests that need it fail in CI and are skipped,
     loudly, elsewhere.
     """
-    from tests.helpers.postgres import PostgresCluster, PostgresUnavailable
+    from tests.helpers.postgres import cluster_or_skip
 
-    try:
-        cluster = PostgresCluster.create()
-    except PostgresUnavailable as missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {missing}")
-        print(f"\n*** NO POSTGRESQL: PostgreSQL tests are SKIPPED ({missing}) ***")
-        pytest.skip(f"no PostgreSQL: {missing}")
+    cluster = cluster_or_skip()
     yield cluster
     cluster.destroy()
 

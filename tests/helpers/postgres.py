@@ -198,3 +198,17 @@ def _give_to_postgres_user(*paths: Path) -> None:
         ) from missing
     for path in paths:
         os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def cluster_or_skip() -> PostgresCluster:
+    """A new cluster for a fixture to yield (and destroy); without PostgreSQL's binaries
+    the test fails in CI and is skipped, loudly, elsewhere."""
+    import pytest
+
+    try:
+        return PostgresCluster.create()
+    except PostgresUnavailable as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {missing}")
+        print(f"\n*** NO POSTGRESQL: PostgreSQL tests are SKIPPED ({missing}) ***")
+        pytest.skip(f"no PostgreSQL: {missing}")

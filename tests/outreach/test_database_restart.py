@@ -26,7 +26,7 @@ from plugin.outreach.engine import run_outreach
 from plugin.store import open_store
 from plugin.store.outbox import list_messages, status_counts
 from tests.helpers.config import ANCHOR, write_config
-from tests.helpers.postgres import PostgresCluster, PostgresUnavailable
+from tests.helpers.postgres import PostgresCluster, cluster_or_skip
 from tests.outreach.conftest import Sink, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,12 +46,8 @@ all = [ { fact = "days_since_last_activity", op = "gte", value = 0 } ]
 
 @pytest.fixture
 def own_cluster():
-    try:
-        cluster = PostgresCluster.create()
-    except PostgresUnavailable as missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {missing}")
-        pytest.skip(f"no PostgreSQL: {missing}")
+    """A PostgreSQL cluster this test may stop and start."""
+    cluster = cluster_or_skip()
     yield cluster
     cluster.destroy()
 

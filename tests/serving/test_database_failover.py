@@ -10,7 +10,6 @@ cluster serves every other test meanwhile.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,14 +39,9 @@ QUICK_SECONDS = 5
 @pytest.fixture(scope="module")
 def own_cluster():
     """A PostgreSQL cluster these tests may stop, start and make read-only."""
-    from tests.helpers.postgres import PostgresCluster, PostgresUnavailable
+    from tests.helpers.postgres import cluster_or_skip
 
-    try:
-        cluster = PostgresCluster.create()
-    except PostgresUnavailable as missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {missing}")
-        pytest.skip(f"no PostgreSQL: {missing}")
+    cluster = cluster_or_skip()
     yield cluster
     cluster.destroy()
 
