@@ -1242,6 +1242,10 @@ ROWS = [  # (figure, what it is)
     ("outreach_send_msgs_per_s", "outreach: emails sent to a local SMTP sink, one connection, /s"),
     ("outreach_send_peak_rss_mb", "outreach sending, peak RSS, MB"),
     ("outreach_send_rss_growth_mb", "outreach sending, RSS growth, MB"),
+    ("history_rebuild_1m_s", "stage history rebuild, 1M customers, s"),
+    ("history_rebuild_cpu_1m_s", "stage history rebuild, 1M customers, CPU s"),
+    ("history_rss_growth_mb", "stage history rebuild, RSS growth, MB"),
+    ("history_sidebar_max_ms", "slowest sidebar read or journey save beside the rebuild, ms"),
     ("report_figures_build_90d_s", "report figures of the last 90 days, built from nothing, s"),
     ("report_page_slowest_90d_s", "the slowest report page over 90 days, s"),
     *(
@@ -1289,6 +1293,7 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     **{name: "outreach_send" for name, _ in ROWS if name.startswith("outreach_send")},
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("sla_")], "sla"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("report_")], "reports"),
+    **dict.fromkeys([name for name, _ in ROWS if name.startswith("history_")], "history"),
 }
 
 

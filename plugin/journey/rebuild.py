@@ -42,9 +42,11 @@ log = logging.getLogger("journeydesk.rebuild")
 
 BATCH = 2_000
 WRITE_BATCH = 250
-"""Customers whose history one write transaction replaces: at 2,000, an agent's journey
-save beside a 1M-customer rebuild waited up to 1.2 s for the lock; a few hundred keep the
-wait well under that, for a few thousand more commits in all."""
+"""Customers whose history one write transaction replaces, so an agent's journey save waits
+for one short transaction at most. The slowest save beside a 1M-customer rebuild is still
+about 1.2–1.4 s with 2,000 or 250 here (docs/benchmarks.md, `history_sidebar_max_ms`): that
+wait has another cause, not found yet (a WAL checkpoint paid by the saving agent is the
+first suspect)."""
 
 
 def replay_plan(model: JourneyModel) -> ReplayPlan:
