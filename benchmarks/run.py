@@ -44,6 +44,7 @@ from benchmarks.load import LoadResult, percentile, run_load
 from benchmarks.sync_probe import memory_mb
 from connectors.records import CustomerRef, Ticket, Touchpoint
 from plugin.background.jobs import run_recompute
+from plugin.reports.catalog import page_names
 from plugin.security import mint_agent_token
 from plugin.serving import WORKER_SETTINGS
 from plugin.store import StoreDatabase, open_db
@@ -317,7 +318,6 @@ def measure_reports(bench: Bench) -> None:
     with its chart; the slower of two loads counts), the worker's refresh when little
     changed, then one worker run building older days. Writes the figures into --db."""
     from plugin.reports import aggregates
-    from plugin.reports.catalog import INDEX
     from plugin.reports.ranges import report_filters
 
     bench.say("reports: the figures of 90 days built from nothing, then each page over them")
@@ -339,9 +339,8 @@ def measure_reports(bench: Bench) -> None:
     finally:
         db.conn.close()
     client = apps.journey_app_for(dataclasses.replace(bench.config, demo_mode=True)).test_client()
-    names = [name for _theme, items in INDEX for name, _title, _what in items]
     slowest = 0.0
-    for name in names:
+    for name in page_names():
         cpu = time.process_time()
         seconds = max(_timed_page(client, f"/admin/reports/{name}?days=90") for _ in range(2))
         bench.record(
@@ -1250,21 +1249,7 @@ ROWS = [  # (figure, what it is)
     ("report_page_slowest_90d_s", "the slowest report page over 90 days, s"),
     *(
         (f"report_{name.replace('-', '_')}_90d_s", f"report page `{name}` over 90 days, s")
-        for name in (
-            "journey-map",
-            "tickets",
-            "tickets-by-channel",
-            "tickets-over-time",
-            "funnel",
-            "stage-transitions",
-            "pain-points",
-            "pain-point-tickets",
-            "reply-guard",
-            "reply-guard-articles",
-            "touchpoints",
-            "effort",
-            "outreach-outcomes",
-        )
+        for name in [*page_names(), "pain-point-tickets"]
     ),
     ("report_refresh_s", "report figures: the worker's refresh when little changed, s"),
     ("report_worker_run_s", "report figures: one worker run building older days, s"),

@@ -101,3 +101,8 @@ def all_reports() -> dict[str, ReportFunction]:
     for module in MODULES:
         importlib.import_module(module)
     return REPORTS
+
+
+def page_names() -> list[str]:
+    """Every report the index lists (drill-downs are reached from these), in its order."""
+    return [name for _theme, items in INDEX for name, _title, _what in items]
