@@ -34,7 +34,6 @@ class Dialect:
     _elements: str
     _greatest: str
     _least: str
-    _holds_text: str
     _int64: str
     counts_in_database: bool
     """Whether equal rows of a large read (~1M) are better counted by GROUP BY than by
@@ -76,8 +75,8 @@ class Dialect:
 
     def holds_text(self, column: str, param: str) -> str:
         """1 when the text of `column` holds the string `param`, else 0 (also when `column`
-        is NULL): an integer, to compute with (`contains_text` is a condition)."""
-        return self._holds_text.format(column=column, param=param)
+        is NULL): an integer, to compute with (`position(...) > 0` is the condition)."""
+        return f"CASE WHEN {self.position(param, column)} > 0 THEN 1 ELSE 0 END"
 
     def int64(self, literal: int) -> str:
         """An integer literal that computes in 64 bits: PostgreSQL keeps `int * int` in 32
@@ -118,7 +117,6 @@ SQLITE = Dialect(
     _elements="json_each({param}) AS {alias}",
     _greatest="max({})",
     _least="min({})",
-    _holds_text="coalesce(instr({column}, {param}) > 0, 0)",
     _int64="{}",
     counts_in_database=False,
     _position="instr({haystack}, {needle})",
@@ -153,7 +151,6 @@ POSTGRES = Dialect(
     ),
     _greatest="GREATEST({})",
     _least="LEAST({})",
-    _holds_text="CASE WHEN strpos({column}, {param}) > 0 THEN 1 ELSE 0 END",
     _int64="CAST({} AS BIGINT)",
     counts_in_database=True,
     _position="strpos({haystack}, {needle})",
