@@ -15,8 +15,9 @@ without one gets the replayed `stage_since` too.
 
 A rebuild walks the customers in batches of BATCH: one read of their dated events, the
 replay in this process, then short write transactions of WRITE_BATCH customers each, so a
-sidebar's reads (WAL) never wait and its own writes wait at most one of them; memory stays
-that of one batch.
+sidebar's reads (WAL) never wait and its own writes wait at most one of them, each followed
+by a checkpoint on the rebuild's connection (store.checkpoint) so no agent's save pays for
+the rebuild's pages; memory stays that of one batch.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlite_utils import Database
 
 from plugin.journey.model import JourneyModel, json_reason
 from plugin.journey.replay import DatedHistory, ReplayPlan, Ticket, plan_replay, replay
+from plugin.store import checkpoint
 from plugin.store.history import customer_aggregates, dated_events
 from plugin.store.journeys import (
     HistoryEntry,
@@ -43,10 +45,7 @@ log = logging.getLogger("journeydesk.rebuild")
 BATCH = 2_000
 WRITE_BATCH = 250
 """Customers whose history one write transaction replaces, so an agent's journey save waits
-for one short transaction at most. The slowest save beside a 1M-customer rebuild is still
-about 1.2–1.4 s with 2,000 or 250 here (docs/benchmarks.md, `history_sidebar_max_ms`): that
-wait has another cause, not found yet (a WAL checkpoint paid by the saving agent is the
-first suspect)."""
+for one short transaction at most."""
 
 
 def replay_plan(model: JourneyModel) -> ReplayPlan:
@@ -151,6 +150,7 @@ def rebuild_history(
                 {cid: pasts[cid] for cid in chunk},
                 {cid: since[cid] for cid in chunk if cid in since},
             )
+            checkpoint(db)
         done += len(stored)
         transitions += sum(len(past) for past in pasts.values())
         kept += len(observed)

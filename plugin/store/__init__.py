@@ -269,6 +269,16 @@ def commit_durably(db: Database) -> None:
         db.execute(db.dialect.durable_commit)
 
 
+def checkpoint(db: Database) -> None:
+    """Outside a transaction: copy the pages this connection committed back into the file
+    now, without waiting for readers or writers. A long writer (the stage history rebuild)
+    calls it between its short transactions: otherwise the next commit to cross
+    WAL_AUTOCHECKPOINT_PAGES pays for its pages, and that may be an agent's journey save
+    (up to 1.4 s beside a 1M-customer rebuild; ~10 ms a call here)."""
+    if db.dialect.checkpoint:
+        db.execute(db.dialect.checkpoint).fetchall()
+
+
 def database_file(db: Database) -> str:
     """The SQLite file behind a connection ('' for an in-memory database or PostgreSQL)."""
     if isinstance(db, postgres.PostgresDatabase):

@@ -28,6 +28,10 @@ class Dialect:
     default: for a mark that must survive a crash or failover because something outside
     the database happens next (a message sent). Empty on SQLite, whose WAL commit already
     survives the process (synchronous = NORMAL; a power cut is another matter)."""
+    checkpoint: str
+    """A statement copying committed pages back into the database file now, on this
+    connection, waiting for no one (store.checkpoint). Empty on PostgreSQL, whose own
+    checkpointer process does that work."""
     _integers: str
     _texts: str
     _text_items: str
@@ -111,6 +115,7 @@ SQLITE = Dialect(
     name="sqlite",
     clock_seconds="CAST(strftime('%s', 'now') AS INTEGER)",
     durable_commit="",
+    checkpoint="PRAGMA wal_checkpoint(PASSIVE)",
     _integers="(SELECT value FROM json_each({param}))",
     _texts="(SELECT value FROM json_each({param}))",
     _text_items="json_each({param}) AS {alias}",
@@ -135,6 +140,7 @@ POSTGRES = Dialect(
     name="postgres",
     clock_seconds="CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)",
     durable_commit="SET LOCAL synchronous_commit = on",
+    checkpoint="",
     _integers=(
         "(SELECT CAST(value AS BIGINT) AS value "
         "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) AS e(value))"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -109,6 +111,29 @@ def test_recompute_rebuild_history_from_the_command_line(seeded_demo, tmp_path):
     assert re.search(r"Rebuilt the stage history of 300 customers .* in [\d.]+ s", result.stdout)
     assert "reconstructed transitions" in result.stdout
     assert rows(config, "SELECT count(*) FROM stage_history") == before  # the same model
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # PostgreSQL checkpoints itself
+def test_the_rebuild_copies_its_pages_into_the_file_itself(seeded_demo, tmp_path):
+    """A rebuild leaves no page of its own in the WAL for an agent's next commit to
+    checkpoint: the database file alone already holds the rebuilt history."""
+    config = private_copy(seeded_demo, tmp_path)
+    with clock.moved_to(ANCHOR + timedelta(minutes=1), frozen=True):
+        db = open_db(config.database_path)
+        save_model(db, shorter_onboarding(config), created_by="Ana", note="", now=clock.now_epoch())
+        db.conn.close()
+    # An open connection, like a web worker's, keeps the last close from checkpointing.
+    agent = sqlite3.connect(config.database_path)
+    agent.execute("SELECT count(*) FROM customers").fetchone()
+    with clock.moved_to(ANCHOR + timedelta(minutes=2), frozen=True):
+        run_history_rebuild(config)
+    file_alone = tmp_path / "file-alone.db"
+    shutil.copyfile(config.database_path, file_alone)  # without its -wal
+    query = "SELECT customer_id, from_stage, to_stage, at FROM stage_history ORDER BY id"
+    in_file = sqlite3.connect(file_alone).execute(query).fetchall()
+    assert in_file == agent.execute(query).fetchall()
+    assert any(move[1:3] == ("service", "awareness") for move in in_file)  # the new model's
+    agent.close()
 
 
 def test_the_admin_offers_a_rebuild_after_a_save(seeded_demo, tmp_path):
