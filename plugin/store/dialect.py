@@ -36,6 +36,7 @@ class Dialect:
     _texts: str
     _text_items: str
     _elements: str
+    _array_rows: str
     _greatest: str
     _least: str
     _int64: str
@@ -70,6 +71,13 @@ class Dialect:
         """A FROM item over a JSON array parameter: `alias.key` (from 0) and `alias.value`,
         a JSON element to read with `->>` (`alias.value ->> 0` of an array of pairs)."""
         return self._elements.format(param=param, alias=alias)
+
+    def array_rows(self, document: str, alias: str) -> str:
+        """A FROM item over the JSON array in the TEXT column `document` of an item before
+        it in the same FROM (each row reads its own array): `alias.value`, a JSON element
+        to read with `->>`. A table function, so PostgreSQL reads it laterally, as SQLite
+        does json_each."""
+        return self._array_rows.format(document=document, alias=alias)
 
     def greatest(self, *values: str) -> str:
         return self._greatest.format(", ".join(values))
@@ -120,6 +128,7 @@ SQLITE = Dialect(
     _texts="(SELECT value FROM json_each({param}))",
     _text_items="json_each({param}) AS {alias}",
     _elements="json_each({param}) AS {alias}",
+    _array_rows="json_each({document}) AS {alias}",
     _greatest="max({})",
     _least="min({})",
     _int64="{}",
@@ -155,6 +164,7 @@ POSTGRES = Dialect(
         "FROM jsonb_array_elements_text(CAST({param} AS JSONB)) "
         "WITH ORDINALITY AS e(value, ordinality)) AS {alias}"
     ),
+    _array_rows="jsonb_array_elements(CAST({document} AS JSONB)) AS {alias}(value)",
     _greatest="GREATEST({})",
     _least="LEAST({})",
     _int64="CAST({} AS BIGINT)",

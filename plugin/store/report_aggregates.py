@@ -30,6 +30,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.store import dumps, select_dicts
+from plugin.store.dialect import Dialect
 from plugin.store.journey_reports import (
     DAY,
     EFFORT_WINDOW_SECONDS,
@@ -47,10 +48,11 @@ MONDAY_OFFSET = 3
 
 
 def _followed(customer: str, at: str) -> str:
+    """1 when the customer opened a ticket within 24 h after `at`, else 0 (to sum)."""
     return (
-        "EXISTS (SELECT 1 FROM tickets ft INDEXED BY tickets_customer "
+        "CASE WHEN EXISTS (SELECT 1 FROM tickets ft INDEXED BY tickets_customer "
         f"WHERE ft.customer_id = {customer} AND ft.created_at > {at} "
-        f"AND ft.created_at <= {at} + {FOLLOW_SECONDS} AND ft.deleted = 0)"
+        f"AND ft.created_at <= {at} + {FOLLOW_SECONDS} AND ft.deleted = 0) THEN 1 ELSE 0 END"
     )
 
 
@@ -89,7 +91,7 @@ _FOLLOWED_VIEWS = (
     "AND v.occurred_at < t.created_at "
     f"WHERE t.created_at > :start AND t.created_at <= :end + {FOLLOW_SECONDS} "
     "AND t.deleted = 0 AND v.type = 'article_view' AND v.occurred_at >= :start "
-    "AND v.occurred_at < :end) GROUP BY article_source, article_id"
+    "AND v.occurred_at < :end) AS followed GROUP BY article_source, article_id"
 )
 
 
@@ -119,7 +121,7 @@ def rebuild_days(db: Database, first_day: int, last_day: int) -> int:
         f"SELECT at / {DAY}, desk, stage, touchpoint, count(*), sum(followed) FROM ("
         f"SELECT e.at, e.desk, e.touchpoint, {stage_at_sql('e.customer_id', 'e.at')} "
         f"AS stage, {_followed('e.customer_id', 'e.at')} AS followed FROM ({_EVENTS}) e"
-        f") GROUP BY at / {DAY}, desk, stage, touchpoint",
+        f") AS counted GROUP BY at / {DAY}, desk, stage, touchpoint",
         {"start": start, "end": end},
     ).fetchall()
     articles = _article_days(db, first_day, last_day)
@@ -159,6 +161,13 @@ FACT_COLUMNS = (
     "read_before",
 )
 """The columns of `ticket_facts`, in the order a fact tuple gives them."""
+_UPSERT_FACT = (
+    f"INSERT INTO ticket_facts ({', '.join(FACT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in FACT_COLUMNS)}) ON CONFLICT (source, ticket_id) "
+    "DO UPDATE SET " + ", ".join(f"{column} = excluded.{column}" for column in FACT_COLUMNS[2:])
+)
+"""A ticket's facts, replacing any it still has (one opened outside the rows the caller
+deleted: its opening moved at the desk)."""
 
 
 def _effort_count(alias: str, condition: str, table: str = "touchpoints") -> str:
@@ -215,11 +224,7 @@ def _write_facts(db: Database, rows: list[tuple], *, delete: str, params: list[A
             if was_solved is not None:
                 days.add(was_solved // DAY)
         db.conn.execute(f"DELETE FROM ticket_facts WHERE {delete}", params)
-        db.conn.executemany(
-            f"INSERT OR REPLACE INTO ticket_facts ({', '.join(FACT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in FACT_COLUMNS)})",
-            rows,
-        )
+        db.conn.executemany(_UPSERT_FACT, rows)
     return days
 
 
@@ -246,23 +251,31 @@ _TIME_COUNTS = " UNION ALL ".join(
         ("resolution", "resolution_minutes"),
     )
 )
-_HISTOGRAMS = (
-    f"SELECT f.created_at / {DAY}, f.source, f.stage, 'read', "
-    "(r.value ->> 0) || char(9) || (r.value ->> 1), count(*), max(r.value ->> 2) "
-    "FROM ticket_facts f INDEXED BY ticket_facts_created, json_each(f.read_before) r "
-    "WHERE f.created_at >= :start AND f.created_at < :end GROUP BY 1, 2, 3, 5 "
-    + " ".join(
-        f"UNION ALL SELECT solved_at / {DAY}, source, stage, '{measure}', {value}, count(*), "
-        "NULL FROM ticket_facts INDEXED BY ticket_facts_solved WHERE solved_at >= :start "
-        "AND solved_at < :end AND customer_id IS NOT NULL GROUP BY 1, 2, 3, 5"
-        for measure, value in (
-            ("effort", "views + searches + contacts"),
-            ("views", "views"),
-            ("searches", "searches"),
-            ("contacts", "contacts"),
+
+
+def _histograms(dialect: Dialect) -> str:
+    """The `ticket_days` rows of a range: each article read before the tickets opened
+    (its source and id joined by a tab: a literal one in the SQL), and the effort
+    histograms of the tickets solved (values as text, the column's type on both engines)."""
+    return (
+        f"SELECT f.created_at / {DAY}, f.source, f.stage, 'read', "
+        "(r.value ->> 0) || '\t' || (r.value ->> 1), count(*), max(r.value ->> 2) "
+        "FROM ticket_facts f INDEXED BY ticket_facts_created, "
+        f"{dialect.array_rows('f.read_before', 'r')} "
+        "WHERE f.created_at >= :start AND f.created_at < :end GROUP BY 1, 2, 3, 5 "
+        + " ".join(
+            f"UNION ALL SELECT solved_at / {DAY}, source, stage, '{measure}', "
+            f"CAST({value} AS TEXT), count(*), NULL FROM ticket_facts INDEXED BY "
+            "ticket_facts_solved WHERE solved_at >= :start AND solved_at < :end "
+            "AND customer_id IS NOT NULL GROUP BY 1, 2, 3, 5"
+            for measure, value in (
+                ("effort", "views + searches + contacts"),
+                ("views", "views"),
+                ("searches", "searches"),
+                ("contacts", "contacts"),
+            )
         )
     )
-)
 
 
 def count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
@@ -271,7 +284,7 @@ def count_ticket_days(db: Database, first_day: int, last_day: int) -> None:
     bounds = {"start": first_day * DAY, "end": (last_day + 1) * DAY}
     sums = db.conn.execute(_TICKET_SUMS, bounds).fetchall()
     times = db.conn.execute(_TIME_COUNTS, bounds).fetchall()
-    histograms = db.conn.execute(_HISTOGRAMS, bounds).fetchall()
+    histograms = db.conn.execute(_histograms(db.dialect), bounds).fetchall()
     days = [first_day, last_day]
     with db.atomic():
         for table in ("report_ticket_days", "report_time_days", "ticket_days"):
@@ -328,14 +341,10 @@ def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]], make: Ma
     written, days = 0, set()
     for begin in range(0, len(keys), 500):
         chunk = dumps([list(key) for key in keys[begin : begin + 500]])
-        wanted = "(t.source, t.id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+        pairs = f"SELECT k.value ->> 0, k.value ->> 1 FROM {db.dialect.elements('?', 'k')}"
+        wanted = f"(t.source, t.id) IN ({pairs})"
         facts = make(select_dicts(db, _TICKETS.format(index="", where=wanted), [chunk]))
-        days |= _write_facts(
-            db,
-            facts,
-            delete="(source, ticket_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-            params=[chunk],
-        )
+        days |= _write_facts(db, facts, delete=f"(source, ticket_id) IN ({pairs})", params=[chunk])
         written += len(facts)
     _count_days(db, days)  # once: a day's sums take seconds on a big store
     return written
@@ -536,7 +545,7 @@ def articles_before_tickets(
         "sum(tickets) AS tickets, row_number() OVER (PARTITION BY stage "
         "ORDER BY sum(tickets) DESC, value) AS place FROM ticket_days "
         f"WHERE day >= ? AND day < ? AND measure = 'read'{where} GROUP BY stage, value) "
-        "WHERE place <= ? ORDER BY stage, place",
+        "AS placed WHERE place <= ? ORDER BY stage, place",
         [*_day_range(start, end), *params, per_stage],
     )
     for row in rows:

@@ -19,7 +19,9 @@ from plugin.store.journey_reports import FOLLOW_SECONDS, stage_at_sql
 
 def stage_at(db: Database, customer_id: int, at: int) -> str:
     """The stage `customer_id` was in at `at` (epoch seconds): `stage_at_sql`'s rule."""
-    return db.execute(f"SELECT {stage_at_sql('?1', '?2')}", [customer_id, at]).fetchone()[0]
+    return db.execute(
+        f"SELECT {stage_at_sql(':customer', ':at')}", {"customer": customer_id, "at": at}
+    ).fetchone()[0]
 
 
 def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
@@ -114,11 +116,13 @@ def _walk_tickets(
     """The newest tickets read before, checked one by one; None when TICKETS_WALKED
     tickets held fewer than `limit` (the views walk answers better)."""
     where, params = _in("t.source", sources)
+    since = db.dialect.greatest("t.created_at - ?", "?")
+    until = db.dialect.least("t.created_at", "?")
     cursor = db.conn.execute(
         "SELECT t.source, t.id, t.subject, t.channel, t.created_at, t.customer_id, "
         "(SELECT max(v.occurred_at) || ' ' || count(*) FROM touchpoints v "
         "INDEXED BY touchpoints_article_views WHERE v.customer_id = t.customer_id "
-        "AND v.occurred_at >= max(t.created_at - ?, ?) AND v.occurred_at < min(t.created_at, ?) "
+        f"AND v.occurred_at >= {since} AND v.occurred_at < {until} "
         "AND v.article_source = ? AND v.article_id = ? AND v.type = 'article_view') "
         "FROM tickets t INDEXED BY tickets_created_at "
         f"WHERE t.created_at > ? AND t.created_at <= ? AND t.deleted = 0{where} "
@@ -188,9 +192,9 @@ def article_titles(db: Database, keys: Sequence[tuple[str, str]]) -> dict[tuple[
     found: dict[tuple[str, str], tuple] = {}
     rows = db.execute(
         "SELECT a.source, a.group_id, a.title, a.url, a.locale FROM articles a "
-        "JOIN json_each(?) k ON a.source = json_extract(k.value, '$[0]') "
-        "AND a.group_id = json_extract(k.value, '$[1]') "
-        "ORDER BY a.locale NOT LIKE 'en%', a.locale",
+        f"JOIN {db.dialect.elements('?', 'k')} ON a.source = k.value ->> 0 "
+        "AND a.group_id = k.value ->> 1 "
+        f"ORDER BY a.locale NOT {db.dialect.like} 'en%', a.locale",
         [_json_pairs(keys)],
     )
     for source, group, title, url, _locale in rows:
