@@ -142,6 +142,9 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 ENGINES = ("sqlite", "postgres")
+ENGINE_LEADERS = ("seeded_demo", "module_store")
+"""Fixtures wider than a test that carry the engine as their parameter (`backend` then
+follows them), in the order one is chosen when a test reads both."""
 
 
 def pytest_configure(config):
@@ -157,14 +160,16 @@ def pytest_generate_tests(metafunc):
     demo gets it on the same engine: the parameter is then the demo's (session-scoped,
     so each engine's demo is seeded once and pytest groups the tests by engine) and
     `backend` follows it. A test whose `backend` is parametrized already (SQLite-only
-    tests) is left alone."""
+    tests) is left alone. So is one reading `module_store` (a store a test module shares):
+    it runs once per engine, and `backend` follows it."""
     names = metafunc.fixturenames
-    if "backend" not in names or _parametrized(metafunc, "backend"):
+    if not {"backend", "module_store"} & set(names) or _parametrized(metafunc, "backend"):
         return
-    if "seeded_demo" in names and not _parametrized(metafunc, "seeded_demo"):
-        metafunc.parametrize("seeded_demo", ENGINES, indirect=True)
-    else:
-        metafunc.parametrize("backend", ENGINES, indirect=True)
+    for leader in ENGINE_LEADERS:
+        if leader in names and not _parametrized(metafunc, leader):
+            metafunc.parametrize(leader, ENGINES, indirect=True)
+            return
+    metafunc.parametrize("backend", ENGINES, indirect=True)
 
 
 def pytest_collection_modifyitems(items):
@@ -179,7 +184,7 @@ def pytest_collection_modifyitems(items):
 
 def _engine_of(item) -> str | None:
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return params.get("backend") or params.get("seeded_demo")
+    return params.get("backend") or next(filter(None, map(params.get, ENGINE_LEADERS)), None)
 
 
 def _parametrized(metafunc, name: str) -> bool:
@@ -199,7 +204,7 @@ def backend(request, monkeypatch) -> str:
     (tests/helpers/config.write_config) points at an SQLite file beside it, or at a fresh
     PostgreSQL database of the session's throwaway cluster. A test folder opts in with an
     autouse fixture asking for `backend` (tests/store/conftest.py)."""
-    engine = getattr(request, "param", None) or request.node.callspec.params["seeded_demo"]
+    engine = getattr(request, "param", None) or _engine_of(request.node)
     if engine == "postgres":
         monkeypatch.setattr(config_helpers, "DATABASE", _DatabaseOnFirstUse(request))
     return engine
@@ -264,6 +269,23 @@ def postgres_url(postgres_cluster, postgres_template):
     url = postgres_cluster.create_database(name, template=postgres_template)
     yield url
     postgres_cluster.drop_database(name)
+
+
+_MODULE_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def module_store(request, tmp_path_factory) -> str:
+    """A store a test module shares (a history generated once for many tests), made once
+    per engine: an SQLite file, or a fresh PostgreSQL database with the schema applied,
+    dropped after the module. Its parameter is the engine (`pytest_generate_tests`)."""
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("postgres_cluster")
+        name = f"module_{next(_MODULE_DATABASES)}"
+        url = cluster.create_database(name, template=request.getfixturevalue("postgres_template"))
+        request.addfinalizer(lambda: cluster.drop_database(name))
+        return url
+    return str(tmp_path_factory.mktemp("module-store") / "journeydesk.db")
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """Reports in real headless Chromium on the demo desk: the index, charts with data, a
-changed date range, a CSV downloaded and read back, at laptop and tablet widths."""
+changed date range, a CSV downloaded and read back, at laptop and tablet widths.
+
+On SQLite only: the browser adds nothing engine-specific, and the same pages run on both
+engines in tests/reports/test_report_pages.py."""
 
 from __future__ import annotations
 

@@ -23,11 +23,13 @@ from plugin.store.guard_events import Warned, record_outcome, record_warnings
 from tests.helpers.config import ANCHOR
 from tests.reports.generated_history import DAY, DESK, END, START, filters_of_range, generate
 
+BOTH_ENGINES = pytest.mark.usefixtures("backend")
+
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(module_store):
     with clock.moved_to(ANCHOR, frozen=True):
-        db = open_db(tmp_path_factory.mktemp("reports") / "journeydesk.db")
+        db = open_db(module_store)
         history = generate(db)
         refresh(db, now=END)  # the worker's job: the first one builds everything
         yield db, history
@@ -174,8 +176,8 @@ def test_newcombe_interval_matches_the_published_example():
     assert not math.isnan(newcombe_difference(0, 40, 0, 40).high)
 
 
-def test_reply_guard_counts_warnings_overrides_and_edits_per_week_and_article(world, tmp_path):
-    db = open_db(tmp_path / "guard.db")
+def test_reply_guard_counts_warnings_overrides_and_edits_per_week_and_article(store_location):
+    db = open_db(store_location)
     events = [  # (ticket, article, warned at, checks, outcome)
         ("1", "a1", START + 1 * DAY, 3, "sent_anyway"),
         ("1", "a2", START + 1 * DAY, 1, "edited"),
@@ -283,7 +285,7 @@ def test_the_desk_filter_keeps_only_that_desks_numbers(world):
     assert ours == [r for r in run(db, "touchpoints").rows if r["key"] != "outreach:email"]
 
 
-def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(tmp_path):
+def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(store_location):
     """A ticket synced after the last refresh makes the views of the day before it
     "followed"; a touchpoint synced late for an old day is counted in that day."""
     from connectors.records import CustomerRef, Ticket, Touchpoint
@@ -291,7 +293,7 @@ def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(tmp_path):
     from plugin.store.tickets import upsert_tickets
     from plugin.store.touchpoints import insert_touchpoints
 
-    db = open_db(tmp_path / "late.db")
+    db = open_db(store_location)
     history = generate(db, seed=3, customers=8)
     refresh(db, now=END)
     before = {r["key"]: r for r in run(db, "touchpoints").rows}
@@ -341,12 +343,12 @@ def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(tmp_path):
     assert rebuilt == after
 
 
-def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(tmp_path):
+def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(store_location):
     from connectors.records import CustomerRef, Ticket
     from plugin.clock import from_epoch
     from plugin.store.tickets import upsert_tickets
 
-    db = open_db(tmp_path / "solved.db")
+    db = open_db(store_location)
     history = generate(db, seed=4, customers=10)
     refresh(db, now=END - DAY)
     ticket = next(
@@ -404,15 +406,17 @@ def test_the_median_of_a_histogram_is_the_median_of_its_values():
     assert median_of_counts({}) is None
 
 
+@BOTH_ENGINES
 def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
     """`journeydesk rebuild-reports` on a copy of the demo: it says what it made, and the
     touchpoints report then has the demo's article views."""
     from tests.helpers.cli import journeydesk
-    from tests.helpers.config import write_config
+    from tests.helpers.config import database_line, write_config
     from tests.helpers.copies import private_copy
 
-    config = private_copy(seeded_demo, tmp_path)  # tmp_path/journeydesk.db
-    result = journeydesk("rebuild-reports", "--config", str(write_config(tmp_path)))
+    config = private_copy(seeded_demo, tmp_path)
+    written = write_config(tmp_path, database=database_line(str(config.database_path)))
+    result = journeydesk("rebuild-reports", "--config", str(written))
     assert result.returncode == 0, result.stderr
     assert "Rebuilt the report figures of" in result.stdout
     db = open_db(config.database_path)
@@ -425,11 +429,43 @@ def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
     assert rows["article_view"]["volume"] == views > 0
 
 
+@BOTH_ENGINES
+def test_the_workers_refresh_builds_the_figures_in_the_lease_holder_only(seeded_demo, tmp_path):
+    """`report-refresh` as the worker runs it: nothing while a worker on another host
+    holds the lease; holding it, every figure up to now (the demo's article views)."""
+    from plugin.background.jobs import scheduled_report_refresh
+    from plugin.background.worker_lease import LEASE_NAME, lease_for
+    from plugin.store.leases import acquire_lease, release_lease
+    from plugin.store.report_aggregates import state
+    from tests.helpers.copies import private_copy
+
+    config = private_copy(seeded_demo, tmp_path)
+    elsewhere = "another-host:1:token"
+    db = open_db(config.database_path)
+    try:
+        assert acquire_lease(db, LEASE_NAME, elsewhere, 90)
+        scheduled_report_refresh(config)
+        assert state(db) is None  # the standby built nothing
+        release_lease(db, LEASE_NAME, elsewhere)
+        scheduled_report_refresh(config)
+        assert state(db)["built_from"] is not None
+        (views,) = db.execute(
+            "SELECT count(*) FROM touchpoints WHERE type = 'article_view' AND occurred_at >= ? "
+            "AND occurred_at < ?",
+            [START, END],
+        ).fetchone()
+        rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+        assert rows["article_view"]["volume"] == views > 0
+    finally:
+        lease_for(config).release()
+        db.conn.close()
+
+
+@BOTH_ENGINES
 def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seeded_demo, tmp_path):
     """The figures count each ticket by the stage of its moment: after the history is
     rebuilt with a new model, the reports count by the new history (recomputed here from
     the stored history in plain Python), not by the stages the figures were built with."""
-    import sqlite3
     from datetime import timedelta
 
     from plugin.background.jobs import prepare_report_figures, run_history_rebuild
@@ -441,21 +477,21 @@ def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seede
     config = private_copy(seeded_demo, tmp_path)
 
     def expected_tickets_by_stage() -> Counter:
-        conn = sqlite3.connect(config.database_path)
+        db = open_db(config.database_path)
         try:
             moves = defaultdict(list)
-            for customer, at, stage in conn.execute(
+            for customer, at, stage in db.execute(
                 "SELECT customer_id, at, to_stage FROM stage_history ORDER BY at, id"
             ):
                 moves[customer].append((at, stage))
-            current = dict(conn.execute("SELECT customer_id, stage FROM customer_journeys"))
-            tickets = conn.execute(
+            current = dict(db.execute("SELECT customer_id, stage FROM customer_journeys"))
+            tickets = db.execute(
                 "SELECT customer_id, created_at FROM tickets WHERE deleted = 0 "
                 "AND created_at >= ? AND created_at < ?",
                 [START, END],
             ).fetchall()
         finally:
-            conn.close()
+            db.conn.close()
         found = Counter()
         for customer, created in tickets:
             before = [stage for at, stage in moves.get(customer, []) if at <= created]
@@ -487,12 +523,12 @@ def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seede
     assert reported_tickets_by_stage() == after
 
 
-def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(tmp_path):
+def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(store_location):
     """Stage history written after the figures were built (a first computation replaying
     a customer's past) makes that customer's touchpoints count by the new stages."""
     from plugin.store.journeys import JourneyRow, save_journeys
 
-    db = open_db(tmp_path / "restaged.db")
+    db = open_db(store_location)
     history = generate(db, seed=5, customers=8)
     refresh(db, now=END)
     last_move = {m[0]: m[3] for m in sorted(history.moves, key=lambda m: m[3])}

@@ -6,12 +6,23 @@ import csv
 import io
 import json
 
+import pytest
+
 from tests.helpers.cli import journeydesk
+from tests.helpers.config import database_line, write_config
 from tests.helpers.copies import private_copy
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def config_of_a_copy(seeded_demo, folder) -> str:
+    """A config file naming a private copy of the demo desk's store (either engine)."""
+    copy = private_copy(seeded_demo, folder).database_path
+    return str(write_config(folder, database=database_line(str(copy))))
 
 
 def test_report_prints_a_table_csv_and_json(seeded_demo, tmp_path):
-    config = private_copy(seeded_demo, tmp_path).path
+    config = config_of_a_copy(seeded_demo, tmp_path)
     table = journeydesk("report", "tickets", "--config", config)
     assert table.returncode == 0, table.stderr
     assert "Tickets by journey stage" in table.stdout and "Onboarding" in table.stdout
@@ -31,7 +42,7 @@ def test_report_prints_a_table_csv_and_json(seeded_demo, tmp_path):
 
 
 def test_report_refuses_an_unknown_name_a_bad_date_and_an_unknown_desk(seeded_demo, tmp_path):
-    config = private_copy(seeded_demo, tmp_path).path
+    config = config_of_a_copy(seeded_demo, tmp_path)
     unknown = journeydesk("report", "ticket", "--config", config)
     assert unknown.returncode == 1 and "tickets, tickets-by-channel" in unknown.stderr
     bad = journeydesk("report", "funnel", "--from", "1/11/2026", "--config", config)

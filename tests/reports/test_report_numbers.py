@@ -155,8 +155,8 @@ def generate(db) -> History:
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory):
-    db = open_db(tmp_path_factory.mktemp("reports") / "reports.db")
+def desk(module_store):
+    db = open_db(module_store)
     history = generate(db)
     refresh(db, now=NOW)  # the worker's job: the report figures
     yield db, history

@@ -14,6 +14,7 @@ from plugin.security import Secret
 from tests.helpers.copies import private_copy
 
 PASSWORD = "reports admin password"
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
