@@ -544,8 +544,8 @@ def articles_before_tickets(
         "SELECT stage, value, title, tickets FROM (SELECT stage, value, max(title) AS title, "
         "sum(tickets) AS tickets, row_number() OVER (PARTITION BY stage "
         "ORDER BY sum(tickets) DESC, value) AS place FROM ticket_days "
-        f"WHERE day >= ? AND day < ? AND measure = 'read'{where} GROUP BY stage, value) "
-        "AS placed WHERE place <= ? ORDER BY stage, place",
+        f"WHERE day >= ? AND day < ? AND measure = 'read'{where} GROUP BY stage, value) AS placed "
+        "WHERE place <= ? ORDER BY stage, place",
         [*_day_range(start, end), *params, per_stage],
     )
     for row in rows:
