@@ -33,6 +33,15 @@ def world(module_store):
         history = generate(db)
         refresh(db, now=END)  # the worker's job: the first one builds everything
         yield db, history
+    db.conn.close()
+
+
+@pytest.fixture
+def db(store_location):
+    """A store of the test's own, on the engine under test."""
+    db = open_db(store_location)
+    yield db
+    db.conn.close()
 
 
 def run(db, name, desks=()):
@@ -176,8 +185,7 @@ def test_newcombe_interval_matches_the_published_example():
     assert not math.isnan(newcombe_difference(0, 40, 0, 40).high)
 
 
-def test_reply_guard_counts_warnings_overrides_and_edits_per_week_and_article(store_location):
-    db = open_db(store_location)
+def test_reply_guard_counts_warnings_overrides_and_edits_per_week_and_article(db):
     events = [  # (ticket, article, warned at, checks, outcome)
         ("1", "a1", START + 1 * DAY, 3, "sent_anyway"),
         ("1", "a2", START + 1 * DAY, 1, "edited"),
@@ -285,7 +293,7 @@ def test_the_desk_filter_keeps_only_that_desks_numbers(world):
     assert ours == [r for r in run(db, "touchpoints").rows if r["key"] != "outreach:email"]
 
 
-def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(store_location):
+def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(db):
     """A ticket synced after the last refresh makes the views of the day before it
     "followed"; a touchpoint synced late for an old day is counted in that day."""
     from connectors.records import CustomerRef, Ticket, Touchpoint
@@ -293,7 +301,6 @@ def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(store_location
     from plugin.store.tickets import upsert_tickets
     from plugin.store.touchpoints import insert_touchpoints
 
-    db = open_db(store_location)
     history = generate(db, seed=3, customers=8)
     refresh(db, now=END)
     before = {r["key"]: r for r in run(db, "touchpoints").rows}
@@ -343,12 +350,11 @@ def test_the_refresh_takes_in_a_late_ticket_and_a_late_touchpoint(store_location
     assert rebuilt == after
 
 
-def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(store_location):
+def test_the_refresh_takes_in_a_ticket_solved_and_rated_since(db):
     from connectors.records import CustomerRef, Ticket
     from plugin.clock import from_epoch
     from plugin.store.tickets import upsert_tickets
 
-    db = open_db(store_location)
     history = generate(db, seed=4, customers=10)
     refresh(db, now=END - DAY)
     ticket = next(
@@ -420,13 +426,16 @@ def test_rebuild_reports_from_the_command_line(seeded_demo, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Rebuilt the report figures of" in result.stdout
     db = open_db(config.database_path)
-    (views,) = db.execute(
-        "SELECT count(*) FROM touchpoints WHERE type = 'article_view' AND occurred_at >= ? "
-        "AND occurred_at < ?",
-        [START, END],
-    ).fetchone()
-    rows = {r["key"]: r for r in run(db, "touchpoints").rows}
-    assert rows["article_view"]["volume"] == views > 0
+    try:
+        (views,) = db.execute(
+            "SELECT count(*) FROM touchpoints WHERE type = 'article_view' AND occurred_at >= ? "
+            "AND occurred_at < ?",
+            [START, END],
+        ).fetchone()
+        rows = {r["key"]: r for r in run(db, "touchpoints").rows}
+        assert rows["article_view"]["volume"] == views > 0
+    finally:
+        db.conn.close()
 
 
 @BOTH_ENGINES
@@ -523,12 +532,11 @@ def test_a_stage_history_rebuild_makes_the_figures_count_by_the_new_stages(seede
     assert reported_tickets_by_stage() == after
 
 
-def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(store_location):
+def test_the_refresh_restages_the_past_of_a_customer_whose_history_came_since(db):
     """Stage history written after the figures were built (a first computation replaying
     a customer's past) makes that customer's touchpoints count by the new stages."""
     from plugin.store.journeys import JourneyRow, save_journeys
 
-    db = open_db(store_location)
     history = generate(db, seed=5, customers=8)
     refresh(db, now=END)
     last_move = {m[0]: m[3] for m in sorted(history.moves, key=lambda m: m[3])}
