@@ -17,8 +17,8 @@ WORKER_BUDGET_SECONDS), in two parts:
 A report page asks `figures_for` for its range: a small store (up to INLINE_TICKETS
 tickets) gets its missing days built there and then; a big one gets a note naming the
 days not built yet. `rebuild` makes everything again (`journeydesk rebuild-reports`);
-`forget` drops every figure after the stage history was rebuilt (each figure counts by
-the stage of its moment), and the next refresh builds them again.
+`forget` sets every figure aside after the stage history was rebuilt (each figure counts
+by the stage of its moment), and the next refresh builds them again.
 """
 
 from __future__ import annotations
@@ -262,8 +262,8 @@ def rebuild(
     progress: Callable[[int, int], None] | None = None,
 ) -> Refreshed:
     """Make every figure again from the whole history (`journeydesk rebuild-reports`);
-    `progress(done, total)` in days. The figures stay readable meanwhile: each week is
-    swapped whole."""
+    `progress(done, total)` in days. Meanwhile a page counts the weeks made again so far
+    and names the days it does not count yet."""
     save_state(
         db,
         touchpoint_id=last_touchpoint_id(db),
@@ -275,8 +275,8 @@ def rebuild(
 
 
 def forget(db: Database) -> None:
-    """Drop every figure (the stage history changed: every figure counts by stage); the
-    next refresh builds them again, newest day first."""
+    """Set every figure aside (the stage history changed: every figure counts by stage);
+    the next refresh builds them again, newest day first."""
     forget_figures(db)
 
 
