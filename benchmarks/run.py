@@ -14,7 +14,9 @@ ingest and sync steps run again against it, each figure under the SQLite one's n
 
 Order matters a little: the full recompute runs first (the journey API reads its
 results), the figures that write (incremental recompute, ingest, import) run after the
-read-only ones, and the sync writes into a scratch file of its own.
+read-only ones, and the sync writes into a scratch file of its own. The PostgreSQL steps
+come after the SQLite ones (the copy is of the desk as they left it), the history
+rebuild (a copy of its own, the longest step) last.
 """
 
 from __future__ import annotations
@@ -1207,6 +1209,7 @@ def measure_pg_copy(bench: Bench) -> None:
         report = _copy_desk(bench, store)
     except CopyRefused as refused:
         bench.postgres_problem = f"the copy was refused: {refused}"
+        bench.notes["pg_copy_s"] = bench.postgres_problem
         bench.say(f"  {bench.postgres_problem}")
         return
     rows = sum(count.source for count in report.counts)

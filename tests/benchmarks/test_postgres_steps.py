@@ -72,6 +72,7 @@ def test_copy_ingest_then_only_verify_then_an_outdated_copy(desk, postgres_url, 
     assert "pg_journey_inprocess_p99_ms" not in refused
     note = refused["notes"]["pg_journey_inprocess_p99_ms"]
     assert "the copy was refused" in note and "--postgres-recopy" in note
+    assert refused["notes"]["pg_copy_s"] == note
 
     recopied = _run(desk, tmp_path, postgres_url, "pg_copy", recopy=True)
     assert "pg_copy_s" in recopied and "pg_copy_verify_s" not in recopied
