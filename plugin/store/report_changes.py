@@ -62,16 +62,20 @@ def note_stored_tickets(db: Database, source: str, ticket_ids: Iterable[str]) ->
 
 
 def note_merge(db: Database, from_id: int, into_id: int) -> None:
-    """Before a merge moves everything of `from_id` onto `into_id`: its tickets under both
-    customers, and the days of its touchpoints (counted by another customer's stage and
-    tickets from now on)."""
+    """Before a merge moves everything of `from_id` (tickets, touchpoints, stage history)
+    onto `into_id`: every ticket of both, under its customer before and after, and the days
+    of every touchpoint and message sent of both (counted by a stage history made of both
+    from now on)."""
+    both = [from_id, into_id]
     db.conn.execute(
         "INSERT INTO report_changes (source, ticket_id, customer_id, at) "
         "SELECT source, id, customer_id, created_at FROM tickets WHERE customer_id = ? "
-        "UNION ALL SELECT source, id, ?, created_at FROM tickets WHERE customer_id = ? "
+        "UNION ALL SELECT source, id, ?, created_at FROM tickets WHERE customer_id IN (?, ?) "
         f"UNION ALL SELECT DISTINCT NULL, NULL, ?, occurred_at / {DAY} * {DAY} "
-        "FROM touchpoints WHERE customer_id = ?",
-        [from_id, into_id, from_id, into_id, from_id],
+        "FROM touchpoints WHERE customer_id IN (?, ?) "
+        f"UNION ALL SELECT DISTINCT NULL, NULL, ?, sent_at / {DAY} * {DAY} FROM outbox "
+        "WHERE customer_id IN (?, ?) AND status = 'sent' AND channel != 'webhook'",
+        [from_id, into_id, *both, into_id, *both, into_id, *both],
     )
 
 
