@@ -4,7 +4,7 @@ and the refresh consumes exactly the rows it read."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from connectors.records import CustomerRef, Ticket
 from plugin.store import open_db
@@ -83,3 +83,50 @@ def test_the_refresh_drops_the_rows_it_read_and_keeps_those_written_since(store_
     drop(db, read)
     assert [row[1] for row in queued(db)] == ["5"]
     assert pending_ranges(db) != read
+
+
+def test_what_the_queued_changes_and_new_touchpoints_move(store_location):
+    """The days of a changed ticket (and the day before: the views it follows), the
+    customer's tickets it is a contact of (solved within 7 days), and the tickets a late
+    view was read before."""
+    from connectors.records import Touchpoint
+    from plugin.store.report_changes import (
+        changed_days,
+        changed_tickets,
+        tickets_near_touchpoints,
+    )
+    from plugin.store.touchpoints import insert_touchpoints
+
+    day = EPOCH0 // 86400
+    db = open_db(store_location)
+    solved = ticket(id="1", status="solved", solved_at=T0 + timedelta(days=2))
+    upsert_tickets(db, "zendesk", [solved, ticket(id="2", created_at=T0 + timedelta(days=9))])
+    (touchpoint_id,) = db.execute("SELECT coalesce(max(id), 0) FROM touchpoints").fetchone()
+    drop(db, pending_ranges(db))
+
+    upsert_tickets(db, "zendesk", [ticket(id="3", created_at=T0 + timedelta(days=1))])
+    insert_touchpoints(
+        db,
+        "zendesk",
+        [
+            Touchpoint(
+                "v",
+                "article_view",
+                T0 + timedelta(days=8, hours=12),
+                CustomerRef(source_id="u1"),
+                article_id="a1",
+            )
+        ],
+        article_source="zendesk",
+    )
+    db.conn.commit()
+    queued = pending_ranges(db)
+
+    assert changed_days(db, queued) == {day, day + 1}
+    assert {(s, i) for s, i, _ in changed_tickets(db, queued, from_day=day)} == {
+        ("zendesk", "3"),
+        ("zendesk", "1"),  # solved the day after: ticket 3 counts among its contacts
+    }
+    assert changed_tickets(db, queued, from_day=day + 2) == set()
+    near = tickets_near_touchpoints(db, touchpoint_id, from_day=day)
+    assert [(s, i) for s, i, _ in near] == [("zendesk", "2")]  # opened 12 h after the view
