@@ -37,9 +37,6 @@ from plugin.store.journey_reports import (
     stage_at_sql,
 )
 
-CHANGE_MARGIN_SECONDS = DAY
-"""Tickets changed at the desk this long before the last refresh are looked at again (a
-desk's clock and a sync's delay)."""
 DAYS_PER_TRANSACTION = 7
 """A build makes this many days at a time (one swap of their rows)."""
 MONDAY_OFFSET = 3
@@ -341,20 +338,13 @@ def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]], make: Ma
     return written
 
 
-def tickets_to_refresh(
-    db: Database, *, changed_since: int, from_day: int, now: int
-) -> list[tuple[str, str, int]]:
-    """(source, id, created_at) of the tickets opened from `from_day` on whose facts may be
-    out of date: changed at the desk since `changed_since` (solved, rated), whose facts are
-    missing (synced since) or left over (deleted since), or whose SLA clock ran out since.
-    One pass over the tickets."""
+def sla_clocks_run_out(db: Database, *, now: int, from_day: int) -> list[tuple[str, str, int]]:
+    """(source, id, created_at) of the tickets opened from `from_day` on whose SLA clock,
+    running at their last count, has run out by `now` (their outcome is made again)."""
     return db.conn.execute(
-        "SELECT t.source, t.id, t.created_at FROM tickets t WHERE t.created_at >= ? AND ("
-        "coalesce(t.updated_at, t.created_at) >= ? OR (t.deleted = 0) != EXISTS (SELECT 1 "
-        "FROM ticket_facts f WHERE f.source = t.source AND f.ticket_id = t.id)) "
-        "UNION SELECT source, ticket_id, created_at FROM ticket_facts "
-        "INDEXED BY ticket_facts_sla_check WHERE sla_check_at <= ?",
-        [from_day * DAY, changed_since, now],
+        "SELECT source, ticket_id, created_at FROM ticket_facts "
+        "INDEXED BY ticket_facts_sla_check WHERE sla_check_at <= ? AND created_at >= ?",
+        [now, from_day * DAY],
     ).fetchall()
 
 
