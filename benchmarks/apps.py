@@ -11,15 +11,17 @@ the benchmark configuration named by JOURNEYDESK_BENCH_CONFIG.
 from __future__ import annotations
 
 import os
-import sqlite3
 import textwrap
 import threading
 from pathlib import Path
 
 from flask import Flask, jsonify
+from sqlite_utils import Database
 
 from benchmarks.datasets import core_last_articles
 from plugin.config import INGEST_KEYS, Config, load_config
+from plugin.store import open_db
+from plugin.store.backends.postgres import is_postgres
 
 CONFIG_ENV = "JOURNEYDESK_BENCH_CONFIG"
 SOURCE = "zendesk"
@@ -34,16 +36,23 @@ ENV = {
 DAY = 86_400
 
 
-def write_config(folder: Path, database: Path, *, zendesk_url: str = "") -> Path:
+def write_config(
+    folder: Path, database: Path | str, *, zendesk_url: str = "", name: str = "config.toml"
+) -> Path:
     """A config.toml for the benchmark: one Zendesk connector, one ingest key (its
-    secrets in ENV: load it with `bench_config`, give ENV to child processes)."""
+    secrets in ENV: load it with `bench_config`, give ENV to child processes). `database`
+    is the SQLite file, or a PostgreSQL URL (`[database] url`, trust or .pgpass auth)."""
     rate = "rate_limit_per_minute = 0\n" if "rate_limit_per_minute" in INGEST_KEYS else ""
-    path = folder / "config.toml"
+    if is_postgres(database):
+        where = f'url = "{database}"'
+    else:
+        where = f'path = "{Path(database).resolve()}"'
+    path = folder / name
     path.write_text(
         textwrap.dedent(
             f"""
             [database]
-            path = "{database.resolve()}"
+            {where}
             [[connectors]]
             name = "{SOURCE}"
             type = "zendesk"
@@ -83,16 +92,17 @@ def journey_app_for(config: Config) -> Flask:
 
 
 def floor_app(database: str | None = None, *, lookback_days: int = 30, limit: int = 5) -> Flask:
-    """The minimal endpoint: the core query and a JSON list, nothing else."""
+    """The minimal endpoint: the core query and a JSON list, nothing else. `database` is
+    an SQLite file or a PostgreSQL URL, opened through the store as the app opens it."""
     if database is None:
         database = bench_config(Path(os.environ[CONFIG_ENV])).database_path
     app = Flask("floor")
     local = threading.local()
 
-    def connection() -> sqlite3.Connection:
-        if not hasattr(local, "conn"):  # one per thread, reused: the cheapest possible
-            local.conn = sqlite3.connect(database, check_same_thread=False)
-        return local.conn
+    def connection() -> Database:
+        if not hasattr(local, "db"):  # one per thread, reused: the cheapest possible
+            local.db = open_db(database, migrate=False)
+        return local.db
 
     @app.get("/floor/<int:customer_id>/<int:before>")
     def floor(customer_id: int, before: int):

@@ -7,7 +7,7 @@ journey API is measured against.
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -79,14 +79,63 @@ def customer_emails(db: Database, customer_ids: list[int]) -> dict[int, str]:
 
 
 def core_last_articles(
-    conn: sqlite3.Connection, customer_id: int, before: int, *, since: int, limit: int
+    db: Database, customer_id: int, before: int, *, since: int, limit: int
 ) -> list[tuple[str, str, int]]:
     """(article_source, article_id, viewed_at) of the last `limit` distinct articles read
-    in [since, before], newest first: walks the covering index and stops early."""
+    in [since, before], newest first: walks the covering index and stops early (SQLite;
+    PostgreSQL sends the window's rows at once). `db` is a store connection of either
+    engine (`plugin.store.open_db`)."""
     seen: dict[tuple[str, str], int] = {}
-    for source, article_id, at in conn.execute(CORE_QUERY, (customer_id, since, before)):
+    for source, article_id, at in db.execute(CORE_QUERY, (customer_id, since, before)):
         if (source, article_id) not in seen:
             seen[(source, article_id)] = at
             if len(seen) == limit:
                 break
     return [(source, article_id, at) for (source, article_id), at in seen.items()]
+
+
+def forget_events(db: Database, sources: Iterable[str], id_prefix: str) -> int:
+    """Delete the events of `sources` whose ids start with `id_prefix` from the history
+    and the inbox (a benchmark step's own events, so that the store it wrote into holds
+    what it held before); returns how many. A range of the (source, event id) unique index
+    on both engines."""
+    end = id_prefix[:-1] + chr(ord(id_prefix[-1]) + 1)
+    removed = 0
+    with db.atomic():
+        for table in ("touchpoints", "touchpoint_inbox"):
+            for source in sources:
+                removed += db.execute(
+                    f"DELETE FROM {table} WHERE source = ? AND event_id >= ? AND event_id < ?",
+                    [source, id_prefix, end],
+                ).rowcount
+    return removed
+
+
+def changed_customers(db: Database, customer_ids: Iterable[int]) -> set[int]:
+    """Which of `customer_ids` are marked changed (waiting for the incremental recompute)."""
+    ids = list(customer_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(
+            row[0]
+            for row in db.execute(
+                f"SELECT customer_id FROM dirty_customers WHERE customer_id IN ({marks})", chunk
+            )
+        )
+    return found
+
+
+def unmark_changed(db: Database, customer_ids: Iterable[int]) -> int:
+    """Take the changed mark off `customer_ids` (a benchmark step's own marks)."""
+    ids = list(customer_ids)
+    removed = 0
+    with db.atomic():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            removed += db.execute(
+                f"DELETE FROM dirty_customers WHERE customer_id IN ({marks})", chunk
+            ).rowcount
+    return removed

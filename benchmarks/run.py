@@ -6,9 +6,17 @@ The database comes from `python -m benchmarks.generate`. Every figure is measure
 in one run, on this machine; targets are checked here and never by timed assertions in
 tests. `--quick` takes smaller samples (a smoke run; the figures are not the reference).
 
+`--postgres postgresql://…` adds the PostgreSQL steps (`pg_*`): the desk is copied into
+that database with `journeydesk db copy`'s own code (skipped when it already holds a
+verified copy of this desk: the copy only verifies then), and the journey API, HTTP,
+ingest and sync steps run again against it, each figure under the SQLite one's name with
+`pg_` in front.
+
 Order matters a little: the full recompute runs first (the journey API reads its
 results), the figures that write (incremental recompute, ingest, import) run after the
-read-only ones, and the sync writes into a scratch file of its own.
+read-only ones, and the sync writes into a scratch file of its own. The PostgreSQL steps
+come after the SQLite ones (the copy is of the desk as they left it), the history
+rebuild (a copy of its own, the longest step) last.
 """
 
 from __future__ import annotations
@@ -31,23 +39,29 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import apps
+from benchmarks import apps, pg_admin
 from benchmarks.datasets import (
     SampledTicket,
+    changed_customers,
     core_last_articles,
     customer_emails,
     dataset_size,
+    forget_events,
     sample_customers,
     sample_tickets,
+    unmark_changed,
 )
 from benchmarks.load import LoadResult, percentile, run_load
 from benchmarks.sync_probe import memory_mb
 from connectors.records import CustomerRef, Ticket, Touchpoint
+from plugin import clock
 from plugin.background.jobs import run_recompute
+from plugin.config import Config
 from plugin.reports.catalog import page_names
 from plugin.security import mint_agent_token
 from plugin.serving import WORKER_SETTINGS
 from plugin.store import StoreDatabase, open_db
+from plugin.store.copy import CopyRefused, copy_store
 from plugin.store.touchpoints import count_waiting, insert_touchpoints, merge_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +107,23 @@ TARGETS = {  # figure: (target, "le" | "ge")
     "history_rebuild_1m_s": (900.0, "le"),
     "history_rss_growth_mb": (50.0, "le"),
     "history_sidebar_max_ms": (1000.0, "le"),
+    # PostgreSQL beside SQLite (issue 17's targets for the PostgreSQL store)
+    "pg_journey_inprocess_p99_ms": (3.0, "le"),
+    "pg_journey_http_rps": (1200, "ge"),
+    "pg_ingest_events_per_s": (20_000, "ge"),
+    "pg_sync_tickets_per_s": (10_000, "ge"),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """One engine's store under test: its location and the benchmark config naming it.
+    Figures measured on it are recorded as `prefix + name`."""
+
+    prefix: str
+    location: str
+    config_path: Path
+    config: Config
 
 
 class Bench:
@@ -106,6 +136,16 @@ class Bench:
         self.db_path = Path(args.db).resolve()
         self.config_path = apps.write_config(self.folder, self.db_path)
         self.config = apps.bench_config(self.config_path)
+        self.sqlite = Store("", str(self.db_path), self.config_path, self.config)
+        self.postgres: Store | None = None
+        if args.postgres:
+            path = apps.write_config(self.folder, args.postgres, name="config-postgres.toml")
+            self.postgres = Store("pg_", args.postgres, path, apps.bench_config(path))
+        self.postgres_problem: str | None = None
+        """Why the PostgreSQL steps cannot run (the copy was refused), once known."""
+        self.postgres_copied = False
+        self.carried: set[str] = set()
+        """Figures this run did not measure again and takes from the previous report."""
         self.figures: dict[str, float] = {}
         self.notes: dict[str, str] = {}
         self.tickets: list[SampledTicket] = []
@@ -582,11 +622,18 @@ def _measure_sla_apply(bench: Bench, draft) -> None:
 
 
 def measure_inprocess(bench: Bench) -> None:
-    bench.say(f"journey API in-process over {len(bench.tickets):,} random tickets, and floor")
-    app = apps.journey_app_for(bench.config)
-    floor = apps.floor_app(str(bench.db_path))
+    _measure_inprocess(bench, bench.sqlite)
+
+
+def _measure_inprocess(bench: Bench, store: Store) -> None:
+    bench.say(
+        f"{_engine(store)}: journey API in-process over {len(bench.tickets):,} random "
+        "tickets, and floor"
+    )
+    app = apps.journey_app_for(store.config)
+    floor = apps.floor_app(store.location)
     client, floor_client = app.test_client(), floor.test_client()
-    secret = bench.config.secret
+    secret = store.config.secret
     requests = [
         (
             apps.journey_path(t.id),
@@ -609,13 +656,15 @@ def measure_inprocess(bench: Bench) -> None:
         block = requests[start : start + 500]
         journey += [_timed_get(client, path, headers) for path, headers, _ in block]
         floor_times += [_timed_get(floor_client, fp, {}) for _, _, fp in block]
-    bench.record("journey_inprocess_p50_ms", percentile(journey, 50) * 1000)
-    bench.record("journey_inprocess_p99_ms", percentile(journey, 99) * 1000)
-    bench.record("floor_inprocess_p50_ms", percentile(floor_times, 50) * 1000)
-    bench.record("floor_inprocess_p99_ms", percentile(floor_times, 99) * 1000)
+    at = store.prefix
+    bench.record(f"{at}journey_inprocess_p50_ms", percentile(journey, 50) * 1000)
+    bench.record(f"{at}journey_inprocess_p99_ms", percentile(journey, 99) * 1000)
+    bench.record(f"{at}floor_inprocess_p50_ms", percentile(floor_times, 50) * 1000)
+    bench.record(f"{at}floor_inprocess_p99_ms", percentile(floor_times, 99) * 1000)
     bench.record(
-        "journey_over_floor_inprocess_p99",
-        bench.figures["journey_inprocess_p99_ms"] / bench.figures["floor_inprocess_p99_ms"],
+        f"{at}journey_over_floor_inprocess_p99",
+        bench.figures[f"{at}journey_inprocess_p99_ms"]
+        / bench.figures[f"{at}floor_inprocess_p99_ms"],
     )
 
 
@@ -630,17 +679,17 @@ def _timed_get(client, path: str, headers: dict) -> float:
 
 def measure_raw(bench: Bench) -> None:
     bench.say("the core query alone, in SQLite")
-    conn = sqlite3.connect(bench.db_path)
+    db = open_db(bench.db_path, migrate=False)
     times = []
     for _ in range(2):  # the second pass is measured: the pages it needs are cached
         times = []
         for t in bench.tickets:
             started = time.perf_counter()
             core_last_articles(
-                conn, t.customer_id, t.created_at, since=t.created_at - 30 * DAY, limit=5
+                db, t.customer_id, t.created_at, since=t.created_at - 30 * DAY, limit=5
             )
             times.append(time.perf_counter() - started)
-    conn.close()
+    db.conn.close()
     bench.record("raw_query_p50_ms", percentile(times, 50) * 1000)
     bench.record("raw_query_p99_ms", percentile(times, 99) * 1000)
 
@@ -738,13 +787,17 @@ class Gunicorn:
     """One of the benchmark apps served as `journeydesk serve` serves (benchmarks/serve.py:
     plugin/serving.py's gunicorn settings), with 2 workers like its default."""
 
-    def __init__(self, bench: Bench, factory: str, workers: int = 2) -> None:
+    def __init__(
+        self, bench: Bench, factory: str, workers: int = 2, store: Store | None = None
+    ) -> None:
         self.bench, self.factory, self.workers = bench, factory, workers
+        self.store = store or bench.sqlite
 
     def __enter__(self) -> Gunicorn:
         self.port = free_port()
-        env = {**os.environ, **apps.ENV, apps.CONFIG_ENV: str(self.bench.config_path)}
-        self.log = open(self.bench.folder / f"gunicorn-{self.factory}.log", "w")  # noqa: SIM115
+        env = {**os.environ, **apps.ENV, apps.CONFIG_ENV: str(self.store.config_path)}
+        log = self.bench.folder / f"gunicorn-{self.store.prefix}{self.factory}.log"
+        self.log = open(log, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -795,13 +848,17 @@ def _wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60) ->
 
 
 def measure_http(bench: Bench) -> None:
+    _measure_http(bench, bench.sqlite)
+
+
+def _measure_http(bench: Bench, store: Store) -> None:
     sizes = bench.sizes
     bench.say(
-        f"over HTTP: gunicorn ({WORKER_SETTINGS['worker_class']} workers, as served), 2 workers, "
-        f"16 connections, {sizes.http_seconds:.0f} s "
+        f"{_engine(store)} over HTTP: gunicorn ({WORKER_SETTINGS['worker_class']} workers, as "
+        f"served), 2 workers, 16 connections, {sizes.http_seconds:.0f} s "
         f"or {sizes.http_requests:,} requests each"
     )
-    secret = bench.config.secret
+    secret = store.config.secret
     journey = [
         (
             "GET",
@@ -820,7 +877,7 @@ def measure_http(bench: Bench) -> None:
         ("floor", "floor_app", floor),
         ("journey", "journey_app", journey),
     ):
-        with Gunicorn(bench, factory) as server:
+        with Gunicorn(bench, factory, store=store) as server:
             run_load(server.port, requests[:2000], seconds=2, max_requests=2000)  # warm-up
             results[name] = run_load(
                 server.port, requests, seconds=sizes.http_seconds, max_requests=sizes.http_requests
@@ -831,25 +888,27 @@ def measure_http(bench: Bench) -> None:
                 f"{name} over HTTP: {result.errors} errors, first: {result.first_error}"
             )
     j, f = results["journey"], results["floor"]
-    bench.record("journey_http_rps", j.rate, f"{j.requests:,} requests in {j.elapsed:.1f} s")
-    bench.record("journey_http_p50_ms", percentile(j.latencies, 50) * 1000)
-    bench.record("journey_http_p99_ms", percentile(j.latencies, 99) * 1000)
-    bench.record("floor_http_rps", f.rate, f"{f.requests:,} requests in {f.elapsed:.1f} s")
-    bench.record("floor_http_p99_ms", percentile(f.latencies, 99) * 1000)
-    bench.record("journey_share_of_floor_http_rps", j.rate / f.rate)
+    at = store.prefix
+    bench.record(f"{at}journey_http_rps", j.rate, f"{j.requests:,} requests in {j.elapsed:.1f} s")
+    bench.record(f"{at}journey_http_p50_ms", percentile(j.latencies, 50) * 1000)
+    bench.record(f"{at}journey_http_p99_ms", percentile(j.latencies, 99) * 1000)
+    bench.record(f"{at}floor_http_rps", f.rate, f"{f.requests:,} requests in {f.elapsed:.1f} s")
+    bench.record(f"{at}floor_http_p99_ms", percentile(f.latencies, 99) * 1000)
+    bench.record(f"{at}journey_share_of_floor_http_rps", j.rate / f.rate)
 
 
 # -- ingest and import ----------------------------------------------------------------------
 
 
 def _events(bench: Bench, count: int, tag: str) -> list[dict]:
-    """Article views of existing customers (by email), with ids unique to this run."""
+    """Article views of existing customers (by email), with ids unique to this run:
+    `bench-{tag}-{n}`. The customers are `_event_customers`: the same in the copy."""
     db = open_db(bench.db_path, migrate=False)
     try:
-        emails = list(customer_emails(db, sample_customers(db, 5_000, seed=SEED)).values())
+        emails = list(customer_emails(db, _event_customers(db)).values())
     finally:
         db.conn.close()
-    now = datetime.now(UTC)
+    now = clock.now()  # the app's: an event "from the future" is refused
     events = []
     for n in range(count):
         article = ARTICLE_IDS[(n * 7) % len(ARTICLE_IDS)]
@@ -871,6 +930,10 @@ def _events(bench: Bench, count: int, tag: str) -> list[dict]:
     return events
 
 
+def _event_customers(db) -> list[int]:
+    return sample_customers(db, 5_000, seed=SEED)
+
+
 def _ingest_batches(events: list[dict]) -> list:
     """POST /api/v1/events requests of 500 events each, with the benchmark's ingest key."""
     headers = {"Authorization": f"Bearer {apps.INGEST_KEY}", "Content-Type": "application/json"}
@@ -886,25 +949,30 @@ def measure_ingest(bench: Bench) -> None:
         bench.say("ingest: POST /api/v1/events is not built yet; skipped")
         bench.notes["ingest_events_per_s"] = "not measured: the endpoint does not exist yet"
         return
+    _measure_ingest(bench, bench.sqlite, f"ingest-{int(time.time())}")
+
+
+def _measure_ingest(bench: Bench, store: Store, tag: str) -> None:
     count = bench.sizes.ingest_events
-    bench.say(f"ingest over HTTP: {count:,} events in batches of 500, 2 connections")
-    bodies = _ingest_batches(_events(bench, count, f"ingest-{int(time.time())}"))
-    _merge_inbox(bench)  # the worker keeps the inbox near empty between bursts
-    with Gunicorn(bench, "journey_app") as server:
+    bench.say(f"{_engine(store)}: ingest over HTTP, {count:,} events in batches of 500, 2 conns")
+    bodies = _ingest_batches(_events(bench, count, tag))
+    _merge_inbox(store.location)  # the worker keeps the inbox near empty between bursts
+    with Gunicorn(bench, "journey_app", store=store) as server:
         result = run_load(server.port, bodies, connections=2, seconds=300, max_requests=len(bodies))
     if result.errors:
         raise SystemExit(f"ingest: {result.errors} errors, first: {result.first_error}")
+    at = store.prefix
     bench.record(
-        "ingest_events_per_s",
+        f"{at}ingest_events_per_s",
         result.requests * 500 / result.elapsed,
         f"{result.requests * 500:,} events, {result.requests} requests, 2 connections",
     )
     started = time.perf_counter()
-    merged = _merge_inbox(bench)
+    merged = _merge_inbox(store.location)
     if merged != count:  # each batch sent once, each event new: all of them must arrive
         raise SystemExit(f"ingest: {count:,} events sent, {merged:,} reached the history")
     bench.record(
-        "inbox_merge_events_per_s",
+        f"{at}inbox_merge_events_per_s",
         merged / (time.perf_counter() - started),
         f"the {merged:,} ingested events merged into the history as the worker does",
     )
@@ -916,7 +984,7 @@ def measure_sustained_ingest(bench: Bench) -> None:
     count = 3 * bench.sizes.ingest_events
     bench.say(f"sustained ingest: {count:,} events while the worker's merge job runs")
     bodies = _ingest_batches(_events(bench, count, f"sustained-{int(time.time())}"))
-    _merge_inbox(bench)
+    _merge_inbox(bench.db_path)
     env = {**os.environ, **apps.ENV}
     merger = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.merger", str(bench.config_path)], env=env
@@ -954,9 +1022,9 @@ def _wait_until_merged(bench: Bench, timeout: float = 600) -> None:
         db.conn.close()
 
 
-def _merge_inbox(bench: Bench) -> int:
+def _merge_inbox(location: str | Path) -> int:
     """What the worker's merge job does (plugin/background/jobs.py scheduled_merge), inline."""
-    db = open_db(bench.db_path, migrate=False, cache_mib=64)
+    db = open_db(location, migrate=False, cache_mib=64)
     try:
         return merge_inbox(db)
     finally:
@@ -985,25 +1053,34 @@ def measure_import(bench: Bench) -> None:
         "--config",
         str(bench.config_path),
     ]
-    _merge_inbox(bench)
+    _merge_inbox(bench.db_path)
     started = time.perf_counter()
     done = subprocess.run(command, env={**os.environ, **apps.ENV}, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"import failed: {done.stderr or done.stdout}")
     bench.record("import_lines_per_s", count / elapsed, "the whole command, start-up included")
-    _merge_inbox(bench)  # not timed: the worker's share (inbox_merge_events_per_s)
+    _merge_inbox(bench.db_path)  # not timed: the worker's share (inbox_merge_events_per_s)
 
 
 # -- sync -----------------------------------------------------------------------------------
 
 
 def measure_sync(bench: Bench) -> None:
-    count = bench.sizes.sync_tickets
-    bench.say(f"sync: {count:,} tickets from a local Zendesk incremental export")
+    """The sync into a fresh file beside --db (removed after)."""
     scratch = bench.db_path.with_name("sync-scratch.db")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    _remove_database(scratch)
+    try:
+        _measure_sync(bench, bench.sqlite, str(scratch))
+    finally:
+        _remove_database(scratch)  # a million tickets' worth of scratch
+
+
+def _measure_sync(bench: Bench, store: Store, scratch: str) -> None:
+    """journeydesk's sync from a local Zendesk export into `scratch`, an empty store of
+    `store`'s engine (sync_probe.py, its own process)."""
+    count = bench.sizes.sync_tickets
+    bench.say(f"{_engine(store)}: sync of {count:,} tickets from a local Zendesk export")
     python = sys.executable
     server = subprocess.Popen(
         [
@@ -1027,7 +1104,7 @@ def measure_sync(bench: Bench) -> None:
                 "-m",
                 "benchmarks.sync_probe",
                 "--db",
-                str(scratch),
+                scratch,
                 "--base-url",
                 f"http://127.0.0.1:{port}",
                 "--token",
@@ -1042,27 +1119,26 @@ def measure_sync(bench: Bench) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    for suffix in ("", "-wal", "-shm"):  # a million tickets' worth of scratch
-        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
     if probe.returncode:
         raise SystemExit(f"the sync probe failed with {probe.returncode}")
     peak = max(peak, report.get("VmHWM", 0))
     samples = report["samples"]
     growth = samples[-1]["VmRSS"] - samples[0]["VmRSS"] if len(samples) > 1 else 0.0
+    at = store.prefix
     bench.record(
-        "sync_tickets_per_s",
+        f"{at}sync_tickets_per_s",
         report["tickets"] / report["seconds"],
         f"{report['tickets']:,} tickets in {report['seconds']:.1f} s",
     )
     bench.record(
-        "sync_peak_rss_mb",
+        f"{at}sync_peak_rss_mb",
         peak,
         f"RSS {samples[0]['VmRSS']:.0f} MB after {samples[0]['tickets']:,} tickets, "
         f"{samples[-1]['VmRSS']:.0f} MB after {samples[-1]['tickets']:,} ({growth:+.0f} MB)"
         if samples
         else "",
     )
-    bench.record("sync_rss_growth_mb", growth)
+    bench.record(f"{at}sync_rss_growth_mb", growth)
 
 
 def measure_outreach_send(bench: Bench) -> None:
@@ -1110,6 +1186,163 @@ def _watch(process: subprocess.Popen) -> float:
             break
         time.sleep(0.5)
     return peak
+
+
+# -- PostgreSQL beside SQLite ---------------------------------------------------------------
+
+
+def measure_pg_copy(bench: Bench) -> None:
+    """`journeydesk db copy` of --db into --postgres (plugin/store/copy.py `copy_store`, the
+    command's own code), timed, then VACUUM (ANALYZE) as after any bulk load.
+
+    When the target already holds a verified copy of this desk, the copy only verifies
+    (every table's count on both sides) and its figures stay those of the run that made
+    it. A copy of an older state of the desk (each run's SQLite steps add ~610,000 views)
+    is refused by the copy itself; with --postgres-recopy the target database is then
+    dropped and made again and the copy starts over, otherwise the PostgreSQL steps are
+    skipped and the report says why."""
+    store = bench.postgres
+    assert store is not None
+    bench.postgres_copied = True
+    bench.say(f"postgres: `db copy` of {bench.db_path} into {store.location}")
+    try:
+        report = _copy_desk(bench, store)
+    except CopyRefused as refused:
+        bench.postgres_problem = f"the copy was refused: {refused}"
+        bench.notes["pg_copy_s"] = bench.postgres_problem
+        bench.say(f"  {bench.postgres_problem}")
+        return
+    rows = sum(count.source for count in report.counts)
+    tables = sum(1 for count in report.counts if count.source)
+    if report.already_verified:
+        bench.say(f"  {store.location} already holds a verified copy of this desk: only verified")
+        bench.record(
+            "pg_copy_verify_s",
+            report.seconds,
+            f"the target held a verified copy: {rows:,} rows in {tables} tables counted on "
+            "both sides, nothing copied",
+        )
+        bench.carried |= {"pg_copy_s", "pg_copy_rows_per_s", "pg_vacuum_analyze_s"}
+        return
+    bench.record(
+        "pg_copy_s",
+        report.seconds,
+        f"{report.rows_written:,} rows of {tables} tables"
+        + (" (a copy resumed)" if report.resumed else "")
+        + "; indexes made again and counts verified included",
+    )
+    bench.record("pg_copy_rows_per_s", report.rows_written / max(report.seconds, 1e-9))
+    bench.say("  VACUUM (ANALYZE): statistics and visibility after the bulk load")
+    started = time.perf_counter()
+    pg_admin.vacuum_analyze(store.location)
+    bench.record(
+        "pg_vacuum_analyze_s",
+        time.perf_counter() - started,
+        "not part of `db copy`: what an operator runs after a bulk load",
+    )
+
+
+def _copy_desk(bench: Bench, store: Store):
+    """copy_store, once more from an empty database if the target held an outdated copy
+    and --postgres-recopy allows it."""
+    source = open_db(bench.db_path, migrate=False)
+    try:
+        try:
+            return copy_store(source, store.location, progress=_CopyProgress(bench))
+        except CopyRefused as refused:
+            if not bench.args.postgres_recopy or not pg_admin.holds_a_copy(store.location):
+                raise CopyRefused(
+                    f"{refused} (--postgres-recopy drops and remakes a database holding an "
+                    "older `db copy`, then copies again)"
+                ) from None
+            bench.say(f"  {refused}\n  --postgres-recopy: emptying the database, copying again")
+        pg_admin.recreate_database(store.location)
+        return copy_store(source, store.location, progress=_CopyProgress(bench))
+    finally:
+        source.conn.close()
+
+
+class _CopyProgress:
+    """A line when a table starts, then at most one every 30 s."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench, self.table, self.said = bench, "", 0.0
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if table != self.table or now - self.said >= 30:
+            if total:
+                self.bench.say(f"  {table}: {done:,} of {total:,} rows")
+            self.table, self.said = table, now
+
+
+def _postgres_step(measure: Callable[[Bench, Store], None], step: str) -> Callable[[Bench], None]:
+    """A PostgreSQL step: the copy first (once a run; it only verifies an up-to-date copy),
+    then `measure` against the copy; with no copy to measure, its figures say why."""
+
+    def run(bench: Bench) -> None:
+        if bench.postgres is not None and not bench.postgres_copied:
+            measure_pg_copy(bench)
+        problem = bench.postgres_problem or (
+            None if bench.postgres else "not measured yet: run with --postgres URL"
+        )
+        if problem:
+            for name, of in STEP_OF.items():
+                if of == step:
+                    bench.notes[name] = problem
+            return
+        measure(bench, bench.postgres)
+
+    run.__doc__ = measure.__doc__
+    return run
+
+
+def measure_pg_ingest(bench: Bench, store: Store) -> None:
+    """The ingest step against the copy; its events and changed-customer marks are
+    deleted after, and the copy verified again: the next run finds it as it was."""
+    tag = f"pg-ingest-{int(time.time())}"
+    sqlite = open_db(bench.db_path, migrate=False)
+    try:
+        customers = _event_customers(sqlite)
+    finally:
+        sqlite.conn.close()
+    db = open_db(store.location, migrate=False)
+    try:
+        marked_before = changed_customers(db, customers)
+        try:
+            _measure_ingest(bench, store, tag)
+        finally:
+            sources = store.config.touchpoint_sources(apps.SOURCE)  # the ingest key's
+            removed = forget_events(db, sources, f"bench-{tag}-")
+            unmarked = unmark_changed(db, set(customers) - marked_before)
+    finally:
+        db.conn.close()
+    bench.say(f"  removed the step's {removed:,} events and {unmarked:,} changed marks")
+    _verify_copy(bench, store)
+
+
+def _verify_copy(bench: Bench, store: Store) -> None:
+    """`db copy` again: it only verifies, and refuses if the copy no longer matches."""
+    source = open_db(bench.db_path, migrate=False)
+    try:
+        copy_store(source, store.location)
+    except CopyRefused as refused:
+        raise SystemExit(
+            f"the PostgreSQL copy was left different from the desk: {refused}"
+        ) from None
+    finally:
+        source.conn.close()
+
+
+def measure_pg_sync(bench: Bench, store: Store) -> None:
+    """The sync into a new database beside the copy (dropped after), as the SQLite step
+    syncs into a new file."""
+    with pg_admin.scratch_database(store.location, "sync_scratch") as scratch:
+        _measure_sync(bench, store, scratch)
+
+
+def _engine(store: Store) -> str:
+    return "PostgreSQL" if store.prefix else "SQLite"
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -1161,6 +1394,8 @@ def _verdict(value: float, target: float, how: str) -> str:
 
 def write_reports(bench: Bench, dataset: dict, machine: dict, command: str, seconds: float) -> None:
     DOCS.mkdir(exist_ok=True)
+    if bench.postgres is not None:
+        machine = {**machine, "postgres": pg_admin.server_settings(bench.postgres.location)}
     data = {
         **bench.figures,
         "machine": machine,
@@ -1175,6 +1410,7 @@ def write_reports(bench: Bench, dataset: dict, machine: dict, command: str, seco
     out = Path(bench.args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = _with_previous_run(data, out / "benchmarks.json", bench.args.only)
+    data = _with_carried(data, out / "benchmarks.json", bench.carried)
     (out / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (out / "benchmarks.md").write_text(render_markdown(data), encoding="utf-8")
     bench.say(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
@@ -1195,8 +1431,10 @@ def _with_previous_run(data: dict, previous_path: Path, only: list[str] | None) 
         if STEP_OF.get(name) not in only
     }
     rerun = {"command": data["command"], "finished_at": data["finished_at"], "steps": only}
+    # Figures of the steps run again that this run did not measure are dropped, not kept.
+    others = {name: value for name, value in previous.items() if STEP_OF.get(name) not in only}
     return {
-        **previous,
+        **others,
         **kept,
         **{name: data[name] for name in STEP_OF if name in data},
         "notes": {**notes, **data["notes"]},
@@ -1206,6 +1444,25 @@ def _with_previous_run(data: dict, previous_path: Path, only: list[str] | None) 
         },
         "reruns": [*previous.get("reruns", []), rerun],
     }
+
+
+def _with_carried(data: dict, previous_path: Path, carried: set[str]) -> dict:
+    """The figures this run did not measure again (a copy that only verified) as the
+    previous report has them, marked as such."""
+    if not carried or not previous_path.exists():
+        return data
+    previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    notes = dict(data["notes"])
+    for name in carried:
+        if name in previous:
+            data[name] = previous[name]
+            note = previous.get("notes", {}).get(name, "")
+            if "measured by an earlier run" not in note:
+                note = (
+                    f"{note}; measured by an earlier run" if note else "measured by an earlier run"
+                )
+            notes[name] = note
+    return {**data, "notes": notes}
 
 
 ROWS = [  # (figure, what it is)
@@ -1256,6 +1513,20 @@ ROWS = [  # (figure, what it is)
     ("sla_what_if_90d_s", "SLA what-if, five rules, tickets of the last 90 days, s"),
     ("sla_apply_ms_per_ticket", "SLA rules applied to a newly synced ticket, ms per ticket"),
 ]
+PG_MEASURED = [  # the SQLite figures measured again on PostgreSQL, as pg_<name>
+    *(name for name, _ in ROWS if name.startswith(("journey_in", "floor_in", "journey_over"))),
+    *(name for name, _ in ROWS if "_http_" in name or name.endswith("http_rps")),
+    "ingest_events_per_s",
+    "inbox_merge_events_per_s",
+    *(name for name, _ in ROWS if name.startswith("sync_")),
+]
+ROWS += [
+    ("pg_copy_s", "PostgreSQL: `journeydesk db copy` of the desk, s"),
+    ("pg_copy_rows_per_s", "PostgreSQL: `journeydesk db copy`, rows/s"),
+    ("pg_copy_verify_s", "PostgreSQL: `db copy` into a verified copy (it only verifies), s"),
+    ("pg_vacuum_analyze_s", "PostgreSQL: VACUUM (ANALYZE) after the copy, s"),
+    *((f"pg_{name}", f"PostgreSQL: {label}") for name, label in ROWS if name in PG_MEASURED),
+]
 
 
 STEP_OF = {  # the benchmarks.run step that measures each figure
@@ -1280,6 +1551,20 @@ STEP_OF = {  # the benchmarks.run step that measures each figure
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("report_")], "reports"),
     **dict.fromkeys([name for name, _ in ROWS if name.startswith("history_")], "history"),
 }
+STEP_OF.update(
+    {
+        **{f"pg_{name}": f"pg_{STEP_OF[name]}" for name in PG_MEASURED},
+        **dict.fromkeys(["pg_copy_s", "pg_copy_rows_per_s", "pg_copy_verify_s"], "pg_copy"),
+        "pg_vacuum_analyze_s": "pg_copy",
+    }
+)
+SIDE_BY_SIDE = [  # (SQLite figure, what it is): issue 17's figures on both engines
+    ("journey_inprocess_p99_ms", "journey API in-process, p99, ms"),
+    ("journey_http_rps", "journey API over HTTP, requests/s"),
+    ("ingest_events_per_s", "ingest API, events/s"),
+    ("sync_tickets_per_s", "Zendesk ticket sync, tickets/s"),
+]
+NOT_MEASURED_YET = "not measured yet"
 
 
 def render_markdown(data: dict) -> str:
@@ -1298,17 +1583,26 @@ def render_markdown(data: dict) -> str:
         "",
         f"**Machine**: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
         f"Python {machine['python']}, SQLite {machine['sqlite']}, {machine['os']}; "
-        f"load average at start {machine['load_average_at_start']}.",
+        f"load average at start {machine['load_average_at_start']}"
+        + (
+            "; PostgreSQL "
+            + ", ".join(f"{key} {value}" for key, value in machine["postgres"].items())
+            if machine.get("postgres")
+            else ""
+        )
+        + ".",
         "",
         f"**Dataset**: {dataset['customers']:,} customers, {dataset['views']:,} article views, "
         f"{dataset['tickets']:,} tickets.",
         "",
+        *_side_by_side(data),
         "| figure | value | target | result | notes | step (`--only`) |",
         "|---|---:|---:|---|---|---|",
     ]
     for name, label in ROWS:
         if name not in data:
-            note = data["notes"].get(name, "not measured")
+            missing = NOT_MEASURED_YET if name.startswith("pg_") else "not measured"
+            note = data["notes"].get(name, missing)
             lines.append(
                 f"| {label} (`{name}`) | — | {_target_cell(name)} | — | {note} | "
                 f"`{STEP_OF[name]}` |"
@@ -1344,6 +1638,36 @@ def render_markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _side_by_side(data: dict) -> list[str]:
+    """Issue 17's figures, SQLite and PostgreSQL in one table (same machine, same run)."""
+
+    def cell(name: str) -> str:
+        if name not in data:
+            return NOT_MEASURED_YET if name.startswith("pg_") else "—"
+        target = TARGETS.get(name)
+        verdict = f" ({_verdict(data[name], *target)})" if target else ""
+        return f"{data[name]:,}{verdict}"
+
+    lines = [
+        "**SQLite and PostgreSQL**, same machine, same run (`--postgres`; every figure is "
+        "also in the table below):",
+        "",
+        "| figure | SQLite | target | PostgreSQL | target |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in SIDE_BY_SIDE:
+        lines.append(
+            f"| {label} | {cell(name)} | {_target_cell(name)} | {cell('pg_' + name)} | "
+            f"{_target_cell('pg_' + name)} |"
+        )
+    lines += [
+        f"| `journeydesk db copy` of the desk, s | | | {cell('pg_copy_s')} | |",
+        f"| `journeydesk db copy`, rows/s | | | {cell('pg_copy_rows_per_s')} | |",
+        "",
+    ]
+    return lines
+
+
 LIMITS_FILE = Path(__file__).with_name("limits.md")
 LIMITS = LIMITS_FILE.read_text(encoding="utf-8") if LIMITS_FILE.exists() else ""
 """The hand-written part of docs/benchmarks.md (what limits each figure, how to re-run):
@@ -1371,6 +1695,12 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     "sustained_ingest": measure_sustained_ingest,
     "sync": measure_sync,
     "outreach_send": measure_outreach_send,
+    # PostgreSQL (--postgres): the desk as the SQLite steps left it, copied, then measured.
+    "pg_copy": measure_pg_copy,
+    "pg_inprocess": _postgres_step(_measure_inprocess, "pg_inprocess"),
+    "pg_http": _postgres_step(_measure_http, "pg_http"),
+    "pg_ingest": _postgres_step(measure_pg_ingest, "pg_ingest"),
+    "pg_sync": _postgres_step(measure_pg_sync, "pg_sync"),
     "history": measure_history,  # on a copy of its own
 }
 
@@ -1380,6 +1710,29 @@ READ_ONLY_STEPS = {"sla"}
 
 def _open_read_only(path: Path):
     return StoreDatabase(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
+def _check_postgres(args: argparse.Namespace) -> None:
+    """Before any step: --postgres is a PostgreSQL URL of a server that answers (a run
+    should not find out after the SQLite steps), and PostgreSQL steps asked for by
+    --only have one."""
+    wanted = [step for step in args.only or [] if step.startswith("pg_")]
+    if not args.postgres:
+        if wanted:
+            raise SystemExit(
+                f"--only {' '.join(wanted)}: the PostgreSQL steps need --postgres "
+                "postgresql://user@host:port/database"
+            )
+        return
+    if not args.postgres.startswith(("postgresql://", "postgres://")):
+        raise SystemExit(
+            f"--postgres: not a PostgreSQL URL: {args.postgres!r} "
+            "(write it like postgresql://postgres@127.0.0.1:5432/desk)"
+        )
+    pg_admin.database_name(args.postgres)
+    problem = pg_admin.reachable(args.postgres)
+    if problem:
+        raise SystemExit(f"--postgres {args.postgres}: the server does not answer ({problem})")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1395,6 +1748,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="*", choices=list(STEPS), help="run only these steps")
     parser.add_argument("--out", default=str(DOCS), help="where to write the reports")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure on PostgreSQL: the desk is copied into this database "
+        "(postgresql://user@host:port/name; empty, or holding a `db copy` of --db)",
+    )
+    parser.add_argument(
+        "--postgres-recopy",
+        action="store_true",
+        help="when --postgres holds an older `db copy` of the desk, drop and remake that "
+        "database and copy again (without it the PostgreSQL steps are skipped)",
+    )
     parser.add_argument(
         "--quiet",
         type=float,
@@ -1415,6 +1780,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.db or not Path(args.db).exists():
         raise SystemExit(f"{args.db} does not exist; make it with python -m benchmarks.generate")
+    _check_postgres(args)
     started = time.perf_counter()
     machine = machine_info()
     bench = Bench(args)
@@ -1434,12 +1800,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         for name, step in STEPS.items():
+            if name.startswith("pg_") and not args.postgres:
+                continue  # the report says "not measured yet"
             if not args.only or name in args.only:
                 bench.loads[name] = wait_for_quiet(bench, args.quiet, args.max_wait)
                 step(bench)
     finally:
         shutil.rmtree(bench.folder, ignore_errors=True)
     command = "python -m benchmarks.run --db " + str(args.db) + (" --quick" if args.quick else "")
+    if args.postgres:
+        command += " --postgres " + args.postgres
     if args.only:
         command += " --only " + " ".join(args.only)
     write_reports(bench, dataset, machine, command, time.perf_counter() - started)

@@ -2,13 +2,17 @@
 
 `refresh` is the worker's job (`report-refresh`, every REFRESH_MINUTES, within
 WORKER_BUDGET_SECONDS), in two parts:
-1. what changed since the last run, over the days built so far: today again, the days of
-   touchpoints synced since (a late sync), the facts of the tickets changed at the desk
-   since (new, solved, rated, deleted) with their day and the day before (the views they
-   follow), of the tickets whose SLA clock ran out since, and the days and tickets of the
-   customers whose stage history was written since (a first computation replays their
-   past: their events count by other stages now; more than RESTAGED_DAYS days of it and
-   the build starts again instead);
+1. what changed since the last run, over the days built, read by the store's own order of
+   writing, never by a desk's clock (a desk's clock behind or a late sync cannot hide a
+   change, and with nothing new no day is counted again): the `report_changes` queue
+   (store/report_changes.py: tickets stored, changed, deleted, moved or decided since,
+   messages sent) with the days they touch and the day before (the views they follow),
+   and the tickets they are a contact of; the touchpoints written since (ids), their days
+   and the tickets they were read before or count in the effort of; the tickets whose SLA
+   clock ran out since; and the days and tickets of the customers whose stage history was
+   written since (ids: a first computation replays their past, their events count by
+   other stages now; more than RESTAGED_DAYS days of it and the build starts again
+   instead);
 2. the build: the days not built yet, newest first, a week at a time, until the budget is
    spent (at least one week per run). A new store's first runs build the recent days
    first, so the pages an admin opens fill first; `report_state.built_from` says how far
@@ -17,8 +21,8 @@ WORKER_BUDGET_SECONDS), in two parts:
 A report page asks `figures_for` for its range: a small store (up to INLINE_TICKETS
 tickets) gets its missing days built there and then; a big one gets a note naming the
 days not built yet. `rebuild` makes everything again (`journeydesk rebuild-reports`);
-`forget` drops every figure after the stage history was rebuilt (each figure counts by
-the stage of its moment), and the next refresh builds them again.
+`forget` sets every figure aside after the stage history was rebuilt (each figure counts
+by the stage of its moment), and the next refresh builds them again.
 """
 
 from __future__ import annotations
@@ -36,10 +40,9 @@ from plugin import clock
 from plugin.config import Config
 from plugin.sla.business_hours import BusinessCalendar
 from plugin.sla.targets import BREACHED, MET, RUNNING, evaluate
-from plugin.store import loads_stored
+from plugin.store import loads_stored, report_changes
 from plugin.store.journey_reports import DAY, settle_outreach_outcomes
 from plugin.store.report_aggregates import (
-    CHANGE_MARGIN_SECONDS,
     DAYS_PER_TRANSACTION,
     MakeFacts,
     count_tickets,
@@ -54,8 +57,8 @@ from plugin.store.report_aggregates import (
     refresh_ticket_facts,
     restaged_since,
     save_state,
+    sla_clocks_run_out,
     state,
-    tickets_to_refresh,
 )
 
 REFRESH_MINUTES = 10
@@ -190,16 +193,19 @@ def refresh(
     make = fact_maker(config, now)
     # Read first: what is written meanwhile comes at the next refresh.
     seen = {"touchpoint_id": last_touchpoint_id(db), "stage_history_id": last_stage_history_id(db)}
+    queued = report_changes.pending_ranges(db)
     known = state(db)
     today = now // DAY
     built_from = known["built_from"] if known else None
     days = tickets = 0
     if known is not None and built_from is not None:
-        changes = _changes_since(db, known, make, built_from=built_from, now=now)
+        changes = _changes_since(db, known, queued, make, built_from=built_from, now=now)
         if changes is None:
             built_from = None  # too much restaged: build again, newest first
         else:
             days, tickets = changes
+    # Counted (or to be built from what is stored now): forgotten, whatever follows.
+    report_changes.drop(db, queued)
     span = history_span(db)
     if span is None:
         save_state(db, **seen, now=now, built_from=None)
@@ -224,33 +230,36 @@ def refresh(
 
 
 def _changes_since(
-    db: Database, known: dict[str, Any], make: MakeFacts, *, built_from: int, now: int
+    db: Database,
+    known: dict[str, Any],
+    queued: list[tuple[int, int]],
+    make: MakeFacts,
+    *,
+    built_from: int,
+    now: int,
 ) -> tuple[int, int] | None:
     """Part 1 of `refresh`: what changed since the last one, over the days built; None
     when new stage history restages more than RESTAGED_DAYS of them (the build starts
-    again instead, within its budget)."""
+    again instead, within its budget). Every input is read by the store's own order of
+    writing (ids, the `report_changes` queue `queued`), never by a desk's clock: with
+    nothing new, no day and no ticket is counted again."""
     today = now // DAY
     restaged_days, restaged = restaged_since(db, known["stage_history_id"])
     if sum(1 for d in restaged_days if built_from <= d < today) > RESTAGED_DAYS:
         return None
-    days = {today, *restaged_days}
+    days = set(restaged_days)
     days.update(days_written_since(db, known["touchpoint_id"]))
-    changed = tickets_to_refresh(
-        db,
-        changed_since=known["refreshed_at"] - CHANGE_MARGIN_SECONDS,
-        from_day=built_from,
-        now=now,
-    )
-    opened = {created // DAY for _, _, created in changed}
-    days.update(opened | {d - 1 for d in opened})  # the views they follow: a day before
-    wanted = sorted(d for d in days if built_from <= d <= today)
+    days.update(report_changes.changed_days(db, queued))
+    wanted = sorted(d for d in days if d >= built_from)
     for first, last in day_runs(wanted):
         rebuild_days(db, first, last)
-    keys = {(source, ticket) for source, ticket, _ in changed}
-    keys.update(
-        (source, ticket) for source, ticket, created in restaged if created >= built_from * DAY
+    changed = report_changes.changed_tickets(db, queued, from_day=built_from)
+    changed.update(
+        report_changes.tickets_near_touchpoints(db, known["touchpoint_id"], from_day=built_from)
     )
-    tickets = refresh_ticket_facts(db, sorted(keys), make)
+    changed.update(sla_clocks_run_out(db, now=now, from_day=built_from))
+    changed.update(ticket for ticket in restaged if ticket[2] >= built_from * DAY)
+    tickets = refresh_ticket_facts(db, sorted({(source, id_) for source, id_, _ in changed}), make)
     return len(wanted), tickets
 
 
@@ -262,8 +271,8 @@ def rebuild(
     progress: Callable[[int, int], None] | None = None,
 ) -> Refreshed:
     """Make every figure again from the whole history (`journeydesk rebuild-reports`);
-    `progress(done, total)` in days. The figures stay readable meanwhile: each week is
-    swapped whole."""
+    `progress(done, total)` in days. Meanwhile a page counts the weeks made again so far
+    and names the days it does not count yet."""
     save_state(
         db,
         touchpoint_id=last_touchpoint_id(db),
@@ -275,8 +284,8 @@ def rebuild(
 
 
 def forget(db: Database) -> None:
-    """Drop every figure (the stage history changed: every figure counts by stage); the
-    next refresh builds them again, newest day first."""
+    """Set every figure aside (the stage history changed: every figure counts by stage);
+    the next refresh builds them again, newest day first."""
     forget_figures(db)
 
 

@@ -26,6 +26,7 @@ from connectors.records import Customer, CustomerRef
 from plugin.clock import now_epoch, to_epoch
 from plugin.store import dumps, loads_object, select_dicts
 from plugin.store.journeys import mark_dirty
+from plugin.store.report_changes import note_merge
 
 PROFILE_FIELDS = (
     "name",
@@ -221,6 +222,7 @@ def upsert_customers(db: Database, source: str, customers: Iterable[Customer]) -
 
 def merge_customers(db: Database, from_id: int, into_id: int, *, reason: str) -> None:
     """Move everything of `from_id` onto `into_id` and remember the merge."""
+    note_merge(db, from_id, into_id)
     for table in (
         "customer_identities",
         "touchpoints",

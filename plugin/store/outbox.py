@@ -22,6 +22,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.store import commit_durably, dumps, select_dicts
+from plugin.store.report_changes import note_message_sent
 
 STATUSES = (
     "pending",
@@ -210,12 +211,14 @@ def record_sent(
 ) -> None:
     """The send succeeded. Also from `uncertain`: the run that sent it says so after all."""
     with db.atomic():
-        db.conn.execute(
+        sent = db.conn.execute(
             "UPDATE outbox SET status = 'sent', outcome = ?, external_id = ?, error = NULL, "
             "sent_at = ?, updated_at = ? "
             "WHERE id = ? AND sending_by = ? AND status IN ('sending', 'uncertain')",
             [outcome, external_id, now, now, message_id, holder],
         )
+        if sent.rowcount == 1:
+            note_message_sent(db, message_id)  # a touchpoint for the report figures
 
 
 def record_retry(db: Database, message_id: int, *, error: str, retry_at: int, now: int) -> None:

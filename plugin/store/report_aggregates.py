@@ -38,9 +38,6 @@ from plugin.store.journey_reports import (
     stage_at_sql,
 )
 
-CHANGE_MARGIN_SECONDS = DAY
-"""Tickets changed at the desk this long before the last refresh are looked at again (a
-desk's clock and a sync's delay)."""
 DAYS_PER_TRANSACTION = 7
 """A build makes this many days at a time (one swap of their rows)."""
 MONDAY_OFFSET = 3
@@ -350,20 +347,13 @@ def refresh_ticket_facts(db: Database, keys: Sequence[tuple[str, str]], make: Ma
     return written
 
 
-def tickets_to_refresh(
-    db: Database, *, changed_since: int, from_day: int, now: int
-) -> list[tuple[str, str, int]]:
-    """(source, id, created_at) of the tickets opened from `from_day` on whose facts may be
-    out of date: changed at the desk since `changed_since` (solved, rated), whose facts are
-    missing (synced since) or left over (deleted since), or whose SLA clock ran out since.
-    One pass over the tickets."""
+def sla_clocks_run_out(db: Database, *, now: int, from_day: int) -> list[tuple[str, str, int]]:
+    """(source, id, created_at) of the tickets opened from `from_day` on whose SLA clock,
+    running at their last count, has run out by `now` (their outcome is made again)."""
     return db.conn.execute(
-        "SELECT t.source, t.id, t.created_at FROM tickets t WHERE t.created_at >= ? AND ("
-        "coalesce(t.updated_at, t.created_at) >= ? OR (t.deleted = 0) != EXISTS (SELECT 1 "
-        "FROM ticket_facts f WHERE f.source = t.source AND f.ticket_id = t.id)) "
-        "UNION SELECT source, ticket_id, created_at FROM ticket_facts "
-        "INDEXED BY ticket_facts_sla_check WHERE sla_check_at <= ?",
-        [from_day * DAY, changed_since, now],
+        "SELECT source, ticket_id, created_at FROM ticket_facts "
+        "INDEXED BY ticket_facts_sla_check WHERE sla_check_at <= ? AND created_at >= ?",
+        [now, from_day * DAY],
     ).fetchall()
 
 
@@ -472,19 +462,12 @@ def save_state(
 
 
 def forget_figures(db: Database) -> None:
-    """Drop every figure counted by stage (all of them) and what they cover: the next
-    refresh builds them again, newest day first. Settled outreach outcomes stay (they do
-    not depend on stages)."""
+    """Forget every figure counted by stage: nothing is built any more, so reads count no
+    day (`_built_days`) until the next refresh builds them again, newest day first,
+    replacing each week's rows whole. One row written: deleting a big store's figures would
+    hold the write lock for seconds (an agent's journey save would wait). Settled outreach
+    outcomes stay (they do not depend on stages)."""
     with db.atomic():
-        for table in (
-            "touchpoint_days",
-            "report_article_days",
-            "ticket_facts",
-            "report_ticket_days",
-            "report_time_days",
-            "ticket_days",
-        ):
-            db.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - literals
         db.conn.execute("UPDATE report_state SET built_from = NULL")
 
 
@@ -497,9 +480,16 @@ def _desks(column: str, desks: Sequence[str]) -> tuple[str, list[str]]:
     return f" AND {column} IN ({', '.join('?' for _ in desks)})", list(desks)
 
 
-def _day_range(start: int, end: int) -> list[int]:
-    """The UTC days [start's, end's) (a range counts in whole days)."""
-    return [start // DAY, -(-end // DAY)]
+def _built_days(db: Database, start: int, end: int) -> list[int]:
+    """The UTC days [start's, end's) (a range counts in whole days) whose figures are built:
+    from `built_from` on. Older rows may be left from before `forget_figures` or a rebuild,
+    counted by stages that no longer hold: they are never read, and the build replaces
+    them."""
+    known = state(db)
+    first, last = start // DAY, -(-end // DAY)
+    if known is None or known["built_from"] is None:
+        return [last, last]
+    return [max(first, known["built_from"]), last]
 
 
 def touchpoint_volumes(
@@ -513,7 +503,7 @@ def touchpoint_volumes(
         "SELECT touchpoint, stage, sum(volume) AS volume, sum(followed) AS followed "
         f"FROM touchpoint_days WHERE day >= ? AND day < ?{where} "
         "GROUP BY touchpoint, stage ORDER BY touchpoint, stage",
-        [*_day_range(start, end), *params],
+        [*_built_days(db, start, end), *params],
     )
 
 
@@ -528,7 +518,7 @@ def ticket_histograms(
         "SELECT stage, measure, CAST(value AS INTEGER) AS value, sum(tickets) AS tickets "
         "FROM ticket_days WHERE day >= ? AND day < ? AND measure IN "
         f"('effort', 'views', 'searches', 'contacts'){where} GROUP BY stage, measure, value",
-        [*_day_range(start, end), *params],
+        [*_built_days(db, start, end), *params],
     )
 
 
@@ -546,7 +536,7 @@ def articles_before_tickets(
         "ORDER BY sum(tickets) DESC, value) AS place FROM ticket_days "
         f"WHERE day >= ? AND day < ? AND measure = 'read'{where} GROUP BY stage, value) AS placed "
         "WHERE place <= ? ORDER BY stage, place",
-        [*_day_range(start, end), *params, per_stage],
+        [*_built_days(db, start, end), *params, per_stage],
     )
     for row in rows:
         row["article_source"], _, row["article_id"] = row.pop("value").partition("\t")
@@ -573,7 +563,7 @@ def ticket_sums(
         f"SELECT {GROUPS[by]} AS g, sum(tickets), sum(csat_good), sum(csat_rated), "  # noqa: S608
         "sum(sla_targeted), sum(sla_breached) FROM report_ticket_days "
         f"WHERE day >= ? AND day < ?{where} GROUP BY g",
-        [*_day_range(start, end), *params],
+        [*_built_days(db, start, end), *params],
     ).fetchall()
 
 
@@ -586,7 +576,7 @@ def time_counts(
         f"SELECT {GROUPS[by]} AS g, measure, minutes, sum(tickets) "  # noqa: S608
         f"FROM report_time_days WHERE day >= ? AND day < ?{where} "
         "GROUP BY g, measure, minutes",
-        [*_day_range(start, end), *params],
+        [*_built_days(db, start, end), *params],
     ).fetchall()
 
 
@@ -598,5 +588,5 @@ def article_sums(
     return db.execute(
         "SELECT article_source, article_id, sum(views), sum(followed) FROM report_article_days "
         f"WHERE day >= ? AND day < ?{where} GROUP BY article_source, article_id",
-        [*_day_range(start, end), *params],
+        [*_built_days(db, start, end), *params],
     ).fetchall()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.store import dumps, loads_stored, select_dicts
+from plugin.store.report_changes import note_stored_tickets
 
 _COLUMNS = (
     "source",
@@ -39,7 +40,10 @@ def record_decision(db: Database, decision: dict[str, Any]) -> bool:
         "ON CONFLICT (source, ticket_id) DO NOTHING",
         row,
     )
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    note_stored_tickets(db, decision["source"], [decision["ticket_id"]])  # its SLA outcome
+    return True
 
 
 def get_decision(db: Database, source: str, ticket_id: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from plugin.clock import from_epoch, to_epoch
 from plugin.store import dumps, loads_stored, select_dicts
 from plugin.store.customers import follow_moved_requesters, resolve_customers
 from plugin.store.journeys import mark_dirty
+from plugin.store.report_changes import note_stored_tickets, note_tickets
 from plugin.store.touchpoints import over_both
 
 COLUMNS = (
@@ -65,6 +66,7 @@ def write_tickets(
     if follow_moved_requesters(db, source, {t.id: customers[t.requester] for t in tickets}):
         customers = resolve_customers(db, (t.requester for t in tickets), source)
     rows = [_row(source, t, customers[t.requester]) for t in tickets]
+    note_tickets(db, _report_changes(db, source, rows))
     placeholders = ", ".join("?" for _ in COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
     changed_where = " OR ".join(f"tickets.{c} IS DISTINCT FROM excluded.{c}" for c in COLUMNS[2:])
@@ -76,6 +78,38 @@ def write_tickets(
     if changed:
         mark_dirty(db, {row[2] for row in rows})
     return changed, customers
+
+
+def _report_changes(
+    db: Database, source: str, rows: list[tuple]
+) -> list[tuple[str, str, int | None, int]]:
+    """What of `rows` the upsert changes, for the report figures (store/report_changes.py):
+    (source, id, customer, created_at) of each row new or different from the stored one,
+    and of the stored one too when the ticket moves to another customer or day. The rows
+    are compared as the upsert's WHERE compares them (every column)."""
+    stored: dict[str, tuple] = {}
+    ids = [row[1] for row in rows]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for found in db.conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM tickets WHERE source = ? "  # noqa: S608
+            f"AND id IN ({', '.join('?' * len(chunk))})",
+            [source, *chunk],
+        ):
+            stored[found[1]] = tuple(found)
+    customer, created = COLUMNS.index("customer_id"), COLUMNS.index("created_at")
+    changes = []
+    for row in rows:
+        before = stored.get(row[1])
+        if before == row:
+            continue
+        changes.append((source, row[1], row[customer], row[created]))
+        if before is not None and (before[customer], before[created]) != (
+            row[customer],
+            row[created],
+        ):
+            changes.append((source, row[1], before[customer], before[created]))
+    return changes
 
 
 def _row(source: str, t: Ticket, customer_id: int) -> tuple:
@@ -177,6 +211,8 @@ def sample_tickets_by_stage(db: Database, source: str, per_stage: int = 1) -> li
 def mark_deleted(db: Database, source: str, ticket_ids: Iterable[str]) -> None:
     """Flag stored tickets as deleted: a deletion the desk sent without a requester (a
     ticket never stored before is simply not stored)."""
+    ticket_ids = list(ticket_ids)
+    note_stored_tickets(db, source, ticket_ids)
     db.conn.executemany(
         "UPDATE tickets SET deleted = 1 WHERE source = ? AND id = ? AND deleted = 0",
         [(source, ticket_id) for ticket_id in ticket_ids],

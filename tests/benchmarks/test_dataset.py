@@ -47,7 +47,7 @@ def test_most_tickets_follow_reading_and_the_journey_api_serves_them(generated):
     try:
         tickets = sample_tickets(db, apps.SOURCE, 200, seed=1)
         read_before = sum(
-            bool(core_last_articles(db.conn, t.customer_id, t.created_at, since=0, limit=5))
+            bool(core_last_articles(db, t.customer_id, t.created_at, since=0, limit=5))
             for t in tickets
         )
     finally:

@@ -198,3 +198,41 @@ def test_an_upgraded_store_gets_its_stage_history_from_the_past_by_a_rebuild(rel
         path,
         "SELECT count(*) FROM stage_history WHERE reconstructed = 0 AND from_stage IS NOT NULL",
     )
+
+
+def test_a_0024_store_with_figures_built_queues_what_the_old_margin_would_still_count(tmp_path):
+    """0025_report_changes: no table rewritten; the tickets the old refresh would still
+    have looked at (changed at the desk within a day of its last run, or facts missing) are
+    queued, so the first refresh after the upgrade misses nothing and counts little."""
+    from plugin.reports.aggregates import refresh
+    from tests.reports.generated_history import DAY, DESK, END, generate
+
+    path = tmp_path / "journeydesk.db"
+    db = open_db(path)
+    history = generate(db, seed=9, customers=10)
+    refresh(db, now=END)
+    # The store as 0024 left it (no queue), then a ticket written as its code wrote them,
+    # changed at the desk half a day before the last refresh (the old margin is a day).
+    db.execute("DROP TABLE report_changes")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0025_report_changes'")
+    db.execute(
+        "INSERT INTO tickets (source, id, customer_id, subject, status, created_at, updated_at) "
+        "VALUES (?, 'late', ?, 'Hi', 'open', ?, ?)",
+        [DESK, min(history.customers), END - DAY, END - DAY // 2],
+    )
+    db.conn.commit()
+    db.conn.close()
+
+    open_db(path).conn.close()  # start-up: 0025 runs
+
+    queued = snapshot(path, "SELECT ticket_id FROM report_changes WHERE ticket_id IS NOT NULL")
+    assert queued == [("late",)]  # not the others, counted before
+    sent = [m for m in history.messages if m["status"] == "sent" and m["at"] >= END - DAY]
+    assert snapshot(path, "SELECT count(*) FROM report_changes WHERE ticket_id IS NULL") == [
+        (len(sent),)
+    ]
+    db = open_db(path)
+    done = refresh(db, now=END + 600)
+    assert done.tickets >= 1
+    assert snapshot(path, "SELECT count(*) FROM ticket_facts WHERE ticket_id = 'late'") == [(1,)]
+    assert snapshot(path, "SELECT count(*) FROM report_changes") == [(0,)]
