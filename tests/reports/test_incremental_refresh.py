@@ -31,6 +31,14 @@ FIGURES = (
 )
 
 
+@pytest.fixture
+def db(store_location):
+    """A store of the test's own, on each engine."""
+    opened = open_db(store_location)
+    yield opened
+    opened.conn.close()
+
+
 def figures(db) -> dict[str, list[tuple]]:
     """Every figure of the days built (older rows are never read)."""
     (built_from,) = db.execute("SELECT built_from FROM report_state").fetchone()
@@ -62,10 +70,9 @@ def as_ticket(history, stored: dict, **changes) -> Ticket:
     return Ticket(**(fields | changes))
 
 
-def test_a_ticket_changed_with_an_old_desk_updated_at_is_counted(tmp_path):
+def test_a_ticket_changed_with_an_old_desk_updated_at_is_counted(db):
     """A desk whose clock is behind (or a late sync) says the ticket changed days before
     the last refresh: the store queued the write all the same."""
-    db = open_db(tmp_path / "clock.db")
     history = generate(db, seed=5, customers=12)
     refresh(db, now=END)
     stored = next(
@@ -103,8 +110,7 @@ def test_a_ticket_changed_with_an_old_desk_updated_at_is_counted(tmp_path):
     assert figures(db) == counted
 
 
-def test_a_refresh_with_nothing_new_counts_no_day_and_no_ticket(tmp_path):
-    db = open_db(tmp_path / "quiet.db")
+def test_a_refresh_with_nothing_new_counts_no_day_and_no_ticket(db):
     generate(db, seed=6, customers=12)
     refresh(db, now=END)
     before = figures(db)
@@ -116,11 +122,10 @@ def test_a_refresh_with_nothing_new_counts_no_day_and_no_ticket(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [7, 11, 23])
-def test_figures_after_any_sequence_of_refreshes_equal_figures_built_from_nothing(tmp_path, seed):
+def test_figures_after_any_sequence_of_refreshes_equal_figures_built_from_nothing(db, seed):
     """New tickets, tickets solved or rated with an old updated_at, moved to another
     customer, deleted; late views and searches; messages sent; a late SLA decision; a
     merge: in a random order, with refreshes between, at moving moments."""
-    db = open_db(tmp_path / "sequence.db")
     history = generate(db, seed=seed, customers=16)
     rng = random.Random(seed)
     now = END
