@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+import requests
 
 from plugin.store import borrow_db, open_db, return_db
 from tests.helpers.cli import ROOT, cli_env
 from tests.helpers.config import write_config
+from tests.helpers.serve_process import free_port, write_serve_config
 
 
 def test_a_returned_connection_is_lent_again(tmp_path, store_location):
@@ -149,3 +152,48 @@ def test_a_process_using_a_postgresql_store_exits_with_its_connections_closed(tm
     )
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr and "left open" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # psycopg's own warning
+def test_serve_s_workers_close_their_connections_when_they_shut_down(tmp_path):
+    """`journeydesk serve` (gunicorn, two workers) stopped with Ctrl-C: each worker's
+    pooled connections are closed as it exits, none deleted while open."""
+    port = free_port()
+    config = write_serve_config(tmp_path, port)
+    serve = f"from plugin.cli import main; main(['serve', '--config', {str(config)!r}])"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-W",
+            "error::ResourceWarning",
+            "-c",
+            LEFT_OPEN_CHECK + serve,
+        ],
+        cwd=ROOT,
+        env={**cli_env(), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        answers = [healthz_when_up(server, port) for _ in range(6)]
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    assert answers == [200] * 6, output
+    assert server.returncode == 0, output
+    assert "Worker exiting" in output
+    assert "ResourceWarning" not in output and "left open" not in output, output
+
+
+def healthz_when_up(server: subprocess.Popen, port: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, "the server exited"
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
