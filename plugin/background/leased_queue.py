@@ -49,19 +49,33 @@ class LeaseLost(Exception):
 def new_holder() -> str:
     """A holder name for one lease: this host, this process, a token of its own, and where
     its pid means something (`pid_scope`)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}:{pid_scope()}"
+    return holder_name(os.urandom(3).hex())
+
+
+def holder_name(token: str) -> str:
+    """`host:pid:token:scope` for this process: the one way a lease holder or a sync run
+    (plugin/intake/sync_runs.py) names the process behind it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{token}:{pid_scope()}"
+
+
+def local_pid(holder: str) -> int | None:
+    """The pid `holder` names when it can be looked up here, else None.
+
+    Only a holder of this host name, this boot and this pid namespace can be judged by its
+    pid; any other (another host, another container, a clone with the same host name, a
+    name without the scope: an older release) is never taken for dead by it."""
+    host, pid, _token, scope = (holder.split(":") + ["", "", "", ""])[:4]
+    if host != socket.gethostname() or not scope or scope != pid_scope() or not pid.isdigit():
+        return None
+    return int(pid)
 
 
 def local_holder_gone(holder: str) -> bool:
-    """Whether `holder` names a process that no longer exists in this very pid namespace.
-
-    Only a holder of this host name, this boot and this pid namespace can be looked up by
-    its pid; any other (another host, another container, a name without the scope: an
-    older release) is never taken for dead: its lease expires on its own."""
-    host, pid, _token, scope = (holder.split(":") + ["", "", "", ""])[:4]
-    if host != socket.gethostname() or not scope or scope != pid_scope() or not pid.isdigit():
-        return False
-    return not pid_exists(int(pid))
+    """Whether `holder` names a process that no longer exists in this very pid namespace
+    (`local_pid`): a holder anywhere else is never taken for dead; its lease expires on
+    its own."""
+    pid = local_pid(holder)
+    return pid is not None and not pid_exists(pid)
 
 
 @functools.cache

@@ -2,13 +2,19 @@
 
 A run is a `sync_runs` row, `running` until its process marks how it ended. A process
 killed with SIGKILL (an OOM kill, a flaky host, a deploy) never does, so each row names
-its process (host:pid:token) and carries a heartbeat, and a row is judged by them:
+its process as a lease holder is named (`host:pid:token:scope`, leased_queue.holder_name:
+one idea of who holds what) and carries a heartbeat, and a row is judged by them:
 
 - this very process: alive while the run is in its registry of active runs;
-- the same host and pid with another token: an earlier process that had this pid (a
-  restarted container's worker is often PID 1 again): dead;
-- another pid on this host: alive while that pid exists and the heartbeat is recent;
-- another host: alive while the heartbeat is recent (`STALE_SECONDS`).
+- the same pid where this process runs (same host, boot and pid namespace) with another
+  token: an earlier process that had this pid (a restarted container's worker is often
+  PID 1 again): dead;
+- another pid where this process runs: alive while that pid exists and the heartbeat is
+  recent;
+- anywhere else (another host sharing the PostgreSQL database, another container or pid
+  namespace, a clone with the same host name, an owner without the scope: an older
+  release): alive while the heartbeat is recent (`STALE_SECONDS`): its pid means nothing
+  here.
 
 The next run marks the dead ones `interrupted` before it starts; `/healthz` and the
 dashboard show them so meanwhile (`last_runs`).
@@ -18,14 +24,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import threading
 import time
 from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.background.leased_queue import pid_exists
+from plugin.background.leased_queue import holder_name, local_pid, pid_exists
 from plugin.store import sync_state
 
 HEARTBEAT_SECONDS = 30
@@ -44,11 +49,12 @@ _token: dict[int, str] = {}  # pid -> this process's token (a forked child gets 
 
 
 def process_owner() -> str:
-    """This process, as a run's `owner`: host, pid and a token no later process shares."""
+    """This process, as a run's `owner`: a lease holder's name (host, pid, scope) whose
+    token no later process shares."""
     pid = os.getpid()
     with _lock:
         token = _token.setdefault(pid, secrets.token_hex(4))
-    return f"{socket.gethostname()}:{pid}:{token}"
+    return holder_name(token)
 
 
 def start(db: Database, source: str) -> int:
@@ -102,12 +108,13 @@ def is_alive(run: dict[str, Any], now: float) -> bool:
     beat = run["heartbeat_at"]
     if beat is None or now - beat > STALE_SECONDS:
         return False
-    host, _, rest = (run["owner"] or "").partition(":")
-    pid_text, _, token = rest.partition(":")
-    me_host, me_pid, me_token = process_owner().split(":")
-    if host != me_host or not pid_text.isdigit():
-        return True  # another machine: its heartbeat is all we can see
-    if pid_text == me_pid:
+    owner = run["owner"] or ""
+    if owner == process_owner():
         with _lock:
-            return token == me_token and run["id"] in _active
-    return pid_exists(int(pid_text))
+            return run["id"] in _active
+    pid = local_pid(owner)
+    if pid is None:
+        return True  # its pid means nothing here: its heartbeat is all we can see
+    if pid == os.getpid():
+        return False  # an earlier process that had this pid (its token differs)
+    return pid_exists(pid)

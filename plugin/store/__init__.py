@@ -11,6 +11,7 @@ tickets, ...).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -304,16 +305,43 @@ every app of the process that opens the same file: the store's only module-level
 _pool_lock = threading.Lock()
 
 
+_left_to_the_parent: list[Database] = []
+"""In a forked child, the connections its parent had pooled: never used, never closed
+here (closing a PostgreSQL one would end the parent's session on the shared socket), and
+kept referenced so that they are not deleted while open either (psycopg's
+ResourceWarning)."""
+
+
 def _forget_pool_after_fork() -> None:
     """A forked child starts with an empty pool: SQLite connections must not cross a fork
     (gunicorn preloading, for one). A hook, not a pid check per borrow (two system calls
     a request)."""
     global _pool_lock
-    _pool.clear()  # the parent's connections are left to the parent, never closed here
+    _left_to_the_parent.extend(db for idle in _pool.values() for db in idle)
+    _pool.clear()
     _pool_lock = threading.Lock()  # a thread of the parent may have held it at the fork
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def close_pool(path: str | Path | None = None) -> None:
+    """Close the idle connections kept for the store at `path` (for every store when
+    None): at exit, and when a store goes away for good (a database dropped). One borrowed
+    meanwhile comes back to the pool as usual."""
+    with _pool_lock:
+        if path is None:
+            idle = [db for dbs in _pool.values() for db in dbs]
+            _pool.clear()
+        else:
+            idle = _pool.pop(str(path), [])
+    for db in idle:
+        _close_quietly(db)
+
+
+# At exit the pool's connections are closed rather than left to the interpreter's
+# teardown: PostgreSQL sessions end with a goodbye, and psycopg finds none deleted open.
+atexit.register(close_pool)
 
 
 def borrow_db(path: str | Path) -> Database:

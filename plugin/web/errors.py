@@ -14,6 +14,9 @@ or the code below it raises arrives here and is sorted once —
   (writes are transactions: nothing half-written stays behind);
 - anything else is a bug: logged with its traceback, answered with a plain 500 that
   reveals nothing. Bad input never reaches that path.
+
+Every 503 the app answers, whoever made it (this handler, `/healthz`, a view), asks the
+client to come back with `Retry-After: RETRY_AFTER_SECONDS` (`ask_to_come_back`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from plugin.web.i18n import catalogue, pick_language
 log = logging.getLogger("journeydesk.web")
 JSON_PREFIXES = ("/api/", "/webhooks/", "/healthz")
 RETRY_AFTER_SECONDS = 30
-"""How long a client is asked to wait when the database cannot be used."""
+"""How long a client is asked to wait after a 503 (the database or a desk away for now)."""
 DOMAIN_STATUSES: tuple[tuple[type[JourneydeskError], int], ...] = (
     (DeskSlow, 503),  # before DeskUnavailable, its base
     (DeskUnavailable, 502),
@@ -57,6 +60,16 @@ class ApiError(Exception):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, handle_exception)
+    app.after_request(ask_to_come_back)
+
+
+def ask_to_come_back(response: Response) -> Response:
+    """A 503 says when to try again: clients (the sidebar, the portal snippet, monitors,
+    load balancers) wait that long instead of hammering a database that is away. One
+    place for every 503, so no view can forget it; a view's own Retry-After is kept."""
+    if response.status_code == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def handle_exception(exc: Exception) -> Response | tuple:
@@ -97,9 +110,7 @@ def _database_unavailable(exc: Exception) -> bool:
 def _unavailable(exc: Exception) -> Response:
     message = describe_database_error(exc)
     log.error("database unavailable on %s %s: %s", request.method, request.path, message)
-    response = make_response(error_response(503, "database_unavailable", message))
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    return make_response(error_response(503, "database_unavailable", message))
 
 
 def error_response(

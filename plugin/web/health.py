@@ -7,7 +7,8 @@ Anyone may ask whether the service is up; the details (sync error messages, whic
 desk URLs, notices, the worker's host) go only to an admin signed in to this site or a
 caller with `Authorization: Bearer <agent token>` (`journeydesk token --source <name>
 --ttl <seconds>`: a monitor's long-lived token). A database that cannot take writes
-(read-only file or `PRAGMA query_only`, full disk) is unhealthy: 503, `database` says why."""
+(read-only file or `PRAGMA query_only`, full disk) is unhealthy: 503, `database` says why.
+Its 503s carry `Retry-After` as every 503 of the app does (web/errors.py)."""
 
 from __future__ import annotations
 

@@ -420,7 +420,10 @@ PATHS: dict[str, Any] = {
             "security": [],
             "responses": {
                 "200": _json(_ref("Health"), "Everything works."),
-                "503": _json(_ref("Health"), "The database is unavailable, read-only or full."),
+                "503": _json(
+                    _ref("Health"),
+                    "The database is unavailable, read-only or full; see Retry-After.",
+                ),
             },
         }
     },

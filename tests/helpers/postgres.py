@@ -118,7 +118,12 @@ class PostgresCluster:
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        """DROP DATABASE `name`, ending any session still connected to it."""
+        """DROP DATABASE `name`, ending any session still connected to it; the store's
+        idle connections to it in this process are closed first (the pool's own close),
+        rather than kept, dead, until the session ends."""
+        from plugin.store import close_pool
+
+        close_pool(self.url(name))
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def server_log(self) -> str:

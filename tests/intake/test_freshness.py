@@ -15,6 +15,7 @@ from plugin import clock
 from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
 from plugin.security import mint_agent_token
+from plugin.web.errors import RETRY_AFTER_SECONDS
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import SECRET
 from tests.helpers.desks import (
@@ -129,6 +130,23 @@ def test_a_slow_desk_gets_a_stale_answer_within_the_budget(client, config, fake)
     while (body := journey(client, 102).get_json())["freshness"]["stale"]:
         assert time.monotonic() < deadline, body["freshness"]
     assert read_before(body)[0] == "Cancel a plan"
+
+
+def test_a_new_ticket_on_a_slow_desk_is_a_503_asking_to_come_back(client, fake):
+    """Nothing stored to answer with yet: 503 `desk_slow` with Retry-After, as every 503."""
+    add_ticket(fake, 105, 1, at=clock.now_seconds())
+    fake.delay = 3.0
+
+    response = journey(client, 105)
+
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "desk_slow"
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    fake.delay = 0  # the fetch went on in the background: a later look finds the ticket
+    deadline = time.monotonic() + 10
+    while (later := journey(client, 105)).status_code == 503:
+        assert time.monotonic() < deadline, later.get_json()
+    assert later.status_code == 200
 
 
 def test_a_failing_desk_gives_a_stale_answer_not_an_error(client, config, fake):

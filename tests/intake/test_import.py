@@ -10,7 +10,7 @@ from pathlib import Path
 from connectors.files import BadLine
 from connectors.records import CustomerRef
 from plugin.intake.ingest import IngestTarget, import_events
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from plugin.store.customers import find_customer
 from plugin.store.history import article_views_of, timeline
 from plugin.store.touchpoints import count_touchpoints
@@ -148,7 +148,6 @@ def test_a_file_that_cannot_be_read_fails_with_one_sentence(tmp_path):
 
 def test_batches_count_every_line_once_whatever_it_gives(tmp_path, store_location):
     """Lines are parsed as they are read: each gives one touchpoint or one rejection."""
-    db = open_db(store_location)
     target = IngestTarget(
         source="import:demo",
         article_source="demo",
@@ -166,10 +165,12 @@ def test_batches_count_every_line_once_whatever_it_gives(tmp_path, store_locatio
         (7, event(7)),
     ]
     counts = []
-    report = import_events(
-        db, target, iter(records), batch_size=2, progress=lambda r: counts.append(r.lines)
-    )
+    with open_store(store_location) as db:
+        report = import_events(
+            db, target, iter(records), batch_size=2, progress=lambda r: counts.append(r.lines)
+        )
+        stored = count_touchpoints(db)
     assert counts == [2, 4, 6, 7]
     assert (report.lines, report.accepted, report.duplicates, report.rejected) == (7, 4, 1, 2)
     assert [r.index for r in report.first_rejections] == [2, 4]
-    assert count_touchpoints(db) == 4
+    assert stored == 4

@@ -9,6 +9,9 @@ process.
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from plugin import clock
 from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
+from plugin.background.leased_queue import holder_name, pid_scope
 from plugin.config import load_config
 from plugin.intake import sync_runs
 from plugin.security import mint_agent_token
@@ -124,14 +128,21 @@ def test_a_killed_sync_shows_interrupted_and_the_next_run_closes_it(desk, env, t
 
 
 def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path, store_location):
+    """A run is judged by its process's pid only where that pid means something (this
+    host, boot and pid namespace: the leases' holder scope); elsewhere by its heartbeat."""
+    dead_pid = finished_pid()
+    host, here = socket.gethostname(), pid_scope()
     db = open_db(store_location)
     try:
         mine = sync_runs.start(db, "here")  # this process, going on
         now = int(time.time())
         away = [
-            ("elsewhere", "another-host:7:abcd", now - 60),  # another host, beating
-            ("silent", "another-host:8:abcd", now - 2 * sync_runs.STALE_SECONDS),
-            ("reused", f"{sync_runs.process_owner().rsplit(':', 1)[0]}:0ld", now),
+            ("elsewhere", f"another-host:{dead_pid}:abcd:{here}", now - 60),  # beating
+            ("silent", "another-host:8:abcd:0123456789ab", now - 2 * sync_runs.STALE_SECONDS),
+            ("reused", holder_name("0ld"), now),  # this pid, an earlier process
+            ("died-here", f"{host}:{dead_pid}:abcd:{here}", now),
+            ("other-namespace", f"{host}:{dead_pid}:abcd:{'0' * 12}", now),  # a container
+            ("older-release", f"{host}:{dead_pid}:abcd", now),  # no scope: its heartbeat
         ]
         for source, owner, beat in away:
             sync_state.start_run(db, source, owner=owner, alive_at=beat)
@@ -144,8 +155,19 @@ def test_a_run_still_going_is_not_taken_for_a_dead_one(tmp_path, store_location)
         "elsewhere": "running",
         "silent": "interrupted",
         "reused": "interrupted",  # this pid's earlier process (a restarted container)
+        "died-here": "interrupted",
+        "other-namespace": "running",  # the same pid number there is another process
+        "older-release": "running",
     }
     assert mine
+    assert sync_runs.process_owner().endswith(f":{here}")
+
+
+def finished_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 def runs(folder: Path) -> list[tuple[str, str]]:

@@ -29,9 +29,10 @@ from plugin.app import create_app
 from plugin.security import mint_agent_token
 from plugin.store import open_db
 from plugin.store.touchpoints import count_touchpoints
+from plugin.web.errors import RETRY_AFTER_SECONDS
 from tests.helpers.cli import ROOT, journeydesk
 from tests.helpers.config import write_config
-from tests.helpers.demo_desk import ENV, INGEST_KEY, KEYS, Desk
+from tests.helpers.demo_desk import ENV, INGEST_KEY, KEYS, Desk, make_desk, serve
 
 # SQLite files only: a full disk, a read-only file (PostgreSQL away: its own tests)
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -130,6 +131,36 @@ def test_the_web_app_on_a_full_disk_answers_503_and_keeps_serving_reads(tmp_path
     assert read.status_code == 200
     assert _counts(database) == before
     assert _integrity(database) == "ok"
+
+
+def test_a_database_gone_away_is_a_503_with_retry_after_on_healthz_and_the_api(
+    tmp_path, monkeypatch
+):
+    """The database's volume unmounted (the folder gone): /healthz and the API answer 503
+    asking to come back later, and answer again once it is back, as on PostgreSQL
+    (tests/serving/test_database_failover.py)."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    desk = make_desk(volume)
+    ticket = desk.tickets(1)[0]
+    token = mint_agent_token(desk.config.secret, source="demo", ticket_id=ticket)
+    journey = f"/api/v1/tickets/demo/{ticket}/journey"
+    with serve(desk.config) as base:
+        volume.rename(tmp_path / "unmounted")  # before any request pools a connection
+        health = requests.get(f"{base}/healthz", timeout=30)
+        read = requests.get(
+            base + journey, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        (tmp_path / "unmounted").rename(volume)
+        back = requests.get(f"{base}/healthz", timeout=30)
+
+    assert health.status_code == 503 and health.json()["database"] == "unavailable"
+    assert health.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert read.status_code == 503 and read.json()["error"]["code"] == "database_unavailable"
+    assert read.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert back.status_code == 200 and "Retry-After" not in back.headers
 
 
 # -- helpers ------------------------------------------------------------------------------

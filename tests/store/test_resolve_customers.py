@@ -46,16 +46,20 @@ BATCH = [
 def test_a_batch_of_every_kind_resolves_as_one_by_one(tmp_path, store_named):
     batch_db, ids = _desk(store_named("batch"))
     single_db, _ = _desk(store_named("single"))
-    with batch_db.atomic():
-        batch = resolve_customers(batch_db, BATCH, SOURCE)
-    with single_db.atomic():
-        for ref in BATCH:
-            resolve_customer(single_db, ref, SOURCE)
-        single = {ref: resolve_customer(single_db, ref, SOURCE) for ref in BATCH}
-    assert batch == single
-    assert batch[CustomerRef(email="old@example.com")] == ids["email"]
-    assert batch[CustomerRef(source_id="501")] == ids["user"]
-    for customer_id in set(single.values()):
-        assert customer_identities(batch_db, customer_id) == customer_identities(
-            single_db, customer_id
-        )
+    try:
+        with batch_db.atomic():
+            batch = resolve_customers(batch_db, BATCH, SOURCE)
+        with single_db.atomic():
+            for ref in BATCH:
+                resolve_customer(single_db, ref, SOURCE)
+            single = {ref: resolve_customer(single_db, ref, SOURCE) for ref in BATCH}
+        assert batch == single
+        assert batch[CustomerRef(email="old@example.com")] == ids["email"]
+        assert batch[CustomerRef(source_id="501")] == ids["user"]
+        for customer_id in set(single.values()):
+            assert customer_identities(batch_db, customer_id) == customer_identities(
+                single_db, customer_id
+            )
+    finally:
+        batch_db.conn.close()
+        single_db.conn.close()

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from connectors.demo import DemoDesk
 from connectors.records import Article, Customer, CustomerRef, Ticket, Touchpoint
 from plugin.intake.sync import run_sync
-from plugin.store import open_db, pending_migrations, schema_version
+from plugin.store import open_db, open_store, pending_migrations, schema_version
 from plugin.store.customers import customer_identities, find_customer
 from plugin.store.history import last_articles_before
 from plugin.store.migrations import migrations
@@ -56,16 +56,20 @@ def test_resyncing_the_same_desk_changes_nothing(tmp_path, store_location):
 
 
 def test_identical_ticket_upsert_reports_no_change(tmp_path, store_location):
-    db = open_db(store_location)
-    ticket = Ticket(id="7", requester=CustomerRef(source_id="u1"), subject="Hi", created_at=T0)
-    from plugin.store.tickets import upsert_tickets
+    with open_store(store_location) as db:
+        ticket = Ticket(id="7", requester=CustomerRef(source_id="u1"), subject="Hi", created_at=T0)
+        from plugin.store.tickets import upsert_tickets
 
-    assert upsert_tickets(db, "zendesk", [ticket]) == 1
-    assert upsert_tickets(db, "zendesk", [ticket]) == 0
-    changed = Ticket(
-        id="7", requester=CustomerRef(source_id="u1"), subject="Hi", created_at=T0, status="solved"
-    )
-    assert upsert_tickets(db, "zendesk", [changed]) == 1
+        assert upsert_tickets(db, "zendesk", [ticket]) == 1
+        assert upsert_tickets(db, "zendesk", [ticket]) == 0
+        changed = Ticket(
+            id="7",
+            requester=CustomerRef(source_id="u1"),
+            subject="Hi",
+            created_at=T0,
+            status="solved",
+        )
+        assert upsert_tickets(db, "zendesk", [changed]) == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite itself
@@ -88,78 +92,80 @@ def test_migrating_a_database_from_an_older_schema_keeps_its_data(tmp_path):
 
 
 def test_desk_user_and_portal_visitor_are_one_customer(tmp_path, store_location):
-    db = open_db(store_location)
-    from plugin.store.customers import upsert_customers
+    with open_store(store_location) as db:
+        from plugin.store.customers import upsert_customers
 
-    upsert_customers(db, "zendesk", [Customer(source_id="42", email="Ana@Example.com")])
-    visit = Touchpoint(
-        id="e1",
-        type="article_view",
-        occurred_at=T0,
-        customer=CustomerRef(anonymous_id="v-1"),
-        article_id="9",
-    )
-    insert_touchpoints(db, "portal", [visit], article_source="zendesk")
-    identify = Touchpoint(
-        id="e2",
-        type="identify",
-        occurred_at=T0,
-        customer=CustomerRef(anonymous_id="v-1", email="ana@example.COM"),
-    )
-    insert_touchpoints(db, "portal", [identify], article_source="zendesk")
+        upsert_customers(db, "zendesk", [Customer(source_id="42", email="Ana@Example.com")])
+        visit = Touchpoint(
+            id="e1",
+            type="article_view",
+            occurred_at=T0,
+            customer=CustomerRef(anonymous_id="v-1"),
+            article_id="9",
+        )
+        insert_touchpoints(db, "portal", [visit], article_source="zendesk")
+        identify = Touchpoint(
+            id="e2",
+            type="identify",
+            occurred_at=T0,
+            customer=CustomerRef(anonymous_id="v-1", email="ana@example.COM"),
+        )
+        insert_touchpoints(db, "portal", [identify], article_source="zendesk")
 
-    customer = find_customer(db, CustomerRef(source_id="42"), "zendesk")
-    kinds = {row["kind"] for row in customer_identities(db, customer)}
-    assert kinds == {"user:zendesk", "email", "anonymous"}
-    views = db.execute("SELECT customer_id FROM touchpoints WHERE event_id = 'e1'").fetchone()[0]
-    assert views == customer
-    assert db.execute("SELECT count(*) FROM customer_merges").fetchone()[0] == 1
+        customer = find_customer(db, CustomerRef(source_id="42"), "zendesk")
+        kinds = {row["kind"] for row in customer_identities(db, customer)}
+        assert kinds == {"user:zendesk", "email", "anonymous"}
+        views = db.execute("SELECT customer_id FROM touchpoints WHERE event_id = 'e1'").fetchone()[
+            0
+        ]
+        assert views == customer
+        assert db.execute("SELECT count(*) FROM customer_merges").fetchone()[0] == 1
 
 
 def test_views_in_any_locale_count_as_one_article(tmp_path, store_location):
-    db = open_db(store_location)
-    from plugin.store.articles import upsert_articles
+    with open_store(store_location) as db:
+        from plugin.store.articles import upsert_articles
 
-    upsert_articles(
-        db,
-        "chatwoot",
-        [
-            Article(id="10", locale="en", title="Export data", url="https://h/en/10"),
-            Article(
-                id="11",
-                locale="es",
-                title="Exportar datos",
-                url="https://h/es/11",
-                translation_of="10",
+        upsert_articles(
+            db,
+            "chatwoot",
+            [
+                Article(id="10", locale="en", title="Export data", url="https://h/en/10"),
+                Article(
+                    id="11",
+                    locale="es",
+                    title="Exportar datos",
+                    url="https://h/es/11",
+                    translation_of="10",
+                ),
+            ],
+        )
+        ref = CustomerRef(source_id="u1")
+        views = [
+            Touchpoint(
+                id="a",
+                type="article_view",
+                occurred_at=T0,
+                customer=ref,
+                article_id="10",
+                article_locale="en",
             ),
-        ],
-    )
-    ref = CustomerRef(source_id="u1")
-    views = [
-        Touchpoint(
-            id="a",
-            type="article_view",
-            occurred_at=T0,
-            customer=ref,
-            article_id="10",
-            article_locale="en",
-        ),
-        Touchpoint(
-            id="b",
-            type="article_view",
-            occurred_at=T0 + timedelta(minutes=5),
-            customer=ref,
-            article_id="11",
-            article_locale="es",
-        ),
-    ]
-    insert_touchpoints(db, "chatwoot", views, article_source="chatwoot")
-    customer = find_customer(db, ref, "chatwoot")
-    end = int((T0 + timedelta(hours=1)).timestamp())
-    items = last_articles_before(db, customer, end, since=0, limit=5)
-    assert [(i["article_id"], i["views"], i["title"]) for i in items] == [
-        ("10", 2, "Exportar datos")
-    ]
+            Touchpoint(
+                id="b",
+                type="article_view",
+                occurred_at=T0 + timedelta(minutes=5),
+                customer=ref,
+                article_id="11",
+                article_locale="es",
+            ),
+        ]
+        insert_touchpoints(db, "chatwoot", views, article_source="chatwoot")
+        customer = find_customer(db, ref, "chatwoot")
+        end = int((T0 + timedelta(hours=1)).timestamp())
+        items = last_articles_before(db, customer, end, since=0, limit=5)
+        assert [(i["article_id"], i["views"], i["title"]) for i in items] == [
+            ("10", 2, "Exportar datos")
+        ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite itself

@@ -19,6 +19,7 @@ from plugin.store import open_db, open_store
 from plugin.store.journeys import stage_counts
 from plugin.store.rule_sets import list_rule_sets
 from plugin.web import context
+from plugin.web.errors import RETRY_AFTER_SECONDS
 from tests.helpers.copies import private_copy
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -268,6 +269,7 @@ def test_without_a_password_the_admin_names_the_variable_to_set(admin_config):
     assert response.status_code == 503
     assert "JOURNEYDESK_ADMIN_PASSWORD" in response.text and "Stages" not in response.text
     assert closed.get("/admin/login").status_code == 503
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)  # as every 503
 
 
 def test_the_open_demo_admin_says_it_is_open(admin_config):

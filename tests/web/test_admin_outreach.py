@@ -92,7 +92,7 @@ def test_the_preview_shows_audience_reasons_limits_and_the_message_in_each_langu
         rule="onboarding-guide",
     ).text
     assert 'data-reason="open_ticket"' in onboarding  # who the limits leave out, counted
-    assert list_rule_sets(_db(admin), KIND) == []  # a preview saves nothing
+    assert rule_sets_of(admin) == []  # a preview saves nothing
 
 
 def test_a_template_reaching_for_internals_is_refused_in_the_preview(admin):
@@ -107,7 +107,7 @@ def test_a_template_reaching_for_internals_is_refused_in_the_preview(admin):
     assert 'id="save-blocked"' in page.text and 'id="save-button"' not in page.text
     saved = post_rule(admin, text, action="save")
     assert saved.status_code == 422 and "was refused" in saved.text
-    assert list_rule_sets(_db(admin), KIND) == []
+    assert rule_sets_of(admin) == []
 
 
 def test_an_invalid_rule_is_named_and_nothing_is_saved(admin):
@@ -115,14 +115,14 @@ def test_an_invalid_rule_is_named_and_nothing_is_saved(admin):
     page = post_rule(admin, text, action="save")
     assert page.status_code == 422
     assert 'unknown fact "tickets_last_7dd"' in html.unescape(page.text)
-    assert list_rule_sets(_db(admin), KIND) == []
+    assert rule_sets_of(admin) == []
 
 
 def test_saving_makes_a_version_and_a_stale_editor_is_refused(admin, config):
     text = editor_text(admin.get(REPEAT).text).replace("cooldown_days = 14", "cooldown_days = 21")
     saved = post_rule(admin, text, action="save", note="three weeks")
     assert saved.status_code == 302
-    (version,) = list_rule_sets(_db(admin), KIND)
+    (version,) = rule_sets_of(admin)
     assert version.version == 1 and version.note == "three weeks" and version.created_by == "Ana"
     with open_store(config.database_path) as db:
         active = load_active_rules(db, config)
@@ -154,7 +154,7 @@ def test_enabling_is_a_save_and_needs_the_csrf_token(admin, config):
     assert "repeat-reader is enabled" in page
     row = page.split('data-rule="repeat-reader"')[1].split("</tr>")[0]
     assert ">enabled</span>" in row and "Run now" in row
-    (version,) = list_rule_sets(_db(admin), KIND)
+    (version,) = rule_sets_of(admin)
     assert version.note == "enabled repeat-reader"
     # restore the shipped rules: a new version, the rule disabled again
     versions = admin.get("/admin/outreach/versions/0").text
@@ -234,10 +234,11 @@ def test_why_names_the_condition_the_limit_or_the_message(admin, config):
 # --------------------------------------------------------------------------- helpers
 
 
-def _db(client):
-    from plugin.store import open_db
+def rule_sets_of(client) -> list:
+    from plugin.store import open_store
 
-    return open_db(client.application.extensions["journeydesk"].config.database_path)
+    with open_store(client.application.extensions["journeydesk"].config.database_path) as db:
+        return list_rule_sets(db, KIND)
 
 
 def _why(client, customer, rule) -> str:

@@ -11,6 +11,7 @@ from plugin.app import create_app
 from plugin.security import Secret, mint_agent_token
 from plugin.store import StoreDatabase, open_store
 from plugin.web import context
+from plugin.web.errors import RETRY_AFTER_SECONDS
 from tests.helpers.config import SECRET
 from tests.helpers.copies import private_copy
 
@@ -248,5 +249,6 @@ def test_healthz_reports_a_database_that_cannot_take_writes(
     monkeypatch.setattr(context, "borrow_db", read_only)  # what the app's requests use
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert response.get_json()["status"] == "error"
     assert response.get_json()["database"] == "read-only"

@@ -34,7 +34,7 @@ def guarded(seeded_demo, tmp_path):
     ).fetchone()
     token = mint_agent_token(SECRET, source="demo", ticket_id=ticket_id)
     client = create_app(config).test_client()
-    return {
+    yield {
         "db": db,
         "client": client,
         "ticket": ticket_id,
@@ -42,6 +42,7 @@ def guarded(seeded_demo, tmp_path):
         "draft": f'<p>See <a href="{url}">this</a>.</p>',
         "headers": {"Authorization": f"Bearer {token}"},
     }
+    db.conn.close()
 
 
 def check(g):

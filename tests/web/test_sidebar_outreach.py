@@ -4,7 +4,6 @@ they received (sent or uncertain) in the last 30 days, in the API and on the pag
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
@@ -12,12 +11,21 @@ from plugin.app import create_app
 from plugin.clock import now_epoch
 from plugin.security import mint_agent_token
 from plugin.store import open_store
-from plugin.store.outbox import claim_messages
+from plugin.store.customers import all_customer_ids
+from plugin.store.outbox import (
+    claim_messages,
+    mark_abandoned,
+    record_failed,
+    record_sent,
+    start_sending,
+)
+from plugin.store.tickets import ticket_customers
 from tests.helpers.config import SECRET
 from tests.helpers.copies import private_copy
 from tests.web.test_api_journey import ticket_ids
 
 DAY = 86_400
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def message(customer_id: int, rule: str, *, channel: str = "email", subject: str) -> dict:
@@ -42,36 +50,42 @@ def told(tmp_path, seeded_demo):
     """A demo copy where one ticket's customer got messages in every state and age."""
     config = private_copy(seeded_demo, tmp_path)
     ticket_id = ticket_ids(config, 1, seed=11)[0]
-    conn = sqlite3.connect(config.database_path)
-    (customer,) = conn.execute(
-        "SELECT customer_id FROM tickets WHERE source = 'demo' AND id = ?", [ticket_id]
-    ).fetchone()
-    (other,) = conn.execute("SELECT id FROM customers WHERE id != ? LIMIT 1", [customer]).fetchone()
-    conn.close()
     now = now_epoch()
-    rows = [  # (message, status, sent days ago)
-        (message(customer, "repeat-reader", subject="Still stuck on <SSO>?"), "sent", 2),
-        (
-            message(customer, "check-in", channel="helpdesk", subject="How is it going?"),
-            "uncertain",
-            5,
-        ),
-        (message(customer, "old-news", subject="Long ago"), "sent", 40),
-        (message(customer, "never-left", subject="Failed one"), "failed", 1),
-        (message(customer, "refused-one", subject="Refused one"), "refused", 1),
-        (message(customer, "renewal", channel="webhook", subject="Alert the team"), "sent", 1),
-        (message(other, "repeat-reader", subject="Someone else's"), "sent", 1),
-    ]
     with open_store(config.database_path) as db:
+        customer = ticket_customers(db, "demo", [ticket_id])[ticket_id]
+        other = next(each for each in all_customer_ids(db) if each != customer)
+        rows = [  # (message, status, sent days ago)
+            (message(customer, "repeat-reader", subject="Still stuck on <SSO>?"), "sent", 2),
+            (
+                message(customer, "check-in", channel="helpdesk", subject="How is it going?"),
+                "uncertain",
+                5,
+            ),
+            (message(customer, "old-news", subject="Long ago"), "sent", 40),
+            (message(customer, "never-left", subject="Failed one"), "failed", 1),
+            (message(customer, "refused-one", subject="Refused one"), "refused", 1),
+            (message(customer, "renewal", channel="webhook", subject="Alert the team"), "sent", 1),
+            (message(other, "repeat-reader", subject="Someone else's"), "sent", 1),
+        ]
         for row, status, days in rows:
-            (mid,) = claim_messages(db, [row], now=now - days * DAY)
-            sent_at = now - days * DAY if status == "sent" else None
-            with db.atomic():
-                db.conn.execute(
-                    "UPDATE outbox SET status = ?, sent_at = ?, updated_at = ? WHERE id = ?",
-                    [status, sent_at, now - days * DAY, mid],
-                )
+            bring_to(db, row, status, at=now - days * DAY)
     return config, ticket_id
+
+
+def bring_to(db, row: dict, status: str, *, at: int) -> None:
+    """Claim `row` at `at` and take it to `status` through the outbox's own steps, as a
+    delivery run does (a refused message is claimed so: the sandbox refused it)."""
+    if status == "refused":
+        claim_messages(db, [row | {"status": "refused"}], now=at)
+        return
+    (message_id,) = claim_messages(db, [row], now=at)
+    assert start_sending(db, message_id, holder="run-1", now=at)
+    if status == "sent":
+        record_sent(db, message_id, holder="run-1", outcome="sent", external_id=None, now=at)
+    elif status == "failed":
+        record_failed(db, message_id, error="the server refused it", now=at)
+    else:  # run-1 died mid-send; the next run finds the message
+        assert status == "uncertain" and mark_abandoned(db, holder="run-2", now=at) == 1
 
 
 def test_the_journey_lists_what_the_customer_was_told_in_30_days(told):
