@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import re
-import sqlite3
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 
 from plugin.app import create_app
 from plugin.security import verify_agent_token
+from plugin.store import open_store
 from plugin.web import desks
 from tests.fakes.chatwoot import Contact, FakeChatwoot
 from tests.fakes.serving import serving
@@ -37,6 +37,8 @@ from tests.helpers.desk_app import (
     rsa_key_pair,
     zaf_jwt,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 ORIGIN = "https://acme.zendesk.com"
 APP_GUID = "6f6bd9b2-a8a0-4f8e-9c6a-2b0c1d9e0f11"
@@ -83,13 +85,12 @@ def fake(setup, chatwoot_server):
 
 def demo_reader(config) -> dict:
     """A demo customer with reading history (their email ties desk tickets to it)."""
-    conn = sqlite3.connect(config.database_path)
-    row = conn.execute(
-        "SELECT c.id, c.email, c.name, max(t.occurred_at) FROM customers c "
-        "JOIN touchpoints t ON t.customer_id = c.id AND t.type = 'article_view' "
-        "GROUP BY c.id HAVING count(*) >= 8 ORDER BY c.id LIMIT 1"
-    ).fetchone()
-    conn.close()
+    with open_store(config.database_path, migrate=False) as db:
+        row = db.execute(
+            "SELECT c.id, c.email, c.name, max(t.occurred_at) FROM customers c "
+            "JOIN touchpoints t ON t.customer_id = c.id AND t.type = 'article_view' "
+            "GROUP BY c.id HAVING count(*) >= 8 ORDER BY c.id LIMIT 1"
+        ).fetchone()
     return {"customer_id": row[0], "email": row[1], "name": row[2], "last_view": row[3]}
 
 
