@@ -26,8 +26,14 @@ def friendly_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ConfigError, ConditionError, StoreError) as exc:
+        except (ConfigError, ConditionError) as exc:
             raise click.ClickException(str(exc)) from None
+        except StoreError as exc:
+            # A store that would not open (a damaged file, a PostgreSQL server away) is said
+            # with what to check; a refusal of the store's own (a copy's) is said as it is.
+            opening = type(exc) is StoreError
+            message = describe_database_error(exc) if opening else str(exc)
+            raise click.ClickException(message) from None
         except JourneydeskError as exc:
             raise click.ClickException(exc.message) from None
         except ConnectorError as exc:

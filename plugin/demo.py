@@ -18,6 +18,7 @@ from plugin.config import Config
 from plugin.intake.progress import describe_sync, sync_with_progress
 from plugin.serving import redact_werkzeug_log
 from plugin.store import open_store
+from plugin.store.backends.postgres import is_postgres
 from plugin.store.sync_state import get_cursor
 from plugin.store.tickets import sample_tickets_by_stage
 
@@ -30,6 +31,13 @@ def with_port(config: Config, port: int) -> Config:
 
 
 def delete_database(path: str) -> None:
+    """`demo --reset`: delete the demo's SQLite file. A PostgreSQL database is the
+    operator's to drop (it may hold more than the demo): said, never faked."""
+    if is_postgres(path):
+        raise click.ClickException(
+            f"--reset deletes an SQLite file; {path} is a PostgreSQL database: drop and "
+            "create it again yourself (dropdb, createdb), then run the demo without --reset."
+        )
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)

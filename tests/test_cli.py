@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 from sqlite_utils import Database
 
@@ -68,6 +69,7 @@ def test_sync_of_an_unknown_source_fails_clearly(tmp_path):
     assert result.returncode == 1 and "No connector named 'zendesk'" in result.stderr
 
 
+@pytest.mark.usefixtures("backend")
 def test_sync_pulls_the_demo_desk_and_reports(tmp_path):
     path = write_config(tmp_path, customers=30)
     result = journeydesk("sync", "--config", str(path))
@@ -81,6 +83,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.usefixtures("backend")
+@pytest.mark.xfail_postgres(
+    "the demo counts its report figures first: not ported to PostgreSQL yet"
+)
 def test_demo_serves_then_stops_cleanly_and_reuses_its_database(tmp_path):
     path = write_config(tmp_path, customers=40)
     port = free_port()
@@ -95,7 +101,7 @@ def test_demo_serves_then_stops_cleanly_and_reuses_its_database(tmp_path):
             text=True,
         )
         try:
-            health = wait_for(f"http://127.0.0.1:{port}/healthz")
+            health = wait_for(f"http://127.0.0.1:{port}/healthz", process)
             assert health["status"] == "ok"
         finally:
             process.send_signal(signal.SIGINT)
@@ -110,12 +116,25 @@ def test_demo_serves_then_stops_cleanly_and_reuses_its_database(tmp_path):
     assert views["volume"] > 0, rows
 
 
-def wait_for(url: str, timeout: float = 60) -> dict:
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite's file is deleted
+def test_demo_reset_on_postgresql_says_the_database_is_the_operators_to_drop(tmp_path):
+    path = write_config(tmp_path, customers=5)
+    result = journeydesk("demo", "--config", str(path), "--reset", "--port", str(free_port()))
+    assert result.returncode == 1
+    assert "is a PostgreSQL database: drop and create it again yourself" in result.stderr
+    assert "Deleted" not in result.stdout and "Traceback" not in result.stderr
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> dict:
+    """`url`'s JSON once the server answers; fails at once if `process` exited instead."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return requests.get(url, timeout=2).json()
         except requests.ConnectionError:
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited:\n{process.stdout.read()}") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from plugin.background import jobs
 from plugin.background.scheduler import build_scheduler
 from plugin.config import load_config
 from tests.helpers.config import write_config
+
+pytestmark = pytest.mark.usefixtures("backend")  # the schedule reads outreach rules from the store
 
 
 def test_each_connector_is_synced_at_its_own_interval(tmp_path):

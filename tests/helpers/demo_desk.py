@@ -4,6 +4,7 @@ tests that need real concurrency."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from plugin.app import create_app
 from plugin.background.jobs import run_source_sync
 from plugin.config import Config, load_config
 from plugin.store import open_db
-from tests.helpers.config import SECRET, write_config
+from tests.helpers.config import SECRET, database_line, write_config
 
 INGEST_KEY = "hardening-ingest-key-0123456789"
 ENV = {"JOURNEYDESK_SECRET": SECRET, "HARDENING_INGEST_KEY": INGEST_KEY}
@@ -75,11 +76,34 @@ class Desk:
             db.conn.close()
 
 
-def make_desk(folder: Path, *, customers: int = 60, extra: str = "") -> Desk:
-    """A config with the demo desk (synced and recomputed), an ingest key and `extra`."""
-    config = load_config(write_config(folder, KEYS + extra, customers=customers), env=ENV)
+def make_desk(
+    folder: Path, *, customers: int = 60, extra: str = "", database: str | None = None
+) -> Desk:
+    """A config with the demo desk (synced and recomputed), an ingest key and `extra`, on
+    `database` (its [database] line; else the test's, tests.helpers.config.DATABASE)."""
+    path = write_config(folder, KEYS + extra, customers=customers, database=database)
+    config = load_config(path, env=ENV)
     run_source_sync(config, "demo")
     return Desk(config, folder)
+
+
+def desk_on_copy(folder: Path, monkeypatch, copy: str) -> Desk:
+    """`make_desk`'s config (its secrets in the environment for the test) on `copy`, a
+    copy of a synced desk's store the caller made: a file or a PostgreSQL URL."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    path = write_config(folder, KEYS, customers=60, database=database_line(copy))
+    return Desk(load_config(path, env=ENV), folder)
+
+
+def copy_sqlite_file(source: str, target: Path) -> None:
+    """A consistent copy of the SQLite store `source` (its WAL included) at `target`."""
+    reading, writing = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        reading.backup(writing)
+    finally:
+        reading.close()
+        writing.close()
 
 
 def desk_of_its_own(folder: Path, monkeypatch, *, extra: str = "") -> Desk:

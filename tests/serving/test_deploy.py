@@ -23,6 +23,7 @@ from tests.helpers.cli import ROOT
 from tests.helpers.serve_process import free_port, running, write_serve_config
 
 HOST = "journeydesk.example.com"
+pytestmark = pytest.mark.usefixtures("backend")  # the documented site before either store
 
 
 def nginx_blocks() -> list[str]:

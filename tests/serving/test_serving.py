@@ -4,14 +4,18 @@ database file. Real subprocesses on 127.0.0.1."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from contextlib import ExitStack
 
+import pytest
 import requests
 
 from tests.helpers.cli import journeydesk
 from tests.helpers.serve_process import free_port, running, write_serve_config
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 HALF_A_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a"
 
@@ -69,6 +73,9 @@ def test_agent_tokens_and_keys_in_urls_stay_out_of_the_access_log(tmp_path):
     assert "Traceback" not in log and "Warning" not in log
 
 
+@pytest.mark.xfail_postgres(
+    "the demo counts its report figures first: not ported to PostgreSQL yet"
+)
 def test_the_demo_server_log_has_no_tokens_either(tmp_path):
     port = free_port()
     config = write_serve_config(tmp_path, port)
@@ -88,6 +95,7 @@ def _requests_carrying_secrets(url: str) -> None:
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a file, SQLite's alone
 def test_serve_on_a_file_that_is_not_sqlite_says_so_in_one_sentence(tmp_path):
     config = write_serve_config(tmp_path, free_port())
     (tmp_path / "journeydesk.db").write_bytes(b"these are not the pages of a database\n" * 200)
@@ -97,3 +105,17 @@ def test_serve_on_a_file_that_is_not_sqlite_says_so_in_one_sentence(tmp_path):
     assert "Traceback" not in output
     assert len(output.splitlines()) == 1, output
     assert "journeydesk.db" in output and "is not a database" in output
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # a server, PostgreSQL's alone
+def test_serve_on_a_postgresql_server_that_does_not_answer_says_so_in_one_sentence(tmp_path):
+    config = write_serve_config(tmp_path, free_port())
+    nobody = f"postgresql://journeydesk@127.0.0.1:{free_port()}/journeydesk"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'url = "[^"]*"', f'url = "{nobody}"', text), encoding="utf-8")
+    result = journeydesk("serve", "--config", str(config), cwd=tmp_path, timeout=60)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    assert len(output.splitlines()) == 1, output
+    assert "PostgreSQL server cannot be reached" in output and "[database] url" in output

@@ -16,6 +16,8 @@ from plugin.security import mint_agent_token
 from tests.helpers.config import SECRET
 from tests.helpers.desk_app import desk_config, rsa_key_pair
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 PUBLIC = {
     "/healthz": "health check (no customer data)",
     "/static/": "CSS, scripts",

@@ -29,6 +29,8 @@ from plugin.store.sla_pushes import (
 from tests.helpers.copies import private_copy
 from tests.web.test_admin import PASSWORD, csrf_of, editor_text, login
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 RULES = """
 [[sla.rules]]
 name = "purchase-moment"

@@ -38,6 +38,8 @@ from tests.helpers.desk_app import (
     zaf_jwt,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 ORIGIN = "https://acme.zendesk.com"
 APP_GUID = "6f6bd9b2-a8a0-4f8e-9c6a-2b0c1d9e0f11"
 

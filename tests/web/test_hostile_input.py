@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sqlite3
 from typing import Any
 
 import pytest
@@ -23,10 +22,12 @@ from connectors.records import CustomerRef
 from plugin.app import create_app
 from plugin.cli import main
 from plugin.security import Secret, mint_agent_token
-from plugin.store import open_db
+from plugin.store import open_db, open_store
 from plugin.store.customers import find_customer
 from plugin.store.history import timeline
 from tests.helpers.demo_desk import INGEST_KEY
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 PASSWORD = "correct horse battery staple"
 HUGE_ID = str(2**64 + 7)  # past SQLite's 64-bit integers
@@ -261,17 +262,12 @@ def test_numbers_that_are_not_strict_json_reject_only_their_event(client, desk, 
 def test_nan_stored_before_the_strict_rule_is_served_as_strict_json(client, desk):
     """A history written by an older version may hold NaN: the API still answers JSON."""
     post_events(client, json.dumps({"events": [event("old", properties={"score": 1.5})]}))
-    conn = sqlite3.connect(desk.config.database_path)
-    with conn:
+    with open_store(desk.config.database_path, migrate=False) as db, db.atomic():
         for table in ("touchpoints", "touchpoint_inbox"):
-            try:
-                conn.execute(
-                    f'UPDATE {table} SET properties = \'{{"score":NaN,"n":{HUGE_INT}}}\' '
-                    "WHERE event_id = 'old'"
-                )
-            except sqlite3.OperationalError:
-                pass
-    conn.close()
+            db.execute(
+                f"UPDATE {table} SET properties = ? WHERE event_id = 'old'",
+                [f'{{"score":NaN,"n":{HUGE_INT}}}'],
+            )
     customer = customer_of(desk.config)
     journey = client.get(
         f"/api/v1/customers/{customer}/journey", headers=agent_headers(desk.config)

@@ -19,6 +19,8 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.helpers.config import SECRET
 from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 RULES = """
 [security]
 secret_env = "JD_TEST_SLA_SECRET"

@@ -37,6 +37,7 @@ from tests.helpers.desks import (
     zendesk_env,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
 FRESHDESK_SECRET = "freshdesk-relay-secret-42"
 
 
