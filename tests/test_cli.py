@@ -84,9 +84,6 @@ def free_port() -> int:
 
 
 @pytest.mark.usefixtures("backend")
-@pytest.mark.xfail_postgres(
-    "the demo counts its report figures first: not ported to PostgreSQL yet"
-)
 def test_demo_serves_then_stops_cleanly_and_reuses_its_database(tmp_path):
     path = write_config(tmp_path, customers=40)
     port = free_port()

@@ -73,9 +73,6 @@ def test_agent_tokens_and_keys_in_urls_stay_out_of_the_access_log(tmp_path):
     assert "Traceback" not in log and "Warning" not in log
 
 
-@pytest.mark.xfail_postgres(
-    "the demo counts its report figures first: not ported to PostgreSQL yet"
-)
 def test_the_demo_server_log_has_no_tokens_either(tmp_path):
     port = free_port()
     config = write_serve_config(tmp_path, port)
