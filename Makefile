@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# Test workers (pytest-xdist): one per core, at most 4 (each starts its own PostgreSQL
+# cluster and Chromium and seeds its own demo desks). `make test WORKERS=0` runs serially.
+WORKERS ?= auto
 
 .PHONY: demo test lint format apps clean
 
@@ -20,7 +23,7 @@ demo: $(STAMP)  ## seed the demo help desk and serve it on http://127.0.0.1:8000
 test: $(STAMP)  ## lint, then the whole suite (browser tests need Debian's chromium)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest --numprocesses $(WORKERS) --maxprocesses 4 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -180,6 +181,45 @@ def pytest_collection_modifyitems(items):
         if expected_failure and _engine_of(item) == "postgres":
             reason = expected_failure.args[0]
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def pytest_sessionfinish(session) -> None:
+    """On a test worker (pytest-xdist), hand what axe-core saw to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None and "tests.browser.accessibility" in sys.modules:
+        from tests.browser import accessibility
+
+        output["axe_checked"] = list(accessibility.checked)
+        output["axe_seconds"] = accessibility.seconds
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller: add up what each worker's axe-core saw."""
+    output = getattr(node, "workeroutput", {})
+    if output.get("axe_checked"):
+        from tests.browser import accessibility
+
+        accessibility.checked.extend(output["axe_checked"])
+        accessibility.seconds += output["axe_seconds"]
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """How much of the suite axe-core saw (tests/browser/; JD_AXE_LIST=1 lists each state),
+    on a serial run or, summed over the workers, on a pytest-xdist one."""
+    if hasattr(config, "workerinput") or "tests.browser.accessibility" not in sys.modules:
+        return
+    from tests.browser import accessibility
+
+    states = accessibility.checked
+    if not states:
+        return
+    terminalreporter.write_line(
+        f"axe-core checked {len(states)} page states in {accessibility.seconds:.1f} s"
+    )
+    if os.environ.get("JD_AXE_LIST"):
+        for state in states:
+            terminalreporter.write_line(f"  {state}")
 
 
 def _engine_of(item) -> str | None:

@@ -13,7 +13,6 @@ test has to remember to call it, and none can skip it.
 from __future__ import annotations
 
 import functools
-import os
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page
@@ -89,19 +88,6 @@ def pytest_runtest_call(item):
         return result
     finally:
         _watching = False
-
-
-def pytest_terminal_summary(terminalreporter):
-    """How much of the suite axe-core saw (JD_AXE_LIST=1 lists each state)."""
-    if not accessibility.checked:
-        return
-    states = accessibility.checked
-    terminalreporter.write_line(
-        f"axe-core checked {len(states)} page states in {accessibility.seconds:.1f} s"
-    )
-    if os.environ.get("JD_AXE_LIST"):
-        for state in states:
-            terminalreporter.write_line(f"  {state}")
 
 
 @pytest.fixture

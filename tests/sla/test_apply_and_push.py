@@ -134,7 +134,9 @@ def test_a_failing_desk_is_retried_then_updated_once(config, zendesk):
     run_source_sync(config, "zendesk")
     new_ticket(zendesk, 104, "Refund now")
     run_source_sync(config, "zendesk")
-    zendesk.fail("/api/v2/tickets/104", 500, times=20)
+    # The desk refuses every attempt of the connector's retry loop; it asks for no wait
+    # (Retry-After: 0), so the loop gives up at once instead of backing off for ~10 s.
+    zendesk.fail("/api/v2/tickets/104", 429, times=20, retry_after=0)
     first = push_due(config)
     assert first.sent == 0 and first.retrying == 1
     with open_store(config.database_path) as db:
