@@ -212,6 +212,36 @@ class PostgresDatabase:
         self.conn.rollback()
 
 
+def fetch_together(
+    db: PostgresDatabase, statements: Sequence[tuple[str, Any]]
+) -> list[tuple[list[str], list[tuple]]]:
+    """(column names, rows) of each read-only statement, all sent in one pipeline: one
+    round trip for all of them (prepared statements included)."""
+    raw = db.conn.raw
+    try:
+        return _pipelined(raw, statements)
+    except psycopg.errors.FeatureNotSupported as exc:
+        if db.conn.in_transaction or not _stale_plan(exc):
+            raise
+        raw.execute("DEALLOCATE ALL")  # as in PostgresConnection.execute
+        return _pipelined(raw, statements)
+
+
+def _pipelined(
+    raw: psycopg.Connection, statements: Sequence[tuple[str, Any]]
+) -> list[tuple[list[str], list[tuple]]]:
+    cursors = []
+    with raw.pipeline():
+        for sql, params in statements:
+            cursor = raw.cursor()
+            cursor.execute(translate(sql), _parameters(params))
+            cursors.append(cursor)
+    return [
+        ([column.name for column in cursor.description or ()], cursor.fetchall())
+        for cursor in cursors
+    ]
+
+
 def _stale_plan(exc: psycopg.Error) -> bool:
     """PostgreSQL re-plans a prepared statement after DDL by itself, unless the columns it
     returns changed: then it refuses with this error instead."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import psycopg
 
-from plugin.store import open_db
+from plugin.store import open_db, read_together
 from plugin.store.backends.postgres import PREPARE_THRESHOLD
-from plugin.store.sla_decisions import get_decision
+from plugin.store.sla_decisions import decision_read, get_decision
 
 REPEATS = PREPARE_THRESHOLD + 2
 
@@ -44,5 +44,17 @@ def test_a_prepared_select_star_survives_a_column_added_by_another_connection(po
         assert "added_later" in decision
         for _ in range(REPEATS):  # prepared again, with the new columns
             assert get_decision(db, "zendesk", "1")["priority_after"] == "high"
+    finally:
+        db.conn.close()
+
+
+def test_reads_together_survive_a_column_added_by_another_connection(postgres_url):
+    db = open_db(postgres_url, migrate=False)
+    try:
+        for _ in range(REPEATS):  # prepared inside the pipeline too
+            assert read_together(db, decision_read("zendesk", "1")) == [None]
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            other.execute("ALTER TABLE sla_decisions ADD COLUMN added_later TEXT")
+        assert read_together(db, decision_read("zendesk", "1")) == [None]
     finally:
         db.conn.close()
