@@ -96,7 +96,7 @@ def build_ticket_journey(
     # Every list the journey shows at once: one round trip on PostgreSQL.
     *lists, views, decision = read_together(
         db,
-        *_list_reads(customer_id, now),
+        *_list_reads(db, customer_id, now),
         article_views_read(customer_id, created, since=since),
         decision_read(source, ticket_id),
     )
@@ -207,7 +207,7 @@ def build_customer_journey(
     now = now or now_epoch()
     if facts is None:
         facts = customer_facts(db, customer_id, end=now, effort_seconds=EFFORT_DAYS * DAY)
-    timeline, messages = lists or read_together(db, *_list_reads(customer_id, now))
+    timeline, messages = lists or read_together(db, *_list_reads(db, customer_id, now))
     customer = facts.customer or {}
     state = facts.journey or _evaluate_now(db, model, customer_id, now)
     signals = [_signal_item(model, s, lang) for s in state["signals"]]
@@ -253,10 +253,10 @@ def build_customer_journey(
     }
 
 
-def _list_reads(customer_id: int, now: int) -> tuple[Read, Read]:
+def _list_reads(db: Database, customer_id: int, now: int) -> tuple[Read, Read]:
     """The customer's timeline and the outreach messages they received, as of `now`."""
     return (
-        timeline_read(customer_id, until=now, limit=TIMELINE_LENGTH),
+        timeline_read(db, customer_id, until=now, limit=TIMELINE_LENGTH),
         received_messages_read(customer_id, since=now - OUTREACH_DAYS * DAY),
     )
 

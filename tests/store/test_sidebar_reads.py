@@ -95,7 +95,7 @@ def test_reads_together_give_what_each_read_gives_alone(seeded_demo):
             since = created - 30 * 86_400
             timeline, messages, views, decision = read_together(
                 db,
-                timeline_read(customer_id, until=created, limit=15),
+                timeline_read(db, customer_id, until=created, limit=15),
                 received_messages_read(customer_id, since=since),
                 article_views_read(customer_id, created, since=since),
                 decision_read(source, ticket_id),

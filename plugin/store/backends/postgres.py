@@ -16,6 +16,12 @@ The store's statements are written for SQLite; `translate` makes the few mechani
 changes PostgreSQL needs (placeholders, planner hints, INSERT OR IGNORE, the names of the JSON
 builders), once per distinct
 statement. Whatever differs beyond that is chosen per backend in `plugin/store/dialect.py`.
+
+Each round trip to the server counts (a journey request is ~1 ms of work on SQLite): a
+statement a connection runs again and again is prepared (`PREPARE_THRESHOLD`), so it is
+planned once per connection, and independent reads can be sent together in one pipeline
+(`fetch_together`, behind the store's `read_together`). Reads take no lock and open no
+transaction: one statement, one round trip.
 """
 
 from __future__ import annotations
