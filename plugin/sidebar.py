@@ -94,7 +94,7 @@ def build_ticket_journey(
     now = now or now_epoch()
     since = created - settings.lookback_days * DAY
     # Every list the journey shows at once: one round trip on PostgreSQL.
-    *lists, views, decision = read_together(
+    timeline, messages, views, decision = read_together(
         db,
         *_list_reads(db, customer_id, now),
         article_views_read(customer_id, created, since=since),
@@ -108,7 +108,7 @@ def build_ticket_journey(
         now=now,
         effort=False,
         facts=context.facts,
-        lists=(lists[0], lists[1]),
+        lists=(timeline, messages),
     )
     payload["ticket"] = {
         "source": source,
