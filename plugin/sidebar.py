@@ -16,15 +16,16 @@ from plugin.journey.model import JourneyModel, explain_unconditional, reason_fro
 from plugin.journey.reasons import render_reasons
 from plugin.journey.recompute import evaluate_chunk
 from plugin.sla.explain import explain_decision
-from plugin.store import loads_object
+from plugin.store import Read, loads_object, read_together
 from plugin.store.history import (
+    article_views_read,
+    articles_from_views,
     customer_aggregates,
     earlier_reading,
-    last_articles_before,
-    timeline_rows,
+    timeline_read,
 )
-from plugin.store.outbox import received_messages
-from plugin.store.sla_decisions import get_decision
+from plugin.store.outbox import received_messages_read
+from plugin.store.sla_decisions import decision_read
 from plugin.store.tickets import (
     CustomerFacts,
     TicketContext,
@@ -89,9 +90,25 @@ def build_ticket_journey(
     if context is None:
         return None
     ticket = context.ticket
-    created = ticket["created_at"]
+    created, customer_id = ticket["created_at"], ticket["customer_id"]
+    now = now or now_epoch()
+    since = created - settings.lookback_days * DAY
+    # Every list the journey shows at once: one round trip on PostgreSQL.
+    timeline, messages, views, decision = read_together(
+        db,
+        *_list_reads(db, customer_id, now),
+        article_views_read(customer_id, created, since=since),
+        decision_read(source, ticket_id),
+    )
     payload = build_customer_journey(
-        db, model, ticket["customer_id"], lang=lang, now=now, effort=False, facts=context.facts
+        db,
+        model,
+        customer_id,
+        lang=lang,
+        now=now,
+        effort=False,
+        facts=context.facts,
+        lists=(timeline, messages),
     )
     payload["ticket"] = {
         "source": source,
@@ -101,17 +118,14 @@ def build_ticket_journey(
         "channel": ticket["channel"],
         "created_at": iso(created),
     }
-    since = created - settings.lookback_days * DAY
-    articles = last_articles_before(
-        db, ticket["customer_id"], created, since=since, limit=settings.articles_shown
-    )
+    articles = articles_from_views(db, customer_id, views, limit=settings.articles_shown)
     payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
     payload["effort"] = _effort(context.facts.effort, _has_signal(payload, EFFORT_SIGNAL))
-    payload["reading_earlier"] = None if articles else _earlier(db, ticket["customer_id"], since)
+    payload["reading_earlier"] = None if articles else _earlier(db, customer_id, since)
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
     ]
-    payload["sla"] = sla_item(get_decision(db, source, ticket_id), lang)
+    payload["sla"] = sla_item(decision, lang)
     return payload
 
 
@@ -182,15 +196,18 @@ def build_customer_journey(
     now: int | None = None,
     effort: bool = True,
     facts: CustomerFacts | None = None,
+    lists: tuple[list[tuple], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Customer, stage, signals, timeline and open tickets (no ticket context).
 
     `effort=False` leaves `effort` to the caller (a ticket's counts end at the ticket).
-    `facts` are the customer's single-valued facts when the caller has read them.
+    `facts` are the customer's single-valued facts when the caller has read them, `lists`
+    the rows of `_list_reads` (timeline, outreach messages) likewise.
     """
     now = now or now_epoch()
     if facts is None:
         facts = customer_facts(db, customer_id, end=now, effort_seconds=EFFORT_DAYS * DAY)
+    timeline, messages = lists or read_together(db, *_list_reads(db, customer_id, now))
     customer = facts.customer or {}
     state = facts.journey or _evaluate_now(db, model, customer_id, now)
     signals = [_signal_item(model, s, lang) for s in state["signals"]]
@@ -212,10 +229,7 @@ def build_customer_journey(
         "stage": _stage_item(model, state, lang, lambda: _facts_now(db, customer_id, now)),
         "signals": signals,
         "articles_before_ticket": [],
-        "timeline": [
-            _timeline_item(*row)
-            for row in timeline_rows(db, customer_id, until=now, limit=TIMELINE_LENGTH)
-        ],
+        "timeline": [_timeline_item(*row) for row in timeline],
         "open_tickets": [
             {
                 "source": t["source"],
@@ -234,9 +248,17 @@ def build_customer_journey(
                 "subject": m["subject"],
                 "status": m["status"],
             }
-            for m in received_messages(db, customer_id, since=now - OUTREACH_DAYS * DAY)
+            for m in messages
         ],
     }
+
+
+def _list_reads(db: Database, customer_id: int, now: int) -> tuple[Read, Read]:
+    """The customer's timeline and the outreach messages they received, as of `now`."""
+    return (
+        timeline_read(db, customer_id, until=now, limit=TIMELINE_LENGTH),
+        received_messages_read(customer_id, since=now - OUTREACH_DAYS * DAY),
+    )
 
 
 def _evaluate_now(db: Database, model: JourneyModel, customer_id: int, now: int) -> dict:

@@ -19,7 +19,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -454,6 +454,42 @@ def store_status(location: str | Path) -> StoreStatus:
             )
     except (StoreError, *DATABASE_ERRORS) as exc:
         return dataclasses.replace(status, problem=describe_database_error(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One read-only statement of a store module and what its rows become: `load(keys,
+    rows)` gets the column names and the rows as tuples. Store modules build them; callers
+    that need several independent reads at once pass them to `read_together`."""
+
+    sql: str
+    params: Any
+    load: Callable[[list[str], list[tuple]], Any]
+
+
+def read_together(db: Database, *reads: Read) -> list[Any]:
+    """Independent reads, each loaded, in order. On PostgreSQL they go to the server
+    together, in one round trip (a pipeline): a journey request's lists cost one wait
+    for the server instead of one each. On SQLite, where a statement costs no round trip,
+    they run one after the other."""
+    if isinstance(db, postgres.PostgresDatabase):
+        results = postgres.fetch_together(db, [(read.sql, read.params) for read in reads])
+    else:
+        results = []
+        for read in reads:
+            cursor = db.conn.execute(read.sql, read.params)
+            results.append(([column[0] for column in cursor.description], cursor.fetchall()))
+    return [read.load(keys, rows) for read, (keys, rows) in zip(reads, results, strict=True)]
+
+
+def rows_as_tuples(_keys: Sequence[str], rows: list[tuple]) -> list[tuple]:
+    """A `Read.load`: the rows as they come."""
+    return rows
+
+
+def rows_as_dicts(keys: Sequence[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    """A `Read.load`: each row as a dict by column name (as `select_dicts` gives)."""
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:

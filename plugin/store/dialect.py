@@ -45,6 +45,12 @@ class Dialect:
     Python over the rows: yes on PostgreSQL (a hash aggregate, and a few rows over the
     socket instead of all of them); no on SQLite (in-process rows are cheap, and its GROUP
     BY sorts them in a temporary b-tree first)."""
+    limits_each_half: bool
+    """Whether the newest rows of a UNION ALL of two index walks (history and inbox) are
+    read with a LIMIT in each half too. PostgreSQL: yes; without it, it sorts all of a
+    customer's rows, reading each one's heap page (a heavy reader's timeline: ~7 ms
+    against ~2 ms). SQLite: no; it merges the two ordered walks and stops at the limit,
+    and a LIMIT inside each half made it sort each half again."""
     _position: str
     _json_is_false: str
     _json_text: str
@@ -133,6 +139,7 @@ SQLITE = Dialect(
     _least="min({})",
     _int64="{}",
     counts_in_database=False,
+    limits_each_half=False,
     _position="instr({haystack}, {needle})",
     _json_is_false="json_extract({document}, '$.{key}') = 0",
     _json_text="({document} ->> '{key}')",
@@ -169,6 +176,7 @@ POSTGRES = Dialect(
     _least="LEAST({})",
     _int64="CAST({} AS BIGINT)",
     counts_in_database=True,
+    limits_each_half=True,
     _position="strpos({haystack}, {needle})",
     _json_is_false="(CAST({document} AS JSONB) -> '{key}') IN ('false', '0')",
     _json_text="(CAST({document} AS JSONB) ->> '{key}')",

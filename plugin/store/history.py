@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import loads_object
+from plugin.store import Read, loads_object, read_together, rows_as_tuples
 from plugin.store.articles import version_rows
 from plugin.store.tickets import OPEN_STATUSES
 from plugin.store.touchpoints import over_both
@@ -54,6 +54,19 @@ _TIMELINE = (
 """The newest of both tables (ties: the history's first). SQLite merges the two index walks,
 each already in `occurred_at` order, and stops at the limit; a LIMIT inside each half made
 it sort each half's rows again (~12 µs a sidebar)."""
+_TIMELINE_HALF = (
+    "(SELECT type, occurred_at, channel, article_source, article_id, article_title, "
+    "article_url, ticket_id, properties FROM {touchpoints} "
+    "WHERE customer_id = :cid AND occurred_at <= :until ORDER BY occurred_at DESC LIMIT :limit)"
+)
+_TIMELINE_EACH_LIMITED = (
+    _TIMELINE_HALF.format(touchpoints="touchpoints INDEXED BY touchpoints_article_views")
+    + " UNION ALL "
+    + _TIMELINE_HALF.format(touchpoints="touchpoint_inbox INDEXED BY touchpoint_inbox_customer")
+    + " ORDER BY occurred_at DESC LIMIT :limit"
+)
+"""`_TIMELINE` where the engine reads the newest rows of each half first
+(`Dialect.limits_each_half`)."""
 
 
 def last_articles_before(
@@ -64,9 +77,22 @@ def last_articles_before(
     Each item: article_source, article_id, last_viewed_at, views, locale, title, url
     (title/url in the locale the customer read last, else any locale we know).
     """
-    rows = db.conn.execute(
-        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}
-    ).fetchall()
+    (views,) = read_together(db, article_views_read(customer_id, before, since=since))
+    return articles_from_views(db, customer_id, views, limit=limit)
+
+
+def article_views_read(customer_id: int, before: int, *, since: int) -> Read:
+    """The customer's article views in [since, before], newest first, as the rows
+    `articles_from_views` takes (the first half of `last_articles_before`)."""
+    return Read(
+        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}, rows_as_tuples
+    )
+
+
+def articles_from_views(
+    db: Database, customer_id: int, rows: list[tuple], *, limit: int
+) -> list[dict[str, Any]]:
+    """`last_articles_before`'s items from the rows of `article_views_read`."""
     # Every article's views counted in C (a heavy reader has hundreds in the window); the
     # newest `limit` articles are the first distinct ones, rows coming newest first.
     views = Counter(map(_ARTICLE_KEY, rows))
@@ -125,9 +151,13 @@ def timeline_rows(db: Database, customer_id: int, *, until: int, limit: int) -> 
     """`timeline` as plain rows: (type, occurred_at, channel, article_source, article_id,
     article_title, article_url, ticket_id, properties as stored JSON text). The sidebar
     builds its items from them directly (its busiest read: 15 rows a request)."""
-    return db.conn.execute(
-        _TIMELINE, {"cid": customer_id, "until": until, "limit": limit}
-    ).fetchall()
+    return read_together(db, timeline_read(db, customer_id, until=until, limit=limit))[0]
+
+
+def timeline_read(db: Database, customer_id: int, *, until: int, limit: int) -> Read:
+    """`timeline_rows` as a `Read`, for `read_together`."""
+    sql = _TIMELINE_EACH_LIMITED if db.dialect.limits_each_half else _TIMELINE
+    return Read(sql, {"cid": customer_id, "until": until, "limit": limit}, rows_as_tuples)
 
 
 def timeline(db: Database, customer_id: int, *, until: int, limit: int) -> list[dict[str, Any]]:

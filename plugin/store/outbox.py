@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import commit_durably, dumps, select_dicts
+from plugin.store import Read, commit_durably, dumps, read_together, rows_as_dicts, select_dicts
 from plugin.store.report_changes import note_message_sent
 
 STATUSES = (
@@ -145,17 +145,22 @@ def received_messages(
 ) -> list[dict[str, Any]]:
     """The proactive messages `customer_id` received at or after `since`, newest first:
     id, rule, channel, subject, status and `at` (sent, or last touched when uncertain).
-    Webhook alerts went to the team, not the customer: left out.
-    One read on the index outbox_customer (customer_id, created_at): a customer has a
-    handful of rows, never a scan of the outbox."""
-    return select_dicts(
-        db,
+    Webhook alerts went to the team, not the customer: left out."""
+    return read_together(db, received_messages_read(customer_id, since=since, limit=limit))[0]
+
+
+def received_messages_read(customer_id: int, *, since: int, limit: int = 10) -> Read:
+    """`received_messages` as a `Read`, for `read_together`. One read on the index
+    outbox_customer (customer_id, created_at): a customer has a handful of rows, never a
+    scan of the outbox."""
+    return Read(
         "SELECT id, rule, channel, subject, status, coalesce(sent_at, updated_at) AS at "
         "FROM outbox INDEXED BY outbox_customer WHERE customer_id = ? "
         "AND status IN ('sent', 'uncertain') AND channel != 'webhook' "
         "AND coalesce(sent_at, updated_at) >= ? "
         "ORDER BY at DESC, id DESC LIMIT ?",
         [customer_id, since, limit],
+        rows_as_dicts,
     )
 
 

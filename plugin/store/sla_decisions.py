@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import dumps, loads_stored, select_dicts
+from plugin.store import Read, dumps, loads_stored, read_together, select_dicts
 from plugin.store.report_changes import note_stored_tickets
 
 _COLUMNS = (
@@ -47,10 +47,20 @@ def record_decision(db: Database, decision: dict[str, Any]) -> bool:
 
 
 def get_decision(db: Database, source: str, ticket_id: str) -> dict[str, Any] | None:
-    rows = select_dicts(
-        db, "SELECT * FROM sla_decisions WHERE source = ? AND ticket_id = ?", [source, ticket_id]
+    return read_together(db, decision_read(source, ticket_id))[0]
+
+
+def decision_read(source: str, ticket_id: str) -> Read:
+    """`get_decision` as a `Read`, for `read_together`."""
+    return Read(
+        "SELECT * FROM sla_decisions WHERE source = ? AND ticket_id = ?",
+        [source, ticket_id],
+        _first_decoded,
     )
-    return _decoded(rows[0]) if rows else None
+
+
+def _first_decoded(keys: list[str], rows: list[tuple]) -> dict[str, Any] | None:
+    return _decoded(dict(zip(keys, rows[0], strict=True))) if rows else None
 
 
 def recent_decisions(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:

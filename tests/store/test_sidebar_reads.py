@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from plugin.store import open_db
+from plugin.store import open_db, read_together
 from plugin.store.customers import desk_user_of, get_customer
-from plugin.store.history import effort_counts, has_activity
+from plugin.store.history import (
+    article_views_read,
+    articles_from_views,
+    effort_counts,
+    has_activity,
+    last_articles_before,
+    timeline_read,
+    timeline_rows,
+)
 from plugin.store.journeys import get_journey
+from plugin.store.outbox import received_messages, received_messages_read
+from plugin.store.sla_decisions import decision_read, get_decision
 from plugin.store.sync_state import last_history_fetch, record_history_fetch
 from plugin.store.tickets import customer_facts, get_ticket, ticket_context
 
@@ -68,5 +78,35 @@ def test_customer_facts_match_the_separate_reads(seeded_demo):
         for customer_id in [*ids, 10**9]:
             facts = customer_facts(db, customer_id, end=end, effort_seconds=WEEK)
             assert _observed(facts) == _expected_facts(db, customer_id, end)
+    finally:
+        db.conn.close()
+
+
+def test_reads_together_give_what_each_read_gives_alone(seeded_demo):
+    """The journey's lists read at once (one round trip on PostgreSQL) are the lists the
+    store's functions read one by one, in the order asked."""
+    db = open_db(seeded_demo.database_path, migrate=False)
+    try:
+        rows = db.execute(
+            "SELECT source, id, customer_id, created_at FROM tickets ORDER BY created_at LIMIT 30"
+        ).fetchall()
+        read_anything = False
+        for source, ticket_id, customer_id, created in rows:
+            since = created - 30 * 86_400
+            timeline, messages, views, decision = read_together(
+                db,
+                timeline_read(db, customer_id, until=created, limit=15),
+                received_messages_read(customer_id, since=since),
+                article_views_read(customer_id, created, since=since),
+                decision_read(source, ticket_id),
+            )
+            assert timeline == timeline_rows(db, customer_id, until=created, limit=15)
+            assert messages == received_messages(db, customer_id, since=since)
+            assert articles_from_views(db, customer_id, views, limit=5) == last_articles_before(
+                db, customer_id, created, since=since, limit=5
+            )
+            assert decision == get_decision(db, source, ticket_id)
+            read_anything = read_anything or bool(timeline and views)
+        assert read_anything  # the demo's requesters read before their tickets
     finally:
         db.conn.close()
