@@ -24,9 +24,10 @@ that of one statement per row, in order:
 - the row counts (`rowcount`) are summed, as executemany's;
 - what JSON cannot carry exactly is sent row by row as before (`None` from `set_insert`):
   values other than str, int, float and None (bool, bytes, dates), floats that are not
-  finite, NUL in text (jsonb refuses \\u0000; the row-by-row path keeps the text with
-  U+FFFD instead), integers past 64 bits, and statements of another shape (expressions
-  or parameters outside the VALUES list, RETURNING, named parameters).
+  finite or go into an integer column (bound, PostgreSQL rounds them), NUL in text
+  (jsonb refuses \\u0000; the row-by-row path keeps the text with U+FFFD instead),
+  integers past 64 bits, and statements of another shape (expressions or parameters
+  outside the VALUES list, RETURNING, named parameters).
 
 The column types come from the catalog, once per table and connection.
 """
@@ -114,10 +115,11 @@ def set_insert(
     """Insert `rows` by `shape` in as few statements as keep its meaning; the rows changed
     (executemany's rowcount), or None when the rows must go one by one instead.
     `types` is the connection's cache of column types by table."""
-    if not _json_safe(rows):
+    kinds = _json_kinds(rows)
+    if kinds is None:
         return None
     column_types = _column_types(raw, types, shape)
-    if column_types is None:
+    if column_types is None or (float in kinds and _float_into_integer(shape, column_types, rows)):
         return None
     try:
         documents = [orjson.dumps(part) for part in _parts(rows, shape.key)]
@@ -129,18 +131,36 @@ def set_insert(
     return sum(raw.execute(statement, [document.decode()]).rowcount for document in documents)
 
 
-def _json_safe(rows: Sequence[Sequence[Any]]) -> bool:
-    """Whether JSON carries every value exactly (see the module docstring)."""
+def _json_kinds(rows: Sequence[Sequence[Any]]) -> set[type] | None:
+    """The classes of the values when JSON carries every one exactly, else None (see the
+    module docstring)."""
     try:
         kinds = {value.__class__ for row in rows for value in row}
     except TypeError:  # a row that is not a sequence (named parameters)
-        return False
+        return None
     if not kinds.issubset(_PLAIN_VALUES):
-        return False
+        return None
     # Integers past 64 bits: orjson refuses them (and past 63, bigint as before).
-    return float not in kinds or all(
+    if float in kinds and not all(
         math.isfinite(value) for row in rows for value in row if value.__class__ is float
-    )
+    ):
+        return None
+    return kinds
+
+
+_INTEGER_TYPES = ("bigint", "integer", "smallint")
+
+
+def _float_into_integer(
+    shape: InsertShape, column_types: dict[str, str], rows: Sequence[Sequence[Any]]
+) -> bool:
+    """Whether a float goes into an integer column: bound as a float, PostgreSQL rounds
+    it; its JSON text would be refused by the cast (rare: row by row then)."""
+    columns = [
+        column for column, value in zip(shape.columns, shape.values, strict=True) if value == "%s"
+    ]
+    integer_at = [i for i, column in enumerate(columns) if column_types[column] in _INTEGER_TYPES]
+    return any(row[i].__class__ is float for row in rows for i in integer_at)
 
 
 def _column_types(

@@ -122,6 +122,14 @@ def test_values_go_into_a_text_column_as_one_statement_per_row_puts_them(
     assert [title for (title,) in titles] == [stored, "plain"]
 
 
+def test_a_float_into_an_integer_column_is_rounded_as_row_by_row(both) -> None:
+    rows = [("portal:k", "a", 1, "search", 1_700_000_000.0, "{}")]
+    rows.append(("portal:k", "b", 2, "search", 1_700_000_001, "{}"))
+    read = "SELECT event_id, occurred_at FROM touchpoint_inbox ORDER BY event_id"
+    _, stored = _same_on_both(both, INBOX, rows, read)
+    assert stored == [("a", 1_700_000_000), ("b", 1_700_000_001)]
+
+
 def test_an_empty_batch_changes_nothing(both) -> None:
     changed, stored = _same_on_both(both, INBOX, [], "SELECT count(*) FROM touchpoint_inbox")
     assert (changed, stored) == (0, [(0,)])
