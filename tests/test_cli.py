@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from plugin.security import verify_agent_token
 from plugin.store import open_db
+from plugin.store.backends import postgres_schema
 from plugin.store.migrations import migrations
 from tests.helpers.cli import cli_env, journeydesk
 from tests.helpers.config import SECRET, database_line, write_config
@@ -168,7 +169,11 @@ def test_check_config_lists_the_migrations_a_new_postgresql_database_awaits(
         postgres_cluster.drop_database("check_config_empty")
     assert result.returncode == 0, result.stderr
     assert f"PostgreSQL {url}: reachable" in result.stdout
-    assert "schema version 0, 2 migration(s) to apply at start-up: 00" in result.stdout
+    names = ", ".join(migration.name for migration in postgres_schema.MIGRATIONS)
+    assert (
+        f"schema version 0, {len(postgres_schema.MIGRATIONS)} migration(s) to apply at start-up: "
+        f"{names}" in result.stdout
+    )
 
 
 def test_check_config_says_when_postgresql_cannot_be_reached(tmp_path):
