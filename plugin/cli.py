@@ -16,6 +16,7 @@ from plugin.config import Config, ConfigError, demo_config, load_config
 from plugin.errors import JourneydeskError
 from plugin.journey.conditions import ConditionError
 from plugin.store import DATABASE_ERRORS, StoreError, describe_database_error
+from plugin.store.copy import DEFAULT_BATCH
 
 DEFAULT_CONFIG = "config.toml"
 DEMO_DATABASE = "journeydesk-demo.db"
@@ -467,7 +468,7 @@ def db() -> None:
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
-    default=10_000,
+    default=DEFAULT_BATCH,
     show_default=True,
     help="Rows per transaction (a killed copy resumes after its last one).",
 )

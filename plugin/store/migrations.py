@@ -853,6 +853,26 @@ def one_report_machinery(db: Database) -> None:
     )
 
 
+REPORT_CHANGES_BACKFILL = """
+-- What the margin would still have made again at the next refresh: the tickets changed
+-- at the desk within a day of the last refresh, or whose facts are missing or left over,
+-- from the oldest day built; the messages sent since. One pass over the tickets; no table
+-- is rewritten. Nothing when no figure is built yet.
+INSERT INTO report_changes (source, ticket_id, customer_id, at)
+SELECT t.source, t.id, t.customer_id, t.created_at FROM tickets t
+JOIN report_state s ON s.built_from IS NOT NULL
+WHERE t.created_at >= s.built_from * 86400 AND (
+    coalesce(t.updated_at, t.created_at) >= s.refreshed_at - 86400
+    OR (t.deleted = 0) != EXISTS (SELECT 1 FROM ticket_facts f
+        WHERE f.source = t.source AND f.ticket_id = t.id));
+INSERT INTO report_changes (customer_id, at)
+SELECT o.customer_id, o.sent_at FROM outbox o
+JOIN report_state s ON s.built_from IS NOT NULL
+WHERE o.status = 'sent' AND o.channel != 'webhook' AND o.sent_at >= s.refreshed_at - 86400;
+"""
+"""0025's backfill, the same SQL on both engines (backends/postgres_schema.py)."""
+
+
 @migrations(name="0025_report_changes")
 def report_changes(db: Database) -> None:
     _run(
@@ -870,21 +890,6 @@ def report_changes(db: Database) -> None:
             customer_id INTEGER,
             at INTEGER NOT NULL
         );
-        -- What the margin would still have made again at the next refresh: the tickets
-        -- changed at the desk within a day of the last refresh, or whose facts are missing
-        -- or left over, from the oldest day built; the messages sent since. One pass over
-        -- the tickets; no table is rewritten. Nothing when no figure is built yet.
-        INSERT INTO report_changes (source, ticket_id, customer_id, at)
-        SELECT t.source, t.id, t.customer_id, t.created_at FROM tickets t
-        JOIN report_state s ON s.built_from IS NOT NULL
-        WHERE t.created_at >= s.built_from * 86400 AND (
-            coalesce(t.updated_at, t.created_at) >= s.refreshed_at - 86400
-            OR (t.deleted = 0) != EXISTS (SELECT 1 FROM ticket_facts f
-                WHERE f.source = t.source AND f.ticket_id = t.id));
-        INSERT INTO report_changes (customer_id, at)
-        SELECT o.customer_id, o.sent_at FROM outbox o
-        JOIN report_state s ON s.built_from IS NOT NULL
-        WHERE o.status = 'sent' AND o.channel != 'webhook'
-            AND o.sent_at >= s.refreshed_at - 86400;
-        """,
+        """
+        + REPORT_CHANGES_BACKFILL,
     )
