@@ -329,16 +329,49 @@ def customer_aggregates(
 ) -> dict[int, dict[str, Any]]:
     """Raw per-customer values: profile, ticket and reading aggregates.
 
-    `customer_ids=None` means every customer (full recompute).
+    `customer_ids=None` means every customer (full recompute). The four aggregates are
+    independent reads (one round trip together on PostgreSQL: the sidebar explains a
+    fallback stage with them); only the categories of the articles read wait for them.
     """
     scope, params = _scope(db, customer_ids)
-    result: dict[int, dict[str, Any]] = {}
-    for cid, signup, purchased, renewal, plan, value, zone, attributes in db.conn.execute(
-        "SELECT id, signup_at, purchased_at, renewal_at, plan, lifetime_value, time_zone, "
-        f"attributes FROM customers WHERE merged_into IS NULL AND id IN {scope}",
-        params,
-    ):
-        result[cid] = {
+    result, tickets, last_activity, per_article = read_together(
+        db,
+        Read(_PROFILES.format(scope=scope), params, _profiles),
+        _ticket_aggregates_read(db, scope, params, now),
+        Read(_LAST_ACTIVITY.format(scope=scope), params, rows_as_tuples),
+        _reading_read(scope, params, now),
+    )
+    for cid, open_count, last30, last7, _rated_at, score in tickets:
+        agg = result.get(cid)
+        if agg is not None:
+            agg["open_tickets"] = open_count
+            agg["tickets_last_30d"] = last30
+            agg["tickets_last_7d"] = last7
+            agg["last_csat"] = score
+    for cid, last_at in last_activity:
+        if last_at is not None and cid in result:
+            result[cid]["last_activity_at"] = last_at
+    _add_reading_aggregates(db, result, per_article)
+    return result
+
+
+_PROFILES = (
+    "SELECT id, signup_at, purchased_at, renewal_at, plan, lifetime_value, time_zone, "
+    "attributes FROM customers WHERE merged_into IS NULL AND id IN {scope}"
+)
+# max() per customer as one index seek each (a GROUP BY would read every touchpoint), in
+# the history and in the inbox.
+_LAST_ACTIVITY = (
+    "SELECT s.id, (SELECT max(at) FROM ("
+    "SELECT max(occurred_at) AS at FROM touchpoints WHERE customer_id = s.id UNION ALL "
+    "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id) AS both_) "
+    "FROM {scope} AS s"
+)
+
+
+def _profiles(_keys: list[str], rows: list[tuple]) -> dict[int, dict[str, Any]]:
+    return {
+        cid: {
             "signup_at": signup,
             "purchased_at": purchased,
             "renewal_at": renewal,
@@ -356,9 +389,8 @@ def customer_aggregates(
             "last_activity_at": None,
             "read_categories": {},
         }
-    _add_ticket_aggregates(db, result, scope, params, now)
-    _add_reading_aggregates(db, result, scope, params, now)
-    return result
+        for cid, signup, purchased, renewal, plan, value, zone, attributes in rows
+    }
 
 
 def _scope(db: Database, customer_ids: list[int] | None) -> tuple[str, list[Any]]:
@@ -369,7 +401,7 @@ def _scope(db: Database, customer_ids: list[int] | None) -> tuple[str, list[Any]
     return f"(SELECT value AS id FROM {db.dialect.integers()} AS ids)", [json.dumps(customer_ids)]
 
 
-def _add_ticket_aggregates(db, result, scope, params, now) -> None:
+def _ticket_aggregates_read(db: Database, scope: str, params: list[Any], now: int) -> Read:
     # One walk of the customer's tickets for the counts and the latest CSAT: the row of
     # the latest rating gives its csat_score (NULL when no ticket has one), each ticket's
     # row is read once instead of once per figure.
@@ -377,33 +409,17 @@ def _add_ticket_aggregates(db, result, scope, params, now) -> None:
     rated_at = (
         "CASE WHEN csat_score IS NOT NULL THEN coalesce(solved_at, updated_at, created_at) END"
     )
-    for cid, open_count, last30, last7, _rated_at, score in db.conn.execute(
+    return Read(
         f"SELECT customer_id, count(*) FILTER (WHERE status IN ({marks})), "
         "count(*) FILTER (WHERE created_at >= ?), count(*) FILTER (WHERE created_at >= ?), "
         f"{db.dialect.max_with(rated_at, 'csat_score')} "
         f"FROM tickets WHERE deleted = 0 AND customer_id IN {scope} GROUP BY customer_id",
         [*OPEN_STATUSES, now - 30 * DAY, now - 7 * DAY, *params],
-    ):
-        agg = result.get(cid)
-        if agg is not None:
-            agg["open_tickets"] = open_count
-            agg["tickets_last_30d"] = last30
-            agg["tickets_last_7d"] = last7
-            agg["last_csat"] = score
+        rows_as_tuples,
+    )
 
 
-def _add_reading_aggregates(db, result, scope, params, now) -> None:
-    # max() per customer as one index seek each (a GROUP BY would read every touchpoint),
-    # in the history and in the inbox.
-    for cid, last_at in db.conn.execute(
-        "SELECT s.id, (SELECT max(at) FROM ("
-        "SELECT max(occurred_at) AS at FROM touchpoints WHERE customer_id = s.id UNION ALL "
-        "SELECT max(occurred_at) FROM touchpoint_inbox WHERE customer_id = s.id) AS both_) "
-        f"FROM {scope} AS s",
-        params,
-    ):
-        if last_at is not None and cid in result:
-            result[cid]["last_activity_at"] = last_at
+def _reading_read(scope: str, params: list[Any], now: int) -> Read:
     # One walk of the reading index over 30 days gives both the 7-day figures and the
     # categories: per (customer, article), its views in 30 days and in the last 7.
     week, month = now - 7 * DAY, now - 30 * DAY
@@ -411,12 +427,18 @@ def _add_reading_aggregates(db, result, scope, params, now) -> None:
         "SELECT customer_id, article_source, article_id, occurred_at FROM {touchpoints} "
         f"WHERE type = 'article_view' AND occurred_at >= ? AND customer_id IN {scope}"
     )
-    per_article = db.conn.execute(
+    return Read(
         "SELECT customer_id, article_source, article_id, "
         "count(*) FILTER (WHERE occurred_at >= ?) "
         f"FROM ({views}) AS views GROUP BY customer_id, article_source, article_id",
         [week, month, *params, month, *params],
-    ).fetchall()
+        rows_as_tuples,
+    )
+
+
+def _add_reading_aggregates(
+    db: Database, result: dict[int, dict[str, Any]], per_article: list[tuple]
+) -> None:
     # Distinct articles read in 30 days per category (any locale's category name).
     categories = _categories_of(db, {(src, aid) for _cid, src, aid, _views in per_article})
     read: dict[int, dict[str, set[str]]] = {}
