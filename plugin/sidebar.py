@@ -18,7 +18,7 @@ from plugin.journey.recompute import evaluate_chunk
 from plugin.sla.explain import explain_decision
 from plugin.store import Read, loads_object, read_together
 from plugin.store.history import (
-    article_views_read,
+    article_reads,
     articles_from_views,
     customer_aggregates,
     earlier_reading,
@@ -94,10 +94,10 @@ def build_ticket_journey(
     now = now or now_epoch()
     since = created - settings.lookback_days * DAY
     # Every list the journey shows at once: one round trip on PostgreSQL.
-    timeline, messages, views, decision = read_together(
+    timeline, messages, views, versions, decision = read_together(
         db,
         *_list_reads(db, customer_id, now),
-        article_views_read(customer_id, created, since=since),
+        *article_reads(customer_id, created, since=since),
         decision_read(source, ticket_id),
     )
     payload = build_customer_journey(
@@ -118,7 +118,7 @@ def build_ticket_journey(
         "channel": ticket["channel"],
         "created_at": iso(created),
     }
-    articles = articles_from_views(db, customer_id, views, limit=settings.articles_shown)
+    articles = articles_from_views(db, customer_id, views, versions, limit=settings.articles_shown)
     payload["articles_before_ticket"] = [_article_item(a, created) for a in articles]
     payload["effort"] = _effort(context.facts.effort, _has_signal(payload, EFFORT_SIGNAL))
     payload["reading_earlier"] = None if articles else _earlier(db, customer_id, since)

@@ -495,7 +495,10 @@ def rows_as_dicts(keys: Sequence[str], rows: list[tuple]) -> list[dict[str, Any]
 def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     """Rows as dicts, like `db.query` minus its per-call overhead (hot read paths)."""
     cursor = db.conn.execute(sql, params)
-    keys = [column[0] for column in cursor.description]
+    if isinstance(cursor, psycopg.Cursor):
+        keys = postgres.column_names(cursor)
+    else:
+        keys = [column[0] for column in cursor.description]
     return [dict(zip(keys, row, strict=True)) for row in cursor]
 
 

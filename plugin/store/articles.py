@@ -100,16 +100,6 @@ def versions_of(db: Database, source: str, group_ids: Iterable[str]) -> dict[str
     return result
 
 
-def version_rows(db: Database, source: str, group_ids: Iterable[str]) -> list[tuple]:
-    """(group_id, locale, title, url, category, updated_at) of every locale of the given
-    article groups: what the sidebar shows, as plain rows (its hot path)."""
-    ids = list(dict.fromkeys(group_ids))
-    if not ids:
-        return []
-    columns = "group_id, locale, title, url, category, updated_at"
-    return _versions(db, source, ids, columns).fetchall()
-
-
 def _versions(db: Database, source: str, ids: list[str], columns: str) -> sqlite3.Cursor:
     """INDEXED BY: left alone, the planner walks every article of the source on the
     primary key's prefix (~60 µs at 360 articles in 2 locales) instead of seeking each

@@ -25,7 +25,6 @@ from typing import Any
 from sqlite_utils import Database
 
 from plugin.store import Read, loads_object, read_together, rows_as_tuples
-from plugin.store.articles import version_rows
 from plugin.store.tickets import OPEN_STATUSES
 from plugin.store.touchpoints import over_both
 
@@ -39,6 +38,21 @@ _LAST_ARTICLES = (
     )
     + " ORDER BY occurred_at DESC"
 )
+
+_VIEWED_VERSIONS = (
+    "SELECT a.source, a.group_id, a.locale, a.title, a.url, a.category, a.updated_at "
+    "FROM (SELECT DISTINCT article_source, article_id FROM ("
+    + over_both(
+        "SELECT article_source, article_id FROM {touchpoints} "
+        "WHERE customer_id = :cid AND type = 'article_view' "
+        "AND occurred_at BETWEEN :since AND :before"
+    )
+    + ") AS views) AS read_ JOIN articles AS a INDEXED BY articles_group "
+    "ON a.source = read_.article_source AND a.group_id = read_.article_id "
+    "ORDER BY a.source, a.group_id, a.locale"
+)
+"""Every locale of the articles `_LAST_ARTICLES` finds (ordered: when the locale read is
+gone, both engines fall back to the same one)."""
 
 _ARTICLE_KEY = itemgetter(1, 2)
 """(article_source, article_id) of a `_LAST_ARTICLES` row."""
@@ -77,62 +91,74 @@ def last_articles_before(
     Each item: article_source, article_id, last_viewed_at, views, locale, title, url
     (title/url in the locale the customer read last, else any locale we know).
     """
-    (views,) = read_together(db, article_views_read(customer_id, before, since=since))
-    return articles_from_views(db, customer_id, views, limit=limit)
+    views, versions = read_together(db, *article_reads(customer_id, before, since=since))
+    return articles_from_views(db, customer_id, views, versions, limit=limit)
 
 
-def article_views_read(customer_id: int, before: int, *, since: int) -> Read:
-    """The customer's article views in [since, before], newest first, as the rows
-    `articles_from_views` takes (the first half of `last_articles_before`)."""
-    return Read(
-        _LAST_ARTICLES, {"cid": customer_id, "since": since, "before": before}, rows_as_tuples
-    )
+def article_reads(customer_id: int, before: int, *, since: int) -> tuple[Read, Read]:
+    """The customer's article views in [since, before], newest first, and the knowledge
+    base's versions of the articles they viewed: the rows `articles_from_views` takes.
+
+    The versions are read beside the views (one round trip on PostgreSQL) rather than
+    after them for the articles shown, so they cover every article read in the window: a
+    few dozen rows for the heaviest readers.
+    """
+    window = {"cid": customer_id, "since": since, "before": before}
+    return Read(_LAST_ARTICLES, window, rows_as_tuples), Read(_VIEWED_VERSIONS, window, _by_article)
 
 
 def articles_from_views(
-    db: Database, customer_id: int, rows: list[tuple], *, limit: int
+    db: Database,
+    customer_id: int,
+    rows: list[tuple],
+    versions: dict[tuple[str, str], dict[str, tuple]],
+    *,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    """`last_articles_before`'s items from the rows of `article_views_read`."""
+    """`last_articles_before`'s items from the rows of `article_reads`."""
     # Every article's views counted in C (a heavy reader has hundreds in the window); the
     # newest `limit` articles are the first distinct ones, rows coming newest first.
     views = Counter(map(_ARTICLE_KEY, rows))
-    picked: dict[tuple[str, str], dict[str, Any]] = {}
+    picked: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     if limit > 0:
         for at, src, aid, locale in rows:
             key = (src, aid)
-            if key not in picked:
-                picked[key] = {
-                    "article_source": src,
-                    "article_id": aid,
-                    "last_viewed_at": at,
-                    "views": views[key],
-                    "locale": locale,
-                    "title": None,
-                    "url": None,
-                }
-                if len(picked) == limit:
-                    break
-    _fill_titles(db, customer_id, list(picked.values()))
-    return list(picked.values())
+            if key in seen:
+                continue
+            seen.add(key)
+            item = {
+                "article_source": src,
+                "article_id": aid,
+                "last_viewed_at": at,
+                "views": views[key],
+                "locale": locale,
+            }
+            _add_title(db, customer_id, item, versions.get(key, {}))
+            picked.append(item)
+            if len(picked) == limit:
+                break
+    return picked
 
 
-def _fill_titles(db: Database, customer_id: int, items: list[dict[str, Any]]) -> None:
+def _add_title(
+    db: Database, customer_id: int, item: dict[str, Any], known: dict[str, tuple]
+) -> None:
     """Prefer the knowledge base's current title and URL in the locale that was read."""
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_source.setdefault(item["article_source"], []).append(item)
-    for source, group in by_source.items():
-        versions: dict[str, dict[str, tuple]] = {}
-        for row in version_rows(db, source, [i["article_id"] for i in group]):
-            versions.setdefault(row[0], {})[row[1]] = row
-        for item in group:
-            known = versions.get(item["article_id"], {})
-            best = known.get(item["locale"]) or next(iter(known.values()), None)
-            if best:
-                _, _, item["title"], item["url"], item["category"], item["updated_at"] = best
-            else:  # not in the knowledge base yet: what the view itself said
-                item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
-            item["title"] = item["title"] or f"Article {item['article_id']}"
+    best = known.get(item["locale"]) or next(iter(known.values()), None)
+    if best:
+        item["title"], item["url"], item["category"], item["updated_at"] = best
+    else:  # not in the knowledge base yet: what the view itself said
+        item.update(_seen_as(db, customer_id, item), category=None, updated_at=None)
+    item["title"] = item["title"] or f"Article {item['article_id']}"
+
+
+def _by_article(_keys: list[str], rows: list[tuple]) -> dict[tuple[str, str], dict[str, tuple]]:
+    """Version rows by article, then locale: (title, url, category, updated_at)."""
+    found: dict[tuple[str, str], dict[str, tuple]] = {}
+    for source, group_id, locale, *shown in rows:
+        found.setdefault((source, group_id), {})[locale] = tuple(shown)
+    return found
 
 
 def _seen_as(db: Database, customer_id: int, item: dict[str, Any]) -> dict[str, Any]:

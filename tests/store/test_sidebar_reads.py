@@ -5,7 +5,7 @@ from __future__ import annotations
 from plugin.store import open_db, read_together
 from plugin.store.customers import desk_user_of, get_customer
 from plugin.store.history import (
-    article_views_read,
+    article_reads,
     articles_from_views,
     effort_counts,
     has_activity,
@@ -93,18 +93,17 @@ def test_reads_together_give_what_each_read_gives_alone(seeded_demo):
         read_anything = False
         for source, ticket_id, customer_id, created in rows:
             since = created - 30 * 86_400
-            timeline, messages, views, decision = read_together(
+            timeline, messages, views, versions, decision = read_together(
                 db,
                 timeline_read(db, customer_id, until=created, limit=15),
                 received_messages_read(customer_id, since=since),
-                article_views_read(customer_id, created, since=since),
+                *article_reads(customer_id, created, since=since),
                 decision_read(source, ticket_id),
             )
             assert timeline == timeline_rows(db, customer_id, until=created, limit=15)
             assert messages == received_messages(db, customer_id, since=since)
-            assert articles_from_views(db, customer_id, views, limit=5) == last_articles_before(
-                db, customer_id, created, since=since, limit=5
-            )
+            shown = articles_from_views(db, customer_id, views, versions, limit=5)
+            assert shown == last_articles_before(db, customer_id, created, since=since, limit=5)
             assert decision == get_decision(db, source, ticket_id)
             read_anything = read_anything or bool(timeline and views)
         assert read_anything  # the demo's requesters read before their tickets
