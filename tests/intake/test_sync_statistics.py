@@ -1,0 +1,53 @@
+"""A first sync into an empty PostgreSQL store leaves the planner statistics of the tables
+it filled: planned for tables of unknown size, the sync's lookups by ticket id walked
+whole tables at every page once they had grown (store/sync_state.py `SyncSession`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin import clock
+from plugin.background.jobs import run_source_sync
+from plugin.store import open_db
+from tests.fakes.zendesk import FakeZendesk
+from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
+
+TICKETS = 1_500
+USERS = 150
+
+
+@pytest.fixture
+def fake(server):
+    server.clear()
+    fake = FakeZendesk(server)
+    yield fake
+    server.check_handler_errors()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, fake, tmp_path, monkeypatch):
+    now = clock.now_epoch()
+    for user_id in range(1, USERS + 1):
+        add_customer(fake, user_id)
+    for ticket_id in range(1, TICKETS + 1):
+        add_ticket(fake, ticket_id, 1 + ticket_id % USERS, at=now - 86_400 + ticket_id)
+    config = load_zendesk_config(monkeypatch, tmp_path, fake.base_url)
+
+    run_source_sync(config, "zendesk")
+
+    db = open_db(config.database_path, migrate=False)
+    try:
+        known = dict(
+            db.execute(
+                "SELECT relname, reltuples FROM pg_class "
+                "WHERE relname IN ('tickets', 'customers', 'touchpoints')"
+            ).fetchall()
+        )
+        (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
+    finally:
+        db.conn.close()
+    assert stored == TICKETS
+    # Analysed once the sync had stored its first thousand records, not left unknown (-1).
+    assert known["tickets"] >= 1_000
+    assert known["customers"] >= USERS
+    assert known["touchpoints"] >= 1_000  # each ticket's "opened" entry
