@@ -24,8 +24,6 @@ from plugin.store.history import (
     earlier_reading,
     timeline_read,
 )
-from plugin.store.outbox import received_messages_read
-from plugin.store.sla_decisions import decision_read
 from plugin.store.tickets import (
     CustomerFacts,
     TicketContext,
@@ -58,15 +56,31 @@ class SidebarSettings:
         )
 
 
-def read_ticket(db: Database, source: str, ticket_id: str) -> TicketContext | None:
-    """A stored ticket with its requester's single-valued facts (one statement), or None."""
-    return ticket_context(db, source, ticket_id, effort_seconds=EFFORT_DAYS * DAY)
+def read_ticket(
+    db: Database, source: str, ticket_id: str, *, now: int | None = None
+) -> TicketContext | None:
+    """A stored ticket with its requester's facts but the long lists (one statement), or
+    None."""
+    since = (now or now_epoch()) - OUTREACH_DAYS * DAY
+    return ticket_context(
+        db, source, ticket_id, effort_seconds=EFFORT_DAYS * DAY, messages_since=since
+    )
 
 
 def read_customer(db: Database, customer_id: int) -> tuple[int, CustomerFacts]:
-    """(now, the customer's single-valued facts as of now) in one statement."""
+    """(now, the customer's facts but the long lists, as of now) in one statement."""
     now = now_epoch()
-    return now, customer_facts(db, customer_id, end=now, effort_seconds=EFFORT_DAYS * DAY)
+    return now, _customer_facts(db, customer_id, now)
+
+
+def _customer_facts(db: Database, customer_id: int, now: int) -> CustomerFacts:
+    return customer_facts(
+        db,
+        customer_id,
+        end=now,
+        effort_seconds=EFFORT_DAYS * DAY,
+        messages_since=now - OUTREACH_DAYS * DAY,
+    )
 
 
 def build_ticket_journey(
@@ -85,20 +99,19 @@ def build_ticket_journey(
     `context` is what `read_ticket` returned when the caller has just read it (else it
     is read here).
     """
+    now = now or now_epoch()
     if context is None:
-        context = read_ticket(db, source, ticket_id)
+        context = read_ticket(db, source, ticket_id, now=now)
     if context is None:
         return None
     ticket = context.ticket
     created, customer_id = ticket["created_at"], ticket["customer_id"]
-    now = now or now_epoch()
     since = created - settings.lookback_days * DAY
-    # Every list the journey shows at once: one round trip on PostgreSQL.
-    timeline, messages, views, versions, decision = read_together(
+    # Every long list the journey shows at once: one round trip on PostgreSQL.
+    timeline, views, versions = read_together(
         db,
-        *_list_reads(db, customer_id, now),
+        _timeline_read(db, customer_id, now),
         *article_reads(customer_id, created, since=since),
-        decision_read(source, ticket_id),
     )
     payload = build_customer_journey(
         db,
@@ -108,7 +121,7 @@ def build_ticket_journey(
         now=now,
         effort=False,
         facts=context.facts,
-        lists=(timeline, messages),
+        timeline=timeline,
     )
     payload["ticket"] = {
         "source": source,
@@ -125,7 +138,7 @@ def build_ticket_journey(
     payload["open_tickets"] = [
         t for t in payload["open_tickets"] if not (t["source"] == source and t["id"] == ticket_id)
     ]
-    payload["sla"] = sla_item(decision, lang)
+    payload["sla"] = sla_item(context.decision, lang)
     return payload
 
 
@@ -196,18 +209,19 @@ def build_customer_journey(
     now: int | None = None,
     effort: bool = True,
     facts: CustomerFacts | None = None,
-    lists: tuple[list[tuple], list[dict[str, Any]]] | None = None,
+    timeline: list[tuple] | None = None,
 ) -> dict[str, Any]:
     """Customer, stage, signals, timeline and open tickets (no ticket context).
 
     `effort=False` leaves `effort` to the caller (a ticket's counts end at the ticket).
-    `facts` are the customer's single-valued facts when the caller has read them, `lists`
-    the rows of `_list_reads` (timeline, outreach messages) likewise.
+    `facts` are the customer's facts when the caller has read them, `timeline` the rows of
+    `_timeline_read` likewise.
     """
     now = now or now_epoch()
     if facts is None:
-        facts = customer_facts(db, customer_id, end=now, effort_seconds=EFFORT_DAYS * DAY)
-    timeline, messages = lists or read_together(db, *_list_reads(db, customer_id, now))
+        facts = _customer_facts(db, customer_id, now)
+    if timeline is None:
+        (timeline,) = read_together(db, _timeline_read(db, customer_id, now))
     customer = facts.customer or {}
     state = facts.journey or _evaluate_now(db, model, customer_id, now)
     signals = [_signal_item(model, s, lang) for s in state["signals"]]
@@ -248,17 +262,14 @@ def build_customer_journey(
                 "subject": m["subject"],
                 "status": m["status"],
             }
-            for m in messages
+            for m in facts.messages
         ],
     }
 
 
-def _list_reads(db: Database, customer_id: int, now: int) -> tuple[Read, Read]:
-    """The customer's timeline and the outreach messages they received, as of `now`."""
-    return (
-        timeline_read(db, customer_id, until=now, limit=TIMELINE_LENGTH),
-        received_messages_read(customer_id, since=now - OUTREACH_DAYS * DAY),
-    )
+def _timeline_read(db: Database, customer_id: int, now: int) -> Read:
+    """The customer's timeline as of `now`."""
+    return timeline_read(db, customer_id, until=now, limit=TIMELINE_LENGTH)
 
 
 def _evaluate_now(db: Database, model: JourneyModel, customer_id: int, now: int) -> dict:

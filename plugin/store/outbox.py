@@ -21,7 +21,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from plugin.store import Read, commit_durably, dumps, read_together, rows_as_dicts, select_dicts
+from plugin.store import (
+    Read,
+    commit_durably,
+    dumps,
+    loads_stored,
+    read_together,
+    rows_as_dicts,
+    select_dicts,
+)
 from plugin.store.report_changes import note_message_sent
 
 STATUSES = (
@@ -140,8 +148,22 @@ RECEIVED_STATUSES = ("sent", "uncertain")
 """What the sidebar shows the agent: messages the customer got (or may have got)."""
 
 
+RECEIVED_SHOWN = 10
+_RECEIVED_KEYS = ("id", "rule", "channel", "subject", "status", "at")
+_RECEIVED = (
+    "SELECT id, rule, channel, subject, status, coalesce(sent_at, updated_at) AS at "
+    "FROM outbox INDEXED BY outbox_customer WHERE customer_id = {customer} "
+    f"AND status IN ({', '.join(repr(status) for status in RECEIVED_STATUSES)}) "
+    "AND channel != 'webhook' "
+    "AND coalesce(sent_at, updated_at) >= {since} "
+    "ORDER BY at DESC, id DESC LIMIT {limit}"
+)
+"""One read on the index outbox_customer (customer_id, created_at): a customer has a
+handful of rows, never a scan of the outbox."""
+
+
 def received_messages(
-    db: Database, customer_id: int, *, since: int, limit: int = 10
+    db: Database, customer_id: int, *, since: int, limit: int = RECEIVED_SHOWN
 ) -> list[dict[str, Any]]:
     """The proactive messages `customer_id` received at or after `since`, newest first:
     id, rule, channel, subject, status and `at` (sent, or last touched when uncertain).
@@ -149,19 +171,29 @@ def received_messages(
     return read_together(db, received_messages_read(customer_id, since=since, limit=limit))[0]
 
 
-def received_messages_read(customer_id: int, *, since: int, limit: int = 10) -> Read:
-    """`received_messages` as a `Read`, for `read_together`. One read on the index
-    outbox_customer (customer_id, created_at): a customer has a handful of rows, never a
-    scan of the outbox."""
+def received_messages_read(customer_id: int, *, since: int, limit: int = RECEIVED_SHOWN) -> Read:
+    """`received_messages` as a `Read`, for `read_together`."""
     return Read(
-        "SELECT id, rule, channel, subject, status, coalesce(sent_at, updated_at) AS at "
-        "FROM outbox INDEXED BY outbox_customer WHERE customer_id = ? "
-        "AND status IN ('sent', 'uncertain') AND channel != 'webhook' "
-        "AND coalesce(sent_at, updated_at) >= ? "
-        "ORDER BY at DESC, id DESC LIMIT ?",
+        _RECEIVED.format(customer="?", since="?", limit="?"),
         [customer_id, since, limit],
         rows_as_dicts,
     )
+
+
+def received_messages_column(customer: str, since: str) -> str:
+    """`received_messages` (the newest RECEIVED_SHOWN) as one JSON column of a larger
+    statement, for the customer whose id is the SQL `customer`, since the SQL `since`: the
+    sidebar reads them with the ticket, in its one statement (`messages_from_column`)."""
+    listed = _RECEIVED.format(customer=customer, since=since, limit=RECEIVED_SHOWN)
+    return (
+        f"(SELECT json_group_array(json_array({', '.join(_RECEIVED_KEYS)})) "
+        f"FROM ({listed}) AS received)"
+    )
+
+
+def messages_from_column(value: str | None) -> list[dict[str, Any]]:
+    """What `received_messages` gives, from a `received_messages_column`."""
+    return [dict(zip(_RECEIVED_KEYS, row, strict=True)) for row in loads_stored(value or "[]")]
 
 
 def claimed_keys(db: Database, rule: str, period: str) -> set[int]:

@@ -59,6 +59,23 @@ def decision_read(source: str, ticket_id: str) -> Read:
     )
 
 
+def decision_column(source: str, ticket_id: str) -> str:
+    """The decision of the ticket whose source and id are the SQL `source` and
+    `ticket_id`, as one JSON column of a larger statement: the sidebar reads it with the
+    ticket, in its one statement (`decision_from_column`)."""
+    return (
+        f"(SELECT json_array({', '.join(_COLUMNS)}) FROM sla_decisions "
+        f"WHERE source = {source} AND ticket_id = {ticket_id})"
+    )
+
+
+def decision_from_column(value: str | None) -> dict[str, Any] | None:
+    """What `get_decision` gives, from a `decision_column`."""
+    if value is None:
+        return None
+    return _decoded(dict(zip(_COLUMNS, loads_stored(value), strict=True)))
+
+
 def _first_decoded(keys: list[str], rows: list[tuple]) -> dict[str, Any] | None:
     return _decoded(dict(zip(keys, rows[0], strict=True))) if rows else None
 

@@ -26,7 +26,9 @@ from plugin.clock import from_epoch, to_epoch
 from plugin.store import dumps, loads_stored, select_dicts
 from plugin.store.customers import follow_moved_requesters, resolve_customers
 from plugin.store.journeys import mark_dirty
+from plugin.store.outbox import messages_from_column, received_messages_column
 from plugin.store.report_changes import note_stored_tickets, note_tickets
+from plugin.store.sla_decisions import decision_column, decision_from_column
 from plugin.store.touchpoints import over_both
 
 COLUMNS = (
@@ -235,9 +237,10 @@ before it, not another one."""
 
 def _customer_part(cid: str, end: str) -> str:
     """The customer's columns, for the customer whose id is the SQL `cid`; effort counted
-    up to the SQL `end`. Touchpoints are read in the history and the inbox: the effort
-    window's walk covers the inbox only when the customer has rows there (one seek of its
-    index decides; an empty or small inbox then costs nothing more)."""
+    up to the SQL `end`, the proactive messages received since `:since`. Touchpoints are
+    read in the history and the inbox: the effort window's walk covers the inbox only when
+    the customer has rows there (one seek of its index decides; an empty or small inbox
+    then costs nothing more)."""
     window = (
         f"customer_id = {cid} AND occurred_at BETWEEN {end} - :effort AND {end} "
         "AND type IN ('article_view', 'search')"
@@ -257,10 +260,11 @@ def _customer_part(cid: str, end: str) -> str:
     (SELECT json_group_array(json_array(source, id, subject, status, created_at))
      FROM (SELECT source, id, subject, status, created_at FROM tickets
            WHERE customer_id = {cid} AND deleted = 0 AND status IN ({statuses})
-           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}) AS newest)"""
+           ORDER BY created_at DESC LIMIT {OPEN_TICKETS_SHOWN}) AS newest),
+    {received_messages_column(cid, ":since")}"""
 
 
-_CUSTOMER_WIDTH = 14
+_CUSTOMER_WIDTH = 15
 
 # The requester's desk user id, when their history was last fetched and last synced, from
 # one walk of their identities (a column of a subquery read three times ran it three times).
@@ -280,6 +284,8 @@ _TICKET_SQL = (
     + _customer_part("t.customer_id", "t.created_at")
     + ", "
     + _DESK_USER
+    + ", "
+    + decision_column("t.source", "t.id")
     + " FROM tickets t "
     "LEFT JOIN customers c ON c.id = t.customer_id "
     "LEFT JOIN customer_journeys j ON j.customer_id = t.customer_id "
@@ -308,6 +314,8 @@ class CustomerFacts:
     open_tickets: list[dict[str, Any]]
     """The newest open tickets (at most OPEN_TICKETS_SHOWN): source, id, subject, status,
     created_at."""
+    messages: list[dict[str, Any]]
+    """The proactive messages received (`store.outbox.received_messages`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,17 +329,26 @@ class TicketContext:
     """The requester's user id at the ticket's desk (`store.customers.desk_user_of`)."""
     last_history_fetch: int | None
     """When that user's history was last read (`store.sync_state.last_history_fetch`)."""
+    decision: dict[str, Any] | None
+    """The ticket's SLA decision (`store.sla_decisions.get_decision`)."""
 
 
 def ticket_context(
-    db: Database, source: str, ticket_id: str, *, effort_seconds: int
+    db: Database, source: str, ticket_id: str, *, effort_seconds: int, messages_since: int
 ) -> TicketContext | None:
-    """The ticket (not deleted) and everything single-valued the sidebar shows beside it,
-    in one statement; None when the ticket is not stored. Effort counts cover
-    [created_at - effort_seconds, created_at]."""
+    """The ticket (not deleted) and everything the sidebar shows beside it that is not a
+    long list, in one statement (each statement costs a round trip on PostgreSQL); None
+    when the ticket is not stored. Effort counts cover [created_at - effort_seconds,
+    created_at]; messages, those received since `messages_since`."""
     row = db.conn.execute(
         _TICKET_SQL,
-        {"source": source, "id": ticket_id, "kind": f"user:{source}", "effort": effort_seconds},
+        {
+            "source": source,
+            "id": ticket_id,
+            "kind": f"user:{source}",
+            "effort": effort_seconds,
+            "since": messages_since,
+        },
     ).fetchone()
     if row is None:
         return None
@@ -339,7 +356,7 @@ def ticket_context(
     ticket = dict(zip(COLUMNS, row[:width], strict=True))
     tags = ticket["tags"]
     ticket["tags"] = [] if tags == "[]" else loads_stored(tags)
-    desk = row[width + _CUSTOMER_WIDTH]
+    desk, decision = row[width + _CUSTOMER_WIDTH :]
     desk_user, fetched, synced = (None, None, None) if desk is None else loads_stored(desk)
     last = fetched if synced is None else synced if fetched is None else max(fetched, synced)
     return TicketContext(
@@ -347,15 +364,18 @@ def ticket_context(
         facts=_facts(row, width),
         desk_user=desk_user,
         last_history_fetch=last,
+        decision=decision_from_column(decision),
     )
 
 
 def customer_facts(
-    db: Database, customer_id: int, *, end: int, effort_seconds: int
+    db: Database, customer_id: int, *, end: int, effort_seconds: int, messages_since: int
 ) -> CustomerFacts:
-    """A customer's single-valued sidebar facts, effort counted in [end - effort_seconds, end]."""
+    """A customer's sidebar facts but the long lists, effort counted in
+    [end - effort_seconds, end], messages received since `messages_since`."""
     row = db.conn.execute(
-        _CUSTOMER_SQL, {"cid": customer_id, "end": end, "effort": effort_seconds}
+        _CUSTOMER_SQL,
+        {"cid": customer_id, "end": end, "effort": effort_seconds, "since": messages_since},
     ).fetchone()
     return _facts(row, 0)
 
@@ -376,6 +396,7 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
         counts,
         contacts,
         open_tickets,
+        messages,
     ) = row[at : at + _CUSTOMER_WIDTH]
     customer = (
         {"name": name, "email": email, "signup_at": signup_at, "plan": plan, "locale": locale}
@@ -403,6 +424,7 @@ def _facts(row: tuple, at: int) -> CustomerFacts:
             {"source": src, "id": id_, "subject": subject, "status": status, "created_at": when}
             for src, id_, subject, status, when in loads_stored(open_tickets or "[]")
         ],
+        messages_from_column(messages),
     )
 
 

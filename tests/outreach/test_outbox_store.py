@@ -36,6 +36,7 @@ from plugin.store.suppressions import (
     suppression_of,
     unsuppress,
 )
+from plugin.store.tickets import customer_facts
 from tests.helpers.config import ANCHOR
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -123,6 +124,10 @@ def test_a_message_is_sent_once_and_recorded_only_by_its_sender(store_location):
             "How is it going?",
         )
         assert received_messages(db, 1, since=now + 2) == []
+        # The sidebar reads them with the customer's facts, in its one statement.
+        for since in (now, now + 2):
+            facts = customer_facts(db, 1, end=now, effort_seconds=86_400, messages_since=since)
+            assert facts.messages == received_messages(db, 1, since=since)
 
 
 def test_a_send_left_by_a_dead_run_becomes_uncertain(store_location):

@@ -5,9 +5,11 @@ processes of several hosts) however they race."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
+from connectors.records import CustomerRef, Ticket
 from plugin.store import open_store
 from plugin.store.sla_decisions import (
     count_decisions,
@@ -26,6 +28,7 @@ from plugin.store.sla_pushes import (
     release_abandoned,
     start_pushing,
 )
+from plugin.store.tickets import ticket_context, write_tickets
 
 pytestmark = pytest.mark.usefixtures("backend")  # once per engine
 NOW = 1_790_000_000
@@ -150,3 +153,21 @@ def test_racing_connections_claim_each_push_exactly_once(store_location):
         by = {p["id"]: p["sending_by"] for p in list_pushes(db, status="sending")}
         assert all(by[push_id] == holder for holder, ids in claimed.items() for push_id in ids)
         assert push_counts(db) == {"sending": 60}
+
+
+def test_the_sidebar_reads_the_decision_with_its_ticket(store_location):
+    """`ticket_context` (the sidebar's one statement) carries the ticket's decision as
+    `get_decision` gives it, JSON columns decoded; a ticket without one has None."""
+    requester = CustomerRef(source_id="u1", email="u1@example.com")
+    at = datetime.fromtimestamp(NOW, UTC)
+    with open_store(store_location) as db:
+        with db.atomic():
+            write_tickets(db, "zd", [Ticket(str(n), requester, "Help", at) for n in (1, 2)])
+            record_decision(db, decision("1"))
+        decided, undecided = (
+            ticket_context(db, "zd", ticket_id, effort_seconds=86_400, messages_since=0)
+            for ticket_id in ("1", "2")
+        )
+        assert decided.decision == get_decision(db, "zd", "1")
+        assert decided.decision["targets"] == decision("1")["targets"]
+        assert undecided.decision is None

@@ -52,19 +52,24 @@ def test_ticket_context_matches_the_separate_reads(seeded_demo):
         user = desk_user_of(db, get_ticket(db, source, first)["customer_id"], source)
         assert user is not None
         record_history_fetch(db, source, user, 2_000_000_000)
-        fetched = ticket_context(db, source, first, effort_seconds=WEEK)
+        fetched = ticket_context(db, source, first, effort_seconds=WEEK, messages_since=0)
         assert fetched.last_history_fetch == 2_000_000_000
         for source, ticket_id in rows:
-            context = ticket_context(db, source, ticket_id, effort_seconds=WEEK)
+            context = ticket_context(db, source, ticket_id, effort_seconds=WEEK, messages_since=0)
             ticket = get_ticket(db, source, ticket_id)
             assert context.ticket == ticket
             customer_id, created = ticket["customer_id"], ticket["created_at"]
             assert _observed(context.facts) == _expected_facts(db, customer_id, created)
+            assert context.facts.messages == received_messages(db, customer_id, since=0)
+            assert context.decision == get_decision(db, source, ticket_id)
             user = desk_user_of(db, customer_id, source)
             assert context.desk_user == user
             expected_last = None if user is None else last_history_fetch(db, source, user)
             assert context.last_history_fetch == expected_last
-        assert ticket_context(db, source, "no-such-ticket", effort_seconds=WEEK) is None
+        missing = ticket_context(
+            db, source, "no-such-ticket", effort_seconds=WEEK, messages_since=0
+        )
+        assert missing is None
     finally:
         db.conn.rollback()
         db.conn.close()
@@ -76,8 +81,9 @@ def test_customer_facts_match_the_separate_reads(seeded_demo):
         ids = [r[0] for r in db.execute("SELECT id FROM customers ORDER BY id LIMIT 40")]
         end = db.execute("SELECT max(occurred_at) FROM touchpoints").fetchone()[0]
         for customer_id in [*ids, 10**9]:
-            facts = customer_facts(db, customer_id, end=end, effort_seconds=WEEK)
+            facts = customer_facts(db, customer_id, end=end, effort_seconds=WEEK, messages_since=0)
             assert _observed(facts) == _expected_facts(db, customer_id, end)
+            assert facts.messages == received_messages(db, customer_id, since=0)
     finally:
         db.conn.close()
 
@@ -93,17 +99,17 @@ def test_reads_together_give_what_each_read_gives_alone(seeded_demo):
         read_anything = False
         for source, ticket_id, customer_id, created in rows:
             since = created - 30 * 86_400
-            timeline, messages, views, versions, decision = read_together(
+            timeline, views, versions, messages, decision = read_together(
                 db,
                 timeline_read(db, customer_id, until=created, limit=15),
-                received_messages_read(customer_id, since=since),
                 *article_reads(customer_id, created, since=since),
+                received_messages_read(customer_id, since=since),
                 decision_read(source, ticket_id),
             )
             assert timeline == timeline_rows(db, customer_id, until=created, limit=15)
-            assert messages == received_messages(db, customer_id, since=since)
             shown = articles_from_views(db, customer_id, views, versions, limit=5)
             assert shown == last_articles_before(db, customer_id, created, since=since, limit=5)
+            assert messages == received_messages(db, customer_id, since=since)
             assert decision == get_decision(db, source, ticket_id)
             read_anything = read_anything or bool(timeline and views)
         assert read_anything  # the demo's requesters read before their tickets

@@ -43,7 +43,7 @@ def ingest(tmp_path):
 
 def everything_read(db, customer_id: int) -> dict:
     """What each touchpoint read says about the customer (and article 101's popularity)."""
-    facts = customer_facts(db, customer_id, end=END, effort_seconds=7 * DAY)
+    facts = customer_facts(db, customer_id, end=END, effort_seconds=7 * DAY, messages_since=0)
     aggregates = customer_aggregates(db, [customer_id], now=END)[customer_id]
     return {
         "last_articles": last_articles_before(db, customer_id, END, since=0, limit=5),
