@@ -18,6 +18,8 @@ from plugin.journey.recompute import evaluate_chunk
 from plugin.sla.explain import explain_decision
 from plugin.store import Read, loads_object, read_together
 from plugin.store.history import (
+    aggregate_reads,
+    aggregates_from,
     article_reads,
     articles_from_views,
     customer_aggregates,
@@ -107,11 +109,15 @@ def build_ticket_journey(
     ticket = context.ticket
     created, customer_id = ticket["created_at"], ticket["customer_id"]
     since = created - settings.lookback_days * DAY
-    # Every long list the journey shows at once: one round trip on PostgreSQL.
-    timeline, views, versions = read_together(
+    # Every long list the journey shows at once, and the customer's facts when the stored
+    # stage needs them for its explanation: one round trip on PostgreSQL.
+    stored = context.facts.journey
+    explain = stored is not None and not stored["reasons"]
+    timeline, views, versions, *aggregates = read_together(
         db,
         _timeline_read(db, customer_id, now),
         *article_reads(customer_id, created, since=since),
+        *(aggregate_reads(db, [customer_id], now=now) if explain else ()),
     )
     payload = build_customer_journey(
         db,
@@ -122,6 +128,7 @@ def build_ticket_journey(
         effort=False,
         facts=context.facts,
         timeline=timeline,
+        facts_now=_facts_of(aggregates_from(db, aggregates), customer_id, now) if explain else None,
     )
     payload["ticket"] = {
         "source": source,
@@ -210,12 +217,13 @@ def build_customer_journey(
     effort: bool = True,
     facts: CustomerFacts | None = None,
     timeline: list[tuple] | None = None,
+    facts_now: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Customer, stage, signals, timeline and open tickets (no ticket context).
 
     `effort=False` leaves `effort` to the caller (a ticket's counts end at the ticket).
     `facts` are the customer's facts when the caller has read them, `timeline` the rows of
-    `_timeline_read` likewise.
+    `_timeline_read` and `facts_now` the journey facts as of `now` likewise.
     """
     now = now or now_epoch()
     if facts is None:
@@ -240,7 +248,12 @@ def build_customer_journey(
         },
         "effort": _effort(facts.effort, high_effort) if effort else None,
         "reading_earlier": None,
-        "stage": _stage_item(model, state, lang, lambda: _facts_now(db, customer_id, now)),
+        "stage": _stage_item(
+            model,
+            state,
+            lang,
+            lambda: facts_now if facts_now is not None else _facts_now(db, customer_id, now),
+        ),
         "signals": signals,
         "articles_before_ticket": [],
         "timeline": [_timeline_item(*row) for row in timeline],
@@ -302,8 +315,14 @@ def _stage_item(
 
 
 def _facts_now(db: Database, customer_id: int, now: int) -> Mapping[str, Any]:
-    aggregates = customer_aggregates(db, [customer_id], now=now).get(customer_id)
-    return compute_facts(aggregates, now) if aggregates else {}
+    return _facts_of(customer_aggregates(db, [customer_id], now=now), customer_id, now)
+
+
+def _facts_of(
+    aggregates: Mapping[int, Mapping[str, Any]], customer_id: int, now: int
+) -> Mapping[str, Any]:
+    found = aggregates.get(customer_id)
+    return compute_facts(found, now) if found else {}
 
 
 def _has_signal(payload: Mapping[str, Any], key: str) -> bool:

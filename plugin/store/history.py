@@ -355,18 +355,28 @@ def customer_aggregates(
 ) -> dict[int, dict[str, Any]]:
     """Raw per-customer values: profile, ticket and reading aggregates.
 
-    `customer_ids=None` means every customer (full recompute). The four aggregates are
-    independent reads (one round trip together on PostgreSQL: the sidebar explains a
-    fallback stage with them); only the categories of the articles read wait for them.
+    `customer_ids=None` means every customer (full recompute).
     """
+    return aggregates_from(db, read_together(db, *aggregate_reads(db, customer_ids, now=now)))
+
+
+def aggregate_reads(db: Database, customer_ids: list[int] | None, *, now: int) -> list[Read]:
+    """`customer_aggregates` as independent reads, for `read_together` (one round trip on
+    PostgreSQL, beside other reads: the sidebar explains a fallback stage with them);
+    `aggregates_from` makes their rows the aggregates."""
     scope, params = _scope(db, customer_ids)
-    result, tickets, last_activity, per_article = read_together(
-        db,
+    return [
         Read(_PROFILES.format(scope=scope), params, _profiles),
         _ticket_aggregates_read(db, scope, params, now),
         Read(_LAST_ACTIVITY.format(scope=scope), params, rows_as_tuples),
         _reading_read(scope, params, now),
-    )
+    ]
+
+
+def aggregates_from(db: Database, loaded: list[Any]) -> dict[int, dict[str, Any]]:
+    """The aggregates, from what `aggregate_reads` loaded (in their order); the categories
+    of the articles read are looked up then."""
+    result, tickets, last_activity, per_article = loaded
     for cid, open_count, last30, last7, _rated_at, score in tickets:
         agg = result.get(cid)
         if agg is not None:
