@@ -102,7 +102,9 @@ class SyncSession:
         """
         self.records += records
         if self.analyze_at and self.records >= self.analyze_at:
-            self.db.execute(f"ANALYZE {', '.join(SYNCED_TABLES)}")
+            # SKIP_LOCKED: a table being vacuumed by hand keeps its statistics a while
+            # longer; the sync never waits for it (nor fails at the lock timeout).
+            self.db.execute(f"ANALYZE (SKIP_LOCKED) {', '.join(SYNCED_TABLES)}")
             self.analyze_at = 2 * self.records
 
 

@@ -4,6 +4,7 @@ whole tables at every page once they had grown (store/sync_state.py `SyncSession
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from plugin import clock
@@ -14,6 +15,11 @@ from tests.helpers.desks import add_customer, add_ticket, load_zendesk_config
 
 TICKETS = 1_500
 USERS = 150
+STATISTICS = (
+    "SELECT relname, reltuples FROM pg_class "
+    "WHERE relname IN ('tickets', 'customers', 'touchpoints')"
+)
+"""What the planner believes of each table's size (-1: never analysed)."""
 
 
 @pytest.fixture
@@ -37,12 +43,7 @@ def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, fake, tmp_pat
 
     db = open_db(config.database_path, migrate=False)
     try:
-        known = dict(
-            db.execute(
-                "SELECT relname, reltuples FROM pg_class "
-                "WHERE relname IN ('tickets', 'customers', 'touchpoints')"
-            ).fetchall()
-        )
+        known = dict(db.execute(STATISTICS).fetchall())
         (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
     finally:
         db.conn.close()
@@ -51,3 +52,33 @@ def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, fake, tmp_pat
     assert known["tickets"] >= 1_000
     assert known["customers"] >= USERS
     assert known["touchpoints"] >= 1_000  # each ticket's "opened" entry
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_table_locked_by_maintenance_does_not_stop_the_sync(backend, fake, tmp_path, monkeypatch):
+    """A table being vacuumed (here: its lock held by another session) is left without
+    new statistics; the sync neither waits for it nor fails."""
+    now = clock.now_epoch()
+    for user_id in range(1, USERS + 1):
+        add_customer(fake, user_id)
+    for ticket_id in range(1, TICKETS + 1):
+        add_ticket(fake, ticket_id, 1 + ticket_id % USERS, at=now - 86_400 + ticket_id)
+    config = load_zendesk_config(monkeypatch, tmp_path, fake.base_url)
+    open_db(config.database_path).conn.close()  # the tables exist
+    maintenance = psycopg.connect(str(config.database_path))
+    try:
+        maintenance.execute("LOCK TABLE touchpoints IN SHARE UPDATE EXCLUSIVE MODE")
+        run_source_sync(config, "zendesk")
+    finally:
+        maintenance.rollback()
+        maintenance.close()
+
+    db = open_db(config.database_path, migrate=False)
+    try:
+        known = dict(db.execute(STATISTICS).fetchall())
+        (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
+    finally:
+        db.conn.close()
+    assert stored == TICKETS
+    assert known["tickets"] >= 1_000
+    assert known["touchpoints"] == -1  # skipped, not waited for
