@@ -30,24 +30,22 @@ def fake(server):
     server.check_handler_errors()
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, fake, tmp_path, monkeypatch):
+@pytest.fixture
+def config(fake, tmp_path, monkeypatch):
+    """A desk of TICKETS tickets from USERS requesters, none synced yet."""
     now = clock.now_epoch()
     for user_id in range(1, USERS + 1):
         add_customer(fake, user_id)
     for ticket_id in range(1, TICKETS + 1):
         add_ticket(fake, ticket_id, 1 + ticket_id % USERS, at=now - 86_400 + ticket_id)
-    config = load_zendesk_config(monkeypatch, tmp_path, fake.base_url)
+    return load_zendesk_config(monkeypatch, tmp_path, fake.base_url)
 
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, config):
     run_source_sync(config, "zendesk")
 
-    db = open_db(config.database_path, migrate=False)
-    try:
-        known = dict(db.execute(STATISTICS).fetchall())
-        (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
-    finally:
-        db.conn.close()
-    assert stored == TICKETS
+    known = _statistics_after_all_stored(config)
     # Analysed once the sync had stored its first thousand records, not left unknown (-1).
     assert known["tickets"] >= 1_000
     assert known["customers"] >= USERS
@@ -55,15 +53,9 @@ def test_a_first_sync_leaves_statistics_of_what_it_stored(backend, fake, tmp_pat
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_table_locked_by_maintenance_does_not_stop_the_sync(backend, fake, tmp_path, monkeypatch):
+def test_a_table_locked_by_maintenance_does_not_stop_the_sync(backend, config):
     """A table being vacuumed (here: its lock held by another session) is left without
     new statistics; the sync neither waits for it nor fails."""
-    now = clock.now_epoch()
-    for user_id in range(1, USERS + 1):
-        add_customer(fake, user_id)
-    for ticket_id in range(1, TICKETS + 1):
-        add_ticket(fake, ticket_id, 1 + ticket_id % USERS, at=now - 86_400 + ticket_id)
-    config = load_zendesk_config(monkeypatch, tmp_path, fake.base_url)
     open_db(config.database_path).conn.close()  # the tables exist
     maintenance = psycopg.connect(str(config.database_path))
     try:
@@ -73,12 +65,17 @@ def test_a_table_locked_by_maintenance_does_not_stop_the_sync(backend, fake, tmp
         maintenance.rollback()
         maintenance.close()
 
-    db = open_db(config.database_path, migrate=False)
-    try:
-        known = dict(db.execute(STATISTICS).fetchall())
-        (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
-    finally:
-        db.conn.close()
-    assert stored == TICKETS
+    known = _statistics_after_all_stored(config)
     assert known["tickets"] >= 1_000
     assert known["touchpoints"] == -1  # skipped, not waited for
+
+
+def _statistics_after_all_stored(config) -> dict[str, float]:
+    """What the planner believes of each table's size, once every ticket is stored."""
+    db = open_db(config.database_path, migrate=False)
+    try:
+        (stored,) = db.execute("SELECT count(*) FROM tickets").fetchone()
+        assert stored == TICKETS
+        return dict(db.execute(STATISTICS).fetchall())
+    finally:
+        db.conn.close()
