@@ -15,6 +15,7 @@ from connectors.records import Article, Batch, Customer, Ticket, Touchpoint
 from plugin.clock import now_epoch
 from plugin.store import dumps
 from plugin.store.articles import upsert_articles
+from plugin.store.backends import postgres
 from plugin.store.customers import upsert_customers
 from plugin.store.tickets import write_tickets
 from plugin.store.touchpoints import insert_touchpoints
@@ -78,14 +79,9 @@ class SyncSession:
         self.records = 0
         self.analyze_at = 0
         """Records stored before the next ANALYZE (PostgreSQL only; 0: never)."""
-        if db.backend == "postgres":
-            names = dumps(SYNCED_TABLES)
-            (rows,) = db.execute(
-                "SELECT sum(greatest(reltuples, 0)) FROM pg_class "
-                f"WHERE oid IN (SELECT to_regclass(value) FROM {db.dialect.text_items('?', 'j')})",
-                [names],
-            ).fetchone()
-            self.analyze_at = max(FIRST_ANALYZE_RECORDS, 2 * int(rows or 0))
+        if isinstance(db, postgres.PostgresDatabase):
+            known = postgres.rows_planned(db, SYNCED_TABLES)
+            self.analyze_at = max(FIRST_ANALYZE_RECORDS, 2 * known)
 
     def stored(self, records: int) -> None:
         """After each page: `records` more desk records stored.
@@ -102,9 +98,7 @@ class SyncSession:
         """
         self.records += records
         if self.analyze_at and self.records >= self.analyze_at:
-            # SKIP_LOCKED: a table being vacuumed by hand keeps its statistics a while
-            # longer; the sync never waits for it (nor fails at the lock timeout).
-            self.db.execute(f"ANALYZE (SKIP_LOCKED) {', '.join(SYNCED_TABLES)}")
+            postgres.analyze(self.db, SYNCED_TABLES)
             self.analyze_at = 2 * self.records
 
 

@@ -280,7 +280,7 @@ def _pipelined(
 def column_names(cursor: psycopg.Cursor) -> list[str]:
     """The names of a cursor's result columns ([] for a statement returning none), read
     from the result itself: `cursor.description` builds an object per column with its type
-    details, a tenth of a journey request's client time for names alone."""
+    details, 5% of a journey request's client time for names alone."""
     result = cursor.pgresult
     if result is None:
         return []
@@ -328,6 +328,24 @@ def usable(db: PostgresDatabase) -> bool:
         return not _has_input(db.conn.raw.pgconn.socket)
     except (OSError, psycopg.OperationalError):
         return False
+
+
+def rows_planned(db: PostgresDatabase, tables: Sequence[str]) -> int:
+    """How many rows the planner believes `tables` hold together, by their statistics (a
+    table never analysed counts as empty)."""
+    (rows,) = db.conn.raw.execute(
+        "SELECT sum(greatest(reltuples, 0)) FROM pg_class "
+        "WHERE oid = ANY (SELECT to_regclass(name) FROM unnest(%s::text[]) AS name)",
+        [list(tables)],
+    ).fetchone()
+    return int(rows or 0)
+
+
+def analyze(db: PostgresDatabase, tables: Sequence[str]) -> None:
+    """Fresh planner statistics for `tables`. SKIP_LOCKED: a table being vacuumed by hand
+    keeps its statistics a while longer; the caller never waits for it, nor fails at the
+    lock timeout."""
+    db.conn.raw.execute(f"ANALYZE (SKIP_LOCKED) {', '.join(tables)}")
 
 
 def broken(db: PostgresDatabase) -> bool:
