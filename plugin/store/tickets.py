@@ -301,8 +301,8 @@ _CUSTOMER_SQL = (
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
-    """A customer's single-valued sidebar facts and open tickets (the longer lists are
-    read separately)."""
+    """A customer's single-valued sidebar facts, open tickets and proactive messages
+    received (the longer lists, timeline and reading, are read separately)."""
 
     customer: dict[str, Any] | None
     """name, email, signup_at, plan, locale; None when there is no such customer."""
@@ -337,7 +337,7 @@ def ticket_context(
     db: Database, source: str, ticket_id: str, *, effort_seconds: int, messages_since: int
 ) -> TicketContext | None:
     """The ticket (not deleted) and everything the sidebar shows beside it that is not a
-    long list, in one statement (each statement costs a round trip on PostgreSQL); None
+    long list, in one statement (on PostgreSQL each statement has a cost of its own); None
     when the ticket is not stored. Effort counts cover [created_at - effort_seconds,
     created_at]; messages, those received since `messages_since`."""
     row = db.conn.execute(
