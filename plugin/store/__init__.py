@@ -478,7 +478,7 @@ def read_together(db: Database, *reads: Read) -> list[Any]:
         results = []
         for read in reads:
             cursor = db.conn.execute(read.sql, read.params)
-            results.append(([column[0] for column in cursor.description], cursor.fetchall()))
+            results.append((_column_names(cursor), cursor.fetchall()))
     return [read.load(keys, rows) for read, (keys, rows) in zip(reads, results, strict=True)]
 
 
@@ -495,11 +495,14 @@ def rows_as_dicts(keys: Sequence[str], rows: list[tuple]) -> list[dict[str, Any]
 def select_dicts(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     """Rows as dicts, like `db.query` minus its per-call overhead (hot read paths)."""
     cursor = db.conn.execute(sql, params)
-    if isinstance(cursor, psycopg.Cursor):
-        keys = postgres.column_names(cursor)
-    else:
-        keys = [column[0] for column in cursor.description]
+    keys = _column_names(cursor)
     return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+def _column_names(cursor: sqlite3.Cursor | psycopg.Cursor) -> list[str]:
+    if isinstance(cursor, psycopg.Cursor):
+        return postgres.column_names(cursor)
+    return [column[0] for column in cursor.description]
 
 
 def loads_object(text: str | None) -> Any:

@@ -68,8 +68,7 @@ def note_merge(db: Database, from_id: int, into_id: int) -> None:
     from now on)."""
     both = [from_id, into_id]
     db.conn.execute(
-        "INSERT INTO report_changes (source, ticket_id, customer_id, at) "
-        "SELECT source, id, customer_id, created_at FROM tickets WHERE customer_id = ? "
+        _TICKET_ROWS + "WHERE customer_id = ? "
         "UNION ALL SELECT source, id, ?, created_at FROM tickets WHERE customer_id IN (?, ?) "
         f"UNION ALL SELECT DISTINCT NULL, NULL, ?, occurred_at / {DAY} * {DAY} "
         "FROM touchpoints WHERE customer_id IN (?, ?) "

@@ -30,9 +30,9 @@ import _socket
 import contextlib
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.adapt import Loader
@@ -41,6 +41,9 @@ from psycopg.types.string import StrDumperUnknown
 
 from plugin.store import dialect
 from plugin.store.backends import postgres_bulk
+
+T = TypeVar("T")
+"""What a statement run again after a stale plan returns (`_again_if_stale`)."""
 
 URL_PREFIXES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_SECONDS = 5
@@ -148,16 +151,7 @@ class PostgresConnection:
         times (psycopg), so the sidebar's statements are parsed and planned once per
         connection instead of on every request."""
         statement, values = translate(sql), _parameters(params)
-        try:
-            return self.raw.execute(statement, values)
-        except psycopg.errors.FeatureNotSupported as exc:
-            if self.in_transaction or not _stale_plan(exc):
-                raise
-            # A migration changed a table a prepared `SELECT *` reads (another host
-            # migrating during a rolling upgrade): forget every prepared statement of the
-            # connection and run it again, prepared anew later.
-            self.raw.execute("DEALLOCATE ALL")
-            return self.raw.execute(statement, values)
+        return _again_if_stale(self, lambda: self.raw.execute(statement, values))
 
     def executemany(self, sql: str, rows: Any) -> Changed:
         """`sql` once per row, as sqlite3's executemany; `.rowcount` is the rows changed.
@@ -255,14 +249,7 @@ def fetch_together(
 ) -> list[tuple[list[str], list[tuple]]]:
     """(column names, rows) of each read-only statement, all sent in one pipeline: one
     round trip for all of them (prepared statements included)."""
-    raw = db.conn.raw
-    try:
-        return _pipelined(raw, statements)
-    except psycopg.errors.FeatureNotSupported as exc:
-        if db.conn.in_transaction or not _stale_plan(exc):
-            raise
-        raw.execute("DEALLOCATE ALL")  # as in PostgresConnection.execute
-        return _pipelined(raw, statements)
+    return _again_if_stale(db.conn, lambda: _pipelined(db.conn.raw, statements))
 
 
 def _pipelined(
@@ -287,10 +274,22 @@ def column_names(cursor: psycopg.Cursor) -> list[str]:
     return [result.fname(i).decode() for i in range(result.nfields)]
 
 
-def _stale_plan(exc: psycopg.Error) -> bool:
-    """PostgreSQL re-plans a prepared statement after DDL by itself, unless the columns it
-    returns changed: then it refuses with this error instead."""
-    return "cached plan must not change result type" in str(exc)
+def _again_if_stale(conn: PostgresConnection, run: Callable[[], T]) -> T:
+    """`run()`, once more after forgetting the connection's prepared statements when
+    PostgreSQL refused a stale one.
+
+    PostgreSQL re-plans a prepared statement after DDL by itself, unless the columns it
+    returns changed: then it refuses with "cached plan must not change result type" (a
+    migration changed a table a prepared `SELECT *` reads: another host migrating during
+    a rolling upgrade). Outside a transaction the statements are forgotten (DEALLOCATE
+    ALL) and run again, prepared anew later; inside one the error stands."""
+    try:
+        return run()
+    except psycopg.errors.FeatureNotSupported as exc:
+        if conn.in_transaction or "cached plan must not change result type" not in str(exc):
+            raise
+        conn.raw.execute("DEALLOCATE ALL")
+        return run()
 
 
 def connect(location: str) -> PostgresDatabase:
